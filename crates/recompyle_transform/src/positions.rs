@@ -1,0 +1,175 @@
+//! Text edits, line/column arithmetic, and the map from rewritten columns to original ones.
+
+use ruff_text_size::TextSize;
+
+/// Replace `start..end` of the original text with `text` (an insertion when empty).
+#[derive(Debug, Clone)]
+pub(crate) struct Edit {
+    pub start: u32,
+    pub end: u32,
+    pub text: String,
+}
+
+impl Edit {
+    pub fn insert(at: TextSize, text: String) -> Self {
+        Edit {
+            start: at.to_u32(),
+            end: at.to_u32(),
+            text,
+        }
+    }
+
+    pub fn replace(start: TextSize, end: TextSize, text: &str) -> Self {
+        Edit {
+            start: start.to_u32(),
+            end: end.to_u32(),
+            text: text.to_string(),
+        }
+    }
+}
+
+/// Byte offsets of line starts; `\n`, `\r\n` and a lone `\r` end a line, as in CPython.
+pub(crate) struct LineIndex {
+    starts: Vec<u32>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> Self {
+        let bytes = source.as_bytes();
+        let mut starts = vec![0u32];
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => starts.push(i as u32 + 1),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i as u32 + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        LineIndex { starts }
+    }
+
+    /// 1-based line and 0-based byte column of `offset`.
+    pub fn line_col(&self, _source: &str, offset: u32) -> (u32, u32) {
+        let line = match self.starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        (line as u32 + 1, offset - self.starts[line])
+    }
+}
+
+/// One edit seen from its line: rewritten columns `t_start..t_end` stand where the original
+/// had `o_start..o_end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    t_start: u32,
+    t_end: u32,
+    o_start: u32,
+    o_end: u32,
+}
+
+/// Maps a (line, column) of the rewritten text to the original's. Lines never change.
+#[derive(Debug, Clone, Default)]
+pub struct PositionMap {
+    /// Per 1-based line (index 0 unused), that line's edits in column order.
+    lines: Vec<Vec<Segment>>,
+}
+
+impl PositionMap {
+    pub(crate) fn new(index: &LineIndex, edits: &[Edit]) -> Self {
+        let mut lines: Vec<Vec<Segment>> = Vec::new();
+        // Running (line, shift) so successive edits on one line accumulate.
+        let mut current_line = 0u32;
+        let mut shift: i64 = 0;
+        for edit in edits {
+            let (line, o_start) = index.line_col("", edit.start);
+            if line != current_line {
+                current_line = line;
+                shift = 0;
+            }
+            let o_end = o_start + (edit.end - edit.start);
+            let t_start = (i64::from(o_start) + shift) as u32;
+            let t_end = t_start + edit.text.len() as u32;
+            shift += edit.text.len() as i64 - i64::from(edit.end - edit.start);
+            let slot = line as usize;
+            if lines.len() <= slot {
+                lines.resize_with(slot + 1, Vec::new);
+            }
+            lines[slot].push(Segment {
+                t_start,
+                t_end,
+                o_start,
+                o_end,
+            });
+        }
+        PositionMap { lines }
+    }
+
+    /// True when no column moved.
+    pub fn is_identity(&self) -> bool {
+        self.lines.iter().all(Vec::is_empty)
+    }
+
+    /// The original column of rewritten column `col` on `line`. A column inside inserted
+    /// text maps to the point of insertion. Negative columns (no information) pass through.
+    pub fn original_col(&self, line: i32, col: i32) -> i32 {
+        if col < 0 || line < 0 {
+            return col;
+        }
+        let Some(segments) = self.lines.get(line as usize) else {
+            return col;
+        };
+        let col = col as u32;
+        let mut delta: i64 = 0;
+        for seg in segments {
+            if col < seg.t_start {
+                break;
+            }
+            if col < seg.t_end {
+                // Inside replacement text: same-length replacements map column to column.
+                let into = col - seg.t_start;
+                let width = seg.o_end - seg.o_start;
+                return (seg.o_start + into.min(width)) as i32;
+            }
+            delta = i64::from(seg.o_end) - i64::from(seg.t_end);
+        }
+        (i64::from(col) + delta) as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_handles_all_newlines() {
+        let src = "a\nb\r\nc\rd";
+        let idx = LineIndex::new(src);
+        assert_eq!(idx.line_col(src, 0), (1, 0));
+        assert_eq!(idx.line_col(src, 2), (2, 0));
+        assert_eq!(idx.line_col(src, 5), (3, 0));
+        assert_eq!(idx.line_col(src, 7), (4, 0));
+    }
+
+    #[test]
+    fn maps_columns_around_insertions() {
+        // "x = f(1)" -> "x = T(9, f,1)"
+        let src = "x = f(1)\n";
+        let idx = LineIndex::new(src);
+        let edits = vec![
+            Edit::insert(TextSize::from(4), "T(9, ".into()),
+            Edit::replace(TextSize::from(5), TextSize::from(6), ","),
+        ];
+        let map = PositionMap::new(&idx, &edits);
+        assert_eq!(map.original_col(1, 0), 0);
+        assert_eq!(map.original_col(1, 4), 4); // start of inserted text -> call start
+        assert_eq!(map.original_col(1, 7), 4); // inside inserted text
+        assert_eq!(map.original_col(1, 9), 4); // callee `f`
+        assert_eq!(map.original_col(1, 10), 5); // the `,` that was `(`
+        assert_eq!(map.original_col(1, 11), 6); // `1`
+        assert_eq!(map.original_col(1, 13), 8); // end of line
+        assert_eq!(map.original_col(2, 3), 3);
+        assert_eq!(map.original_col(1, -1), -1);
+    }
+}

@@ -1,0 +1,282 @@
+//! The call-site rewriter: a visitor that records text edits and the site table.
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::{Ranged, TextSize};
+
+use crate::positions::{Edit, LineIndex, PositionMap};
+use crate::{site_id, TransformError};
+
+/// The builtin the rewritten code calls. A dunder, so class bodies never mangle it.
+pub const TRAMPOLINE: &str = "__recompyle__";
+
+/// What the rewrite depends on besides the source.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The interpreter the code will run on: newer syntax is refused.
+    pub version: (u8, u8),
+    /// Distinguishes this module's sites from every other module's in one process.
+    pub module_key: u32,
+}
+
+/// One instrumented call site. Lines are 1-based, columns 0-based UTF-8 byte offsets, as
+/// CPython's `ast` and `co_positions()` report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub line: u32,
+    pub col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+    /// The callee's source text, as written.
+    pub callee: String,
+    /// Qualified name of the enclosing function or class, `<module>` at top level.
+    pub qualname: String,
+}
+
+/// The rewritten module.
+#[derive(Debug, Clone)]
+pub struct Transformed {
+    pub source: String,
+    pub sites: Vec<Site>,
+    pub positions: PositionMap,
+}
+
+/// Rewrite `source` (already decoded, BOM removed).
+pub fn transform(source: &str, options: &Options) -> Result<Transformed, TransformError> {
+    let parsed =
+        recompyle_parser::parse_module(source, options.version).map_err(TransformError::Parse)?;
+    let module = parsed.syntax();
+    let mut rewriter = Rewriter {
+        source,
+        options,
+        edits: Vec::new(),
+        sites: Vec::new(),
+        scopes: Vec::new(),
+        future_annotations: has_future_annotations(&module.body),
+        in_debug_fstring: 0,
+        error: None,
+    };
+    rewriter.visit_body(&module.body);
+    if let Some(error) = rewriter.error {
+        return Err(TransformError::Internal(error));
+    }
+    let Rewriter {
+        mut edits, sites, ..
+    } = rewriter;
+    // Stable: edits at one offset keep creation order (an outer call's prefix before an
+    // inner call's that starts at the same byte, `f(x)(y)`).
+    edits.sort_by_key(|e| e.start);
+    let lines = LineIndex::new(source);
+    let mut output = String::with_capacity(source.len() + edits.len() * 24);
+    let mut cursor = 0usize;
+    for edit in &edits {
+        let start = edit.start as usize;
+        if start < cursor {
+            return Err(TransformError::Internal(format!(
+                "overlapping edits at byte {start}"
+            )));
+        }
+        output.push_str(&source[cursor..start]);
+        output.push_str(&edit.text);
+        cursor = edit.end as usize;
+    }
+    output.push_str(&source[cursor..]);
+    let positions = PositionMap::new(&lines, &edits);
+    let sites = sites
+        .into_iter()
+        .map(|s| {
+            let (line, col) = lines.line_col(source, s.start);
+            let (end_line, end_col) = lines.line_col(source, s.end);
+            Site {
+                line,
+                col,
+                end_line,
+                end_col,
+                callee: source[s.callee_start as usize..s.callee_end as usize].to_string(),
+                qualname: s.qualname,
+            }
+        })
+        .collect();
+    Ok(Transformed {
+        source: output,
+        sites,
+        positions,
+    })
+}
+
+fn has_future_annotations(body: &[Stmt]) -> bool {
+    for (i, stmt) in body.iter().enumerate() {
+        match stmt {
+            Stmt::Expr(e) if i == 0 && e.value.is_string_literal_expr() => continue,
+            Stmt::ImportFrom(import) if import.module.as_deref() == Some("__future__") => {
+                if import.names.iter().any(|a| a.name.as_str() == "annotations") {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+struct RawSite {
+    start: u32,
+    end: u32,
+    callee_start: u32,
+    callee_end: u32,
+    qualname: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScopeKind {
+    Function,
+    Class,
+}
+
+struct Rewriter<'src, 'opt> {
+    source: &'src str,
+    options: &'opt Options,
+    edits: Vec<Edit>,
+    sites: Vec<RawSite>,
+    scopes: Vec<(String, ScopeKind)>,
+    future_annotations: bool,
+    /// Inside `{expr=}`: CPython prints the expression's source text, so it stays as written.
+    in_debug_fstring: u32,
+    error: Option<String>,
+}
+
+impl Rewriter<'_, '_> {
+    fn qualname(&self) -> String {
+        match self.scopes.last() {
+            Some((name, _)) => name.clone(),
+            None => "<module>".to_string(),
+        }
+    }
+
+    fn child_qualname(&self, name: &str) -> String {
+        match self.scopes.last() {
+            None => name.to_string(),
+            Some((parent, ScopeKind::Class)) => format!("{parent}.{name}"),
+            Some((parent, ScopeKind::Function)) => format!("{parent}.<locals>.{name}"),
+        }
+    }
+
+    fn in_scope(&mut self, name: &str, kind: ScopeKind, f: impl FnOnce(&mut Self)) {
+        let qualname = self.child_qualname(name);
+        self.scopes.push((qualname, kind));
+        f(self);
+        self.scopes.pop();
+    }
+
+    fn rewrite_call(&mut self, call: &ast::ExprCall) {
+        let index = match u32::try_from(self.sites.len()) {
+            Ok(i) => i,
+            Err(_) => {
+                self.error = Some("too many call sites".to_string());
+                return;
+            }
+        };
+        let start = call.range().start();
+        let open = call.arguments.range().start();
+        if self.source.as_bytes().get(open.to_usize()) != Some(&b'(') {
+            self.error = Some(format!("no '(' at byte {}", open.to_u32()));
+            return;
+        }
+        let id = site_id(self.options.module_key, index);
+        self.edits.push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
+        self.edits.push(Edit::replace(open, open + TextSize::from(1), ","));
+        // `f(x for x in y)`: the generator's parentheses are the call's; give it its own.
+        if let ([Expr::Generator(gen)], true) =
+            (&*call.arguments.args, call.arguments.keywords.is_empty())
+        {
+            if !gen.parenthesized {
+                self.edits.push(Edit::insert(gen.range.start(), "(".to_string()));
+                self.edits.push(Edit::insert(gen.range.end(), ")".to_string()));
+            }
+        }
+        let callee = call.func.range();
+        self.sites.push(RawSite {
+            start: start.to_u32(),
+            end: call.range().end().to_u32(),
+            callee_start: callee.start().to_u32(),
+            callee_end: callee.end().to_u32(),
+            qualname: self.qualname(),
+        });
+    }
+}
+
+impl<'a> Visitor<'a> for Rewriter<'_, '_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::FunctionDef(def) => {
+                for decorator in &def.decorator_list {
+                    self.visit_decorator(decorator);
+                }
+                if let Some(type_params) = &def.type_params {
+                    self.visit_type_params(type_params);
+                }
+                self.visit_parameters(&def.parameters);
+                if let Some(returns) = &def.returns {
+                    self.visit_annotation(returns);
+                }
+                self.in_scope(def.name.as_str(), ScopeKind::Function, |this| {
+                    this.visit_body(&def.body)
+                });
+            }
+            Stmt::ClassDef(class) => {
+                for decorator in &class.decorator_list {
+                    self.visit_decorator(decorator);
+                }
+                if let Some(type_params) = &class.type_params {
+                    self.visit_type_params(type_params);
+                }
+                if let Some(arguments) = &class.arguments {
+                    self.visit_arguments(arguments);
+                }
+                self.in_scope(class.name.as_str(), ScopeKind::Class, |this| {
+                    this.visit_body(&class.body)
+                });
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Call(call) if self.in_debug_fstring == 0 => {
+                self.rewrite_call(call);
+                visitor::walk_expr(self, expr);
+            }
+            Expr::Lambda(lambda) => {
+                if let Some(parameters) = &lambda.parameters {
+                    self.visit_parameters(parameters);
+                }
+                self.in_scope("<lambda>", ScopeKind::Function, |this| {
+                    this.visit_expr(&lambda.body)
+                });
+            }
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+
+    fn visit_annotation(&mut self, expr: &'a Expr) {
+        // Under `from __future__ import annotations` CPython stores the annotation's text.
+        if !self.future_annotations {
+            self.visit_expr(expr);
+        }
+    }
+
+    fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {
+        let debug = matches!(
+            element,
+            ast::InterpolatedStringElement::Interpolation(e) if e.debug_text.is_some()
+        );
+        if debug {
+            self.in_debug_fstring += 1;
+        }
+        visitor::walk_interpolated_string_element(self, element);
+        if debug {
+            self.in_debug_fstring -= 1;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Snapshots of rewritten sources: each shows the input, the output and the site table.
+
+use recompyle_transform::{transform, Options};
+
+fn render(source: &str) -> String {
+    render_for(source, (3, 12))
+}
+
+fn render_for(source: &str, version: (u8, u8)) -> String {
+    let options = Options {
+        version,
+        module_key: 7,
+    };
+    let out = transform(source, &options).expect("transforms");
+    assert_eq!(
+        out.source.matches('\n').count(),
+        source.matches('\n').count(),
+        "line breaks must be preserved"
+    );
+    let mut text = format!("--- input\n{source}--- output\n{}--- sites\n", out.source);
+    for (i, s) in out.sites.iter().enumerate() {
+        text.push_str(&format!(
+            "{i}: {}:{}-{}:{} callee={:?} in {}\n",
+            s.line, s.col, s.end_line, s.end_col, s.callee, s.qualname
+        ));
+    }
+    text
+}
+
+#[test]
+fn simple_calls() {
+    insta::assert_snapshot!(render("f()\nx = g(1, *a, k=2, **kw)\nprint(a, sep='')\n"));
+}
+
+#[test]
+fn method_and_chained_calls() {
+    insta::assert_snapshot!(render("obj.m(1).n()\nf(x)(y)\n(a.b)(x)\n"));
+}
+
+#[test]
+fn nested_calls_in_arguments() {
+    insta::assert_snapshot!(render("f(g(h(1)), k=i())\n"));
+}
+
+#[test]
+fn sole_generator_argument_gets_parentheses() {
+    insta::assert_snapshot!(render(
+        "sum(x for x in range(3))\nsum((x for x in y))\nf(x for x in g(y))\nf(a, (x for x in y))\n"
+    ));
+}
+
+#[test]
+fn multiline_call_keeps_lines() {
+    insta::assert_snapshot!(render("f(\n    1,\n    g(2),  # comment\n)\nh \\\n  (3)\n"));
+}
+
+#[test]
+fn qualnames() {
+    insta::assert_snapshot!(render(
+        "class A:\n    x = f()\n    def m(self):\n        def inner():\n            return g()\n        return (lambda: h())()\n@deco(1)\ndef top(a=d()):\n    super().m()\n"
+    ));
+}
+
+#[test]
+fn fstring_debug_expressions_keep_their_text() {
+    insta::assert_snapshot!(render("print(f\"{g(x)=} {h(y)} {k(z)!r:>{w(1)}}\")\n"));
+}
+
+#[test]
+fn future_annotations_are_left_as_text() {
+    insta::assert_snapshot!(render(
+        "\"\"\"doc\"\"\"\nfrom __future__ import annotations\ndef f(x: g(1)) -> h(2):\n    y: k(3) = m(4)\n"
+    ));
+}
+
+#[test]
+fn annotations_are_calls_without_future_import() {
+    insta::assert_snapshot!(render("def f(x: g(1)) -> h(2):\n    pass\n"));
+}
+
+#[test]
+fn unicode_columns_are_utf8_bytes() {
+    insta::assert_snapshot!(render("é = 1; ñ(é)\n"));
+}
+
+#[test]
+fn decorators_and_class_arguments() {
+    insta::assert_snapshot!(render("@a.b(1)\n@c\nclass K(Base(2), metaclass=meta()):\n    pass\n"));
+}
+
+#[test]
+fn walrus_and_starred() {
+    insta::assert_snapshot!(render("f(y := g(), *h(), **i())\n"));
+}
+
+#[test]
+fn pep701_fstrings_follow_the_target_version() {
+    let src = "x = f\"{d['k']} {g(\"a\")}\"\n";
+    assert!(transform(src, &Options { version: (3, 11), module_key: 1 }).is_err());
+    insta::assert_snapshot!(render_for(src, (3, 12)));
+}
