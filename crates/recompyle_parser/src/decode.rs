@@ -30,7 +30,9 @@ pub fn decode_source(bytes: &[u8]) -> Decoded<'_> {
         },
         // CPython: "encoding problem: X with BOM".
         (true, Some(_)) => Decoded::Invalid,
-        (false, Some("iso-8859-1")) => Decoded::Text(Cow::Owned(body.iter().map(|&b| b as char).collect())),
+        (false, Some("iso-8859-1")) => {
+            Decoded::Text(Cow::Owned(body.iter().map(|&b| b as char).collect()))
+        }
         (false, Some("ascii")) | (false, Some("us-ascii")) => {
             if body.is_ascii() {
                 // ASCII is a subset of UTF-8, so this cannot fail.
@@ -75,7 +77,9 @@ fn is_blank_or_comment(line: &[u8]) -> bool {
 
 /// `^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`
 fn cookie_in_line(line: &[u8]) -> Option<String> {
-    let start = line.iter().position(|&b| !matches!(b, b' ' | b'\t' | b'\x0c'))?;
+    let start = line
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b'\x0c'))?;
     if line[start] != b'#' {
         return None;
     }
@@ -112,7 +116,13 @@ fn normal_name(name: &str) -> String {
     let lowered: String = name
         .chars()
         .take(12)
-        .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect();
     if lowered == "utf-8" || lowered.starts_with("utf-8-") {
         return "utf-8".to_string();
@@ -158,7 +168,10 @@ mod tests {
     #[test]
     fn latin1_cookie() {
         let src = b"# -*- coding: latin-1 -*-\nx = '\xe9'\n";
-        assert_eq!(text(decode_source(src)), "# -*- coding: latin-1 -*-\nx = 'é'\n");
+        assert_eq!(
+            text(decode_source(src)),
+            "# -*- coding: latin-1 -*-\nx = 'é'\n"
+        );
     }
 
     #[test]

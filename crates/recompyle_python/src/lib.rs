@@ -1,1 +1,61 @@
+//! `recompyle._core`: the native half of recompyle.
+//!
+//! Stages, in the order an import and then a call meet them:
+//! [`transform`] (bytes → rewritten source + site table) → [`code_object`] (original
+//! positions back into compiled code) → [`sites`] (the site registry) → [`trampoline`]
+//! (every rewritten call) → [`handlers`] / [`profiler`] (who listens) → [`events`].
 
+mod clock;
+mod code_object;
+mod events;
+mod gil;
+mod handlers;
+mod profiler;
+mod select;
+mod sites;
+mod trampoline;
+mod transform;
+
+use std::sync::atomic::AtomicU8;
+
+use pyo3::prelude::*;
+
+/// What the trampoline has to do besides calling: one load decides the fast path.
+pub(crate) static ACTIVE: AtomicU8 = AtomicU8::new(0);
+pub(crate) const HANDLERS: u8 = 1;
+pub(crate) const PROFILING: u8 = 2;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
+    m.add("TRAMPOLINE_NAME", recompyle_transform::TRAMPOLINE)?;
+    m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
+    m.add_class::<transform::Transformed>()?;
+    m.add("ParseError", py.get_type::<transform::ParseError>())?;
+    m.add(
+        "InternalTransformError",
+        py.get_type::<transform::InternalTransformError>(),
+    )?;
+    m.add_function(wrap_pyfunction!(sites::register_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(sites::site_info, m)?)?;
+    m.add_class::<select::ModuleMatcher>()?;
+    m.add_function(wrap_pyfunction!(handlers::add_handler, m)?)?;
+    m.add_function(wrap_pyfunction!(handlers::handlers, m)?)?;
+    m.add_class::<handlers::Handler>()?;
+    m.add("HandlerWarning", py.get_type::<handlers::HandlerWarning>())?;
+    m.add_class::<events::CallEvent>()?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_start, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_running, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
+
+    // The rewritten code finds the trampoline as a builtin: no name is added to any module's
+    // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
+    let trampoline = trampoline::create(py)?;
+    m.add("trampoline", &trampoline)?;
+    py.import("builtins")?
+        .setattr(recompyle_transform::TRAMPOLINE, &trampoline)?;
+    Ok(())
+}

@@ -70,7 +70,10 @@ impl Reader<'_> {
 
 /// Decode a whole table.
 pub fn decode(table: &[u8]) -> Result<Vec<Entry>, DecodeError> {
-    let mut r = Reader { bytes: table, at: 0 };
+    let mut r = Reader {
+        bytes: table,
+        at: 0,
+    };
     let mut entries = Vec::new();
     while r.at < table.len() {
         let first = r.byte()?;
@@ -156,8 +159,7 @@ pub fn encode(entries: &[Entry]) -> Vec<u8> {
                 end_col,
             } => {
                 let one_line = end_line_delta == 0 && col >= 0 && end_col >= 0;
-                if one_line && line_delta == 0 && col < 80 && end_col >= col && end_col - col < 16
-                {
+                if one_line && line_delta == 0 && col < 80 && end_col >= col && end_col - col < 16 {
                     out.push(head((col / 8) as u8));
                     out.push((((col % 8) as u8) << 4) | (end_col - col) as u8);
                 } else if one_line && (0..3).contains(&line_delta) && col < 128 && end_col < 128 {
@@ -217,23 +219,49 @@ mod tests {
     #[test]
     fn roundtrip_all_forms() {
         let entries = vec![
-            Entry { units: 1, kind: Kind::None },
-            Entry { units: 2, kind: Kind::LineOnly { line_delta: -3 } },
+            Entry {
+                units: 1,
+                kind: Kind::None,
+            },
+            Entry {
+                units: 2,
+                kind: Kind::LineOnly { line_delta: -3 },
+            },
             Entry {
                 units: 8,
-                kind: Kind::Full { line_delta: 0, end_line_delta: 0, col: 12, end_col: 20 },
+                kind: Kind::Full {
+                    line_delta: 0,
+                    end_line_delta: 0,
+                    col: 12,
+                    end_col: 20,
+                },
             },
             Entry {
                 units: 1,
-                kind: Kind::Full { line_delta: 2, end_line_delta: 0, col: 100, end_col: 120 },
+                kind: Kind::Full {
+                    line_delta: 2,
+                    end_line_delta: 0,
+                    col: 100,
+                    end_col: 120,
+                },
             },
             Entry {
                 units: 3,
-                kind: Kind::Full { line_delta: -40, end_line_delta: 5, col: 300, end_col: 2 },
+                kind: Kind::Full {
+                    line_delta: -40,
+                    end_line_delta: 5,
+                    col: 300,
+                    end_col: 2,
+                },
             },
             Entry {
                 units: 1,
-                kind: Kind::Full { line_delta: 1, end_line_delta: 0, col: -1, end_col: -1 },
+                kind: Kind::Full {
+                    line_delta: 1,
+                    end_line_delta: 0,
+                    col: -1,
+                    end_col: -1,
+                },
             },
         ];
         let bytes = encode(&entries);
@@ -250,7 +278,12 @@ mod tests {
     fn remap_shifts_columns() {
         let entries = vec![Entry {
             units: 1,
-            kind: Kind::Full { line_delta: 1, end_line_delta: 0, col: 30, end_col: 40 },
+            kind: Kind::Full {
+                line_delta: 1,
+                end_line_delta: 0,
+                col: 30,
+                end_col: 40,
+            },
         }];
         let table = encode(&entries);
         let out = remap_columns(&table, 1, |line, col| {
@@ -262,7 +295,12 @@ mod tests {
             decode(&out).expect("decodes"),
             vec![Entry {
                 units: 1,
-                kind: Kind::Full { line_delta: 1, end_line_delta: 0, col: 10, end_col: 20 },
+                kind: Kind::Full {
+                    line_delta: 1,
+                    end_line_delta: 0,
+                    col: 10,
+                    end_col: 20
+                },
             }]
         );
     }

@@ -109,7 +109,11 @@ fn has_future_annotations(body: &[Stmt]) -> bool {
         match stmt {
             Stmt::Expr(e) if i == 0 && e.value.is_string_literal_expr() => continue,
             Stmt::ImportFrom(import) if import.module.as_deref() == Some("__future__") => {
-                if import.names.iter().any(|a| a.name.as_str() == "annotations") {
+                if import
+                    .names
+                    .iter()
+                    .any(|a| a.name.as_str() == "annotations")
+                {
                     return true;
                 }
             }
@@ -183,15 +187,19 @@ impl Rewriter<'_, '_> {
             return;
         }
         let id = site_id(self.options.module_key, index);
-        self.edits.push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
-        self.edits.push(Edit::replace(open, open + TextSize::from(1), ","));
+        self.edits
+            .push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
+        self.edits
+            .push(Edit::replace(open, open + TextSize::from(1), ","));
         // `f(x for x in y)`: the generator's parentheses are the call's; give it its own.
         if let ([Expr::Generator(gen)], true) =
             (&*call.arguments.args, call.arguments.keywords.is_empty())
         {
             if !gen.parenthesized {
-                self.edits.push(Edit::insert(gen.range.start(), "(".to_string()));
-                self.edits.push(Edit::insert(gen.range.end(), ")".to_string()));
+                self.edits
+                    .push(Edit::insert(gen.range.start(), "(".to_string()));
+                self.edits
+                    .push(Edit::insert(gen.range.end(), ")".to_string()));
             }
         }
         let callee = call.func.range();

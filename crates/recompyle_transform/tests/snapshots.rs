@@ -85,7 +85,9 @@ fn unicode_columns_are_utf8_bytes() {
 
 #[test]
 fn decorators_and_class_arguments() {
-    insta::assert_snapshot!(render("@a.b(1)\n@c\nclass K(Base(2), metaclass=meta()):\n    pass\n"));
+    insta::assert_snapshot!(render(
+        "@a.b(1)\n@c\nclass K(Base(2), metaclass=meta()):\n    pass\n"
+    ));
 }
 
 #[test]
@@ -96,6 +98,13 @@ fn walrus_and_starred() {
 #[test]
 fn pep701_fstrings_follow_the_target_version() {
     let src = "x = f\"{d['k']} {g(\"a\")}\"\n";
-    assert!(transform(src, &Options { version: (3, 11), module_key: 1 }).is_err());
+    assert!(transform(
+        src,
+        &Options {
+            version: (3, 11),
+            module_key: 1
+        }
+    )
+    .is_err());
     insta::assert_snapshot!(render_for(src, (3, 12)));
 }

@@ -1,0 +1,202 @@
+//! Python handlers: registration, and calling them so that no handler can break the program.
+//!
+//! A handler that raises is reported once (a `HandlerWarning`, or the unraisable hook when
+//! warnings are errors) and keeps being called. While a handler runs, instrumented calls it
+//! makes on its thread go straight through, so a handler never sees its own calls.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::events::CallEvent;
+use crate::gil::GilCell;
+use crate::{ACTIVE, HANDLERS};
+
+pyo3::create_exception!(
+    recompyle._core,
+    HandlerWarning,
+    PyRuntimeWarning,
+    "A recompyle event handler raised; the program went on."
+);
+
+thread_local! {
+    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A registered pair of callbacks. `remove()` unregisters it.
+#[pyclass(module = "recompyle._core", frozen)]
+pub struct Handler {
+    before: Option<Py<PyAny>>,
+    after: Option<Py<PyAny>>,
+    reported: AtomicBool,
+    errors: AtomicU64,
+}
+
+/// The registered handlers, replaced (never mutated) on change so a dispatch in progress
+/// keeps the tuple it started with even if a handler adds or removes handlers.
+static REGISTERED: GilCell<Option<Py<PyTuple>>> = GilCell::new(None);
+
+fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
+    if handlers.is_empty() {
+        *REGISTERED.get_mut(py) = None;
+        ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
+    } else {
+        *REGISTERED.get_mut(py) = Some(PyTuple::new(py, handlers)?.unbind());
+        ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn registered(py: Python<'_>) -> Vec<Py<Handler>> {
+    match REGISTERED.get(py) {
+        Some(t) => t
+            .bind(py)
+            .iter()
+            .filter_map(|h| h.cast_into::<Handler>().ok().map(Bound::unbind))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+#[pymethods]
+impl Handler {
+    /// Stop calling this handler. Removing twice is harmless.
+    fn remove(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let kept = registered(py)
+            .into_iter()
+            .filter(|h| !h.bind(py).is(slf))
+            .collect();
+        set_registered(py, kept)
+    }
+
+    /// Whether the handler is registered.
+    #[getter]
+    fn active(slf: &Bound<'_, Self>) -> bool {
+        registered(slf.py())
+            .iter()
+            .any(|h| h.bind(slf.py()).is(slf))
+    }
+
+    /// How many times a callback of this handler raised.
+    #[getter]
+    fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    #[getter]
+    fn before(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.before.as_ref().map(|b| b.clone_ref(py))
+    }
+
+    #[getter]
+    fn after(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.after.as_ref().map(|a| a.clone_ref(py))
+    }
+}
+
+/// Register callbacks called as `before(event)` and `after(event)` around every
+/// instrumented call. Returns the `Handler`.
+#[pyfunction]
+#[pyo3(signature = (before = None, after = None))]
+pub fn add_handler(
+    py: Python<'_>,
+    before: Option<Py<PyAny>>,
+    after: Option<Py<PyAny>>,
+) -> PyResult<Py<Handler>> {
+    for (name, cb) in [("before", &before), ("after", &after)] {
+        if let Some(cb) = cb {
+            if !cb.bind(py).is_callable() {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{name} must be callable, not {}",
+                    cb.bind(py).get_type().name()?
+                )));
+            }
+        }
+    }
+    if before.is_none() && after.is_none() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a handler needs a before or an after callback",
+        ));
+    }
+    let handler = Py::new(
+        py,
+        Handler {
+            before,
+            after,
+            reported: AtomicBool::new(false),
+            errors: AtomicU64::new(0),
+        },
+    )?;
+    let mut all = registered(py);
+    all.push(handler.clone_ref(py));
+    set_registered(py, all)?;
+    Ok(handler)
+}
+
+/// The handlers registered now, in call order.
+#[pyfunction]
+pub fn handlers(py: Python<'_>) -> Vec<Py<Handler>> {
+    registered(py)
+}
+
+/// Whether a handler is running on this thread (its own calls are not reported).
+pub fn in_handler() -> bool {
+    IN_HANDLER.with(Cell::get)
+}
+
+/// The current handler tuple, if any.
+pub fn snapshot(py: Python<'_>) -> Option<Py<PyTuple>> {
+    REGISTERED.get(py).as_ref().map(|t| t.clone_ref(py))
+}
+
+/// Call every handler's `before` (or `after`) callback with `event`. Never raises: the
+/// exception state of the caller is whatever it was before.
+pub fn run(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    event: &Bound<'_, CallEvent>,
+    after: bool,
+) {
+    IN_HANDLER.with(|f| f.set(true));
+    for item in handlers.iter() {
+        let Ok(handler) = item.cast::<Handler>() else {
+            continue;
+        };
+        let h = handler.get();
+        let cb = if after { &h.after } else { &h.before };
+        if let Some(cb) = cb {
+            if let Err(err) = cb.bind(py).call1((event,)) {
+                report(py, h, cb.bind(py), err);
+            }
+        }
+    }
+    IN_HANDLER.with(|f| f.set(false));
+}
+
+fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) {
+    handler.errors.fetch_add(1, Ordering::Relaxed);
+    if handler.reported.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let message = format!(
+        "recompyle: event handler {} raised {}; the program goes on, the handler stays \
+         registered, and its further errors are not reported",
+        cb.repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "?".into()),
+        err.value(py)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "?".into()),
+    );
+    let message = std::ffi::CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    let category = py.get_type::<HandlerWarning>();
+    if let Err(warn_err) = PyErr::warn(py, &category, &message, 1) {
+        // Warnings are errors here (-W error): the handler's error still must not escape.
+        warn_err.write_unraisable(py, Some(cb));
+    }
+}

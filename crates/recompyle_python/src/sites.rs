@@ -1,0 +1,105 @@
+//! The process-wide table of instrumented call sites, keyed by site id.
+//!
+//! A module's sites are registered by the loader when its code is created or read from the
+//! cache. Concurrent imports in several threads register at once, and the report reads while
+//! threads still run, so this is a concurrent map; the per-call path never reads it.
+
+use std::sync::{Arc, LazyLock};
+
+use dashmap::DashMap;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use recompyle_transform::split_site_id;
+
+/// One call site as the report and the events show it.
+#[derive(Debug, Clone)]
+pub struct SiteInfo {
+    pub line: u32,
+    pub col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+    pub callee: String,
+    pub qualname: String,
+}
+
+#[derive(Debug)]
+pub struct ModuleSites {
+    pub filename: String,
+    pub module: String,
+    pub sites: Vec<SiteInfo>,
+}
+
+static REGISTRY: LazyLock<DashMap<u32, Arc<ModuleSites>>> = LazyLock::new(DashMap::new);
+
+/// The module and site of `site_id`, if registered.
+pub fn lookup(site_id: u64) -> Option<(Arc<ModuleSites>, usize)> {
+    let (key, index) = split_site_id(site_id);
+    let module = REGISTRY.get(&key)?.value().clone();
+    let index = index as usize;
+    if index < module.sites.len() {
+        Some((module, index))
+    } else {
+        None
+    }
+}
+
+pub type SiteTuple = (u32, u32, u32, u32, String, String);
+
+/// Register a module's sites under `module_key`.
+///
+/// Returns False, registering nothing, when the key already belongs to another file: the
+/// caller then rewrites the module again under another key.
+#[pyfunction]
+pub fn register_sites(
+    module_key: u32,
+    filename: String,
+    module: String,
+    sites: Vec<SiteTuple>,
+) -> PyResult<bool> {
+    if let Some(existing) = REGISTRY.get(&module_key) {
+        if existing.filename != filename || existing.sites.len() != sites.len() {
+            return Ok(false);
+        }
+    }
+    let sites = sites
+        .into_iter()
+        .map(
+            |(line, col, end_line, end_col, callee, qualname)| SiteInfo {
+                line,
+                col,
+                end_line,
+                end_col,
+                callee,
+                qualname,
+            },
+        )
+        .collect();
+    REGISTRY.insert(
+        module_key,
+        Arc::new(ModuleSites {
+            filename,
+            module,
+            sites,
+        }),
+    );
+    Ok(true)
+}
+
+/// `(filename, module, line, col, end_line, end_col, callee, qualname)` of a site id.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn site_info(site_id: u64) -> PyResult<(String, String, u32, u32, u32, u32, String, String)> {
+    let (module, index) =
+        lookup(site_id).ok_or_else(|| PyValueError::new_err(format!("unknown site {site_id}")))?;
+    let s = &module.sites[index];
+    Ok((
+        module.filename.clone(),
+        module.module.clone(),
+        s.line,
+        s.col,
+        s.end_line,
+        s.end_col,
+        s.callee.clone(),
+        s.qualname.clone(),
+    ))
+}

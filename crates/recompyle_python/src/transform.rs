@@ -1,0 +1,141 @@
+//! The transform stage as Python sees it: bytes in, rewritten source and site table out.
+
+use std::borrow::Cow;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use recompyle_parser::{decode_source, Decoded};
+use recompyle_transform::{Options, PositionMap, Site, TransformError};
+
+use crate::code_object;
+
+pyo3::create_exception!(
+    recompyle._core,
+    ParseError,
+    PyValueError,
+    "The source does not parse for this interpreter; compile the original to get CPython's own error."
+);
+pyo3::create_exception!(
+    recompyle._core,
+    InternalTransformError,
+    PyRuntimeError,
+    "The rewrite failed for a reason of recompyle's own; the original code should be used."
+);
+
+/// A rewritten module, ready to compile.
+#[pyclass(module = "recompyle._core", frozen)]
+pub struct Transformed {
+    source: String,
+    module_key: u32,
+    sites: Vec<Site>,
+    positions: PositionMap,
+}
+
+#[pymethods]
+impl Transformed {
+    /// The rewritten source text (same lines as the original).
+    #[getter]
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The key that prefixes every site id of this module.
+    #[getter]
+    fn module_key(&self) -> u32 {
+        self.module_key
+    }
+
+    /// The site table: `(line, col, end_line, end_col, callee, qualname)` per site.
+    #[getter]
+    fn sites<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let items = self
+            .sites
+            .iter()
+            .map(|s| {
+                (
+                    s.line,
+                    s.col,
+                    s.end_line,
+                    s.end_col,
+                    s.callee.as_str(),
+                    s.qualname.as_str(),
+                )
+                    .into_pyobject(py)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyTuple::new(py, items)
+    }
+
+    /// Give `code` (compiled from `source`) and every code object nested in it the original
+    /// source's columns. A no-op before 3.11, whose code objects carry no columns.
+    fn remap<'py>(&self, code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        code_object::remap(code, &self.positions)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Transformed key={:#x} sites={}>",
+            self.module_key,
+            self.sites.len()
+        )
+    }
+}
+
+/// FNV-1a: stable across processes and versions, unlike Python's `hash`.
+fn module_key(filename: &str, data: &[u8], salt: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(filename.as_bytes());
+    feed(&[0]);
+    feed(data);
+    feed(&salt.to_le_bytes());
+    ((h >> 32) ^ h) as u32
+}
+
+/// Rewrite the bytes of a module for the interpreter `version`.
+///
+/// Raises `ParseError` when the bytes do not decode or parse for that version, and
+/// `InternalTransformError` when recompyle itself fails.
+#[pyfunction]
+#[pyo3(signature = (data, filename, version, salt = 0))]
+pub fn transform(
+    py: Python<'_>,
+    data: &Bound<'_, PyBytes>,
+    filename: &str,
+    version: (u8, u8),
+    salt: u32,
+) -> PyResult<Transformed> {
+    let bytes = data.as_bytes();
+    let key = module_key(filename, bytes, salt);
+    let options = Options {
+        version,
+        module_key: key,
+    };
+    let text: Cow<'_, str> = match decode_source(bytes) {
+        Decoded::Text(text) => text,
+        // A codec CPython knows and we do not: let Python's codec registry decode.
+        Decoded::Codec { encoding } => Cow::Owned(
+            data.call_method1("decode", (encoding.as_str(),))
+                .map_err(|e| ParseError::new_err(format!("cannot decode with {encoding}: {e}")))?
+                .extract()?,
+        ),
+        Decoded::Invalid => return Err(ParseError::new_err("source bytes do not decode")),
+    };
+    let result = py.detach(|| recompyle_transform::transform(&text, &options));
+    match result {
+        Ok(out) => Ok(Transformed {
+            source: out.source,
+            module_key: key,
+            sites: out.sites,
+            positions: out.positions,
+        }),
+        Err(TransformError::Parse(p)) => Err(ParseError::new_err(p.to_string())),
+        Err(TransformError::Internal(m)) => Err(InternalTransformError::new_err(m)),
+    }
+}

@@ -1,0 +1,206 @@
+"""``python -m recompyle run [options] (script.py | -m module) [args...]``
+
+Runs the target as ``__main__`` the way ``python script.py`` / ``python -m module`` would
+(same ``sys.argv``, ``sys.path[0]``, ``__main__`` namespace, exit code and uncaught-exception
+traceback, with recompyle's own frames hidden), with the target and every module matching
+``--modules`` instrumented and profiled. The flat profile is written at exit: text on
+stderr by default, or ``--format json`` / ``-o FILE``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+import sys
+import traceback
+import types
+from importlib.machinery import SourceFileLoader
+
+USAGE = """\
+usage: python -m recompyle run [options] script.py [args...]
+       python -m recompyle run [options] -m module [args...]
+
+Run a Python program with its call sites instrumented, and report a flat profile.
+
+options:
+  --modules PATTERNS  also instrument these modules: comma-separated globs over dotted
+                      names ('pkg.*' is pkg and all its submodules, 'pkg' only pkg, '*'
+                      everything); default $RECOMPYLE_MODULES
+  --format {text,json}
+                      report format (default $RECOMPYLE_FORMAT or text)
+  -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
+  -h, --help          show this help
+"""
+
+TOP_USAGE = """\
+usage: python -m recompyle run [options] (script.py | -m module) [args...]
+       python -m recompyle --version
+
+commands:
+  run    run a program instrumented and report a flat profile of its calls
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None, list[str]]:
+    """Split ``args`` into our options, the target and the target's own arguments: the
+    first argument that is not one of our options ends them (as with ``python``)."""
+    opts: dict[str, str] = {}
+    takes_value = {"--modules": "modules", "--format": "format", "-o": "output", "--output": "output"}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-h", "--help"):
+            opts["help"] = "1"
+            return opts, None, None, []
+        if arg == "-m":
+            if i + 1 >= len(args):
+                raise UsageError("-m needs a module name")
+            return opts, None, args[i + 1], args[i + 2 :]
+        if arg == "--":
+            if i + 1 >= len(args):
+                raise UsageError("a script is needed after --")
+            return opts, args[i + 1], None, args[i + 2 :]
+        name, eq, value = arg.partition("=")
+        if name in takes_value:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise UsageError(f"{name} needs a value")
+                i += 1
+                value = args[i]
+            opts[takes_value[name]] = value
+            i += 1
+            continue
+        if arg.startswith("-") and arg != "-":
+            raise UsageError(f"unknown option {arg}")
+        return opts, arg, None, args[i + 1 :]
+    raise UsageError("nothing to run: give a script or -m module")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(TOP_USAGE)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from recompyle import __version__
+
+        print(f"recompyle {__version__}")
+        return 0
+    if argv[0] != "run":
+        sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
+        return 2
+    try:
+        opts, script, module, args = _parse_run(argv[1:])
+    except UsageError as exc:
+        sys.stderr.write(f"{USAGE}recompyle run: error: {exc}\n")
+        return 2
+    if "help" in opts:
+        sys.stdout.write(USAGE)
+        return 0
+    return run(script, module, args, opts)
+
+
+def run(script: str | None, module: str | None, args: list[str], opts: dict[str, str]) -> int:
+    from recompyle.finder import install
+    from recompyle.report import FORMATS, report_at_exit
+
+    fmt = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT") or "text"
+    if fmt not in FORMATS:
+        sys.stderr.write(f"recompyle run: error: --format must be one of {', '.join(FORMATS)}\n")
+        return 2
+    output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
+    patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
+    if module is not None:
+        patterns = ",".join(p for p in (patterns, module, f"{module}.__main__") if p)
+    try:
+        if patterns:
+            install(patterns)
+    except ValueError as exc:
+        sys.stderr.write(f"recompyle run: error: --modules: {exc}\n")
+        return 2
+    if output:
+        parent = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(parent):
+            sys.stderr.write(f"recompyle run: error: no directory {parent!r} for -o {output}\n")
+            return 2
+    report_at_exit(fmt, output)
+    main_module = _fresh_main()
+    try:
+        if script is not None:
+            return _run_script(script, args, main_module)
+        return _run_module(module or "", args)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: B036 -- the target's uncaught exception
+        return _uncaught(exc)
+
+
+def _fresh_main() -> types.ModuleType:
+    """A ``__main__`` like the one CPython creates at start-up, not recompyle's own."""
+    main = types.ModuleType("__main__")
+    main.__dict__["__annotations__"] = {}
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    return main
+
+
+def _run_script(path: str, args: list[str], main: types.ModuleType) -> int:
+    from recompyle.loader import instrument_source
+
+    abspath = os.path.abspath(path)
+    try:
+        with open(abspath, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        sys.stderr.write(
+            f"{sys.executable}: can't open file {abspath!r}: [Errno {exc.errno}] {exc.strerror}\n"
+        )
+        return 2
+    sys.argv[:] = [path, *args]
+    sys.path[0] = os.path.dirname(os.path.realpath(abspath))
+    main.__loader__ = SourceFileLoader("__main__", abspath)
+    main.__dict__["__file__"] = abspath
+    main.__dict__["__cached__"] = None
+    try:
+        code = instrument_source(data, abspath, "__main__")
+    except SyntaxError as exc:
+        # As `python script.py`: the error alone, no traceback.
+        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+        return 1
+    exec(code, main.__dict__)
+    return 0
+
+
+def _run_module(name: str, args: list[str]) -> int:
+    import runpy
+
+    sys.argv[:] = ["-m", *args]
+    sys.path[0] = os.getcwd()
+    # What `python -m` itself calls: sets argv[0] to the module's file, runs in __main__.
+    runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
+    return 0
+
+
+def _uncaught(exc: BaseException) -> int:
+    """Report an exception as the interpreter would, without recompyle's own frames."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    tb = exc.__traceback__
+    while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == here:
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    sys.excepthook(type(exc), exc, tb)
+    if isinstance(exc, KeyboardInterrupt):
+        # CPython exits through SIGINT's default action so the parent sees the signal.
+        from recompyle.report import _write_at_exit
+
+        _write_at_exit()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    return 1

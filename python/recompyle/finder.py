@@ -1,0 +1,130 @@
+"""The finder stage: which imports get the instrumenting loader.
+
+A ``sys.meta_path`` finder that never locates modules itself: for a selected name it asks the
+finders after it (so editable installs, namespace packages and other hooks keep working) and,
+when the spec they return is a plain ``SourceFileLoader`` on a ``.py`` file, swaps in
+``RecompyleLoader``. Any other loader (extensions, zip imports, custom subclasses) is left
+alone, as is every module not selected.
+
+Selection is by glob patterns over dotted names, comma-separated (``recompyle._core``
+documents the syntax): ``pkg.*`` is ``pkg`` and all its submodules, ``pkg`` only ``pkg``, ``*``
+everything but recompyle and the import machinery.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec, SourceFileLoader
+
+from recompyle import _core
+from recompyle.loader import RecompyleLoader, RecompyleWarning
+
+__all__ = ["RecompyleFinder", "install", "installed_patterns", "uninstall"]
+
+
+class RecompyleFinder(MetaPathFinder):
+    """Hands selected ``.py`` modules to ``RecompyleLoader``."""
+
+    def __init__(self, patterns: str) -> None:
+        self.matcher = _core.ModuleMatcher(patterns)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"RecompyleFinder({','.join(self.matcher.patterns)!r})"
+
+    def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
+        if not self.matcher.matches(fullname):
+            return None
+        # A finder after us may import (and so come back here) while we ask it.
+        busy = getattr(self._local, "busy", None)
+        if busy is None:
+            busy = self._local.busy = set()
+        if fullname in busy:
+            return None
+        busy.add(fullname)
+        try:
+            spec = self._spec_from_later_finders(fullname, path, target)
+        finally:
+            busy.discard(fullname)
+        if spec is not None and _instrumentable(spec):
+            spec.loader = RecompyleLoader(fullname, spec.origin)
+        return spec
+
+    def _spec_from_later_finders(self, fullname, path, target) -> ModuleSpec | None:
+        seen_self = False
+        for finder in list(sys.meta_path):
+            if not seen_self:
+                seen_self = finder is self
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+def _instrumentable(spec: ModuleSpec) -> bool:
+    return (
+        type(spec.loader) is SourceFileLoader
+        and isinstance(spec.origin, str)
+        and spec.origin.endswith(".py")
+    )
+
+
+def _finder() -> RecompyleFinder | None:
+    for finder in sys.meta_path:
+        if isinstance(finder, RecompyleFinder):
+            return finder
+    return None
+
+
+def install(patterns: str, *, warn_imported: bool = True) -> RecompyleFinder:
+    """Instrument modules matching ``patterns`` from their next import on.
+
+    Idempotent: installing again adds patterns to the installed finder. Modules already
+    imported cannot be instrumented; with ``warn_imported`` each selected one is named in a
+    ``RecompyleWarning``.
+    """
+    finder = _finder()
+    if finder is None:
+        finder = RecompyleFinder(patterns)
+        sys.meta_path.insert(0, finder)
+    else:
+        merged = ",".join([*finder.matcher.patterns, patterns])
+        finder.matcher = _core.ModuleMatcher(merged)
+    if warn_imported:
+        fresh = _core.ModuleMatcher(patterns)
+        already = sorted(
+            name
+            for name, module in list(sys.modules.items())
+            if fresh.matches(name)
+            and isinstance(getattr(module, "__spec__", None), ModuleSpec)
+            and _instrumentable(module.__spec__)
+        )
+        if already:
+            warnings.warn(
+                "recompyle: already imported before instrumentation was installed, so not "
+                f"instrumented: {', '.join(already)}",
+                RecompyleWarning,
+                stacklevel=2,
+            )
+    return finder
+
+
+def uninstall() -> None:
+    """Remove the finder; modules already instrumented stay so."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, RecompyleFinder)]
+
+
+def installed_patterns() -> list[str]:
+    """The patterns selecting modules now (empty when not installed)."""
+    finder = _finder()
+    return list(finder.matcher.patterns) if finder else []

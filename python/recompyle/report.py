@@ -1,0 +1,144 @@
+"""The report stage: the flat profile as text (stderr by default) or JSON.
+
+JSON report (``--format json``), one object:
+
+``version``
+    Report format version (1).
+``python``, ``argv``
+    Interpreter version and the profiled program's ``sys.argv``.
+``sites``
+    One object per call site, longest ``total_ns`` first: ``file``, ``line`` (1-based),
+    ``col`` (0-based UTF-8 byte offset, as ``ast``), ``end_line``, ``end_col``, ``callee``
+    (the callee's source text), ``caller`` (qualified name of the enclosing function,
+    ``<module>`` at top level), ``module``, ``calls``, ``total_ns``, ``mean_ns``,
+    ``max_ns`` and ``raised`` (calls that ended in an exception). Times are inclusive.
+
+The text report shows ``file:line:col`` with a 1-based column, as editors do.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from recompyle.profiler import SiteStats, snapshot
+
+__all__ = ["FORMATS", "render_json", "render_text", "report_at_exit", "write_report"]
+
+FORMATS = ("text", "json")
+_FORMAT_VERSION = 1
+
+
+def _display_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _duration(ns: float) -> str:
+    if ns >= 1e9:
+        return f"{ns / 1e9:.3f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.3f} us"
+    return f"{ns:.0f} ns"
+
+
+def render_text(rows: Sequence[SiteStats], limit: int | None = None) -> str:
+    total_calls = sum(r.calls for r in rows)
+    lines = [
+        f"recompyle flat profile: {total_calls} calls at {len(rows)} call sites "
+        "(times include the callee's own calls)"
+    ]
+    if not rows:
+        lines.append("  no instrumented call was made")
+        return "\n".join(lines) + "\n"
+    header = f"{'calls':>10} {'total':>12} {'mean':>12} {'max':>12}  site  callee"
+    lines.append(header)
+    shown = rows if limit is None else rows[:limit]
+    for r in shown:
+        where = f"{_display_path(r.file)}:{r.line}:{r.col + 1}"
+        callee = r.callee if len(r.callee) <= 60 else r.callee[:57] + "..."
+        callee = " ".join(callee.split())
+        lines.append(
+            f"{r.calls:>10} {_duration(r.total_ns):>12} {_duration(r.mean_ns):>12} "
+            f"{_duration(r.max_ns):>12}  {where}  {callee}"
+        )
+    if limit is not None and len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit} more sites (use --format json for all)")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(rows: Sequence[SiteStats]) -> str:
+    doc = {
+        "version": _FORMAT_VERSION,
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "argv": list(sys.argv),
+        "sites": [
+            {
+                "file": r.file,
+                "line": r.line,
+                "col": r.col,
+                "end_line": r.end_line,
+                "end_col": r.end_col,
+                "callee": r.callee,
+                "caller": r.caller,
+                "module": r.module,
+                "calls": r.calls,
+                "total_ns": r.total_ns,
+                "mean_ns": round(r.mean_ns, 1),
+                "max_ns": r.max_ns,
+                "raised": r.raised,
+            }
+            for r in rows
+        ],
+    }
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def write_report(fmt: str = "text", output: str | None = None, stream: IO[str] | None = None) -> None:
+    """Write the current profile to ``output`` (a path) or ``stream`` (stderr by default)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    rows = snapshot()
+    text = render_json(rows) if fmt == "json" else render_text(rows, limit=None if output else 40)
+    if output:
+        tmp = f"{output}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    else:
+        out = stream if stream is not None else sys.stderr
+        out.write(text)
+        out.flush()
+
+
+_at_exit: dict[str, str | None] = {}
+
+
+def _write_at_exit() -> None:
+    output = _at_exit.get("output")
+    try:
+        write_report(_at_exit.get("format") or "text", output)
+    except OSError as exc:
+        sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
+
+
+def report_at_exit(fmt: str | None, output: str | None) -> None:
+    """Profile from now on and write the report when the interpreter exits: after the
+    program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
+    last settings given."""
+    from recompyle import _core
+
+    if not _at_exit:
+        atexit.register(_write_at_exit)
+    _at_exit["format"] = fmt or "text"
+    _at_exit["output"] = output
+    _core.profiler_start()
