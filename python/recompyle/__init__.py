@@ -4,31 +4,43 @@ Selected modules are rewritten at import time so that every call site goes throu
 trampoline, which reports *before* and *after* events to handlers and times calls for the
 flat profiler. See ``recompyle.finder`` for how modules are selected and ARCHITECTURE.md for
 the path of an import and of a call.
+
+Attributes are imported on first use: the start-up hook imports this package in every
+interpreter that sets ``RECOMPYLE_MODULES``, and every module it imported eagerly would be
+one the user could no longer instrument.
 """
-
-from __future__ import annotations
-
-from recompyle._core import CallEvent, Handler, HandlerWarning
-from recompyle.finder import install, installed_patterns, uninstall
-from recompyle.handlers import add_handler, handler, remove_handler
-from recompyle.loader import RecompyleWarning, instrument_source
-from recompyle.profiler import Profiler, SiteStats
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CallEvent",
-    "Handler",
-    "HandlerWarning",
-    "Profiler",
-    "RecompyleWarning",
-    "SiteStats",
-    "__version__",
-    "add_handler",
-    "handler",
-    "install",
-    "installed_patterns",
-    "instrument_source",
-    "remove_handler",
-    "uninstall",
-]
+_EXPORTS = {
+    "CallEvent": "recompyle._core",
+    "Handler": "recompyle._core",
+    "HandlerWarning": "recompyle._core",
+    "add_handler": "recompyle.handlers",
+    "handler": "recompyle.handlers",
+    "remove_handler": "recompyle.handlers",
+    "install": "recompyle.finder",
+    "installed_patterns": "recompyle.finder",
+    "uninstall": "recompyle.finder",
+    "RecompyleWarning": "recompyle.loader",
+    "instrument_source": "recompyle.loader",
+    "Profiler": "recompyle.profiler",
+    "SiteStats": "recompyle.profiler",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recompyle' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -12,13 +12,10 @@ unset variable costs one dictionary lookup), and by ``import recompyle.autoinstr
 Everything here is idempotent: site may process the ``.pth`` file twice in a venv.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
 from recompyle.finder import install
-from recompyle.report import FORMATS, report_at_exit
 
 
 def _complain(message: str) -> None:
@@ -30,8 +27,8 @@ def install_from_env() -> bool:
     patterns = os.environ.get("RECOMPYLE_MODULES", "").strip()
     fmt = os.environ.get("RECOMPYLE_FORMAT", "").strip() or None
     output = os.environ.get("RECOMPYLE_OUTPUT", "").strip() or None
-    if fmt is not None and fmt not in FORMATS:
-        _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of {', '.join(FORMATS)}; no report")
+    if fmt is not None and fmt not in ("text", "json"):
+        _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of text, json; no report")
         fmt = output = None
     if patterns:
         try:
@@ -40,6 +37,8 @@ def install_from_env() -> bool:
             _complain(f"RECOMPYLE_MODULES: {exc}; nothing is instrumented")
             return False
     if fmt is not None or output is not None:
+        from recompyle.report import report_at_exit
+
         report_at_exit(fmt, output)
     return True
 

@@ -28,7 +28,8 @@ options:
                       names ('pkg.*' is pkg and all its submodules, 'pkg' only pkg, '*'
                       everything); default $RECOMPYLE_MODULES
   --format {text,json}
-                      report format (default $RECOMPYLE_FORMAT or text)
+                      report format (default $RECOMPYLE_FORMAT, else json for
+                      an output file named *.json, else text)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
   -h, --help          show this help
 """
@@ -107,13 +108,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(script: str | None, module: str | None, args: list[str], opts: dict[str, str]) -> int:
     from recompyle.finder import install
-    from recompyle.report import FORMATS, report_at_exit
+    from recompyle.report import FORMATS, default_format, report_at_exit
 
-    fmt = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT") or "text"
+    output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
+    fmt = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT") or default_format(output)
     if fmt not in FORMATS:
         sys.stderr.write(f"recompyle run: error: --format must be one of {', '.join(FORMATS)}\n")
         return 2
-    output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
     patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
     if module is not None:
         patterns = ",".join(p for p in (patterns, module, f"{module}.__main__") if p)

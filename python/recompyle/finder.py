@@ -1,5 +1,8 @@
 """The finder stage: which imports get the instrumenting loader.
 
+Only modules that are loaded already at start-up are imported here (see
+``recompyle/__init__.py`` for why).
+
 A ``sys.meta_path`` finder that never locates modules itself: for a selected name it asks the
 finders after it (so editable installs, namespace packages and other hooks keep working) and,
 when the spec they return is a plain ``SourceFileLoader`` on a ``.py`` file, swaps in
@@ -11,12 +14,8 @@ documents the syntax): ``pkg.*`` is ``pkg`` and all its submodules, ``pkg`` only
 everything but recompyle and the import machinery.
 """
 
-from __future__ import annotations
-
 import sys
-import threading
-import warnings
-from importlib.abc import MetaPathFinder
+from _thread import _local
 from importlib.machinery import ModuleSpec, SourceFileLoader
 
 from recompyle import _core
@@ -25,12 +24,12 @@ from recompyle.loader import RecompyleLoader, RecompyleWarning
 __all__ = ["RecompyleFinder", "install", "installed_patterns", "uninstall"]
 
 
-class RecompyleFinder(MetaPathFinder):
+class RecompyleFinder:
     """Hands selected ``.py`` modules to ``RecompyleLoader``."""
 
     def __init__(self, patterns: str) -> None:
         self.matcher = _core.ModuleMatcher(patterns)
-        self._local = threading.local()
+        self._local = _local()
 
     def __repr__(self) -> str:
         return f"RecompyleFinder({','.join(self.matcher.patterns)!r})"
@@ -53,7 +52,7 @@ class RecompyleFinder(MetaPathFinder):
             spec.loader = RecompyleLoader(fullname, spec.origin)
         return spec
 
-    def _spec_from_later_finders(self, fullname, path, target) -> ModuleSpec | None:
+    def _spec_from_later_finders(self, fullname, path, target) -> "ModuleSpec | None":
         seen_self = False
         for finder in list(sys.meta_path):
             if not seen_self:
@@ -79,14 +78,14 @@ def _instrumentable(spec: ModuleSpec) -> bool:
     )
 
 
-def _finder() -> RecompyleFinder | None:
+def _finder() -> "RecompyleFinder | None":
     for finder in sys.meta_path:
         if isinstance(finder, RecompyleFinder):
             return finder
     return None
 
 
-def install(patterns: str, *, warn_imported: bool = True) -> RecompyleFinder:
+def install(patterns: str, *, warn_imported: bool = True) -> "RecompyleFinder":
     """Instrument modules matching ``patterns`` from their next import on.
 
     Idempotent: installing again adds patterns to the installed finder. Modules already
@@ -110,6 +109,8 @@ def install(patterns: str, *, warn_imported: bool = True) -> RecompyleFinder:
             and _instrumentable(module.__spec__)
         )
         if already:
+            import warnings
+
             warnings.warn(
                 "recompyle: already imported before instrumentation was installed, so not "
                 f"instrumented: {', '.join(already)}",
@@ -124,7 +125,7 @@ def uninstall() -> None:
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, RecompyleFinder)]
 
 
-def installed_patterns() -> list[str]:
+def installed_patterns() -> "list[str]":
     """The patterns selecting modules now (empty when not installed)."""
     finder = _finder()
     return list(finder.matcher.patterns) if finder else []

@@ -11,15 +11,14 @@ are compiled so CPython raises its own error, byte for byte, or, if CPython acce
 refused, the module runs uninstrumented with one warning.
 """
 
-from __future__ import annotations
-
 import os
 import sys
-import warnings
 from importlib.machinery import SourceFileLoader
-from types import CodeType
 
 from recompyle import _core
+
+if False:  # typing only; `types` is not loaded at start-up on every version
+    from types import CodeType
 
 __all__ = ["RecompyleLoader", "RecompyleWarning", "instrument_source"]
 
@@ -36,19 +35,21 @@ def _strict() -> bool:
     return os.environ.get("RECOMPYLE_STRICT", "") not in ("", "0")
 
 
-def _fallback(data: bytes, path: str, module: str, reason: str, optimize: int) -> CodeType:
+def _fallback(data: bytes, path: str, module: str, reason: str, optimize: int) -> "CodeType":
     """Compile the original; warn once that ``path`` runs uninstrumented."""
     code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
     message = f"recompyle: {path} ({module}) runs uninstrumented: {reason}"
     if _strict():
         raise RuntimeError(message)
+    import warnings
+
     warnings.warn(message, RecompyleWarning, stacklevel=2)
     return code
 
 
 def instrument_source(
     data: bytes, path: str, module: str = "__main__", optimize: int = -1
-) -> CodeType:
+) -> "CodeType":
     """Compile module source ``data`` (bytes, as read from ``path``) with every call
     site instrumented."""
     for salt in range(_MAX_SALTS):
@@ -78,7 +79,7 @@ class RecompyleLoader(SourceFileLoader):
     not call ``_cache_bytecode``.
     """
 
-    def get_code(self, fullname: str) -> CodeType:
+    def get_code(self, fullname: str) -> "CodeType":
         path = self.get_filename(fullname)
         data = self.get_data(path)
         return instrument_source(data, path, fullname)

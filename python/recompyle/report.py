@@ -16,16 +16,15 @@ JSON report (``--format json``), one object:
 The text report shows ``file:line:col`` with a 1-based column, as editors do.
 """
 
-from __future__ import annotations
-
 import atexit
-import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import IO
 
-from recompyle.profiler import SiteStats, snapshot
+if False:  # typing only: this module is imported at start-up, keep it light
+    from collections.abc import Sequence
+    from typing import IO
+
+    from recompyle.profiler import SiteStats
 
 __all__ = ["FORMATS", "render_json", "render_text", "report_at_exit", "write_report"]
 
@@ -51,7 +50,7 @@ def _duration(ns: float) -> str:
     return f"{ns:.0f} ns"
 
 
-def render_text(rows: Sequence[SiteStats], limit: int | None = None) -> str:
+def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     total_calls = sum(r.calls for r in rows)
     lines = [
         f"recompyle flat profile: {total_calls} calls at {len(rows)} call sites "
@@ -76,7 +75,9 @@ def render_text(rows: Sequence[SiteStats], limit: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(rows: Sequence[SiteStats]) -> str:
+def render_json(rows: "Sequence[SiteStats]") -> str:
+    import json
+
     doc = {
         "version": _FORMAT_VERSION,
         "python": ".".join(map(str, sys.version_info[:3])),
@@ -103,8 +104,12 @@ def render_json(rows: Sequence[SiteStats]) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
-def write_report(fmt: str = "text", output: str | None = None, stream: IO[str] | None = None) -> None:
+def write_report(
+    fmt: str = "text", output: "str | None" = None, stream: "IO[str] | None" = None
+) -> None:
     """Write the current profile to ``output`` (a path) or ``stream`` (stderr by default)."""
+    from recompyle.profiler import snapshot
+
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
     rows = snapshot()
@@ -120,7 +125,7 @@ def write_report(fmt: str = "text", output: str | None = None, stream: IO[str] |
         out.flush()
 
 
-_at_exit: dict[str, str | None] = {}
+_at_exit: "dict[str, str | None]" = {}
 
 
 def _write_at_exit() -> None:
@@ -131,7 +136,12 @@ def _write_at_exit() -> None:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
 
 
-def report_at_exit(fmt: str | None, output: str | None) -> None:
+def default_format(output: "str | None") -> str:
+    """JSON when the output file is named ``*.json``, text otherwise."""
+    return "json" if output and output.lower().endswith(".json") else "text"
+
+
+def report_at_exit(fmt: "str | None", output: "str | None") -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
     last settings given."""
@@ -139,6 +149,6 @@ def report_at_exit(fmt: str | None, output: str | None) -> None:
 
     if not _at_exit:
         atexit.register(_write_at_exit)
-    _at_exit["format"] = fmt or "text"
+    _at_exit["format"] = fmt or default_format(output)
     _at_exit["output"] = output
     _core.profiler_start()

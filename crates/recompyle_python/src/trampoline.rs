@@ -149,12 +149,13 @@ unsafe fn make_event<'py>(
     n: usize,
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<Bound<'py, CallEvent>> {
+    // Vectorcall layout: `n` positional values, then one value per name in `kwnames`.
     let nkw = if kwnames.is_null() {
         0
     } else {
         ffi::PyTuple_GET_SIZE(kwnames) as usize
     };
-    let npos = n - nkw;
+    let npos = n;
     let positional = (0..npos).map(|i| Bound::from_borrowed_ptr(py, *args.add(i)));
     let args_tuple = PyTuple::new(py, positional)?;
     let kwargs = PyDict::new(py);

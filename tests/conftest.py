@@ -1,0 +1,53 @@
+"""Shared helpers: run Python in a subprocess, and load source instrumented in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import recompyle
+
+
+def load_instrumented(tmp_path: Path, source: str, name: str = "mod") -> types.ModuleType:
+    """Write ``source`` to ``tmp_path/name.py`` and execute it instrumented as module ``name``."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    code = recompyle.instrument_source(path.read_bytes(), str(path), name)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+@pytest.fixture
+def instrumented(tmp_path, request):
+    names: list[str] = []
+
+    def load(source: str, name: str = "mod") -> types.ModuleType:
+        names.append(name)
+        return load_instrumented(tmp_path, source, name)
+
+    yield load
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def run_python(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMPYLE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=cwd,
+        timeout=timeout,
+    )

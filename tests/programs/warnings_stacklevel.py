@@ -1,0 +1,58 @@
+"""warnings.warn with stacklevel, caught and printed to stderr with the source line."""
+import os
+import warnings
+
+
+def where(w):
+    return f"{os.path.basename(w.filename)}:{w.lineno}: {w.category.__name__}: {w.message}"
+
+
+def deprecated_api(level):
+    warnings.warn(f"deprecated (stacklevel={level})", DeprecationWarning, stacklevel=level)
+
+
+def wrapper(level):
+    return deprecated_api(level)
+
+
+class Widget:
+    def old(self):
+        warnings.warn("Widget.old is old", FutureWarning, stacklevel=2)
+        return 1
+
+    @property
+    def prop(self):
+        warnings.warn("prop warns", UserWarning, stacklevel=2)
+        return 2
+
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    deprecated_api(1)
+    deprecated_api(2)
+    wrapper(3)
+    wrapper(
+        2
+    )
+    Widget().old()
+    Widget().prop  # noqa: B018
+    [deprecated_api(2) for _ in range(1)]
+    (lambda: deprecated_api(2))()
+    warnings.warn_explicit("explicit", UserWarning, "fake.py", 99)
+for w in caught:
+    print(where(w))
+
+# These go to stderr through the default showwarning (with the source line).
+warnings.simplefilter("default")
+wrapper(3)
+Widget().old()
+total = 1 + Widget().old()
+
+
+def loop():
+    for i in range(3):
+        warnings.warn("once per location", UserWarning)
+
+
+loop()
+print("done", total)

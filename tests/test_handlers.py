@@ -1,0 +1,228 @@
+"""Events, handlers and the trampoline, in-process."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+
+import pytest
+
+import recompyle
+from recompyle import _core
+
+
+def test_before_and_after_events_describe_the_call(instrumented):
+    mod = instrumented(
+        """
+        def callee(a, b=0, *, k=None):
+            return a + b
+
+        def caller():
+            return callee(1, b=2, k=3)
+        """
+    )
+    seen = []
+    with recompyle.handler(
+        before=lambda e: seen.append(("before", e.phase, e.func, e.args, dict(e.kwargs), e.result)),
+        after=lambda e: seen.append(("after", e.phase, e.result, e.exception, e.lineno,
+                                      e.col_offset, e.end_col_offset, e.source, e.caller,
+                                      e.filename, e.module)),
+    ):
+        assert mod.caller() == 3
+    assert seen[0] == ("before", "before", mod.callee, (1,), {"b": 2, "k": 3}, None)
+    assert seen[1] == ("after", "after", 3, None, 6, 11, 30, "callee", "caller", mod.__file__, "mod")
+
+
+def test_exception_reaches_after_handler_and_caller_unchanged(instrumented):
+    mod = instrumented(
+        """
+        def boom():
+            raise KeyError("x")
+
+        def caller():
+            boom()
+        """
+    )
+    excs = []
+    with recompyle.handler(after=lambda e: excs.append((e.source, e.exception))):
+        with pytest.raises(KeyError) as info:
+            mod.caller()
+    assert excs == [("KeyError", None), ("boom", info.value)]
+    names = [entry.name for entry in info.traceback]
+    assert names[-2:] == ["caller", "boom"]
+
+
+def test_raising_handler_is_reported_once_and_program_goes_on(instrumented):
+    mod = instrumented(
+        """
+        def f(x):
+            return x * 2
+
+        def loop():
+            return [f(i) for i in range(5)]
+        """
+    )
+
+    def bad(event):
+        raise ValueError("handler bug")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with recompyle.handler(before=bad) as h:
+            assert mod.loop() == [0, 2, 4, 6, 8]
+    relevant = [w for w in caught if issubclass(w.category, recompyle.HandlerWarning)]
+    assert len(relevant) == 1
+    assert "handler bug" in str(relevant[0].message)
+    assert h.errors >= 5
+
+
+def test_raising_handler_with_warnings_as_errors_still_does_not_break(instrumented):
+    mod = instrumented(
+        """
+        def f():
+            return abs(1)
+        """
+    )
+    unraisable = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with recompyle.handler(after=lambda e: 1 / 0):
+                assert mod.f() == 1
+                assert [mod.f() for _ in range(3)] == [1, 1, 1]
+    finally:
+        sys.unraisablehook = old_hook
+    assert len(unraisable) == 1
+
+
+def test_handler_calling_instrumented_code_does_not_recurse(instrumented):
+    mod = instrumented(
+        """
+        def helper():
+            return len([1, 2])
+
+        def main():
+            return helper()
+        """
+    )
+    seen = []
+
+    def before(event):
+        mod.helper()  # instrumented code inside a handler: not reported
+        seen.append(event.source)
+
+    with recompyle.handler(before=before):
+        assert mod.main() == 2
+    assert seen == ["helper", "len"]
+
+
+def test_handlers_added_and_removed_during_dispatch(instrumented):
+    mod = instrumented(
+        """
+        def g():
+            return 1
+
+        def f():
+            return g()
+        """
+    )
+    calls = []
+    second = []
+
+    def first(event):
+        calls.append("first")
+        if not second:
+            second.append(recompyle.add_handler(before=lambda e: calls.append("second")))
+
+    h = recompyle.add_handler(before=first)
+    try:
+        mod.f()
+        mod.f()
+    finally:
+        h.remove()
+        second[0].remove()
+        second[0].remove()  # twice is harmless
+    assert calls == ["first", "first", "second"]
+    assert _core.handlers() == []
+
+
+def test_handler_arguments_are_checked():
+    with pytest.raises(TypeError):
+        recompyle.add_handler(before=42)
+    with pytest.raises(ValueError):
+        recompyle.add_handler()
+
+
+def test_events_from_many_threads(instrumented):
+    mod = instrumented(
+        """
+        def work(n):
+            total = 0
+            for i in range(n):
+                total += abs(i)
+            return total
+        """
+    )
+    lock = threading.Lock()
+    counts = {}
+
+    def after(event):
+        with lock:
+            counts[event.source] = counts.get(event.source, 0) + 1
+
+    with recompyle.handler(after=after):
+        threads = [threading.Thread(target=mod.work, args=(100,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert counts == {"range": 8, "abs": 800}
+
+
+def test_trampoline_rejects_bad_calls():
+    with pytest.raises(TypeError, match="site id and a callee"):
+        _core.trampoline(1)
+    assert _core.trampoline(0, len, [1, 2]) == 2
+    _core.profiler_start()
+    try:
+        with pytest.raises(TypeError):
+            _core.trampoline("x", print)  # the site id is read only when someone listens
+    finally:
+        _core.profiler_stop()
+
+
+def test_profiler_counts_calls_and_raises(instrumented):
+    mod = instrumented(
+        """
+        def ok():
+            return 1
+
+        def bad():
+            raise ValueError
+
+        def main():
+            for _ in range(10):
+                ok()
+            for _ in range(3):
+                try:
+                    bad()
+                except ValueError:
+                    pass
+        """,
+        name="profiled",
+    )
+    profiler = recompyle.Profiler()
+    profiler.reset()
+    with profiler:
+        mod.main()
+    rows = {r.callee: r for r in profiler.stats() if r.module == "profiled"}
+    assert rows["ok"].calls == 10 and rows["ok"].raised == 0
+    assert rows["bad"].calls == 3 and rows["bad"].raised == 3
+    assert sorted(r.line for r in profiler.stats() if r.callee == "range") == [9, 11]
+    assert rows["ok"].total_ns > 0 and rows["ok"].max_ns <= rows["ok"].total_ns
+    assert rows["ok"].line == 10 and rows["ok"].col == 8 and rows["ok"].caller == "main"
+    profiler.reset()
+    assert [r for r in profiler.stats() if r.module == "profiled"] == []
