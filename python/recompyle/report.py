@@ -115,10 +115,18 @@ def write_report(
     rows = snapshot()
     text = render_json(rows) if fmt == "json" else render_text(rows, limit=None if output else 40)
     if output:
+        # Whole or nothing: a reader never sees half a report, a failure leaves no debris.
         tmp = f"{output}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, output)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
     else:
         out = stream if stream is not None else sys.stderr
         out.write(text)
