@@ -30,7 +30,7 @@ from recompyle import _core
 
 # --------------------------------------------------------------------------- workloads
 
-SOURCE = '''\
+SOURCE = """\
 def f(x):
     return x
 
@@ -104,7 +104,7 @@ def ref_method(n):
 def ref_builtin(n):
     for i in range(n):
         _fwd(len, seq)
-'''
+"""
 
 # operator.call is new in 3.11; without it the reference column is left out.
 _FWD = getattr(operator, "call", None)
@@ -313,9 +313,7 @@ def measure(n: int, repeats: int, verbose: bool) -> dict:
         results["stats"][stat_name] = {"ns_per_call": table, "added_ns_per_call": added}
 
     # Spread: how far the median sits above the minimum, per measured cell (ns/iteration).
-    spread = {
-        f"{c}/{k}": (statistics.median(v) - min(v)) / n for (c, k), v in samples.items()
-    }
+    spread = {f"{c}/{k}": (statistics.median(v) - min(v)) / n for (c, k), v in samples.items()}
     results["spread_ns_per_iter"] = spread
     results["raw_total_ns"] = {f"{c}/{k}": v for (c, k), v in samples.items()}
     results["raw_total_ns"]["calib/two_noops"] = two_noops
@@ -428,11 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
 
-    print(f"Python {sys.version.split()[0]} ({platform.python_implementation()}, "
-          f"{platform.machine()}), recompyle {recompyle.__version__}")
-    print(f"{repeats} repeats x {n} iterations, statistic: {args.stat} over repeats, "
-          f"configurations interleaved; values are ns per call after subtracting the "
-          f"empty loop, (+x) = ns added vs plain")
+    print(
+        f"Python {sys.version.split()[0]} ({platform.python_implementation()}, "
+        f"{platform.machine()}), recompyle {recompyle.__version__}"
+    )
+    print(
+        f"{repeats} repeats x {n} iterations, statistic: {args.stat} over repeats, "
+        f"configurations interleaved; values are ns per call after subtracting the "
+        f"empty loop, (+x) = ns added vs plain"
+    )
     t0 = time.perf_counter()
     results = measure(n, repeats, args.verbose)
     elapsed = time.perf_counter() - t0
@@ -453,12 +455,16 @@ def main(argv: list[str] | None = None) -> int:
             f"added {chk['added_ns']:+7.1f} ns (limit +{chk['limit_ns']:.0f})"
         )
     worst = max(results["spread_ns_per_iter"].items(), key=lambda kv: kv[1])
-    print(f"\nnoise: largest median-min spread {worst[1]:.1f} ns/iteration ({worst[0]}); "
-          f"run took {elapsed:.1f}s")
+    print(
+        f"\nnoise: largest median-min spread {worst[1]:.1f} ns/iteration ({worst[0]}); "
+        f"run took {elapsed:.1f}s"
+    )
     noisy = _noisy_cells(results)
     if noisy:
-        print(f"WARNING: noisy run: median more than 10% above min in {len(noisy)} cell(s) "
-              f"(e.g. {', '.join(noisy[:3])}); rerun, or use more --repeats / --cpu")
+        print(
+            f"WARNING: noisy run: median more than 10% above min in {len(noisy)} cell(s) "
+            f"(e.g. {', '.join(noisy[:3])}); rerun, or use more --repeats / --cpu"
+        )
 
     if args.json:
         results["python"] = sys.version

@@ -1,6 +1,6 @@
 """A small program to profile: three ways to find primes, and a summary.
 
-    python -m recompyle run examples/primes.py 20000
+python -m recompyle run examples/primes.py 20000
 """
 
 import json

@@ -43,11 +43,19 @@ def instrumented(tmp_path, request):
         sys.modules.pop(name, None)
 
 
-def run_python(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_python(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMPYLE_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=cwd,
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
         timeout=timeout,
     )

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from conftest import run_python
 
 
@@ -20,8 +21,9 @@ def write(path: Path, text: str) -> Path:
 
 def both(tmp_path: Path, *target: str, env: dict[str, str] | None = None, report: str = "r.json"):
     plain = run_python(*target, cwd=tmp_path, env=env)
-    inst = run_python("-m", "recompyle", "run", "-o", str(tmp_path / report), *target,
-                      cwd=tmp_path, env=env)
+    inst = run_python(
+        "-m", "recompyle", "run", "-o", str(tmp_path / report), *target, cwd=tmp_path, env=env
+    )
     return plain, inst
 
 
@@ -39,15 +41,32 @@ main()
 def test_script_runs_as_under_python(tmp_path):
     write(tmp_path / "sub" / "prog.py", SCRIPT)
     plain, inst = both(tmp_path, "sub/prog.py", "3", "--flag")
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
     assert plain.returncode == 3
     doc = json.loads((tmp_path / "r.json").read_text())
     assert {"version", "python", "argv", "sites"} <= set(doc)
     callees = {s["callee"] for s in doc["sites"]}
     assert {"main", "print", "sys.exit", "sorted"} <= callees
     for site in doc["sites"]:
-        assert {"file", "line", "col", "end_line", "end_col", "callee", "caller", "module",
-                "calls", "total_ns", "mean_ns", "max_ns", "raised"} <= set(site)
+        assert {
+            "file",
+            "line",
+            "col",
+            "end_line",
+            "end_col",
+            "callee",
+            "caller",
+            "module",
+            "calls",
+            "total_ns",
+            "mean_ns",
+            "max_ns",
+            "raised",
+        } <= set(site)
     totals = [s["total_ns"] for s in doc["sites"]]
     assert totals == sorted(totals, reverse=True)
 
@@ -56,16 +75,27 @@ def test_module_runs_as_under_python_dash_m(tmp_path):
     write(tmp_path / "mpkg" / "__init__.py", "")
     write(tmp_path / "mpkg" / "tool.py", SCRIPT)
     plain, inst = both(tmp_path, "-m", "mpkg.tool", "4")
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
     doc = json.loads((tmp_path / "r.json").read_text())
     assert any(s["file"].endswith("tool.py") for s in doc["sites"])
 
 
 def test_package_main_with_dash_m(tmp_path):
     write(tmp_path / "app" / "__init__.py", "")
-    write(tmp_path / "app" / "__main__.py", "import sys\nprint('main of', __package__, sys.argv[1:])\n")
+    write(
+        tmp_path / "app" / "__main__.py",
+        "import sys\nprint('main of', __package__, sys.argv[1:])\n",
+    )
     plain, inst = both(tmp_path, "-m", "app", "x")
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
     doc = json.loads((tmp_path / "r.json").read_text())
     assert any(s["callee"] == "print" for s in doc["sites"])
 
@@ -88,20 +118,32 @@ def test_uncaught_exception_traceback_and_exit_code(tmp_path):
     write(tmp_path / "boom.py", UNCAUGHT)
     plain, inst = both(tmp_path, "boom.py")
     assert plain.returncode == 1 and "KeyError: 'b'" in plain.stderr
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
 
 
 def test_uncaught_exception_under_dash_m(tmp_path):
     write(tmp_path / "boommod.py", UNCAUGHT)
     plain, inst = both(tmp_path, "-m", "boommod")
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
 
 
 def test_syntax_error_in_script(tmp_path):
     write(tmp_path / "bad.py", "print('x')\nif True\n    pass\n")
     plain, inst = both(tmp_path, "bad.py")
     assert plain.returncode == 1
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
 
 
 def test_missing_module_under_dash_m(tmp_path):
@@ -114,7 +156,11 @@ def test_keyboard_interrupt_exits_like_python(tmp_path):
     write(tmp_path / "intr.py", "def f():\n    raise KeyboardInterrupt\nf()\n")
     plain, inst = both(tmp_path, "intr.py")
     assert plain.returncode == -signal.SIGINT
-    assert (inst.returncode, inst.stdout, inst.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert (inst.returncode, inst.stdout, inst.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
     assert json.loads((tmp_path / "r.json").read_text())["sites"]
 
 
@@ -129,8 +175,19 @@ def test_text_report_goes_to_stderr(tmp_path):
 def test_modules_option_instruments_imports(tmp_path):
     write(tmp_path / "lib_a" / "__init__.py", "def work():\n    return sorted([3, 1, 2])\n")
     write(tmp_path / "main.py", "import lib_a\nprint(lib_a.work())\n")
-    proc = run_python("-m", "recompyle", "run", "--modules", "lib_a.*", "--format", "json",
-                      "-o", "out.json", "main.py", cwd=tmp_path)
+    proc = run_python(
+        "-m",
+        "recompyle",
+        "run",
+        "--modules",
+        "lib_a.*",
+        "--format",
+        "json",
+        "-o",
+        "out.json",
+        "main.py",
+        cwd=tmp_path,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "[1, 2, 3]\n", "")
     doc = json.loads((tmp_path / "out.json").read_text())
     where = {(Path(s["file"]).name, s["callee"]) for s in doc["sites"]}
@@ -153,7 +210,9 @@ def test_report_waits_for_threads_and_atexit(tmp_path):
     )
     proc = run_python("-m", "recompyle", "run", "-o", "o.json", "th.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    calls = {s["callee"]: s["calls"] for s in json.loads((tmp_path / "o.json").read_text())["sites"]}
+    calls = {
+        s["callee"]: s["calls"] for s in json.loads((tmp_path / "o.json").read_text())["sites"]
+    }
     assert calls["abs"] == 2
 
 

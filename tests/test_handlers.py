@@ -25,13 +25,37 @@ def test_before_and_after_events_describe_the_call(instrumented):
     seen = []
     with recompyle.handler(
         before=lambda e: seen.append(("before", e.phase, e.func, e.args, dict(e.kwargs), e.result)),
-        after=lambda e: seen.append(("after", e.phase, e.result, e.exception, e.lineno,
-                                      e.col_offset, e.end_col_offset, e.source, e.caller,
-                                      e.filename, e.module)),
+        after=lambda e: seen.append(
+            (
+                "after",
+                e.phase,
+                e.result,
+                e.exception,
+                e.lineno,
+                e.col_offset,
+                e.end_col_offset,
+                e.source,
+                e.caller,
+                e.filename,
+                e.module,
+            )
+        ),
     ):
         assert mod.caller() == 3
     assert seen[0] == ("before", "before", mod.callee, (1,), {"b": 2, "k": 3}, None)
-    assert seen[1] == ("after", "after", 3, None, 6, 11, 30, "callee", "caller", mod.__file__, "mod")
+    assert seen[1] == (
+        "after",
+        "after",
+        3,
+        None,
+        6,
+        11,
+        30,
+        "callee",
+        "caller",
+        mod.__file__,
+        "mod",
+    )
 
 
 def test_exception_reaches_after_handler_and_caller_unchanged(instrumented):

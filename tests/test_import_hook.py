@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 import recompyle
+from conftest import run_python
 from recompyle import _core
 from recompyle.loader import RecompyleLoader
-
-from conftest import run_python
 
 
 @pytest.mark.parametrize(
@@ -122,8 +121,16 @@ def test_namespace_unchanged(package):
     mod = importlib.import_module(name)
     assert "__recompyle__" not in vars(mod)
     plain_keys = set(plain_ns) - {"__builtins__"}
-    inst_keys = set(vars(mod)) - {"__builtins__", "__file__", "__cached__", "__path__",
-                                  "__loader__", "__spec__", "__package__", "__doc__"}
+    inst_keys = set(vars(mod)) - {
+        "__builtins__",
+        "__file__",
+        "__cached__",
+        "__path__",
+        "__loader__",
+        "__spec__",
+        "__package__",
+        "__doc__",
+    }
     assert inst_keys == plain_keys
 
 
@@ -137,13 +144,16 @@ def test_syntax_errors_are_cpythons_own(package, tmp_path):
     with pytest.raises(SyntaxError) as inst:
         importlib.import_module(name)
     assert (str(inst.value), inst.value.lineno, inst.value.offset, inst.value.text) == (
-        str(plain.value), plain.value.lineno, plain.value.offset, plain.value.text,
+        str(plain.value),
+        plain.value.lineno,
+        plain.value.offset,
+        plain.value.text,
     )
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="PEP 701 f-strings are valid on 3.12+")
 def test_newer_syntax_is_refused_as_cpython_refuses_it(package):
-    name = package({"__init__.py": "x = f\"{'a' + \"b\"}\"\n"})
+    name = package({"__init__.py": 'x = f"{\'a\' + "b"}"\n'})
     with pytest.raises(SyntaxError) as plain:
         importlib.import_module(name)
     sys.modules.pop(name, None)
@@ -162,7 +172,9 @@ def test_install_is_idempotent_and_warns_for_imported_modules(package):
         recompyle.install(f"{name}.*")
     finders = [f for f in sys.meta_path if type(f).__name__ == "RecompyleFinder"]
     assert len(finders) == 1
-    messages = [str(w.message) for w in caught if issubclass(w.category, recompyle.RecompyleWarning)]
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, recompyle.RecompyleWarning)
+    ]
     assert messages and all(f"{name}.early" in m for m in messages)
 
 
@@ -173,8 +185,11 @@ def test_env_route_instruments_and_reports(tmp_path):
         "-c",
         "import envmod, atexit; atexit.register(lambda: envmod.f(2)); "
         "print(type(envmod.__loader__).__name__, len(envmod.f(5)))",
-        env={"RECOMPYLE_MODULES": "envmod", "RECOMPYLE_OUTPUT": str(report),
-             "PYTHONPATH": str(tmp_path)},
+        env={
+            "RECOMPYLE_MODULES": "envmod",
+            "RECOMPYLE_OUTPUT": str(report),
+            "PYTHONPATH": str(tmp_path),
+        },
         cwd=tmp_path,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "RecompyleLoader 5\n", "")
@@ -196,7 +211,8 @@ def test_startup_hook_costs_no_import_when_unset():
     proc = run_python("-c", "import sys; print(sorted(m for m in sys.modules if 'recompyle' in m))")
     assert proc.stdout == "[]\n"
     proc = run_python(
-        "-c", "import sys; print('json' in sys.modules, 'typing' in sys.modules)",
+        "-c",
+        "import sys; print('json' in sys.modules, 'typing' in sys.modules)",
         env={"RECOMPYLE_MODULES": "nothing_here", "RECOMPYLE_OUTPUT": "/dev/null"},
     )
     assert proc.stdout == "False False\n"

@@ -51,7 +51,12 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
     """Split ``args`` into our options, the target and the target's own arguments: the
     first argument that is not one of our options ends them (as with ``python``)."""
     opts: dict[str, str] = {}
-    takes_value = {"--modules": "modules", "--format": "format", "-o": "output", "--output": "output"}
+    takes_value = {
+        "--modules": "modules",
+        "--format": "format",
+        "-o": "output",
+        "--output": "output",
+    }
     i = 0
     while i < len(args):
         arg = args[i]

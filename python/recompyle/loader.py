@@ -65,7 +65,9 @@ def instrument_source(
         except SyntaxError as exc:
             # An error only the compiler finds (e.g. `return` outside a function) raises
             # from the original; anything else is our fault.
-            return _fallback(data, path, module, f"rewritten source did not compile ({exc})", optimize)
+            return _fallback(
+                data, path, module, f"rewritten source did not compile ({exc})", optimize
+            )
         code = transformed.remap(code)
         if _core.register_sites(transformed.module_key, path, module, list(transformed.sites)):
             return code

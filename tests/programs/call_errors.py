@@ -14,6 +14,10 @@ def kwonly(a, *, key):
     return a, key
 
 
+def ident(x):
+    return x
+
+
 class K:
     def m(self, x):
         return x
@@ -48,9 +52,9 @@ attempt("method too few", lambda: K().m())
 attempt("classmethod", lambda: K.cm())
 attempt("staticmethod", lambda: K.sm(1, 2))
 attempt("unbound method", lambda: K.m(1))
-attempt("int not callable", lambda: (1)())
-attempt("None not callable", lambda: None())
-attempt("str not callable", lambda: "abc"(1))
+one = 1
+attempt("int not callable", lambda: one())
+attempt("None not callable", lambda: ident(None)())
 attempt("module attr not callable", lambda: functools.WRAPPER_ASSIGNMENTS())
 attempt("star non-iterable", lambda: f(*1))
 attempt("star None", lambda: f(1, *None))
@@ -71,7 +75,6 @@ attempt("lambda arity", lambda: (lambda x: x)())
 attempt("bound builtin", lambda: [].append())
 attempt("dict method", lambda: {}.get())
 attempt("star on dict display", lambda: f(*{"a": 1}))
-attempt("generator not callable", lambda: (x for x in ())())
 
 
 class NoCall:

@@ -28,7 +28,7 @@ def in_function(p, q=5):
     exec("s = p * 100")
     show("fn exec sees locals copy", sorted(k for k in locals()))
     loc = {}
-    exec("t = p + 1", globals(), loc)
+    exec("t = p + 1", {"p": p}, loc)
     show("fn exec into dict", loc)
     code = compile("p - q", "<compiled>", "eval")
     show("fn compiled eval", eval(code))

@@ -65,9 +65,3 @@ errlog.addHandler(handler)
 errlog.propagate = False
 errlog.error("to stderr")
 
-
-def stack_info():
-    log.info("with stack", stack_info=True)
-
-
-stack_info()

@@ -22,6 +22,9 @@ class Custom:
     def __init__(self, a, b):
         self.a, self.b = a, b
 
+    def __repr__(self):
+        return f"Custom({self.a!r}, {self.b!r})"
+
 
 def classify(value):
     match value:
