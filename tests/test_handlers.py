@@ -206,16 +206,46 @@ def test_events_from_many_threads(instrumented):
     assert counts == {"range": 8, "abs": 800}
 
 
-def test_trampoline_rejects_bad_calls():
+def test_selectors_reject_bad_calls():
     with pytest.raises(TypeError, match="site id and a callee"):
-        _core.trampoline(1)
-    assert _core.trampoline(0, len, [1, 2]) == 2
+        _core.select(1)
+    with pytest.raises(TypeError, match="method name"):
+        _core.select_method(1, [], 5)
+    assert _core.select(0, len) is len
+    bound = _core.select_method(0, [3], "count")
+    assert bound(3) == 1
+    with pytest.raises(AttributeError):
+        _core.select_method(0, [], "nope")
     _core.profiler_start()
     try:
         with pytest.raises(TypeError):
-            _core.trampoline("x", print)  # the site id is read only when someone listens
+            _core.select("x", print)  # the site id is read only when someone listens
+        proxy = _core.select(0, len)
+        assert proxy is not len and proxy([1]) == 1
+        assert (proxy.__qualname__, proxy.__module__, repr(proxy)) == ("len", "builtins", repr(len))
     finally:
         _core.profiler_stop()
+
+
+def test_call_errors_name_the_real_callee_while_listening(instrumented):
+    mod = instrumented(
+        """
+        def f(a):
+            return a
+
+        def dup():
+            return f(a=1, **{"a": 2})
+
+        def star():
+            return f(*None)
+        """
+    )
+    with recompyle.handler(before=lambda e: None):
+        multiple = r"mod.f\(\) got multiple values for keyword argument 'a'"
+        with pytest.raises(TypeError, match=multiple):
+            mod.dup()
+        with pytest.raises(TypeError, match=r"argument after \* must be an iterable, not NoneType"):
+            mod.star()
 
 
 def test_profiler_counts_calls_and_raises(instrumented):

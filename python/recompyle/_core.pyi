@@ -7,8 +7,13 @@ from typing import Any, Optional
 FORMAT_VERSION: int
 TRAMPOLINE_NAME: str
 
-def trampoline(site_id: int, callee: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """The builtin ``__recompyle__`` that rewritten call sites call."""
+METHOD_SELECTOR_NAME: str
+
+def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
+    """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
+
+def select_method(site_id: int, obj: object, name: str, /) -> Callable[..., Any]:
+    """The builtin ``__recompyle_m__``: ``obj.name`` looked up as LOAD_METHOD does."""
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

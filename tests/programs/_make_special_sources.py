@@ -209,3 +209,18 @@ print([計算(i) for i in range(3)], {"ключ": größe(4)})
 résultat = "日本語" + str(計算(größe(2))) + "🐍" + 計算("文字")
 """.encode("utf-8"),
 )
+
+# Inconsistent tabs and spaces: the tokenizer's TabError, exactly as CPython words it.
+write(
+    "src_tab_error.py",
+    b"# exit: 1\n"
+    b"# quiet: a file that does not compile prints nothing and makes no calls\n"
+    b'"""Mixes tabs and spaces inconsistently: TabError."""\n'
+    b"print('never printed')\n"
+    b"\n"
+    b"\n"
+    b"def f(x):\n"
+    b"        if x:\n"
+    b"\t    return f(x - 1)\n"
+    b"        return 0\n",
+)

@@ -1,5 +1,6 @@
 """What functions and code objects say about themselves: names, qualnames, first line numbers,
 argument and variable names, defaults, closures, flags that matter (generator, coroutine)."""
+import dis
 import inspect
 
 
@@ -66,6 +67,6 @@ for f in funcs:
         inspect.isasyncgenfunction(f),
         code.co_filename == __file__,
     )
-print([ln for _, _, ln in plain.__code__.co_lines() if ln is not None][:1])
-print(sorted({ln for _, _, ln in closure_maker.__code__.co_lines() if ln is not None}))
+print(sorted({ln for _, ln in dis.findlinestarts(plain.__code__) if ln is not None}))
+print(sorted({ln for _, ln in dis.findlinestarts(closure_maker.__code__) if ln is not None}))
 print(inspect.getfullargspec(plain))

@@ -89,3 +89,44 @@ report("subscript of call result:")
 x = [0]
 x[t("target", 0)] = f(t("value"))
 report("assignment:")
+box = {"k": 1}
+t("box", box)[t("key", "k")] += f(t("aug"))[0].__len__()
+report("augmented assignment:")
+t("obj", o).meth(t("marg"))
+report("call on call result:")
+del t("dict", box)[t("delkey", "k")]
+report("del subscript:")
+
+
+class CM:
+    def __init__(self, *a):
+        trace.append("CM init")
+
+    def __enter__(self):
+        trace.append("enter")
+        return self
+
+    def __exit__(self, *exc):
+        trace.append("exit")
+
+
+with t("cm", CM)(t("cm-arg")) as cm, returns_f("second")(t("s-arg")) and CM():
+    trace.append("body")
+report("with items:")
+for item in t("iterable-callee", iter)(t("iter-arg", [1])):
+    trace.append(f"loop {item}")
+report("for target:")
+try:
+    returns_f("callee")(t("a"), 1 / 0, t("never"))
+except ZeroDivisionError:
+    report("argument raises:")
+try:
+    t("noncallable", 5)(t("arg-before-error"))
+except TypeError:
+    report("not callable raises after args:")
+a_, *b_ = f(t("unpack"))
+report("star assignment:")
+print(t("left", "L") if f(t("cond-call")) else t("right"))
+report("ternary on call:")
+print(-len(f(t("unary"))[0]), not f(), 2 ** len(f(t("pow"))[0]) ** 2)
+report("unary and power:")

@@ -18,7 +18,7 @@ class Node:
     parent: typing.Optional[Node] = None
     weird: make_type("never called") = 0
 
-    def add(self, child: Node, *, where: dict[str, int] | None = None) -> list[Node]:
+    def add(self, child: Node, *, where: typing.Optional[dict[str, int]] = None) -> list[Node]:
         return [child]
 
 
@@ -35,7 +35,7 @@ print(Node.add.__annotations__)
 print(typing.get_type_hints(Node.add))
 print(typing.get_type_hints(func, localns={"make_type": lambda n: bytes}))
 print(inspect.signature(func))
-print(inspect.get_annotations(Node))
+print(Node.__dict__["__annotations__"])
 
 
 @dataclasses.dataclass

@@ -73,8 +73,8 @@ def args_with_yield():
 
 
 a = args_with_yield()
-print(next(a))
-print(a.send("A"))
+print(next(a), "suspended at line", a.gi_frame.f_lineno)
+print(a.send("A"), "suspended at line", a.gi_frame.f_lineno)
 print(a.send("B"))
 print(a.send(3))
 print(a.send(7))

@@ -1,6 +1,7 @@
 """What lies beyond the module frame: f_back, inspect.stack depth, traceback.print_stack,
-warnings with a stacklevel past the module, and logging's findCaller at module level."""
+warnings with a stacklevel past the module, and logging's stack_info."""
 import inspect
+import logging
 import sys
 import traceback
 import warnings
@@ -26,3 +27,11 @@ def depth():
 
 print("depth from function", depth())
 warnings.warn("printed to stderr", stacklevel=2)
+
+
+def log_with_stack():
+    logging.basicConfig(stream=sys.stdout, format="%(funcName)s:%(lineno)d %(message)s")
+    logging.getLogger("frames").warning("with stack", stack_info=True)
+
+
+log_with_stack()

@@ -103,3 +103,4 @@ show("zero division inside call", lambda: ident(1 / 0))
 show("wrong arity", lambda: ident(1, 2))
 show("not callable", lambda: ident(None)())
 show("await-free coroutine call", lambda: ident(obj.attr).meth(*ident([12])))
+

@@ -56,3 +56,12 @@ def loop():
 
 loop()
 print("done", total)
+
+# Warnings raised in a helper module on behalf of this one (stacklevel=2) or of itself
+# (stacklevel=1); the "default" filter set above shows each once per location.
+import dthelpers.deprec  # noqa: E402
+
+dthelpers.deprec.old_api(1)
+dthelpers.deprec.hidden(2)
+dthelpers.deprec.pending(3)
+print("registry keys", sorted(str(k[0]) for k in globals().get("__warningregistry__", {}) if k != "version"))

@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
     m.add("TRAMPOLINE_NAME", recompyle_transform::TRAMPOLINE)?;
+    m.add("METHOD_SELECTOR_NAME", recompyle_transform::METHOD_SELECTOR)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
     m.add("ParseError", py.get_type::<transform::ParseError>())?;
@@ -51,11 +52,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
 
-    // The rewritten code finds the trampoline as a builtin: no name is added to any module's
+    // The rewritten code finds its two helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
-    let trampoline = trampoline::create(py)?;
-    m.add("trampoline", &trampoline)?;
-    py.import("builtins")?
-        .setattr(recompyle_transform::TRAMPOLINE, &trampoline)?;
+    let (select, select_method) = trampoline::create(py)?;
+    m.add("select", &select)?;
+    m.add("select_method", &select_method)?;
+    let builtins = py.import("builtins")?;
+    builtins.setattr(recompyle_transform::TRAMPOLINE, &select)?;
+    builtins.setattr(recompyle_transform::METHOD_SELECTOR, &select_method)?;
     Ok(())
 }

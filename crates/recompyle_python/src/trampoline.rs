@@ -1,84 +1,351 @@
-//! The native trampoline every rewritten call goes through:
-//! `__recompyle__(site_id, callee, *args, **kwargs)`.
+//! The native side of every rewritten call site.
 //!
-//! It is a builtin function (METH_FASTCALL | METH_KEYWORDS), so it pushes no Python frame:
-//! `eval`, `locals()`, zero-argument `super()`, `sys._getframe()` and `warnings`' stack
-//! levels, called through it, see the caller's own frame. Arguments are forwarded in
-//! vectorcall layout, without building a tuple or dict. With nothing listening it costs one
-//! load and one indirect call.
+//! `__recompyle__(ID, f)` and `__recompyle_m__(ID, obj, "m")` select the callee; the
+//! interpreter then calls what they return with the call's own arguments. When nothing
+//! listens they return `f` / `obj.m` itself, so the call is the interpreter's own (a Python
+//! callee runs inline, errors name the real callee) and the cost is one builtin call. When a
+//! handler or the profiler listens they return a [`Proxy`]: a native callable holding the
+//! site and callee, whose vectorcall reports the call around forwarding it.
+//!
+//! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
+//! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
+//! own frame, through the proxy too.
 
-use std::ffi::CStr;
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::events::CallEvent;
+use crate::gil::GilCell;
 use crate::{clock, handlers, profiler, ACTIVE, HANDLERS, PROFILING};
 
-const NAME: &CStr = c"__recompyle__";
-const DOC: &CStr = c"__recompyle__(site_id, callee, /, *args, **kwargs)\n--\n\n\
-Call callee(*args, **kwargs) on behalf of an instrumented call site, reporting it to the \
-profiler and handlers. Inserted by recompyle's rewrite; not meant to be called by hand.";
+extern "C" {
+    /// What LOAD_METHOD calls; exported by every CPython 3.9-3.13. Returns 1 with an
+    /// unbound callable that needs `obj` as first argument, 0 with a ready callable, and
+    /// sets `*method` to NULL with an exception on failure.
+    fn _PyObject_GetMethod(
+        obj: *mut ffi::PyObject,
+        name: *mut ffi::PyObject,
+        method: *mut *mut ffi::PyObject,
+    ) -> c_int;
 
-/// Create the trampoline function object.
-pub fn create(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    /// Public C API (`Include/cpython/classobject.h`), not declared by pyo3-ffi.
+    fn PyMethod_New(func: *mut ffi::PyObject, slf: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+const SELECT_DOC: &CStr = c"__recompyle__(site_id, callee, /)\n--\n\n\
+The callee of an instrumented call site: callee itself, or a proxy that reports the call \
+when a handler or the profiler listens. Inserted by recompyle's rewrite.";
+const METHOD_DOC: &CStr = c"__recompyle_m__(site_id, obj, name, /)\n--\n\n\
+The callee of an instrumented method call site obj.name(...), looked up as the interpreter \
+looks up methods. Inserted by recompyle's rewrite.";
+
+/// Create the two builtins.
+pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    proxy_type(py)?;
+    let select = builtin(
+        py,
+        c"__recompyle__",
+        select as ffi::PyCFunctionFast,
+        SELECT_DOC,
+    )?;
+    let method = builtin(
+        py,
+        c"__recompyle_m__",
+        select_method as ffi::PyCFunctionFast,
+        METHOD_DOC,
+    )?;
+    Ok((select, method))
+}
+
+fn builtin<'py>(
+    py: Python<'py>,
+    name: &'static CStr,
+    f: ffi::PyCFunctionFast,
+    doc: &'static CStr,
+) -> PyResult<Bound<'py, PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: NAME.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: trampoline,
-        },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-        ml_doc: DOC.as_ptr(),
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
     }));
     // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
     unsafe {
-        let f = ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut());
+        let f = ffi::PyCFunction_NewEx(def, null_mut(), null_mut());
         Bound::from_owned_ptr_or_err(py, f)
     }
 }
 
-unsafe extern "C" fn trampoline(
+#[cold]
+#[inline(never)]
+unsafe fn bad_call(message: &CStr) -> *mut ffi::PyObject {
+    ffi::PyErr_SetString(ffi::PyExc_TypeError, message.as_ptr());
+    null_mut()
+}
+
+/// The site id argument, or -1 with an exception set.
+#[inline(always)]
+unsafe fn site_of(arg: *mut ffi::PyObject) -> Option<u64> {
+    let site = ffi::PyLong_AsUnsignedLongLong(arg);
+    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+        None
+    } else {
+        Some(site)
+    }
+}
+
+/// `callee` (a new reference) as what the interpreter should call: itself when nothing
+/// listens, else a proxy that takes over the reference.
+#[inline(always)]
+unsafe fn selected(site_arg: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active == 0 || (active == HANDLERS && handlers::in_handler()) {
+        return callee;
+    }
+    let Some(site) = site_of(site_arg) else {
+        ffi::Py_DECREF(callee);
+        return null_mut();
+    };
+    new_proxy(site, callee)
+}
+
+unsafe extern "C" fn select(
     _slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if nargs < 2 {
-        return bad_call();
+    if nargs != 2 {
+        return bad_call(c"__recompyle__() takes a site id and a callee");
     }
     let callee = *args.add(1);
-    let rest = args.add(2);
-    let n = (nargs - 2) as usize;
+    ffi::Py_INCREF(callee);
+    selected(*args, callee)
+}
+
+unsafe extern "C" fn select_method(
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    if nargs != 3 || ffi::PyUnicode_Check(*args.add(2)) == 0 {
+        return bad_call(c"__recompyle_m__() takes a site id, an object and a method name");
+    }
+    let obj = *args.add(1);
+    let mut meth: *mut ffi::PyObject = null_mut();
+    let unbound = _PyObject_GetMethod(obj, *args.add(2), &mut meth);
+    if meth.is_null() {
+        return null_mut();
+    }
+    let callee = if unbound == 1 {
+        // What `obj.name` would have produced: the descriptor bound to `obj`.
+        let bound = bind(meth, obj);
+        ffi::Py_DECREF(meth);
+        if bound.is_null() {
+            return null_mut();
+        }
+        bound
+    } else {
+        meth
+    };
+    selected(*args, callee)
+}
+
+unsafe fn bind(descr: *mut ffi::PyObject, obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    if ffi::PyFunction_Check(descr) != 0 {
+        return PyMethod_New(descr, obj);
+    }
+    match (*ffi::Py_TYPE(descr)).tp_descr_get {
+        Some(get) => get(descr, obj, ffi::Py_TYPE(obj).cast()),
+        None => {
+            ffi::Py_INCREF(descr);
+            descr
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy
+// ---------------------------------------------------------------------------------------
+
+#[repr(C)]
+struct Proxy {
+    ob_base: ffi::PyObject,
+    vectorcall: Option<ffi::vectorcallfunc>,
+    site: u64,
+    callee: *mut ffi::PyObject,
+}
+
+struct TypePtr(*mut ffi::PyTypeObject);
+// SAFETY: the type object is immortal for the process and only used with the GIL held.
+unsafe impl Send for TypePtr {}
+unsafe impl Sync for TypePtr {}
+
+static PROXY_TYPE: OnceLock<TypePtr> = OnceLock::new();
+
+/// Freed proxies kept for reuse: every listened call makes one.
+struct FreeList(Vec<*mut Proxy>);
+// SAFETY: only touched with the GIL held (GilCell).
+unsafe impl Send for FreeList {}
+static FREE: GilCell<FreeList> = GilCell::new(FreeList(Vec::new()));
+const FREE_MAX: usize = 256;
+
+fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    if let Some(t) = PROXY_TYPE.get() {
+        return Ok(t.0);
+    }
+    let members = Box::leak(Box::new([
+        ffi::PyMemberDef {
+            name: c"__vectorcalloffset__".as_ptr(),
+            type_code: ffi::Py_T_PYSSIZET,
+            offset: std::mem::offset_of!(Proxy, vectorcall) as ffi::Py_ssize_t,
+            flags: ffi::Py_READONLY,
+            doc: std::ptr::null(),
+        },
+        ffi::PyMemberDef::default(),
+    ]));
+    let getset = Box::leak(Box::new([
+        getset(c"__qualname__", qualname_get),
+        getset(c"__name__", name_get),
+        getset(c"__module__", module_get),
+        getset(c"__wrapped__", wrapped_get),
+        ffi::PyGetSetDef::default(),
+    ]));
+    let slots = Box::leak(Box::new([
+        slot(ffi::Py_tp_dealloc, proxy_dealloc as *mut c_void),
+        slot(ffi::Py_tp_call, ffi::PyVectorcall_Call as *mut c_void),
+        slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
+        slot(ffi::Py_tp_getset, getset.as_mut_ptr().cast()),
+        slot(ffi::Py_tp_str, proxy_str as *mut c_void),
+        slot(ffi::Py_tp_repr, proxy_repr as *mut c_void),
+        slot(0, null_mut()),
+    ]));
+    let spec = Box::leak(Box::new(ffi::PyType_Spec {
+        name: c"recompyle._core.CallProxy".as_ptr(),
+        basicsize: std::mem::size_of::<Proxy>() as c_int,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
+        slots: slots.as_mut_ptr(),
+    }));
+    // SAFETY: the spec and everything it points to are leaked, so live forever.
+    let t = unsafe { ffi::PyType_FromSpec(spec) };
+    if t.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    let t = t.cast::<ffi::PyTypeObject>();
+    let _ = PROXY_TYPE.set(TypePtr(t));
+    Ok(t)
+}
+
+fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+    ffi::PyType_Slot { slot, pfunc }
+}
+
+fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
+    ffi::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: std::ptr::null(),
+        closure: null_mut(),
+    }
+}
+
+unsafe fn new_proxy(site: u64, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let Some(tp) = PROXY_TYPE.get() else {
+        ffi::Py_DECREF(callee);
+        return bad_call(c"recompyle: proxy type missing");
+    };
+    let py = Python::assume_attached();
+    let p = match FREE.get_mut(py).0.pop() {
+        Some(p) => p,
+        None => {
+            let mem = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
+            if mem.is_null() {
+                ffi::Py_DECREF(callee);
+                return ffi::PyErr_NoMemory();
+            }
+            mem
+        }
+    };
+    ffi::PyObject_Init(p.cast(), tp.0);
+    (*p).vectorcall = Some(proxy_call);
+    (*p).site = site;
+    (*p).callee = callee;
+    p.cast()
+}
+
+unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
+    let p = obj.cast::<Proxy>();
+    let tp = ffi::Py_TYPE(obj);
+    let callee = std::mem::replace(&mut (*p).callee, null_mut());
+    if !callee.is_null() {
+        ffi::Py_DECREF(callee);
+    }
+    let py = Python::assume_attached();
+    let free = &mut FREE.get_mut(py).0;
+    if free.len() < FREE_MAX {
+        free.push(p);
+    } else {
+        ffi::PyObject_Free(obj.cast());
+    }
+    ffi::Py_DECREF(tp.cast());
+}
+
+unsafe fn forward_attr(obj: *mut ffi::PyObject, name: &CStr) -> *mut ffi::PyObject {
+    ffi::PyObject_GetAttrString((*obj.cast::<Proxy>()).callee, name.as_ptr())
+}
+
+// CPython words call errors with the callee's `__qualname__` and `__module__`
+// (`_PyObject_FunctionStr`), falling back to `str()`: the proxy answers with the callee's.
+unsafe extern "C" fn qualname_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    forward_attr(obj, c"__qualname__")
+}
+unsafe extern "C" fn name_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    forward_attr(obj, c"__name__")
+}
+unsafe extern "C" fn module_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    forward_attr(obj, c"__module__")
+}
+unsafe extern "C" fn wrapped_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    let callee = (*obj.cast::<Proxy>()).callee;
+    ffi::Py_INCREF(callee);
+    callee
+}
+unsafe extern "C" fn proxy_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    ffi::PyObject_Str((*obj.cast::<Proxy>()).callee)
+}
+unsafe extern "C" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    ffi::PyObject_Repr((*obj.cast::<Proxy>()).callee)
+}
+
+unsafe extern "C" fn proxy_call(
+    obj: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let p = obj.cast::<Proxy>();
+    let callee = (*p).callee;
+    let site = (*p).site;
     let active = ACTIVE.load(Ordering::Relaxed);
     if active == 0 {
-        return ffi::PyObject_Vectorcall(callee, rest, n, kwnames);
+        return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
     }
-    let site = ffi::PyLong_AsUnsignedLongLong(*args);
-    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: a builtin function is only ever called with the GIL held.
+    // SAFETY: vectorcall is only ever made with the GIL held.
     let py = Python::assume_attached();
     if active == PROFILING {
         let t0 = clock::ticks();
-        let res = ffi::PyObject_Vectorcall(callee, rest, n, kwnames);
-        let dt = clock::ticks().wrapping_sub(t0);
-        profiler::record(py, site, dt, res.is_null());
+        let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+        profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
         return res;
     }
-    with_handlers(py, active, site, callee, rest, n, kwnames)
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn bad_call() -> *mut ffi::PyObject {
-    ffi::PyErr_SetString(
-        ffi::PyExc_TypeError,
-        c"__recompyle__() takes a site id and a callee, then the call's arguments".as_ptr(),
-    );
-    std::ptr::null_mut()
+    with_handlers(py, active, site, callee, args, nargsf, kwnames)
 }
 
 #[inline(never)]
@@ -88,7 +355,7 @@ unsafe fn with_handlers(
     site: u64,
     callee: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
-    n: usize,
+    nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     let profiling = active & PROFILING != 0;
@@ -100,25 +367,26 @@ unsafe fn with_handlers(
     let Some(registered) = registered else {
         // A handler is running on this thread: its own calls are neither reported nor timed.
         if handlers::in_handler() || !profiling {
-            return ffi::PyObject_Vectorcall(callee, args, n, kwnames);
+            return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
         }
         let t0 = clock::ticks();
-        let res = ffi::PyObject_Vectorcall(callee, args, n, kwnames);
+        let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
         profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
         return res;
     };
     let registered = registered.bind(py);
-    let event = match make_event(py, site, callee, args, n, kwnames) {
+    let npos = ffi::PyVectorcall_NARGS(nargsf) as usize;
+    let event = match make_event(py, site, callee, args, npos, kwnames) {
         Ok(e) => e,
         Err(err) => {
             // Building the event failed (out of memory): report, and still make the call.
             err.write_unraisable(py, None);
-            return ffi::PyObject_Vectorcall(callee, args, n, kwnames);
+            return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
         }
     };
     handlers::run(py, registered, &event, false);
     let t0 = clock::ticks();
-    let res = ffi::PyObject_Vectorcall(callee, args, n, kwnames);
+    let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
     if profiling {
         profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
     }
@@ -146,16 +414,15 @@ unsafe fn make_event<'py>(
     site: u64,
     callee: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
-    n: usize,
+    npos: usize,
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<Bound<'py, CallEvent>> {
-    // Vectorcall layout: `n` positional values, then one value per name in `kwnames`.
+    // Vectorcall layout: `npos` positional values, then one value per name in `kwnames`.
     let nkw = if kwnames.is_null() {
         0
     } else {
         ffi::PyTuple_GET_SIZE(kwnames) as usize
     };
-    let npos = n;
     let positional = (0..npos).map(|i| Bound::from_borrowed_ptr(py, *args.add(i)));
     let args_tuple = PyTuple::new(py, positional)?;
     let kwargs = PyDict::new(py);

@@ -1,9 +1,10 @@
 //! Rewrite every call expression of a module into one call of the recompyle trampoline.
 //!
-//! `f(a, *b, k=v, **d)` becomes `__recompyle__(SITE, f,a, *b, k=v, **d)`: the trampoline's name
-//! and the site id are inserted at the call's first byte and the argument list's `(` becomes `,`.
-//! Nothing else moves, no line break is added or removed, so every line number stays, the
-//! callee and each argument are still evaluated once, left to right, in the caller's frame.
+//! `f(a, *b, k=v, **d)` becomes `__recompyle__(SITE, f)(a, *b, k=v, **d)` and `obj.m(a)`
+//! becomes `__recompyle_m__(SITE, obj,"m")(a)`: text is inserted at the call's first byte and
+//! before its `(`, and a method call's `.m` becomes `,"m")`. No line break is added or removed,
+//! so every line number stays; the callee and each argument are still evaluated once, in the
+//! same order, and the interpreter itself still makes the call, in the caller's frame.
 //!
 //! The output carries a site table (where each call is, what its callee's text is, which
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
@@ -15,11 +16,11 @@ mod rewrite;
 
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
-pub use rewrite::{transform, Options, Site, Transformed, TRAMPOLINE};
+pub use rewrite::{transform, Options, Site, Transformed, METHOD_SELECTOR, TRAMPOLINE};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A site id packs the module key and the site's index; both fit a positive i64.
 pub fn site_id(module_key: u32, index: u32) -> u64 {

@@ -7,8 +7,14 @@ use ruff_text_size::{Ranged, TextSize};
 use crate::positions::{Edit, LineIndex, PositionMap};
 use crate::{site_id, TransformError};
 
-/// The builtin the rewritten code calls. A dunder, so class bodies never mangle it.
+/// The builtin a rewritten call site calls to get its callee: `__recompyle__(ID, f)` is `f`
+/// when nothing listens, else a native proxy that reports the call. A dunder, so class
+/// bodies never mangle it.
 pub const TRAMPOLINE: &str = "__recompyle__";
+
+/// The builtin for method call sites: `__recompyle_m__(ID, obj, "m")` is `obj.m`, looked up
+/// as LOAD_METHOD looks it up.
+pub const METHOD_SELECTOR: &str = "__recompyle_m__";
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
@@ -54,6 +60,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         scopes: Vec::new(),
         future_annotations: has_future_annotations(&module.body),
         in_debug_fstring: 0,
+        in_fstring: 0,
         error: None,
     };
     rewriter.visit_body(&module.body);
@@ -137,22 +144,30 @@ enum ScopeKind {
     Class,
 }
 
+struct Scope {
+    name: String,
+    qualname: String,
+    kind: ScopeKind,
+}
+
 struct Rewriter<'src, 'opt> {
     source: &'src str,
     options: &'opt Options,
     edits: Vec<Edit>,
     sites: Vec<RawSite>,
-    scopes: Vec<(String, ScopeKind)>,
+    scopes: Vec<Scope>,
     future_annotations: bool,
     /// Inside `{expr=}`: CPython prints the expression's source text, so it stays as written.
     in_debug_fstring: u32,
+    /// Inside any f-string.
+    in_fstring: u32,
     error: Option<String>,
 }
 
 impl Rewriter<'_, '_> {
     fn qualname(&self) -> String {
         match self.scopes.last() {
-            Some((name, _)) => name.clone(),
+            Some(scope) => scope.qualname.clone(),
             None => "<module>".to_string(),
         }
     }
@@ -160,14 +175,20 @@ impl Rewriter<'_, '_> {
     fn child_qualname(&self, name: &str) -> String {
         match self.scopes.last() {
             None => name.to_string(),
-            Some((parent, ScopeKind::Class)) => format!("{parent}.{name}"),
-            Some((parent, ScopeKind::Function)) => format!("{parent}.<locals>.{name}"),
+            Some(parent) if parent.kind == ScopeKind::Class => {
+                format!("{}.{name}", parent.qualname)
+            }
+            Some(parent) => format!("{}.<locals>.{name}", parent.qualname),
         }
     }
 
     fn in_scope(&mut self, name: &str, kind: ScopeKind, f: impl FnOnce(&mut Self)) {
         let qualname = self.child_qualname(name);
-        self.scopes.push((qualname, kind));
+        self.scopes.push(Scope {
+            name: name.to_string(),
+            qualname,
+            kind,
+        });
         f(self);
         self.scopes.pop();
     }
@@ -187,19 +208,37 @@ impl Rewriter<'_, '_> {
             return;
         }
         let id = site_id(self.options.module_key, index);
-        self.edits
-            .push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
-        self.edits
-            .push(Edit::replace(open, open + TextSize::from(1), ","));
-        // `f(x for x in y)`: the generator's parentheses are the call's; give it its own.
-        if let ([Expr::Generator(gen)], true) =
-            (&*call.arguments.args, call.arguments.keywords.is_empty())
-        {
-            if !gen.parenthesized {
+        match &*call.func {
+            // `obj.m(a)` -> `__recompyle_m__(ID, obj,"m")(a)`: the lookup happens where
+            // LOAD_METHOD did, before the arguments, and returns the callee without
+            // allocating a bound method when nothing listens. Not inside f-strings, whose
+            // quotes (before 3.12) a string literal could clash with, nor for a parenthesised
+            // callee `(a.b)(x)`, whose `.` is inside the parentheses.
+            Expr::Attribute(attr) if self.in_fstring == 0 && call.func.range().start() == start => {
+                let Some(dot) = self.find_dot(attr.value.range().end(), attr.attr.range().start())
+                else {
+                    self.error = Some(format!(
+                        "no '.' before attribute at byte {}",
+                        start.to_u32()
+                    ));
+                    return;
+                };
+                let name = self.mangle(attr.attr.as_str());
                 self.edits
-                    .push(Edit::insert(gen.range.start(), "(".to_string()));
+                    .push(Edit::insert(start, format!("{METHOD_SELECTOR}({id}, ")));
                 self.edits
-                    .push(Edit::insert(gen.range.end(), ")".to_string()));
+                    .push(Edit::replace(dot, dot + TextSize::from(1), ","));
+                self.edits.push(Edit::replace(
+                    attr.attr.range().start(),
+                    attr.attr.range().end(),
+                    &format!("\"{name}\")"),
+                ));
+            }
+            // `f(a)` -> `__recompyle__(ID, f)(a)`: the interpreter still makes the call.
+            _ => {
+                self.edits
+                    .push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
+                self.edits.push(Edit::insert(open, ")".to_string()));
             }
         }
         let callee = call.func.range();
@@ -210,6 +249,47 @@ impl Rewriter<'_, '_> {
             callee_end: callee.end().to_u32(),
             qualname: self.qualname(),
         });
+    }
+
+    /// The `.` between an attribute's value and its name: only white space, line
+    /// continuations, comments and the value's closing parentheses can stand before it.
+    fn find_dot(&self, from: TextSize, to: TextSize) -> Option<TextSize> {
+        let bytes = self.source.as_bytes();
+        let mut i = from.to_usize();
+        let end = to.to_usize().min(bytes.len());
+        while i < end {
+            match bytes[i] {
+                b'.' => return u32::try_from(i).ok().map(TextSize::from),
+                b'#' => {
+                    while i < end && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                        i += 1;
+                    }
+                }
+                b' ' | b'\t' | b'\x0c' | b'\r' | b'\n' | b'\\' | b')' => i += 1,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Private-name mangling, as `Python/compile.c:_Py_Mangle` does for attribute names.
+    fn mangle(&self, name: &str) -> String {
+        if !name.starts_with("__") || name.ends_with("__") || name.contains('.') {
+            return name.to_string();
+        }
+        let Some(class) = self
+            .scopes
+            .iter()
+            .rev()
+            .find(|s| s.kind == ScopeKind::Class)
+            .map(|s| s.name.trim_start_matches('_'))
+        else {
+            return name.to_string();
+        };
+        if class.is_empty() {
+            return name.to_string();
+        }
+        format!("_{class}{name}")
     }
 }
 
@@ -272,6 +352,12 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
         if !self.future_annotations {
             self.visit_expr(expr);
         }
+    }
+
+    fn visit_f_string(&mut self, f_string: &'a ast::FString) {
+        self.in_fstring += 1;
+        visitor::walk_f_string(self, f_string);
+        self.in_fstring -= 1;
     }
 
     fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {

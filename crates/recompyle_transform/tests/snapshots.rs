@@ -108,3 +108,27 @@ fn pep701_fstrings_follow_the_target_version() {
     .is_err());
     insta::assert_snapshot!(render_for(src, (3, 12)));
 }
+
+#[test]
+fn private_method_names_are_mangled() {
+    insta::assert_snapshot!(render(
+        "class _Outer:\n    def m(self):\n        self.__p()\n        self.__dunder__()\n        def inner():\n            return self.__q()\n        return inner\nobj.__r()\n"
+    ));
+}
+
+#[test]
+fn method_chains_across_lines_keep_lines() {
+    insta::assert_snapshot!(render(
+        "x = (df  # frame\n    .filter(a)\n    . sort(\n    ))\ny = (obj).m(1)\nz = 1 .bit_length()\n"
+    ));
+}
+
+#[test]
+fn methods_inside_fstrings_use_the_plain_form() {
+    insta::assert_snapshot!(render("print(f'{obj.m(1)}')\n"));
+}
+
+#[test]
+fn unicode_attribute_names_are_normalized() {
+    insta::assert_snapshot!(render("obj.\u{FB01}le()\n"));
+}
