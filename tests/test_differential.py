@@ -96,51 +96,6 @@ _known(
     "loader.instrument_source compiles the transformed string.",
 )
 _known(
-    "compile_warnings",
-    "run,env",
-    "The compiler's SyntaxWarning \"'int' object is not callable; perhaps you missed a "
-    'comma?" (for `(1)()`, `None(2)`, `"abc"(3)`, `(1, 2)(3)`, `[1](2)`, `{}()`, '
-    '`(x for x in ())()`, `f"{1}"()`) is lost: the rewrite turns `LITERAL(args)` into '
-    "`__recompyle__(ID, LITERAL)(args)`, so the compiler never sees a literal being called. "
-    "Warnings not about calls (subscripted literal, `is` with a literal) are kept.",
-)
-_known(
-    "compile_error",
-    "env",
-    "A module that does not compile: RecompyleLoader raises CPython's SyntaxError from inside "
-    "its own except block (loader._fallback compiles the original bytes while handling the "
-    "rewritten source's SyntaxError), so the error gets an implicit __context__ ('During "
-    "handling of the above exception, another exception occurred') and the traceback shows "
-    "loader.py's get_code/instrument_source/_fallback frames instead of importlib's "
-    "get_code/source_to_code/_call_with_frames_removed.",
-)
-_known(
-    "syntax_error",
-    "env",
-    "A module that does not parse: RecompyleLoader raises CPython's SyntaxError from inside "
-    "its `except _core.ParseError` block (loader._fallback compiles the original bytes), so "
-    "the error gets an implicit __context__ (recompyle._core.ParseError, 'During handling "
-    "of the above exception...') and the traceback shows loader.py frames instead of "
-    "importlib's get_code/source_to_code/_call_with_frames_removed.",
-)
-_known(
-    "src_tab_error",
-    "env",
-    "TabError module: RecompyleLoader raises CPython's TabError from inside its "
-    "`except _core.ParseError` block (loader._fallback), so it gets an implicit "
-    "__context__ (ParseError 'unindent does not match any outer indentation level') and "
-    "the traceback shows loader.py frames instead of importlib's.",
-)
-_known(
-    "src_tab_error",
-    "run",
-    "`recompyle run` prints a script's SyntaxError with traceback.format_exception_only "
-    "(cli._run_script), which renders a TabError unlike the interpreter's C printer before "
-    "3.13: it keeps the line's leading tab and adds a '^' caret line, where "
-    "`python script.py` prints the stripped line and no caret.",
-    before=(3, 13),
-)
-_known(
     "excepthook_last_value",
     "run",
     "cli._uncaught reports the script's uncaught exception by calling sys.excepthook "
@@ -148,23 +103,6 @@ _known(
     "last_traceback are never set (the hook and an atexit post-mortem see None), and the "
     "traceback handed over starts at the module frame whose f_back is recompyle's "
     "_run_script frame instead of None.",
-)
-_known(
-    "keyboard_interrupt",
-    "run",
-    "Uncaught KeyboardInterrupt: cli._uncaught writes the report and kills the process with "
-    "SIGINT at once (os.kill), skipping the program's atexit handlers, which the "
-    "interpreter runs before re-raising SIGINT on itself at exit ('atexit still runs' is "
-    "missing).",
-)
-_known(
-    "long_call_chain",
-    "run,env",
-    "A flat chain of 250 calls (`Chain().m(1).m(1)...`, `Acc()(1)(1)...`) becomes 250 nested "
-    "parentheses once every callee is wrapped (`__recompyle_m__(ID, __recompyle_m__(ID, "
-    '...), "m")(1)`), past the tokenizer\'s limit of 200: the rewritten source does not '
-    "compile ('too many nested parentheses') and the module runs uninstrumented with a "
-    "RecompyleWarning on stderr.",
 )
 _known(
     "method_chain_multiline",

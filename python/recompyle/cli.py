@@ -13,7 +13,6 @@ import builtins
 import os
 import signal
 import sys
-import traceback
 import types
 from importlib.machinery import SourceFileLoader
 
@@ -172,12 +171,7 @@ def _run_script(path: str, args: list[str], main: types.ModuleType) -> int:
     main.__loader__ = SourceFileLoader("__main__", abspath)
     main.__dict__["__file__"] = abspath
     main.__dict__["__cached__"] = None
-    try:
-        code = instrument_source(data, abspath, "__main__")
-    except SyntaxError as exc:
-        # As `python script.py`: the error alone, no traceback.
-        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
-        return 1
+    code = instrument_source(data, abspath, "__main__")  # SyntaxError: reported by run()
     exec(code, main.__dict__)
     return 0
 
@@ -193,18 +187,26 @@ def _run_module(name: str, args: list[str]) -> int:
 
 
 def _uncaught(exc: BaseException) -> int:
-    """Report an exception as the interpreter would, without recompyle's own frames."""
+    """Report an uncaught exception as the interpreter's ``PyErr_Print`` does, without
+    recompyle's own frames: ``sys.last_*`` set, then ``sys.excepthook``."""
     here = os.path.dirname(os.path.abspath(__file__))
     tb = exc.__traceback__
     while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == here:
         tb = tb.tb_next
     exc.__traceback__ = tb
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = exc
     sys.excepthook(type(exc), exc, tb)
     if isinstance(exc, KeyboardInterrupt):
-        # CPython exits through SIGINT's default action so the parent sees the signal.
-        from recompyle.report import _write_at_exit
+        # CPython finishes the interpreter (threads, atexit: the report among them), then
+        # exits through SIGINT's default action so the parent sees the signal.
+        import atexit
 
-        _write_at_exit()
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -5,8 +5,10 @@ Only modules that are loaded already at start-up are imported here (see
 
 A ``sys.meta_path`` finder that never locates modules itself: for a selected name it asks the
 finders after it (so editable installs, namespace packages and other hooks keep working) and,
-when the spec they return is a plain ``SourceFileLoader`` on a ``.py`` file, swaps in
-``RecompyleLoader``. Any other loader (extensions, zip imports, custom subclasses) is left
+when the spec they return is a plain ``SourceFileLoader`` on a ``.py`` file, instruments the
+module and swaps in ``RecompyleLoader`` holding the code; a module that cannot be
+instrumented (it does not compile, say) keeps the plain loader, which raises CPython's own
+error exactly as without recompyle. Any other loader (extensions, zip imports, custom subclasses) is left
 alone, as is every module not selected.
 
 Selection is by glob patterns over dotted names, comma-separated (``recompyle._core``
@@ -49,7 +51,13 @@ class RecompyleFinder:
         finally:
             busy.discard(fullname)
         if spec is not None and _instrumentable(spec):
-            spec.loader = RecompyleLoader(fullname, spec.origin)
+            loader = RecompyleLoader(fullname, spec.origin)
+            try:
+                prepared = loader.prepare()
+            except OSError:
+                prepared = False  # unreadable: the plain loader reports it as usual
+            if prepared:
+                spec.loader = loader
         return spec
 
     def _spec_from_later_finders(self, fullname, path, target) -> "ModuleSpec | None":

@@ -6,9 +6,10 @@ original text, so ``inspect``, ``linecache`` and tracebacks show the file as wri
 ``instrument_source``, which asks the Rust transform for rewritten text, compiles it, gives
 the code back its original columns and registers the call sites.
 
-Nothing here ever words a ``SyntaxError``: when our parser refuses a file, the original bytes
-are compiled so CPython raises its own error, byte for byte, or, if CPython accepts what we
-refused, the module runs uninstrumented with one warning.
+Nothing here ever words a ``SyntaxError``: when our parser refuses a file, the plain loader
+compiles the original bytes so CPython raises its own error, byte for byte, from importlib's
+own frames and outside any ``except`` of ours; if CPython accepts what we refused, the module
+runs uninstrumented with one warning (an error with ``RECOMPYLE_STRICT=1``).
 """
 
 import os
@@ -35,56 +36,84 @@ def _strict() -> bool:
     return os.environ.get("RECOMPYLE_STRICT", "") not in ("", "0")
 
 
-def _fallback(data: bytes, path: str, module: str, reason: str, optimize: int) -> "CodeType":
-    """Compile the original; warn once that ``path`` runs uninstrumented."""
-    code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
+def _warn_uninstrumented(path: str, module: str, reason: str) -> None:
     message = f"recompyle: {path} ({module}) runs uninstrumented: {reason}"
     if _strict():
         raise RuntimeError(message)
     import warnings
 
     warnings.warn(message, RecompyleWarning, stacklevel=2)
-    return code
+
+
+def _try_instrument(data: bytes, path: str, module: str, optimize: int) -> "CodeType | str":
+    """Instrumented code, or why there is none (the caller then compiles the original, so
+    a file CPython rejects raises CPython's own error, outside any handler of ours)."""
+    for salt in range(_MAX_SALTS):
+        try:
+            transformed = _core.transform(data, path, _VERSION, salt)
+        except _core.ParseError as exc:
+            return f"parse failed ({exc})"
+        except _core.InternalTransformError as exc:
+            return str(exc)
+        try:
+            code = compile(transformed.source, path, "exec", dont_inherit=True, optimize=optimize)
+        except SyntaxError as exc:
+            # An error only the compiler finds (e.g. `return` outside a function) is
+            # raised from the original; anything else is our fault.
+            return f"rewritten source did not compile ({exc})"
+        code = transformed.remap(code)
+        if _core.register_sites(transformed.module_key, path, module, list(transformed.sites)):
+            return code
+    return "no free site key"
 
 
 def instrument_source(
     data: bytes, path: str, module: str = "__main__", optimize: int = -1
 ) -> "CodeType":
     """Compile module source ``data`` (bytes, as read from ``path``) with every call
-    site instrumented."""
-    for salt in range(_MAX_SALTS):
-        try:
-            transformed = _core.transform(data, path, _VERSION, salt)
-        except _core.ParseError as exc:
-            # CPython raises its own SyntaxError here; if it does not, our parser was wrong.
-            return _fallback(data, path, module, f"parse failed ({exc})", optimize)
-        except _core.InternalTransformError as exc:
-            return _fallback(data, path, module, str(exc), optimize)
-        try:
-            code = compile(transformed.source, path, "exec", dont_inherit=True, optimize=optimize)
-        except SyntaxError as exc:
-            # An error only the compiler finds (e.g. `return` outside a function) raises
-            # from the original; anything else is our fault.
-            return _fallback(
-                data, path, module, f"rewritten source did not compile ({exc})", optimize
-            )
-        code = transformed.remap(code)
-        if _core.register_sites(transformed.module_key, path, module, list(transformed.sites)):
-            return code
-    return _fallback(data, path, module, "no free site key", optimize)
+    site instrumented; a source CPython rejects raises CPython's own ``SyntaxError``."""
+    result = _try_instrument(data, path, module, optimize)
+    if not isinstance(result, str):
+        return result
+    code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
+    _warn_uninstrumented(path, module, result)
+    return code
 
 
 class RecompyleLoader(SourceFileLoader):
     """A ``SourceFileLoader`` whose code is instrumented.
 
-    Instrumented code is never written under the plain ``.pyc`` name: ``get_code`` here does
-    not call ``_cache_bytecode``.
+    The finder calls ``prepare`` before handing the loader out: a module we cannot
+    instrument never reaches this class, so its errors come from the plain loader with
+    importlib's own frames. Instrumented code is never written under the plain ``.pyc``
+    name: ``get_code`` here does not call ``_cache_bytecode``.
     """
 
-    def get_code(self, fullname: str) -> "CodeType":
-        path = self.get_filename(fullname)
+    _prepared: "CodeType | None" = None
+
+    def prepare(self) -> bool:
+        """Instrument now; False (and the module is left to the plain loader) if that is
+        not possible. A module CPython accepts but we cannot instrument is named in a
+        ``RecompyleWarning``."""
+        path = self.get_filename(self.name)
         data = self.get_data(path)
-        return instrument_source(data, path, fullname)
+        result = _try_instrument(data, path, self.name, -1)
+        if isinstance(result, str):
+            try:
+                compile(data, path, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                return False  # the plain loader raises CPython's own error
+            _warn_uninstrumented(path, self.name, result)
+            return False
+        self._prepared = result
+        return True
+
+    def get_code(self, fullname: str) -> "CodeType":
+        code, self._prepared = self._prepared, None
+        if code is not None:
+            return code
+        path = self.get_filename(fullname)
+        return instrument_source(self.get_data(path), path, fullname)
 
     def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
         if isinstance(data, str):

@@ -61,6 +61,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         future_annotations: has_future_annotations(&module.body),
         in_debug_fstring: 0,
         in_fstring: 0,
+        callee_depth: 0,
         error: None,
     };
     rewriter.visit_body(&module.body);
@@ -110,6 +111,33 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         positions,
     })
 }
+
+/// Callees CPython warns about at compile time ("'int' object is not callable; perhaps you
+/// missed a comma?", `compile.c:check_caller`): left as written so the warning stays.
+fn is_literal(callee: &Expr) -> bool {
+    matches!(
+        callee,
+        Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::BytesLiteral(_)
+            | Expr::BooleanLiteral(_)
+            | Expr::NoneLiteral(_)
+            | Expr::EllipsisLiteral(_)
+            | Expr::Tuple(_)
+            | Expr::List(_)
+            | Expr::ListComp(_)
+            | Expr::Dict(_)
+            | Expr::DictComp(_)
+            | Expr::Set(_)
+            | Expr::SetComp(_)
+            | Expr::Generator(_)
+            | Expr::FString(_)
+    )
+}
+
+/// A chain `a.b().c().d()...` nests one rewritten callee in the next; CPython's tokenizer
+/// allows 200 open brackets. Calls deeper in a chain than this stay as written.
+const MAX_CALLEE_DEPTH: u32 = 100;
 
 fn has_future_annotations(body: &[Stmt]) -> bool {
     for (i, stmt) in body.iter().enumerate() {
@@ -161,6 +189,8 @@ struct Rewriter<'src, 'opt> {
     in_debug_fstring: u32,
     /// Inside any f-string.
     in_fstring: u32,
+    /// How many rewritten calls have this expression inside their callee.
+    callee_depth: u32,
     error: Option<String>,
 }
 
@@ -331,9 +361,20 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
-            Expr::Call(call) if self.in_debug_fstring == 0 => {
-                self.rewrite_call(call);
-                visitor::walk_expr(self, expr);
+            Expr::Call(call) => {
+                let instrument = self.in_debug_fstring == 0
+                    && self.callee_depth < MAX_CALLEE_DEPTH
+                    && !is_literal(&call.func);
+                if instrument {
+                    self.rewrite_call(call);
+                    // Each rewritten call wraps its callee in one more pair of parentheses.
+                    self.callee_depth += 1;
+                    self.visit_expr(&call.func);
+                    self.callee_depth -= 1;
+                    self.visit_arguments(&call.arguments);
+                } else {
+                    visitor::walk_expr(self, expr);
+                }
             }
             Expr::Lambda(lambda) => {
                 if let Some(parameters) = &lambda.parameters {

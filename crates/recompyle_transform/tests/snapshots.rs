@@ -132,3 +132,35 @@ fn methods_inside_fstrings_use_the_plain_form() {
 fn unicode_attribute_names_are_normalized() {
     insta::assert_snapshot!(render("obj.\u{FB01}le()\n"));
 }
+
+#[test]
+fn literal_callees_stay_as_written() {
+    insta::assert_snapshot!(render("(1)()\n[f(x)](2)\nf\"{1}\"()\n(x for x in ())()\n"));
+}
+
+#[test]
+fn very_long_chains_stay_compilable() {
+    let chain = format!("x = obj{}\n", ".m(1)".repeat(150));
+    let out = transform(
+        &chain,
+        &Options {
+            version: (3, 12),
+            module_key: 1,
+        },
+    )
+    .expect("transforms");
+    assert_eq!(out.sites.len(), 100);
+    let max_open = out
+        .source
+        .chars()
+        .scan(0i32, |depth, c| {
+            *depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            Some(*depth)
+        })
+        .max();
+    assert!(max_open < Some(200), "nesting {max_open:?}");
+}
