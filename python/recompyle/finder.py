@@ -8,8 +8,8 @@ finders after it (so editable installs, namespace packages and other hooks keep 
 when the spec they return is a plain ``SourceFileLoader`` on a ``.py`` file, instruments the
 module and swaps in ``RecompyleLoader`` holding the code; a module that cannot be
 instrumented (it does not compile, say) keeps the plain loader, which raises CPython's own
-error exactly as without recompyle. Any other loader (extensions, zip imports, custom subclasses) is left
-alone, as is every module not selected.
+error exactly as without recompyle. Any other loader (extensions, zip imports, custom
+subclasses) is left alone, as is every module not selected.
 
 Selection is by glob patterns over dotted names, comma-separated (``recompyle._core``
 documents the syntax): ``pkg.*`` is ``pkg`` and all its submodules, ``pkg`` only ``pkg``, ``*``
