@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::gil::GilCell;
@@ -38,20 +39,93 @@ pub struct Stats {
     pub raised: u64,
 }
 
-type Table = HashMap<u64, Stats, BuildHasherDefault<IdHasher>>;
+/// Boxed so a `Stats` never moves while the cache below points at it.
+type Table = HashMap<u64, Box<Stats>, BuildHasherDefault<IdHasher>>;
 
 static STATS: GilCell<Option<Table>> = GilCell::new(None);
 
+/// Site-id objects (the int constants in the rewritten code) to their `Stats`, direct-mapped
+/// by address: a hit costs one compare instead of converting the int and hashing it. Each
+/// entry holds a reference to its int, so the address cannot be reused by another object
+/// while cached.
+const CACHE_SLOTS: usize = 1024;
+
+struct Cache(Vec<(*mut ffi::PyObject, *mut Stats)>);
+// SAFETY: only touched with the GIL held (GilCell).
+unsafe impl Send for Cache {}
+
+static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
+
 #[inline(always)]
-pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
-    let table = STATS.get_mut(py).get_or_insert_with(Table::default);
-    let s = table.entry(site).or_default();
+fn add(s: &mut Stats, ticks: u64, raised: bool) {
     s.calls += 1;
     s.ticks += ticks;
     if ticks > s.max_ticks {
         s.max_ticks = ticks;
     }
     s.raised += u64::from(raised);
+}
+
+/// Record one call of the site whose id is `site` (a site id already converted).
+pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
+    let table = STATS.get_mut(py).get_or_insert_with(Table::default);
+    add(table.entry(site).or_default(), ticks, raised);
+}
+
+/// Record one call of the site whose id object is `site_obj` (an exact int).
+///
+/// # Safety
+/// `site_obj` must be a live int object and the GIL held.
+#[inline(always)]
+pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
+    let cache = &mut CACHE.get_mut(py).0;
+    let slot = (site_obj as usize >> 4) % CACHE_SLOTS;
+    if let Some(&(key, stats)) = cache.get(slot) {
+        if key == site_obj {
+            add(&mut *stats, ticks, raised);
+            return;
+        }
+    }
+    record_miss(py, site_obj, slot, ticks, raised);
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn record_miss(
+    py: Python<'_>,
+    site_obj: *mut ffi::PyObject,
+    slot: usize,
+    ticks: u64,
+    raised: bool,
+) {
+    let site = ffi::PyLong_AsUnsignedLongLong(site_obj);
+    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+        // Not a site id (someone called the builtin by hand): nothing to record.
+        ffi::PyErr_Clear();
+        return;
+    }
+    let table = STATS.get_mut(py).get_or_insert_with(Table::default);
+    let stats: *mut Stats = &mut **table.entry(site).or_default();
+    add(&mut *stats, ticks, raised);
+    let cache = &mut CACHE.get_mut(py).0;
+    if cache.is_empty() {
+        cache.resize(CACHE_SLOTS, (std::ptr::null_mut(), std::ptr::null_mut()));
+    }
+    ffi::Py_INCREF(site_obj);
+    let (old, _) = std::mem::replace(&mut cache[slot], (site_obj, stats));
+    if !old.is_null() {
+        ffi::Py_DECREF(old);
+    }
+}
+
+fn clear_cache(py: Python<'_>) {
+    let entries = std::mem::take(&mut CACHE.get_mut(py).0);
+    for (key, _) in entries {
+        if !key.is_null() {
+            // SAFETY: the cache held a reference to `key`; the GIL is held.
+            unsafe { ffi::Py_DECREF(key) };
+        }
+    }
 }
 
 /// Start timing every instrumented call.
@@ -76,6 +150,7 @@ pub fn profiler_running() -> bool {
 /// Forget everything recorded.
 #[pyfunction]
 pub fn profiler_reset(py: Python<'_>) {
+    clear_cache(py);
     *STATS.get_mut(py) = None;
 }
 
@@ -83,7 +158,7 @@ pub fn profiler_reset(py: Python<'_>) {
 #[pyfunction]
 pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
     let rows: Vec<(u64, Stats)> = match STATS.get(py) {
-        Some(table) => table.iter().map(|(k, v)| (*k, *v)).collect(),
+        Some(table) => table.iter().map(|(k, v)| (*k, **v)).collect(),
         None => return Vec::new(),
     };
     let scale = clock::ns_per_tick();

@@ -103,15 +103,15 @@ unsafe fn site_of(arg: *mut ffi::PyObject) -> Option<u64> {
 /// `callee` (a new reference) as what the interpreter should call: itself when nothing
 /// listens, else a proxy that takes over the reference.
 #[inline(always)]
-unsafe fn selected(site_arg: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let active = ACTIVE.load(Ordering::Relaxed);
     if active == 0 || (active == HANDLERS && handlers::in_handler()) {
         return callee;
     }
-    let Some(site) = site_of(site_arg) else {
+    if ffi::PyLong_CheckExact(site) == 0 {
         ffi::Py_DECREF(callee);
-        return null_mut();
-    };
+        return bad_call(c"recompyle: a site id must be an int");
+    }
     new_proxy(site, callee)
 }
 
@@ -141,6 +141,18 @@ unsafe extern "C" fn select_method(
     let unbound = _PyObject_GetMethod(obj, *args.add(2), &mut meth);
     if meth.is_null() {
         return null_mut();
+    }
+    let site = *args;
+    let active = ACTIVE.load(Ordering::Relaxed);
+    let listening = active != 0 && !(active == HANDLERS && handlers::in_handler());
+    if unbound == 1 && listening && ffi::PyLong_CheckExact(site) != 0 {
+        // A proxy can pass `obj` as first argument itself: no bound method is made.
+        let proxy = new_proxy(site, meth);
+        if !proxy.is_null() {
+            ffi::Py_INCREF(obj);
+            (*proxy.cast::<Proxy>()).bound_self = obj;
+        }
+        return proxy;
     }
     let callee = if unbound == 1 {
         // What `obj.name` would have produced: the descriptor bound to `obj`.
@@ -177,8 +189,12 @@ unsafe fn bind(descr: *mut ffi::PyObject, obj: *mut ffi::PyObject) -> *mut ffi::
 struct Proxy {
     ob_base: ffi::PyObject,
     vectorcall: Option<ffi::vectorcallfunc>,
-    site: u64,
+    /// The site id: an int constant of the rewritten code (a reference is held).
+    site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
+    /// For a method call site, the object `callee` (then an unbound function or method
+    /// descriptor) is called with as first argument; NULL otherwise.
+    bound_self: *mut ffi::PyObject,
 }
 
 struct TypePtr(*mut ffi::PyTypeObject);
@@ -256,7 +272,7 @@ fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
     }
 }
 
-unsafe fn new_proxy(site: u64, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe fn new_proxy(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let Some(tp) = PROXY_TYPE.get() else {
         ffi::Py_DECREF(callee);
         return bad_call(c"recompyle: proxy type missing");
@@ -275,17 +291,21 @@ unsafe fn new_proxy(site: u64, callee: *mut ffi::PyObject) -> *mut ffi::PyObject
     };
     ffi::PyObject_Init(p.cast(), tp.0);
     (*p).vectorcall = Some(proxy_call);
+    ffi::Py_INCREF(site);
     (*p).site = site;
     (*p).callee = callee;
+    (*p).bound_self = null_mut();
     p.cast()
 }
 
 unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
     let p = obj.cast::<Proxy>();
     let tp = ffi::Py_TYPE(obj);
-    let callee = std::mem::replace(&mut (*p).callee, null_mut());
-    if !callee.is_null() {
-        ffi::Py_DECREF(callee);
+    for field in [&mut (*p).callee, &mut (*p).site, &mut (*p).bound_self] {
+        let obj = std::mem::replace(field, null_mut());
+        if !obj.is_null() {
+            ffi::Py_DECREF(obj);
+        }
     }
     let py = Python::assume_attached();
     let free = &mut FREE.get_mut(py).0;
@@ -332,20 +352,68 @@ unsafe extern "C" fn proxy_call(
 ) -> *mut ffi::PyObject {
     let p = obj.cast::<Proxy>();
     let callee = (*p).callee;
+    let bound_self = (*p).bound_self;
     let site = (*p).site;
     let active = ACTIVE.load(Ordering::Relaxed);
     if active == 0 {
-        return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+        return forward(callee, bound_self, args, nargsf, kwnames);
     }
     // SAFETY: vectorcall is only ever made with the GIL held.
     let py = Python::assume_attached();
     if active == PROFILING {
         let t0 = clock::ticks();
-        let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
-        profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
+        let res = forward(callee, bound_self, args, nargsf, kwnames);
+        profiler::record_obj(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
         return res;
     }
-    with_handlers(py, active, site, callee, args, nargsf, kwnames)
+    let Some(site) = site_of(site) else {
+        return null_mut();
+    };
+    if bound_self.is_null() {
+        return with_handlers(py, active, site, callee, args, nargsf, kwnames);
+    }
+    // Handlers see what `obj.name` is: the bound method.
+    let bound = bind(callee, bound_self);
+    if bound.is_null() {
+        return null_mut();
+    }
+    let res = with_handlers(py, active, site, bound, args, nargsf, kwnames);
+    ffi::Py_DECREF(bound);
+    res
+}
+
+/// Call `callee(*args)`, or `callee(bound_self, *args)` when `bound_self` is set, as
+/// LOAD_METHOD's call would: without making a bound method.
+#[inline(always)]
+unsafe fn forward(
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if bound_self.is_null() {
+        return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+    }
+    let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
+    let nkw = if kwnames.is_null() {
+        0
+    } else {
+        ffi::PyTuple_GET_SIZE(kwnames) as usize
+    };
+    if nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0 {
+        // The caller lets us borrow args[-1] for the duration of the call.
+        let slot = args.cast_mut().sub(1);
+        let saved = *slot;
+        *slot = bound_self;
+        let res = ffi::PyObject_Vectorcall(callee, slot, nargs + 1, kwnames);
+        *slot = saved;
+        return res;
+    }
+    let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(nargs + nkw + 1);
+    stack.push(bound_self);
+    stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
+    ffi::PyObject_Vectorcall(callee, stack.as_ptr(), nargs + 1, kwnames)
 }
 
 #[inline(never)]
