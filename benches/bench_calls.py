@@ -2,7 +2,7 @@
 """Per-call overhead of recompyle's trampoline, measured in one process.
 
 The same loop source is compiled twice: plainly with ``compile()`` and through
-``recompyle.instrument_source`` (every call becomes ``__recompyle__(SITE, f, ...)``).
+``recompyle.instrument_source`` (every call becomes ``__recompyle__(SITE, f)(...)``).
 Each ``run_<workload>(n)`` function is timed with ``time.perf_counter_ns`` under every
 configuration, the configurations interleaved within each repeat so that drift hits
 them all alike. The empty-loop time of the same configuration is subtracted, which
