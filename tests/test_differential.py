@@ -98,11 +98,9 @@ _known(
 _known(
     "excepthook_last_value",
     "run",
-    "cli._uncaught reports the script's uncaught exception by calling sys.excepthook "
-    "itself, not as the interpreter's PyErr_Print does: sys.last_type/last_value/"
-    "last_traceback are never set (the hook and an atexit post-mortem see None), and the "
-    "traceback handed over starts at the module frame whose f_back is recompyle's "
-    "_run_script frame instead of None.",
+    "Same cause as module_level_frames-run: the script's module frame runs under "
+    "recompyle's CLI frames, so the first traceback frame's f_back is cli._run_script, not "
+    "None (sys.last_* and the hook call are as the interpreter does them).",
 )
 _known(
     "method_chain_multiline",
