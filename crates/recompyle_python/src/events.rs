@@ -4,6 +4,8 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use recompyle_transform::Site;
+
 use crate::sites;
 
 #[pyclass(module = "recompyle._core", name = "CallEvent")]
@@ -36,7 +38,7 @@ impl CallEvent {
         self.finished = true;
     }
 
-    fn site<T>(&self, f: impl FnOnce(&sites::ModuleSites, &sites::SiteInfo) -> T) -> Option<T> {
+    fn site<T>(&self, f: impl FnOnce(&sites::ModuleSites, &Site) -> T) -> Option<T> {
         sites::lookup(self.site_id).map(|(m, i)| f(&m, &m.sites[i]))
     }
 }

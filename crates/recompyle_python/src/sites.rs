@@ -9,24 +9,13 @@ use std::sync::{Arc, LazyLock};
 use dashmap::DashMap;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use recompyle_transform::split_site_id;
-
-/// One call site as the report and the events show it.
-#[derive(Debug, Clone)]
-pub struct SiteInfo {
-    pub line: u32,
-    pub col: u32,
-    pub end_line: u32,
-    pub end_col: u32,
-    pub callee: String,
-    pub qualname: String,
-}
+use recompyle_transform::{split_site_id, Site};
 
 #[derive(Debug)]
 pub struct ModuleSites {
     pub filename: String,
     pub module: String,
-    pub sites: Vec<SiteInfo>,
+    pub sites: Vec<Site>,
 }
 
 static REGISTRY: LazyLock<DashMap<u32, Arc<ModuleSites>>> = LazyLock::new(DashMap::new);
@@ -63,16 +52,14 @@ pub fn register_sites(
     }
     let sites = sites
         .into_iter()
-        .map(
-            |(line, col, end_line, end_col, callee, qualname)| SiteInfo {
-                line,
-                col,
-                end_line,
-                end_col,
-                callee,
-                qualname,
-            },
-        )
+        .map(|(line, col, end_line, end_col, callee, qualname)| Site {
+            line,
+            col,
+            end_line,
+            end_col,
+            callee,
+            qualname,
+        })
         .collect();
     REGISTRY.insert(
         module_key,

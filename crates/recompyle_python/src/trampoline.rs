@@ -97,26 +97,47 @@ struct Selector {
 }
 
 fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    vectorcall_type(
+        py,
+        c"recompyle._core.Selector",
+        std::mem::size_of::<Selector>(),
+        std::mem::offset_of!(Selector, vectorcall),
+        &[
+            slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
+            slot(ffi::Py_tp_doc, SELECTOR_DOC.as_ptr() as *mut c_void),
+        ],
+    )
+}
+
+/// A native type whose instances are called through the vectorcall pointer at `offset`.
+/// Everything handed to CPython is leaked: the type lives as long as the process.
+fn vectorcall_type(
+    py: Python<'_>,
+    name: &'static CStr,
+    basicsize: usize,
+    offset: usize,
+    extra: &[ffi::PyType_Slot],
+) -> PyResult<*mut ffi::PyTypeObject> {
     let members = Box::leak(Box::new([
         ffi::PyMemberDef {
             name: c"__vectorcalloffset__".as_ptr(),
             type_code: ffi::Py_T_PYSSIZET,
-            offset: std::mem::offset_of!(Selector, vectorcall) as ffi::Py_ssize_t,
+            offset: offset as ffi::Py_ssize_t,
             flags: ffi::Py_READONLY,
             doc: std::ptr::null(),
         },
         ffi::PyMemberDef::default(),
     ]));
-    let slots = Box::leak(Box::new([
+    let mut slots = vec![
         slot(ffi::Py_tp_call, ffi::PyVectorcall_Call as *mut c_void),
         slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
-        slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
-        slot(ffi::Py_tp_doc, SELECTOR_DOC.as_ptr() as *mut c_void),
-        slot(0, null_mut()),
-    ]));
+    ];
+    slots.extend_from_slice(extra);
+    slots.push(slot(0, null_mut()));
+    let slots = Box::leak(slots.into_boxed_slice());
     let spec = Box::leak(Box::new(ffi::PyType_Spec {
-        name: c"recompyle._core.Selector".as_ptr(),
-        basicsize: std::mem::size_of::<Selector>() as c_int,
+        name: name.as_ptr(),
+        basicsize: basicsize as c_int,
         itemsize: 0,
         flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
         slots: slots.as_mut_ptr(),
@@ -311,16 +332,6 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
     if let Some(t) = PROXY_TYPE.get() {
         return Ok(t.0);
     }
-    let members = Box::leak(Box::new([
-        ffi::PyMemberDef {
-            name: c"__vectorcalloffset__".as_ptr(),
-            type_code: ffi::Py_T_PYSSIZET,
-            offset: std::mem::offset_of!(Proxy, vectorcall) as ffi::Py_ssize_t,
-            flags: ffi::Py_READONLY,
-            doc: std::ptr::null(),
-        },
-        ffi::PyMemberDef::default(),
-    ]));
     let getset = Box::leak(Box::new([
         getset(c"__qualname__", qualname_get),
         getset(c"__name__", name_get),
@@ -328,28 +339,18 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         getset(c"__wrapped__", wrapped_get),
         ffi::PyGetSetDef::default(),
     ]));
-    let slots = Box::leak(Box::new([
-        slot(ffi::Py_tp_dealloc, proxy_dealloc as *mut c_void),
-        slot(ffi::Py_tp_call, ffi::PyVectorcall_Call as *mut c_void),
-        slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
-        slot(ffi::Py_tp_getset, getset.as_mut_ptr().cast()),
-        slot(ffi::Py_tp_str, proxy_str as *mut c_void),
-        slot(ffi::Py_tp_repr, proxy_repr as *mut c_void),
-        slot(0, null_mut()),
-    ]));
-    let spec = Box::leak(Box::new(ffi::PyType_Spec {
-        name: c"recompyle._core.CallProxy".as_ptr(),
-        basicsize: std::mem::size_of::<Proxy>() as c_int,
-        itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
-        slots: slots.as_mut_ptr(),
-    }));
-    // SAFETY: the spec and everything it points to are leaked, so live forever.
-    let t = unsafe { ffi::PyType_FromSpec(spec) };
-    if t.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    let t = t.cast::<ffi::PyTypeObject>();
+    let t = vectorcall_type(
+        py,
+        c"recompyle._core.CallProxy",
+        std::mem::size_of::<Proxy>(),
+        std::mem::offset_of!(Proxy, vectorcall),
+        &[
+            slot(ffi::Py_tp_dealloc, proxy_dealloc as *mut c_void),
+            slot(ffi::Py_tp_getset, getset.as_mut_ptr().cast()),
+            slot(ffi::Py_tp_str, proxy_str as *mut c_void),
+            slot(ffi::Py_tp_repr, proxy_repr as *mut c_void),
+        ],
+    )?;
     let _ = PROXY_TYPE.set(TypePtr(t));
     Ok(t)
 }
