@@ -66,8 +66,8 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     }
     let tp = selector_type(py)?;
     Ok((
-        new_selector(py, tp, select_vectorcall, c"__recompyle__")?,
-        new_selector(py, tp, select_method_vectorcall, c"__recompyle_m__")?,
+        new_selector(py, tp, select, c"__recompyle__")?,
+        new_selector(py, tp, select_method, c"__recompyle_m__")?,
     ))
 }
 
@@ -93,6 +93,7 @@ fn builtin<'py>(
 struct Selector {
     ob_base: ffi::PyObject,
     vectorcall: Option<ffi::vectorcallfunc>,
+    target: Option<ffi::PyCFunctionFast>,
     name: *const std::ffi::c_char,
 }
 
@@ -153,7 +154,7 @@ fn vectorcall_type(
 fn new_selector<'py>(
     py: Python<'py>,
     tp: *mut ffi::PyTypeObject,
-    f: ffi::vectorcallfunc,
+    target: ffi::PyCFunctionFast,
     name: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: `tp` is the selector type; PyType_GenericAlloc zeroes the object.
@@ -163,7 +164,8 @@ fn new_selector<'py>(
             return Err(PyErr::fetch(py));
         }
         let sel = obj.cast::<Selector>();
-        (*sel).vectorcall = Some(f);
+        (*sel).vectorcall = Some(selector_vectorcall);
+        (*sel).target = Some(target);
         (*sel).name = name.as_ptr();
         Ok(Bound::from_owned_ptr(py, obj))
     }
@@ -175,28 +177,21 @@ unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
     ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t)
 }
 
-unsafe extern "C" fn select_vectorcall(
-    _callable: *mut ffi::PyObject,
+/// The vectorcall of both selector objects: the positional arguments go to the same
+/// function the builtin-function form calls.
+unsafe extern "C" fn selector_vectorcall(
+    callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
-        return bad_call(c"__recompyle__() takes no keyword arguments");
+        return bad_call(c"recompyle's selectors take no keyword arguments");
     }
-    select(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf))
-}
-
-unsafe extern "C" fn select_method_vectorcall(
-    _callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
-        return bad_call(c"__recompyle_m__() takes no keyword arguments");
+    match (*callable.cast::<Selector>()).target {
+        Some(target) => target(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf)),
+        None => bad_call(c"recompyle: selector without a target"),
     }
-    select_method(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf))
 }
 
 #[cold]
