@@ -103,16 +103,6 @@ _known(
     "None (sys.last_* and the hook call are as the interpreter does them).",
 )
 _known(
-    "method_chain_multiline",
-    "run,env",
-    "In a method chain spread over lines CPython locates a method call at its attribute "
-    "(compiler special case for method calls: line since 3.10, columns since 3.11), so "
-    "tracebacks show `.step(2)` with carets under `step(2)`; the rewritten "
-    '`__recompyle_m__(ID, obj, "step")(2)` is a plain call whose position is remapped to '
-    "the whole call expression, which starts at the chain's first line (`Fluent()`).",
-    since=(3, 10),
-)
-_known(
     "module_level_frames",
     "run",
     "`recompyle run` execs the script inside its own frames (runpy x2, recompyle/__main__.py, "

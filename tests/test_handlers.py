@@ -209,20 +209,24 @@ def test_events_from_many_threads(instrumented):
 def test_selectors_reject_bad_calls():
     with pytest.raises(TypeError, match="site id and a callee"):
         _core.select(1)
-    with pytest.raises(TypeError, match="method name"):
+    with pytest.raises(TypeError, match="site id and an object"):
         _core.select_method(1, [], 5)
+    target = [3]
     assert _core.select(0, len) is len
-    bound = _core.select_method(0, [3], "count")
-    assert bound(3) == 1
-    with pytest.raises(AttributeError):
-        _core.select_method(0, [], "nope")
+    assert _core.select_method(0, target) is target  # nothing listens: the object itself
     _core.profiler_start()
     try:
         with pytest.raises(TypeError):
             _core.select("x", print)  # the site id is read only when someone listens
+        with pytest.raises(TypeError):
+            _core.select_method("x", target)
         proxy = _core.select(0, len)
         assert proxy is not len and proxy([1]) == 1
         assert (proxy.__qualname__, proxy.__module__, repr(proxy)) == ("len", "builtins", repr(len))
+        method = _core.select_method(0, target).count
+        assert method(3) == 1 and method.__qualname__ == "list.count"
+        with pytest.raises(AttributeError, match="'list' object has no attribute 'nope'"):
+            _core.select_method(0, target).nope  # noqa: B018
     finally:
         _core.profiler_stop()
 

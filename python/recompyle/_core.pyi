@@ -12,8 +12,9 @@ METHOD_SELECTOR_NAME: str
 def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
     """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
 
-def select_method(site_id: int, obj: object, name: str, /) -> Callable[..., Any]:
-    """The builtin ``__recompyle_m__``: ``obj.name`` looked up as LOAD_METHOD does."""
+def select_method(site_id: int, obj: object, /) -> Any:
+    """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are proxies
+    reporting the method call."""
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

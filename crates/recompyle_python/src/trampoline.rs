@@ -224,7 +224,7 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
         ffi::Py_DECREF(callee);
         return bad_call(c"recompyle: a site id must be an int");
     }
-    new_proxy(site, callee)
+    new_proxy(site, callee, null_mut())
 }
 
 unsafe extern "C" fn select(
@@ -245,39 +245,59 @@ unsafe extern "C" fn select_method(
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    if nargs != 3 || ffi::PyUnicode_Check(*args.add(2)) == 0 {
-        return bad_call(c"__recompyle_m__() takes a site id, an object and a method name");
+    if nargs != 2 {
+        return bad_call(c"__recompyle_m__() takes a site id and an object");
     }
+    let site = *args;
     let obj = *args.add(1);
+    let active = ACTIVE.load(Ordering::Relaxed);
+    ffi::Py_INCREF(obj);
+    if active == 0 || (active == HANDLERS && handlers::in_handler()) {
+        return obj;
+    }
+    if ffi::PyLong_CheckExact(site) == 0 {
+        ffi::Py_DECREF(obj);
+        return bad_call(c"recompyle: a site id must be an int");
+    }
+    // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
+    new_proxy(site, null_mut(), obj)
+}
+
+/// Attribute lookup on a method target (`callee` NULL, `bound_self` the object): the lookup
+/// LOAD_METHOD would have done on the object, answered with a proxy that reports the call.
+/// On an ordinary proxy, the generic lookup (its `__qualname__` and the like).
+unsafe extern "C" fn proxy_getattro(
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let p = obj.cast::<Proxy>();
+    if !(*p).callee.is_null() {
+        return ffi::PyObject_GenericGetAttr(obj, name);
+    }
+    let target = (*p).bound_self;
     let mut meth: *mut ffi::PyObject = null_mut();
-    let unbound = _PyObject_GetMethod(obj, *args.add(2), &mut meth);
+    let unbound = _PyObject_GetMethod(target, name, &mut meth);
     if meth.is_null() {
         return null_mut();
     }
-    let site = *args;
-    let active = ACTIVE.load(Ordering::Relaxed);
-    let listening = active != 0 && !(active == HANDLERS && handlers::in_handler());
-    if unbound == 1 && listening && ffi::PyLong_CheckExact(site) != 0 {
-        // A proxy can pass `obj` as first argument itself: no bound method is made.
-        let proxy = new_proxy(site, meth);
-        if !proxy.is_null() {
-            ffi::Py_INCREF(obj);
-            (*proxy.cast::<Proxy>()).bound_self = obj;
+    if ffi::Py_REFCNT(obj) == 1 {
+        // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
+        // it: it becomes the proxy itself, saving an allocation.
+        (*p).callee = meth;
+        if unbound != 1 {
+            (*p).bound_self = null_mut();
+            ffi::Py_DECREF(target);
         }
-        return proxy;
+        ffi::Py_INCREF(obj);
+        return obj;
     }
-    let callee = if unbound == 1 {
-        // What `obj.name` would have produced: the descriptor bound to `obj`.
-        let bound = bind(meth, obj);
-        ffi::Py_DECREF(meth);
-        if bound.is_null() {
-            return null_mut();
-        }
-        bound
+    if unbound == 1 {
+        // The proxy passes the object as first argument itself: no bound method is made.
+        ffi::Py_INCREF(target);
+        new_proxy((*p).site, meth, target)
     } else {
-        meth
-    };
-    selected(*args, callee)
+        new_proxy((*p).site, meth, null_mut())
+    }
 }
 
 unsafe fn bind(descr: *mut ffi::PyObject, obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -341,6 +361,7 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         std::mem::offset_of!(Proxy, vectorcall),
         &[
             slot(ffi::Py_tp_dealloc, proxy_dealloc as *mut c_void),
+            slot(ffi::Py_tp_getattro, proxy_getattro as *mut c_void),
             slot(ffi::Py_tp_getset, getset.as_mut_ptr().cast()),
             slot(ffi::Py_tp_str, proxy_str as *mut c_void),
             slot(ffi::Py_tp_repr, proxy_repr as *mut c_void),
@@ -364,9 +385,22 @@ fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
     }
 }
 
-unsafe fn new_proxy(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+/// A proxy holding `site` (borrowed; a reference is taken), `callee` and `bound_self`
+/// (owned references, either may be NULL; both are released on failure).
+unsafe fn new_proxy(
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let release = || {
+        for obj in [callee, bound_self] {
+            if !obj.is_null() {
+                ffi::Py_DECREF(obj);
+            }
+        }
+    };
     let Some(tp) = PROXY_TYPE.get() else {
-        ffi::Py_DECREF(callee);
+        release();
         return bad_call(c"recompyle: proxy type missing");
     };
     let py = Python::assume_attached();
@@ -375,7 +409,7 @@ unsafe fn new_proxy(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mu
         None => {
             let mem = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
             if mem.is_null() {
-                ffi::Py_DECREF(callee);
+                release();
                 return ffi::PyErr_NoMemory();
             }
             mem
@@ -386,7 +420,7 @@ unsafe fn new_proxy(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mu
     ffi::Py_INCREF(site);
     (*p).site = site;
     (*p).callee = callee;
-    (*p).bound_self = null_mut();
+    (*p).bound_self = bound_self;
     p.cast()
 }
 
@@ -409,8 +443,18 @@ unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
     ffi::Py_DECREF(tp.cast());
 }
 
+/// What a proxy stands for: its callee, or for a method target the object.
+unsafe fn shown(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let p = obj.cast::<Proxy>();
+    if (*p).callee.is_null() {
+        (*p).bound_self
+    } else {
+        (*p).callee
+    }
+}
+
 unsafe fn forward_attr(obj: *mut ffi::PyObject, name: &CStr) -> *mut ffi::PyObject {
-    ffi::PyObject_GetAttrString((*obj.cast::<Proxy>()).callee, name.as_ptr())
+    ffi::PyObject_GetAttrString(shown(obj), name.as_ptr())
 }
 
 // CPython words call errors with the callee's `__qualname__` and `__module__`
@@ -425,15 +469,15 @@ unsafe extern "C" fn module_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut
     forward_attr(obj, c"__module__")
 }
 unsafe extern "C" fn wrapped_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    let callee = (*obj.cast::<Proxy>()).callee;
+    let callee = shown(obj);
     ffi::Py_INCREF(callee);
     callee
 }
 unsafe extern "C" fn proxy_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    ffi::PyObject_Str((*obj.cast::<Proxy>()).callee)
+    ffi::PyObject_Str(shown(obj))
 }
 unsafe extern "C" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    ffi::PyObject_Repr((*obj.cast::<Proxy>()).callee)
+    ffi::PyObject_Repr(shown(obj))
 }
 
 unsafe extern "C" fn proxy_call(
@@ -444,6 +488,9 @@ unsafe extern "C" fn proxy_call(
 ) -> *mut ffi::PyObject {
     let p = obj.cast::<Proxy>();
     let callee = (*p).callee;
+    if callee.is_null() {
+        return bad_call(c"recompyle: a method target is not callable");
+    }
     let bound_self = (*p).bound_self;
     let site = (*p).site;
     let active = ACTIVE.load(Ordering::Relaxed);

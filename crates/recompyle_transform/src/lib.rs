@@ -1,8 +1,8 @@
 //! Rewrite every call expression of a module into one call of the recompyle trampoline.
 //!
 //! `f(a, *b, k=v, **d)` becomes `__recompyle__(SITE, f)(a, *b, k=v, **d)` and `obj.m(a)`
-//! becomes `__recompyle_m__(SITE, obj,"m")(a)`: text is inserted at the call's first byte and
-//! before its `(`, and a method call's `.m` becomes `,"m")`. No line break is added or removed,
+//! becomes `__recompyle_m__(SITE, obj).m(a)`: text is inserted at the call's first byte and
+//! before its `(` (or a method call's `.`). No line break is added or removed,
 //! so every line number stays; the callee and each argument are still evaluated once, in the
 //! same order, and the interpreter itself still makes the call, in the caller's frame.
 //!
@@ -20,7 +20,7 @@ pub use rewrite::{transform, Options, Site, Transformed, METHOD_SELECTOR, TRAMPO
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A site id packs the module key and the site's index; both fit a positive i64.
 pub fn site_id(module_key: u32, index: u32) -> u64 {

@@ -19,6 +19,7 @@ impl Edit {
         }
     }
 
+    #[cfg(test)]
     pub fn replace(start: TextSize, end: TextSize, text: &str) -> Self {
         Edit {
             start: start.to_u32(),

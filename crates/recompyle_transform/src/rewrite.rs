@@ -12,8 +12,8 @@ use crate::{site_id, TransformError};
 /// bodies never mangle it.
 pub const TRAMPOLINE: &str = "__recompyle__";
 
-/// The builtin for method call sites: `__recompyle_m__(ID, obj, "m")` is `obj.m`, looked up
-/// as LOAD_METHOD looks it up.
+/// The builtin for method call sites: `__recompyle_m__(ID, obj)` is `obj` when nothing
+/// listens, else an object whose attributes are proxies reporting the call.
 pub const METHOD_SELECTOR: &str = "__recompyle_m__";
 
 /// What the rewrite depends on besides the source.
@@ -60,7 +60,6 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         scopes: Vec::new(),
         future_annotations: has_future_annotations(&module.body),
         in_debug_fstring: 0,
-        in_fstring: 0,
         callee_depth: 0,
         error: None,
     };
@@ -173,7 +172,6 @@ enum ScopeKind {
 }
 
 struct Scope {
-    name: String,
     qualname: String,
     kind: ScopeKind,
 }
@@ -187,8 +185,6 @@ struct Rewriter<'src, 'opt> {
     future_annotations: bool,
     /// Inside `{expr=}`: CPython prints the expression's source text, so it stays as written.
     in_debug_fstring: u32,
-    /// Inside any f-string.
-    in_fstring: u32,
     /// How many rewritten calls have this expression inside their callee.
     callee_depth: u32,
     error: Option<String>,
@@ -214,11 +210,7 @@ impl Rewriter<'_, '_> {
 
     fn in_scope(&mut self, name: &str, kind: ScopeKind, f: impl FnOnce(&mut Self)) {
         let qualname = self.child_qualname(name);
-        self.scopes.push(Scope {
-            name: name.to_string(),
-            qualname,
-            kind,
-        });
+        self.scopes.push(Scope { qualname, kind });
         f(self);
         self.scopes.pop();
     }
@@ -239,12 +231,11 @@ impl Rewriter<'_, '_> {
         }
         let id = site_id(self.options.module_key, index);
         match &*call.func {
-            // `obj.m(a)` -> `__recompyle_m__(ID, obj,"m")(a)`: the lookup happens where
-            // LOAD_METHOD did, before the arguments, and returns the callee without
-            // allocating a bound method when nothing listens. Not inside f-strings, whose
-            // quotes (before 3.12) a string literal could clash with, nor for a parenthesised
+            // `obj.m(a)` -> `__recompyle_m__(ID, obj).m(a)`: still a method call to the
+            // compiler (LOAD_METHOD, no bound method, its own positions, name mangling); the
+            // selector returns `obj` itself when nothing listens. Not for a parenthesised
             // callee `(a.b)(x)`, whose `.` is inside the parentheses.
-            Expr::Attribute(attr) if self.in_fstring == 0 && call.func.range().start() == start => {
+            Expr::Attribute(attr) if call.func.range().start() == start => {
                 let Some(dot) = self.find_dot(attr.value.range().end(), attr.attr.range().start())
                 else {
                     self.error = Some(format!(
@@ -253,16 +244,9 @@ impl Rewriter<'_, '_> {
                     ));
                     return;
                 };
-                let name = self.mangle(attr.attr.as_str());
                 self.edits
                     .push(Edit::insert(start, format!("{METHOD_SELECTOR}({id}, ")));
-                self.edits
-                    .push(Edit::replace(dot, dot + TextSize::from(1), ","));
-                self.edits.push(Edit::replace(
-                    attr.attr.range().start(),
-                    attr.attr.range().end(),
-                    &format!("\"{name}\")"),
-                ));
+                self.edits.push(Edit::insert(dot, ")".to_string()));
             }
             // `f(a)` -> `__recompyle__(ID, f)(a)`: the interpreter still makes the call.
             _ => {
@@ -300,26 +284,6 @@ impl Rewriter<'_, '_> {
             }
         }
         None
-    }
-
-    /// Private-name mangling, as `Python/compile.c:_Py_Mangle` does for attribute names.
-    fn mangle(&self, name: &str) -> String {
-        if !name.starts_with("__") || name.ends_with("__") || name.contains('.') {
-            return name.to_string();
-        }
-        let Some(class) = self
-            .scopes
-            .iter()
-            .rev()
-            .find(|s| s.kind == ScopeKind::Class)
-            .map(|s| s.name.trim_start_matches('_'))
-        else {
-            return name.to_string();
-        };
-        if class.is_empty() {
-            return name.to_string();
-        }
-        format!("_{class}{name}")
     }
 }
 
@@ -393,12 +357,6 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
         if !self.future_annotations {
             self.visit_expr(expr);
         }
-    }
-
-    fn visit_f_string(&mut self, f_string: &'a ast::FString) {
-        self.in_fstring += 1;
-        visitor::walk_f_string(self, f_string);
-        self.in_fstring -= 1;
     }
 
     fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {
