@@ -1,11 +1,12 @@
 //! The native side of every rewritten call site.
 //!
-//! `__recompyle__(ID, f)` and `__recompyle_m__(ID, obj, "m")` select the callee; the
-//! interpreter then calls what they return with the call's own arguments. When nothing
-//! listens they return `f` / `obj.m` itself, so the call is the interpreter's own (a Python
-//! callee runs inline, errors name the real callee) and the cost is one builtin call. When a
-//! handler or the profiler listens they return a [`Proxy`]: a native callable holding the
-//! site and callee, whose vectorcall reports the call around forwarding it.
+//! `__recompyle__(ID, f)(args)` and `__recompyle_m__(ID, obj).m(args)` are what call sites
+//! become. When nothing listens the selectors return `f` / `obj` itself, so the call (and
+//! the method lookup) is the interpreter's own: a Python callee runs inline, errors name the
+//! real callee, and the cost is one builtin call. When a handler or the profiler listens they
+//! return a [`Proxy`]: a native callable holding the site and callee, whose vectorcall
+//! reports the call around forwarding it (for a method site, first a target whose attribute
+//! lookup produces that proxy).
 //!
 //! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
@@ -40,9 +41,9 @@ extern "C" {
 
 const SELECTOR_DOC: &CStr = c"A call-site selector inserted by recompyle's rewrite.\n\n\
 __recompyle__(site_id, callee) is the callee of an instrumented call site, and \
-__recompyle_m__(site_id, obj, name) is obj.name looked up as the interpreter looks up \
-methods: the object itself when nothing listens, or a proxy that reports the call when a \
-handler or the profiler listens.";
+__recompyle_m__(site_id, obj) is obj, whose method the site calls: each is the object itself \
+when nothing listens, or a proxy that reports the call when a handler or the profiler \
+listens.";
 
 /// Create the two builtins.
 ///
