@@ -257,3 +257,26 @@ def test_unwritable_output_is_reported_not_raised(tmp_path):
     assert proc.stderr.startswith("recompyle: cannot write the report to 'taken'")
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "x.py"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="plain recursion uses the C stack too")
+def test_deep_recursion_under_the_profiler_does_not_overflow_the_c_stack(tmp_path):
+    write(
+        tmp_path / "deep.py",
+        """\
+        import sys
+        sys.setrecursionlimit(120000)
+        def f(n):
+            return 0 if n == 0 else 1 + f(n - 1)
+        print(f(100000))
+        """,
+    )
+    plain, inst = both(tmp_path, "deep.py")
+    assert (inst.returncode, inst.stdout, inst.stderr) == (0, "100000\n", "")
+    assert (plain.returncode, plain.stdout) == (0, "100000\n")
+    calls = sum(
+        s["calls"]
+        for s in json.loads((tmp_path / "r.json").read_text())["sites"]
+        if s["callee"] == "f"
+    )
+    assert 1000 <= calls < 100001  # the outer calls are reported, the deepest run unreported

@@ -12,6 +12,7 @@
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
 //! own frame, through the proxy too.
 
+use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
@@ -195,6 +196,29 @@ unsafe extern "C" fn selector_vectorcall(
     }
 }
 
+/// Reported calls in progress, each a native frame on some thread's C stack. One count for
+/// all threads (GIL-guarded, no thread-local lookup on the per-call path): it is never less
+/// than any one thread's nesting, so the bound below holds per thread too.
+static DEPTH: GilCell<Cell<u32>> = GilCell::new(Cell::new(0));
+
+/// How deep reported calls may nest. A proxy calls its callee from C, so each nested
+/// reported call also nests a C call of the interpreter; plain 3.11+ code recurses without
+/// using the C stack, and a program that works under a raised recursion limit must not
+/// overflow it because it is profiled. Deeper calls run unreported (and untimed), exactly as
+/// without listeners.
+const MAX_DEPTH: u32 = 1000;
+
+/// Whether the call being selected should be reported.
+#[inline(always)]
+fn listening() -> bool {
+    match ACTIVE.load(Ordering::Relaxed) {
+        0 => false,
+        HANDLERS if handlers::in_handler() => false,
+        // SAFETY: the selectors and proxies only run with the GIL held.
+        _ => DEPTH.get(unsafe { Python::assume_attached() }).get() < MAX_DEPTH,
+    }
+}
+
 #[cold]
 #[inline(never)]
 unsafe fn bad_call(message: &CStr) -> *mut ffi::PyObject {
@@ -217,8 +241,7 @@ unsafe fn site_of(arg: *mut ffi::PyObject) -> Option<u64> {
 /// listens, else a proxy that takes over the reference.
 #[inline(always)]
 unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let active = ACTIVE.load(Ordering::Relaxed);
-    if active == 0 || (active == HANDLERS && handlers::in_handler()) {
+    if !listening() {
         return callee;
     }
     if ffi::PyLong_CheckExact(site) == 0 {
@@ -251,9 +274,8 @@ unsafe extern "C" fn select_method(
     }
     let site = *args;
     let obj = *args.add(1);
-    let active = ACTIVE.load(Ordering::Relaxed);
     ffi::Py_INCREF(obj);
-    if active == 0 || (active == HANDLERS && handlers::in_handler()) {
+    if !listening() {
         return obj;
     }
     if ffi::PyLong_CheckExact(site) == 0 {
@@ -494,6 +516,22 @@ unsafe extern "C" fn proxy_call(
     }
     let bound_self = (*p).bound_self;
     let site = (*p).site;
+    let depth = DEPTH.get(Python::assume_attached());
+    depth.set(depth.get() + 1);
+    let res = report(callee, bound_self, site, args, nargsf, kwnames);
+    depth.set(depth.get() - 1);
+    res
+}
+
+#[inline(always)]
+unsafe fn report(
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+    site: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     let active = ACTIVE.load(Ordering::Relaxed);
     if active == 0 {
         return forward(callee, bound_self, args, nargsf, kwnames);
