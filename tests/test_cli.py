@@ -279,4 +279,4 @@ def test_deep_recursion_under_the_profiler_does_not_overflow_the_c_stack(tmp_pat
         for s in json.loads((tmp_path / "r.json").read_text())["sites"]
         if s["callee"] == "f"
     )
-    assert 1000 <= calls < 100001  # the outer calls are reported, the deepest run unreported
+    assert 200 <= calls < 100001  # the outer calls are reported, the deepest run unreported

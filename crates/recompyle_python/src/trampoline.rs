@@ -204,9 +204,10 @@ static DEPTH: GilCell<Cell<u32>> = GilCell::new(Cell::new(0));
 /// How deep reported calls may nest. A proxy calls its callee from C, so each nested
 /// reported call also nests a C call of the interpreter; plain 3.11+ code recurses without
 /// using the C stack, and a program that works under a raised recursion limit must not
-/// overflow it because it is profiled. Deeper calls run unreported (and untimed), exactly as
-/// without listeners.
-const MAX_DEPTH: u32 = 1000;
+/// overflow it because it is profiled. 3.12 also counts each such C call against its C
+/// recursion limit (1500 units, two per call; 500 in debug builds). Deeper calls run
+/// unreported (and untimed), exactly as without listeners.
+const MAX_DEPTH: u32 = 200;
 
 /// Whether the call being selected should be reported.
 #[inline(always)]
