@@ -8,6 +8,8 @@
 #
 # Slow suites (real packages' tests, CPython's tests, benchmarks) are separate: see README.
 set -euo pipefail
+# Nothing here reads input; a stray stdin must not reach rustc's `-` probes.
+exec </dev/null
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work="$root/target/test-env"
