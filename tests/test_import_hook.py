@@ -223,3 +223,33 @@ def test_startup_hook_is_installed_with_the_package():
 
     dirs = [*site.getsitepackages(), site.getusersitepackages()]
     assert any((Path(d) / "recompyle_startup.pth").exists() for d in dirs)
+
+
+def _failing_transform(*args, **kwargs):
+    raise _core.InternalTransformError("simulated failure")
+
+
+def test_internal_failure_falls_back_with_one_warning(package, monkeypatch):
+    name = package({"__init__.py": "def f():\n    return len('abc')\n"})
+    monkeypatch.setattr(_core, "transform", _failing_transform)
+    monkeypatch.delenv("RECOMPYLE_STRICT", raising=False)
+    recompyle.install(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mod = importlib.import_module(name)
+    assert mod.f() == 3
+    assert type(mod.__spec__.loader).__name__ == "SourceFileLoader"
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, recompyle.RecompyleWarning)
+    ]
+    assert len(messages) == 1
+    assert "__init__.py" in messages[0] and "simulated failure" in messages[0]
+
+
+def test_strict_mode_raises_instead(package, monkeypatch):
+    name = package({"__init__.py": "X = 1\n"})
+    monkeypatch.setattr(_core, "transform", _failing_transform)
+    monkeypatch.setenv("RECOMPYLE_STRICT", "1")
+    recompyle.install(name)
+    with pytest.raises(RuntimeError, match="runs uninstrumented: simulated failure"):
+        importlib.import_module(name)
