@@ -45,6 +45,30 @@ def _warn_uninstrumented(path: str, module: str, reason: str) -> None:
     warnings.warn(message, RecompyleWarning, stacklevel=2)
 
 
+_finalization_ready = False
+
+
+def _keep_selectors_through_finalization() -> None:
+    """At exit CPython restores the builtins dict from a copy taken at start-up, before the
+    last garbage collection; ``__del__`` methods and weakref callbacks of instrumented code
+    that run then must still find the selectors. The copy is reachable only through the
+    garbage collector: found once, by its ``__build_class__``, and given the selectors."""
+    global _finalization_ready
+    if _finalization_ready:
+        return
+    _finalization_ready = True
+    import builtins
+    import gc
+
+    live = builtins.__dict__
+    marker = live["__build_class__"]
+    names = (_core.TRAMPOLINE_NAME, _core.METHOD_SELECTOR_NAME)
+    for obj in gc.get_objects():
+        if type(obj) is dict and obj is not live and obj.get("__build_class__") is marker:
+            for name in names:
+                obj.setdefault(name, live[name])
+
+
 def _try_instrument(data: bytes, path: str, module: str, optimize: int) -> "CodeType | str":
     """Instrumented code, or why there is none (the caller then compiles the original, so
     a file CPython rejects raises CPython's own error, outside any handler of ours)."""
@@ -63,6 +87,7 @@ def _try_instrument(data: bytes, path: str, module: str, optimize: int) -> "Code
             return f"rewritten source did not compile ({exc})"
         code = transformed.remap(code)
         if _core.register_sites(transformed.module_key, path, module, list(transformed.sites)):
+            _keep_selectors_through_finalization()
             return code
     return "no free site key"
 
