@@ -284,3 +284,11 @@ def test_profiler_counts_calls_and_raises(instrumented):
     assert rows["ok"].line == 10 and rows["ok"].col == 8 and rows["ok"].caller == "main"
     profiler.reset()
     assert [r for r in profiler.stats() if r.module == "profiled"] == []
+
+
+def test_selectors_have_signatures():
+    import builtins
+    import inspect
+
+    assert str(inspect.signature(builtins.__recompyle__)) == "(site_id, callee, /)"
+    assert str(inspect.signature(builtins.__recompyle_m__)) == "(site_id, obj, /)"

@@ -253,3 +253,8 @@ def test_strict_mode_raises_instead(package, monkeypatch):
     recompyle.install(name)
     with pytest.raises(RuntimeError, match="runs uninstrumented: simulated failure"):
         importlib.import_module(name)
+
+
+def test_star_does_not_warn_about_start_up_modules():
+    proc = run_python("-c", "print('quiet')", env={"RECOMPYLE_MODULES": "*"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "quiet\n", "")

@@ -107,8 +107,11 @@ def install(patterns: str, *, warn_imported: bool = True) -> "RecompyleFinder":
     else:
         merged = ",".join([*finder.matcher.patterns, patterns])
         finder.matcher = _core.ModuleMatcher(merged)
-    if warn_imported:
-        fresh = _core.ModuleMatcher(patterns)
+    # A bare `*` cannot mean the modules every start-up imports (warnings, codecs, what
+    # other .pth files load): only patterns that name modules warn about them.
+    named = ",".join(p for p in patterns.split(",") if p.strip() not in ("*", "**"))
+    if warn_imported and named.strip(", "):
+        fresh = _core.ModuleMatcher(named)
         already = sorted(
             name
             for name, module in list(sys.modules.items())

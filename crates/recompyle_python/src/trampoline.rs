@@ -40,6 +40,15 @@ extern "C" {
     fn PyMethod_New(func: *mut ffi::PyObject, slf: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
+// Docstrings of the builtin-function form start with the signature, so `inspect.signature`
+// works on them as on every other builtin.
+const SELECT_DOC: &CStr = c"__recompyle__(site_id, callee, /)\n--\n\n\
+The callee of an instrumented call site: callee itself when nothing listens, or a proxy \
+that reports the call when a handler or the profiler listens. Inserted by recompyle.";
+const SELECT_METHOD_DOC: &CStr = c"__recompyle_m__(site_id, obj, /)\n--\n\n\
+The object whose method an instrumented call site calls: obj itself when nothing listens, \
+or a target whose attributes are proxies that report the call. Inserted by recompyle.";
+
 const SELECTOR_DOC: &CStr = c"A call-site selector inserted by recompyle's rewrite.\n\n\
 __recompyle__(site_id, callee) is the callee of an instrumented call site, and \
 __recompyle_m__(site_id, obj) is obj, whose method the site calls: each is the object itself \
@@ -58,11 +67,17 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     proxy_type(py)?;
     if py.version_info() >= (3, 11) {
         return Ok((
-            builtin(py, c"__recompyle__", select as ffi::PyCFunctionFast)?,
+            builtin(
+                py,
+                c"__recompyle__",
+                select as ffi::PyCFunctionFast,
+                SELECT_DOC,
+            )?,
             builtin(
                 py,
                 c"__recompyle_m__",
                 select_method as ffi::PyCFunctionFast,
+                SELECT_METHOD_DOC,
             )?,
         ));
     }
@@ -77,12 +92,13 @@ fn builtin<'py>(
     py: Python<'py>,
     name: &'static CStr,
     f: ffi::PyCFunctionFast,
+    doc: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
         ml_flags: ffi::METH_FASTCALL,
-        ml_doc: SELECTOR_DOC.as_ptr(),
+        ml_doc: doc.as_ptr(),
     }));
     // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
     unsafe {
