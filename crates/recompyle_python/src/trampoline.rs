@@ -116,6 +116,10 @@ struct Selector {
 }
 
 fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    let getsets = Box::leak(Box::new([
+        getset(c"__signature__", selector_signature),
+        ffi::PyGetSetDef::default(),
+    ]));
     vectorcall_type(
         py,
         c"recompyle._core.Selector",
@@ -124,6 +128,7 @@ fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         &[
             slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
             slot(ffi::Py_tp_doc, SELECTOR_DOC.as_ptr() as *mut c_void),
+            slot(ffi::Py_tp_getset, getsets.as_mut_ptr().cast()),
         ],
     )
 }
@@ -186,6 +191,38 @@ fn new_selector<'py>(
         (*sel).target = Some(target);
         (*sel).name = name.as_ptr();
         Ok(Bound::from_owned_ptr(py, obj))
+    }
+}
+
+/// `inspect.signature` works on every builtin; these objects are not builtin functions, so
+/// they say theirs with `__signature__`.
+unsafe extern "C" fn selector_signature(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    let py = Python::assume_attached();
+    let name = CStr::from_ptr((*obj.cast::<Selector>()).name);
+    let second = if name == c"__recompyle__" {
+        "callee"
+    } else {
+        "obj"
+    };
+    let build = || -> PyResult<Bound<'_, PyAny>> {
+        let inspect = py.import("inspect")?;
+        let parameter = inspect.getattr("Parameter")?;
+        let kind = parameter.getattr("POSITIONAL_ONLY")?;
+        let params = vec![
+            parameter.call1(("site_id", &kind))?,
+            parameter.call1((second, &kind))?,
+        ];
+        inspect.getattr("Signature")?.call1((params,))
+    };
+    match build() {
+        Ok(sig) => sig.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            null_mut()
+        }
     }
 }
 
