@@ -51,7 +51,7 @@ impl LineIndex {
     }
 
     /// 1-based line and 0-based byte column of `offset`.
-    pub fn line_col(&self, _source: &str, offset: u32) -> (u32, u32) {
+    pub fn line_col(&self, offset: u32) -> (u32, u32) {
         let line = match self.starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
@@ -84,7 +84,7 @@ impl PositionMap {
         let mut current_line = 0u32;
         let mut shift: i64 = 0;
         for edit in edits {
-            let (line, o_start) = index.line_col("", edit.start);
+            let (line, o_start) = index.line_col(edit.start);
             if line != current_line {
                 current_line = line;
                 shift = 0;
@@ -147,10 +147,10 @@ mod tests {
     fn line_index_handles_all_newlines() {
         let src = "a\nb\r\nc\rd";
         let idx = LineIndex::new(src);
-        assert_eq!(idx.line_col(src, 0), (1, 0));
-        assert_eq!(idx.line_col(src, 2), (2, 0));
-        assert_eq!(idx.line_col(src, 5), (3, 0));
-        assert_eq!(idx.line_col(src, 7), (4, 0));
+        assert_eq!(idx.line_col(0), (1, 0));
+        assert_eq!(idx.line_col(2), (2, 0));
+        assert_eq!(idx.line_col(5), (3, 0));
+        assert_eq!(idx.line_col(7), (4, 0));
     }
 
     #[test]

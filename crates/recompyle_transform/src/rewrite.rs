@@ -92,8 +92,8 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
     let sites = sites
         .into_iter()
         .map(|s| {
-            let (line, col) = lines.line_col(source, s.start);
-            let (end_line, end_col) = lines.line_col(source, s.end);
+            let (line, col) = lines.line_col(s.start);
+            let (end_line, end_col) = lines.line_col(s.end);
             Site {
                 line,
                 col,
