@@ -68,9 +68,9 @@ impl Transformed {
     }
 
     /// Give `code` (compiled from `source`) and every code object nested in it the original
-    /// source's columns. A no-op before 3.11, whose code objects carry no columns.
+    /// source's columns (3.11+), or undo a 3.9 line-table quirk the added constants trip.
     fn remap<'py>(&self, code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        code_object::remap(code, &self.positions)
+        code_object::remap(code, &self.positions, self.module_key)
     }
 
     fn __repr__(&self) -> String {

@@ -11,6 +11,7 @@
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
 pub mod linetable;
+pub mod lnotab;
 mod positions;
 mod rewrite;
 
