@@ -26,6 +26,10 @@ _EXPORTS = {
     "instrument_source": "recompyle.loader",
     "Profiler": "recompyle.profiler",
     "SiteStats": "recompyle.profiler",
+    "wrap_calls": "recompyle.decorators",
+    "flat_profile": "recompyle.decorators",
+    "rewrite_function": "recompyle.decorators",
+    "RecompyleBaseTransformer": "recompyle.decorators",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

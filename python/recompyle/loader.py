@@ -62,7 +62,12 @@ def _keep_selectors_through_finalization() -> None:
 
     live = builtins.__dict__
     marker = live["__build_class__"]
-    names = (_core.TRAMPOLINE_NAME, _core.METHOD_SELECTOR_NAME)
+    names = (
+        _core.TRAMPOLINE_NAME,
+        _core.METHOD_SELECTOR_NAME,
+        _core.WRAP_SELECTOR_NAME,
+        _core.AWAIT_SELECTOR_NAME,
+    )
     for obj in gc.get_objects():
         if type(obj) is dict and obj is not live and obj.get("__build_class__") is marker:
             for name in names:

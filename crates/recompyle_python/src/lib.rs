@@ -8,6 +8,7 @@
 mod clock;
 mod code_object;
 mod events;
+mod function_sites;
 mod gil;
 mod handlers;
 mod profiler;
@@ -52,6 +53,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
 
+    m.add_class::<function_sites::FunctionSite>()?;
+    m.add_class::<function_sites::FlatProfile>()?;
+    m.add_class::<function_sites::RewrittenFunction>()?;
+    m.add_function(wrap_pyfunction!(function_sites::rewrite_function, m)?)?;
+    m.add_function(wrap_pyfunction!(function_sites::record_awaited, m)?)?;
+    m.add_function(wrap_pyfunction!(function_sites::configure_function_sites, m)?)?;
+    m.add("WRAP_SELECTOR_NAME", recompyle_transform::function::WRAP_SELECTOR)?;
+    m.add("AWAIT_SELECTOR_NAME", recompyle_transform::function::AWAIT_SELECTOR)?;
+
     // The rewritten code finds its two helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
     let (select, select_method) = trampoline::create(py)?;
@@ -60,5 +70,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let builtins = py.import("builtins")?;
     builtins.setattr(recompyle_transform::TRAMPOLINE, &select)?;
     builtins.setattr(recompyle_transform::METHOD_SELECTOR, &select_method)?;
+    let (wrap, wrap_awaited) = function_sites::create(py)?;
+    builtins.setattr(recompyle_transform::function::WRAP_SELECTOR, &wrap)?;
+    builtins.setattr(recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited)?;
     Ok(())
 }

@@ -135,7 +135,7 @@ fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
 
 /// A native type whose instances are called through the vectorcall pointer at `offset`.
 /// Everything handed to CPython is leaked: the type lives as long as the process.
-fn vectorcall_type(
+pub(crate) fn vectorcall_type(
     py: Python<'_>,
     name: &'static CStr,
     basicsize: usize,
@@ -448,7 +448,7 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
     Ok(t)
 }
 
-fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
 }
 

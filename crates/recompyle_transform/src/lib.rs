@@ -12,6 +12,7 @@
 
 pub mod linetable;
 pub mod lnotab;
+pub mod function;
 mod positions;
 mod rewrite;
 
