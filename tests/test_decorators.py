@@ -145,7 +145,7 @@ def test_rewrite_details():
     new = wrap_calls(wrapper=passthrough, rewrite_details=details)(target)
     assert details["original_func"] is target
     assert details["original_source"].strip().startswith("def target(x):")
-    assert "__recompyle_w__(" in details["new_source"]
+    assert "(other_function, x)" in details["new_source"]
     assert new(1) == "other val: 1"
     assert target(1) == "other val: 1"  # the original is left alone
 

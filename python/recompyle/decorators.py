@@ -173,19 +173,23 @@ def _find_name(call: Any) -> str:
 
 
 class _Reporter:
-    """Turns a finished record into ``times`` and runs the callback; a callback that
-    raises is reported as a warning, never into the profiled program."""
+    """Ends an invocation's record, turns it into ``times`` and runs the callback; a
+    callback that raises is reported as a warning, never into the profiled program."""
 
-    __slots__ = ("above", "below", "func", "limit")
+    __slots__ = ("above", "below", "finish", "func", "limit")
 
-    def __init__(self, limit: float, below: Any, above: Any) -> None:
+    def __init__(self, profile: Any, limit: float, below: Any, above: Any) -> None:
+        self.finish = profile.finish
         self.limit, self.below, self.above = limit, below, above
         self.func: Any = None
 
-    def __call__(self, total: float, calls: list[tuple[Any, list[float]]]) -> None:
-        callback = self.below if total < self.limit else self.above
-        if callback is None:
+    def __call__(self, token: int) -> None:
+        total, calls = self.finish(
+            token, self.limit, self.below is not None, self.above is not None
+        )
+        if calls is None:
             return
+        callback = self.below if total < self.limit else self.above
         times: TimeDict = {}
         for source, durations in calls:
             name = source if isinstance(source, str) else _find_name(source)
@@ -203,7 +207,7 @@ class _Reporter:
 
 def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
     """A function of ``func``'s own kind that times each invocation."""
-    enter, park, resume, finish = profile.enter, profile.park, profile.resume, profile.finish
+    enter, park, resume = profile.enter, profile.park, profile.resume
 
     if inspect.isasyncgenfunction(func):
 
@@ -213,7 +217,7 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
             try:
                 inner = func(*args, **kwargs)
             except BaseException:
-                report(*finish(token))
+                report(token)
                 raise
             park(token)
             try:
@@ -234,7 +238,7 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
                     except BaseException as exc:
                         error, value = exc, None
             finally:
-                report(*finish(token))
+                report(token)
 
         return async_gen_shim
 
@@ -246,13 +250,13 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
             try:
                 inner = func(*args, **kwargs)
             except BaseException:
-                report(*finish(token))
+                report(token)
                 raise
             park(token)
             try:
                 return await _Stepped(inner, resume, park, token)
             finally:
-                report(*finish(token))
+                report(token)
 
         return coroutine_shim
 
@@ -264,7 +268,7 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
             try:
                 inner = func(*args, **kwargs)
             except BaseException:
-                report(*finish(token))
+                report(token)
                 raise
             park(token)
             try:
@@ -291,7 +295,7 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
                     except BaseException as exc:
                         error, value = exc, None
             finally:
-                report(*finish(token))
+                report(token)
 
         return generator_shim
 
@@ -301,7 +305,7 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
         try:
             return func(*args, **kwargs)
         finally:
-            report(*finish(token))
+            report(token)
 
     return shim
 
@@ -357,7 +361,7 @@ def flat_profile(
 
     def decorate(target: T) -> T:
         profile = _core.FlatProfile()
-        report = _Reporter(time_limit, below_callback, above_callback)
+        report = _Reporter(profile, time_limit, below_callback, above_callback)
 
         def around(func: Any) -> Any:
             report.func = func

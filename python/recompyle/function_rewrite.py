@@ -13,7 +13,9 @@ decorator's layer, and gives back a function that is the original in everything 
   code object is taken from the compiled text, and the new function reuses the original's
   globals, defaults, keyword defaults, annotations, closure cells and ``__dict__``.
 * Each call site's id constant is replaced by a native ``FunctionSite`` that knows the
-  function's layers, so a call costs one native call and no lookup.
+  function's layers, so a call costs one native call and no lookup. A function whose only
+  layer is a wrapper calls the wrapper itself (``ID(f, a)`` with the wrapper in place of
+  ``ID``), which the interpreter runs inline, as the original recompyle does.
 * A function rewritten before (stacked decorators) is rewritten again from its original
   code with the layers of both; a function reached through other decorators' wrappers
   (``__wrapped__``) gets the new code in place, so those wrappers keep working around it.
@@ -180,6 +182,7 @@ def compile_function(
     code: types.CodeType,
     *,
     time_awaits: bool = False,
+    direct: bool = False,
     blacklist: list[str] | None = None,
     whitelist: list[str] | None = None,
     ignore: list[str] | None = None,
@@ -198,6 +201,7 @@ def compile_function(
             freevars=list(code.co_freevars),
             class_name=_class_name(func),
             time_awaits=time_awaits,
+            direct=direct,
             blacklist=sorted(blacklist or ()),
             whitelist=sorted(whitelist or ()),
             ignore=sorted(ignore or ()),
@@ -268,6 +272,7 @@ def rewrite(
         func,
         original_code,
         time_awaits=time_awaits,
+        direct=len(layers) == 1 and layers[0][0] == "wrap",
         blacklist=list(blacklist or ()),
         whitelist=list(whitelist or ()),
         ignore=list(ignore or ()),

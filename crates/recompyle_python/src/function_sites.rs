@@ -83,7 +83,45 @@ struct Record {
     profile: u64,
     token: u64,
     start: u64,
-    calls: Vec<(NameKey, u64)>,
+    /// Distinct name sources, with the identity they were found by.
+    keys: Vec<((usize, usize), NameKey)>,
+    /// The key of the previous call: a loop calls the same callee again and again.
+    last: Option<((usize, usize), u32)>,
+    /// Per call: index into `keys`, duration in ticks.
+    calls: Vec<(u32, u64)>,
+}
+
+impl Record {
+    fn new(profile: u64, token: u64) -> Self {
+        Record {
+            profile,
+            token,
+            start: clock::ticks(),
+            keys: Vec::new(),
+            last: None,
+            calls: Vec::new(),
+        }
+    }
+
+    /// Add a call of `callee` that took `ticks`.
+    unsafe fn add(&mut self, py: Python<'_>, callee: *mut ffi::PyObject, ticks: u64) {
+        let identity = name_identity(callee);
+        let index = match self.last {
+            Some((id, index)) if id == identity => index,
+            _ => {
+                let index = match self.keys.iter().position(|(id, _)| *id == identity) {
+                    Some(i) => i as u32,
+                    None => {
+                        self.keys.push((identity, name_key(py, callee)));
+                        (self.keys.len() - 1) as u32
+                    }
+                };
+                self.last = Some((identity, index));
+                index
+            }
+        };
+        self.calls.push((index, ticks));
+    }
 }
 
 /// What a call's name is made from, kept only while its record lives.
@@ -128,12 +166,7 @@ impl FlatProfile {
     /// Start an invocation's record on this thread; returns its token.
     fn enter(&self) -> u64 {
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        let record = Record {
-            profile: self.id,
-            token,
-            start: clock::ticks(),
-            calls: Vec::new(),
-        };
+        let record = Record::new(self.id, token);
         STACK.with(|s| s.borrow_mut().push(record));
         token
     }
@@ -165,9 +198,17 @@ impl FlatProfile {
         Ok(())
     }
 
-    /// End an invocation: `(total seconds, [(name source, [seconds, ...]), ...])`, calls in
-    /// first-call order. A name source is a string, or an object whose name Python finds.
-    fn finish<'py>(&self, py: Python<'py>, token: u64) -> PyResult<(f64, Bound<'py, PyList>)> {
+    /// End an invocation: its total seconds and, when the callback for its side of `limit`
+    /// is wanted (`below` / `above`), `[(name source, [seconds, ...]), ...]` in first-call
+    /// order. A name source is a string, or an object whose name Python finds.
+    fn finish<'py>(
+        &self,
+        py: Python<'py>,
+        token: u64,
+        limit: f64,
+        below: bool,
+        above: bool,
+    ) -> PyResult<(f64, Option<Bound<'py, PyList>>)> {
         let end = clock::ticks();
         let record = STACK
             .with(|s| {
@@ -184,29 +225,18 @@ impl FlatProfile {
             .ok_or_else(|| PyRuntimeError::new_err("no such record"))?;
         let per_tick = clock::ns_per_tick() * 1e-9;
         let total = end.wrapping_sub(record.start) as f64 * per_tick;
-        // Group by identity of the name source, keeping first-call order.
-        let mut order: Vec<(usize, Bound<'py, PyAny>, Vec<f64>)> = Vec::new();
-        let mut index: HashMap<(usize, usize), usize> = HashMap::new();
-        for (key, ticks) in record.calls {
-            let seconds = ticks as f64 * per_tick;
-            let id = match &key {
-                NameKey::Object(o) => (o.as_ptr() as usize, 0),
-                NameKey::CMethod(t, ml) => (t.as_ptr() as usize, ml.0 as usize),
-                NameKey::CFunction(ml) => (0, ml.0 as usize),
-            };
-            if let Some(&i) = index.get(&id) {
-                order[i].2.push(seconds);
-                continue;
-            }
-            let source = name_source(py, &key)?;
-            index.insert(id, order.len());
-            order.push((order.len(), source, vec![seconds]));
+        if !(if total < limit { below } else { above }) {
+            return Ok((total, None));
+        }
+        let mut durations: Vec<Vec<f64>> = vec![Vec::new(); record.keys.len()];
+        for (index, ticks) in &record.calls {
+            durations[*index as usize].push(*ticks as f64 * per_tick);
         }
         let out = PyList::empty(py);
-        for (_, source, times) in order {
-            out.append((source, times))?;
+        for ((_, key), seconds) in record.keys.iter().zip(durations) {
+            out.append((name_source(py, key)?, seconds))?;
         }
-        Ok((total, out))
+        Ok((total, Some(out)))
     }
 
     fn __repr__(&self) -> String {
@@ -219,7 +249,9 @@ fn name_source<'py>(py: Python<'py>, key: &NameKey) -> PyResult<Bound<'py, PyAny
     // SAFETY: method tables (`PyMethodDef`) are static data of CPython and of C extensions,
     // which are never unloaded.
     let ml_name = |ml: MethodDef| unsafe {
-        CStr::from_ptr((*ml.0).ml_name).to_string_lossy().into_owned()
+        CStr::from_ptr((*ml.0).ml_name)
+            .to_string_lossy()
+            .into_owned()
     };
     Ok(match key {
         NameKey::Object(o) => o.bind(py).clone(),
@@ -229,6 +261,29 @@ fn name_source<'py>(py: Python<'py>, key: &NameKey) -> PyResult<Bound<'py, PyAny
         }
         NameKey::CFunction(ml) => PyString::new(py, &ml_name(*ml)).into_any(),
     })
+}
+
+/// What tells two callees' names apart without making them: the object (a bound method's
+/// function), or a builtin method's owner type and C definition.
+unsafe fn name_identity(callee: *mut ffi::PyObject) -> (usize, usize) {
+    if ffi::Py_TYPE(callee) == std::ptr::addr_of_mut!(PyMethod_Type) {
+        return (PyMethod_Function(callee) as usize, 0);
+    }
+    if ffi::PyCFunction_Check(callee) != 0 {
+        let cfunc = callee.cast::<ffi::PyCFunctionObject>();
+        let owner = (*cfunc).m_self;
+        let ml = (*cfunc).m_ml as usize;
+        if owner.is_null() || ffi::PyModule_Check(owner) != 0 {
+            return (0, ml);
+        }
+        let tp = if ffi::PyType_Check(owner) != 0 {
+            owner
+        } else {
+            ffi::Py_TYPE(owner).cast()
+        };
+        return (tp as usize, ml);
+    }
+    (callee as usize, 0)
 }
 
 /// What the record keeps of `callee` for its name.
@@ -262,7 +317,7 @@ unsafe fn record_call(py: Python<'_>, profile: u64, callee: *mut ffi::PyObject, 
             return;
         };
         if let Some(record) = stack.iter_mut().rev().find(|r| r.profile == profile) {
-            record.calls.push((name_key(py, callee), ticks));
+            record.add(py, callee, ticks);
         }
     });
 }
@@ -298,10 +353,7 @@ pub fn configure_function_sites(
 }
 
 fn is_frame_sensitive(py: Python<'_>, callee: *mut ffi::PyObject) -> bool {
-    FRAME_SENSITIVE
-        .get(py)
-        .iter()
-        .any(|o| o.as_ptr() == callee)
+    FRAME_SENSITIVE.get(py).iter().any(|o| o.as_ptr() == callee)
 }
 
 /// How deep calls through rewritten functions may nest on the C stack before a
@@ -358,7 +410,17 @@ unsafe fn call_layers(
         }
         Layer::Wrap(wrapper) => {
             if is_frame_sensitive(py, callee) {
-                return call_layers(py, layers, n - 1, callee, args, nargs, kwnames, slot, awaited);
+                return call_layers(
+                    py,
+                    layers,
+                    n - 1,
+                    callee,
+                    args,
+                    nargs,
+                    kwnames,
+                    slot,
+                    awaited,
+                );
             }
             let first = if n == 1 {
                 callee
@@ -630,12 +692,12 @@ pub struct RewrittenFunction {
 
 #[pymethods]
 impl RewrittenFunction {
-    /// `(line, col, callee text, awaited)` per site.
+    /// `(line, col, callee text, awaited, direct)` per site.
     #[getter]
-    fn sites(&self) -> Vec<(u32, u32, String, bool)> {
+    fn sites(&self) -> Vec<(u32, u32, String, bool, bool)> {
         self.sites
             .iter()
-            .map(|s| (s.line, s.col, s.callee.clone(), s.awaited))
+            .map(|s| (s.line, s.col, s.callee.clone(), s.awaited, s.direct))
             .collect()
     }
 
@@ -656,11 +718,21 @@ impl RewrittenFunction {
                 other => return Err(PyValueError::new_err(format!("unknown layer {other:?}"))),
             });
         }
+        let direct_wrapper = match built.as_slice() {
+            [Layer::Wrap(wrapper)] => Some(wrapper.clone_ref(py)),
+            _ => None,
+        };
         let layers: Layers = Arc::new(built);
-        let mut objects: HashMap<u32, Py<FunctionSite>> = HashMap::new();
+        let mut objects: HashMap<u32, Py<PyAny>> = HashMap::new();
         for (i, site) in self.sites.iter().enumerate() {
-            objects.insert(
-                i as u32,
+            let object = if site.direct {
+                direct_wrapper
+                    .as_ref()
+                    .ok_or_else(|| {
+                        PyValueError::new_err("direct call sites need exactly one wrapper layer")
+                    })?
+                    .clone_ref(py)
+            } else {
                 Py::new(
                     py,
                     FunctionSite {
@@ -669,8 +741,10 @@ impl RewrittenFunction {
                         col: site.col,
                         callee: site.callee.clone(),
                     },
-                )?,
-            );
+                )?
+                .into_any()
+            };
+            objects.insert(i as u32, object);
         }
         let code = code_object::remap(code, &self.positions, self.key)?;
         replace_sites(&code, self.key, &objects)
@@ -680,7 +754,7 @@ impl RewrittenFunction {
 fn replace_sites<'py>(
     code: &Bound<'py, PyAny>,
     key: u32,
-    objects: &HashMap<u32, Py<FunctionSite>>,
+    objects: &HashMap<u32, Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = code.py();
     let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
@@ -696,7 +770,7 @@ fn replace_sites<'py>(
                 let (k, index) = split_site_id(value);
                 if k == key {
                     if let Some(site) = objects.get(&index) {
-                        out.push(site.bind(py).clone().into_any());
+                        out.push(site.bind(py).clone());
                         continue;
                     }
                 }
@@ -711,7 +785,7 @@ fn replace_sites<'py>(
 
 /// Rewrite the function `name` that starts on `line` of `source`.
 #[pyfunction]
-#[pyo3(signature = (source, version, line, name, *, hint=None, freevars=Vec::new(), class_name=None, time_awaits=false, blacklist=Vec::new(), whitelist=Vec::new(), ignore=Vec::new()))]
+#[pyo3(signature = (source, version, line, name, *, hint=None, freevars=Vec::new(), class_name=None, time_awaits=false, direct=false, blacklist=Vec::new(), whitelist=Vec::new(), ignore=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 pub fn rewrite_function(
     py: Python<'_>,
@@ -723,6 +797,7 @@ pub fn rewrite_function(
     freevars: Vec<String>,
     class_name: Option<String>,
     time_awaits: bool,
+    direct: bool,
     blacklist: Vec<String>,
     whitelist: Vec<String>,
     ignore: Vec<String>,
@@ -743,6 +818,7 @@ pub fn rewrite_function(
         class_name,
         key,
         time_awaits,
+        direct,
         filter: CallFilter {
             blacklist,
             whitelist,

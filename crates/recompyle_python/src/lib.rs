@@ -58,9 +58,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<function_sites::RewrittenFunction>()?;
     m.add_function(wrap_pyfunction!(function_sites::rewrite_function, m)?)?;
     m.add_function(wrap_pyfunction!(function_sites::record_awaited, m)?)?;
-    m.add_function(wrap_pyfunction!(function_sites::configure_function_sites, m)?)?;
-    m.add("WRAP_SELECTOR_NAME", recompyle_transform::function::WRAP_SELECTOR)?;
-    m.add("AWAIT_SELECTOR_NAME", recompyle_transform::function::AWAIT_SELECTOR)?;
+    m.add_function(wrap_pyfunction!(
+        function_sites::configure_function_sites,
+        m
+    )?)?;
+    m.add(
+        "WRAP_SELECTOR_NAME",
+        recompyle_transform::function::WRAP_SELECTOR,
+    )?;
+    m.add(
+        "AWAIT_SELECTOR_NAME",
+        recompyle_transform::function::AWAIT_SELECTOR,
+    )?;
 
     // The rewritten code finds its two helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.

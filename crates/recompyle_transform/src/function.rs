@@ -54,6 +54,10 @@ pub struct FunctionOptions {
     pub key: u32,
     /// Use [`AWAIT_SELECTOR`] for awaited calls.
     pub time_awaits: bool,
+    /// The function has one layer, a Python wrapper: call it directly, `ID(f, a)`, with
+    /// the wrapper put in place of `ID`, so the interpreter runs it inline. Callees that
+    /// read their caller's frame keep the selector, which bypasses the wrapper for them.
+    pub direct: bool,
     pub filter: CallFilter,
 }
 
@@ -67,6 +71,8 @@ pub struct FunctionSite {
     pub end_col: u32,
     pub callee: String,
     pub awaited: bool,
+    /// Written `ID(callee, ...)`: `ID` stands for the wrapper itself.
+    pub direct: bool,
 }
 
 /// The rewritten function.
@@ -143,8 +149,7 @@ pub fn rewrite_function(
     };
 
     let (first_line, _) = lines.line_col(target.first.to_u32());
-    let line_start = (source[..target.first.to_usize()].rfind(['\n', '\r']))
-        .map_or(0, |i| i + 1);
+    let line_start = (source[..target.first.to_usize()].rfind(['\n', '\r'])).map_or(0, |i| i + 1);
     let original_source = source[line_start..target.end.to_usize()].to_string();
     let new_source = apply(line_start, target.end.to_usize())?;
     let body = apply(target.text_start.to_usize(), target.end.to_usize())?;
@@ -164,6 +169,7 @@ pub fn rewrite_function(
                 end_col,
                 callee: source[s.callee_start as usize..s.callee_end as usize].to_string(),
                 awaited: s.awaited,
+                direct: s.direct,
             }
         })
         .collect();
@@ -378,9 +384,8 @@ fn find_target<'a>(
             .decorator_list
             .first()
             .map_or(def.range().start(), |d| d.range().start());
-        let text_start = def_keyword(source, def).ok_or_else(|| {
-            TransformError::Internal(format!("no 'def' before {}", options.name))
-        })?;
+        let text_start = def_keyword(source, def)
+            .ok_or_else(|| TransformError::Internal(format!("no 'def' before {}", options.name)))?;
         return Ok(Found {
             node: Target::Def(def),
             first,
@@ -494,6 +499,7 @@ struct RawSite {
     callee_start: u32,
     callee_end: u32,
     awaited: bool,
+    direct: bool,
 }
 
 /// Calls deeper in a callee chain than this stay as written (the tokenizer's bracket limit).
@@ -526,13 +532,15 @@ impl CallVisitor<'_, '_> {
         }
         let id = site_id(self.options.key, index);
         let awaited = self.options.time_awaits && self.awaited == Some(call.range());
-        let selector = if awaited {
-            AWAIT_SELECTOR
+        let direct = self.options.direct && !awaited && !reads_caller_frame(&call.func);
+        let prefix = if direct {
+            format!("{id}(")
+        } else if awaited {
+            format!("{AWAIT_SELECTOR}({id}, ")
         } else {
-            WRAP_SELECTOR
+            format!("{WRAP_SELECTOR}({id}, ")
         };
-        self.edits
-            .push(Edit::insert(start, format!("{selector}({id}, ")));
+        self.edits.push(Edit::insert(start, prefix));
         let arguments = &call.arguments;
         let has_arguments = !arguments.args.is_empty() || !arguments.keywords.is_empty();
         let open_end = open + TextSize::from(1);
@@ -544,7 +552,8 @@ impl CallVisitor<'_, '_> {
                     end: open_end.to_u32(),
                     text: ", (".to_string(),
                 });
-                self.edits.push(Edit::insert(gen.range().end(), ")".to_string()));
+                self.edits
+                    .push(Edit::insert(gen.range().end(), ")".to_string()));
             }
             _ => self.edits.push(Edit {
                 start: open.to_u32(),
@@ -560,13 +569,13 @@ impl CallVisitor<'_, '_> {
             callee_start: callee.start().to_u32(),
             callee_end: callee.end().to_u32(),
             awaited,
+            direct,
         });
     }
 
     fn wanted(&self, callee: &Expr) -> bool {
         let filter = &self.options.filter;
-        if filter.blacklist.is_empty() && filter.whitelist.is_empty() && filter.ignore.is_empty()
-        {
+        if filter.blacklist.is_empty() && filter.whitelist.is_empty() && filter.ignore.is_empty() {
             return true;
         }
         let Some(name) = call_name(self.source, callee) else {
@@ -644,6 +653,24 @@ impl<'a> Visitor<'a> for CallVisitor<'_, '_> {
         if debug {
             self.in_debug_fstring -= 1;
         }
+    }
+}
+
+/// Callees known by name to read their caller's frame (a wrapper's frame would be read).
+fn reads_caller_frame(callee: &Expr) -> bool {
+    match callee {
+        Expr::Name(name) => matches!(
+            name.id.as_str(),
+            "eval" | "exec" | "locals" | "vars" | "dir" | "globals" | "super"
+        ),
+        Expr::Attribute(attr) => match &*attr.value {
+            Expr::Name(module) => matches!(
+                (module.id.as_str(), attr.attr.as_str()),
+                ("sys", "_getframe" | "_getframemodulename") | ("inspect", "currentframe")
+            ),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -757,6 +784,7 @@ mod tests {
             class_name: None,
             key: 1,
             time_awaits: false,
+            direct: false,
             filter: CallFilter::default(),
         }
     }
@@ -769,7 +797,10 @@ mod tests {
             out.code,
             "\n\n@_\ndef f(a):\n    return __recompyle_w__(4294967296, g, a, k=__recompyle_w__(4294967297, h))\n"
         );
-        assert_eq!(out.original_source, "@deco(1)\ndef f(a):\n    return g(a, k=h())");
+        assert_eq!(
+            out.original_source,
+            "@deco(1)\ndef f(a):\n    return g(a, k=h())"
+        );
         assert_eq!(out.sites.len(), 2);
         assert_eq!((out.sites[0].line, out.sites[0].col), (5, 11));
         assert_eq!(out.line_shift, 0);
@@ -783,14 +814,33 @@ mod tests {
         opts.class_name = Some("A".to_string());
         let out = rewrite_function(src, &opts).unwrap();
         assert_eq!(out.line_shift, 1);
-        assert!(out.code.starts_with("def __recompyle_factory__(__class__):\n class A:\n    def m(self):\n"));
+        assert!(out
+            .code
+            .starts_with("def __recompyle_factory__(__class__):\n class A:\n    def m(self):\n"));
+    }
+
+    #[test]
+    fn direct_sites_call_the_wrapper_constant() {
+        let src = "def f(y):\n    return g(y) + locals()['y']\n";
+        let mut opts = options(1, "f");
+        opts.direct = true;
+        let out = rewrite_function(src, &opts).unwrap();
+        assert!(out
+            .code
+            .contains("return 4294967296(g, y) + __recompyle_w__(4294967297, locals)"));
+        assert_eq!(
+            out.sites.iter().map(|s| s.direct).collect::<Vec<_>>(),
+            [true, false]
+        );
     }
 
     #[test]
     fn bare_generator_argument_gets_parentheses() {
         let src = "def f(y):\n    return sum(x for x in y)\n";
         let out = rewrite_function(src, &options(1, "f")).unwrap();
-        assert!(out.code.contains("__recompyle_w__(4294967296, sum, (x for x in y))"));
+        assert!(out
+            .code
+            .contains("__recompyle_w__(4294967296, sum, (x for x in y))"));
     }
 
     #[test]
@@ -810,7 +860,9 @@ mod tests {
         let Stmt::Expr(e) = &parsed.syntax().body[0] else {
             panic!()
         };
-        let Expr::Call(call) = &*e.value else { panic!() };
+        let Expr::Call(call) = &*e.value else {
+            panic!()
+        };
         let name = call_name(src, &call.func).unwrap();
         assert_eq!(name, "a.b[c][0].d[e]");
         assert!(matches_any(&name, &["a.b[*][0].d[*]".to_string()]));

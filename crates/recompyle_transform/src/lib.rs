@@ -10,9 +10,9 @@
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
+pub mod function;
 pub mod linetable;
 pub mod lnotab;
-pub mod function;
 mod positions;
 mod rewrite;
 
