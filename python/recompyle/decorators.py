@@ -90,7 +90,10 @@ def _check_lists(blacklist: Optional[set[str]], whitelist: Optional[set[str]]) -
 def _builtin_names(obj: Any) -> set[str]:
     """Names of callable builtins, as ``ignore_builtins`` skips them."""
     func = function_rewrite.split_target(obj).func
-    table = func.__builtins__ if isinstance(func.__builtins__, dict) else vars(builtins)
+    # ``function.__builtins__`` is 3.10+; the globals' ``__builtins__`` is a dict or a module.
+    table = getattr(func, "__builtins__", None) or func.__globals__.get("__builtins__", builtins)
+    if not isinstance(table, dict):
+        table = vars(table)
     return {name for name, value in table.items() if callable(value)}
 
 

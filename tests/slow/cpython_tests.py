@@ -10,8 +10,9 @@ The verbose unittest output is parsed per test, and the summary prints one line 
     test_json  plain=PASS  instrumented=FAIL(2)
 
 followed, for modules whose outcomes differ, by the test ids that fail only instrumented (and,
-for information, those that fail only plain). Exit status 1 if any test fails only
-instrumented, else 0.
+for information, those that fail only plain). Tests that inspect bytecode the rewrite changes
+by design are listed in ``KNOWN`` with their reasons and marked as such. Exit status 1 if any
+other test fails only instrumented, else 0.
 
 Usage::
 
@@ -193,6 +194,31 @@ def run_one(python: str, module: str, mode: str, timeout: float, workdir: Path) 
     return parse(module, mode, rc, seconds, header + text)
 
 
+#: Tests that inspect bytecode, which the rewrite changes by design; each with its reason.
+#: A listed test failing only instrumented is reported as known, not as a regression.
+KNOWN: dict[str, str] = {
+    "test.test_inspect.TestGetClosureVars.test_generator_closure": (
+        "getclosurevars() lists every name in co_names; the selectors __recompyle__ and "
+        "__recompyle_m__ are names the rewritten code loads, found in builtins"
+    ),
+    "test.test_inspect.TestGetClosureVars.test_method_closure": "as test_generator_closure",
+    "test.test_inspect.TestGetClosureVars.test_name_resolution": "as test_generator_closure",
+    "test.test_inspect.test_inspect.TestGetClosureVars.test_generator_closure": (
+        "as test.test_inspect.TestGetClosureVars.test_generator_closure"
+    ),
+    "test.test_inspect.test_inspect.TestGetClosureVars.test_method_closure": (
+        "as test.test_inspect.TestGetClosureVars.test_generator_closure"
+    ),
+    "test.test_inspect.test_inspect.TestGetClosureVars.test_name_resolution": (
+        "as test.test_inspect.TestGetClosureVars.test_generator_closure"
+    ),
+    "test.test_inspect.test_inspect.TestSignatureBind.test_signature_bind_implicit_arg": (
+        "takes the comprehension's code object as co_consts[1]; the site id constant of "
+        "the rewritten call comes first"
+    ),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--python", action="append", help="interpreter (repeatable)")
@@ -229,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     instr = futures[(module, "instrumented")].result()
                     only_instr = sorted(instr.failed - plain.failed)
                     only_plain = sorted(plain.failed - instr.failed)
-                    any_regression |= bool(only_instr)
+                    any_regression |= any(tid not in KNOWN for tid in only_instr)
                     print(
                         f"{module:<{width}} plain={plain.label()} instrumented={instr.label()}"
                         f"   ({plain.seconds:.0f}s / {instr.seconds:.0f}s,"
@@ -238,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     for tid in only_instr:
                         status = instr.statuses.get(tid, "?")
-                        print(f"    only instrumented {status}: {tid}", flush=True)
+                        reason = KNOWN.get(tid)
+                        note = f"  [known: {reason}]" if reason else ""
+                        print(f"    only instrumented {status}: {tid}{note}", flush=True)
                     for tid in only_plain:
                         print(f"    only plain: {tid}", flush=True)
                     vsum[module] = {

@@ -58,3 +58,22 @@ pub fn ns_per_tick() -> f64 {
         elapsed / ticks
     }
 }
+
+/// (ns per tick, the tick it was measured at); refreshed by [`ns_per_tick_cached`].
+static CACHED: std::sync::Mutex<(f64, u64)> = std::sync::Mutex::new((0.0, 0));
+
+/// [`ns_per_tick`] measured at most about once every 2^30 ticks (a fraction of a second):
+/// reading the monotonic clock on every call would cost more than the ticks save.
+pub fn ns_per_tick_cached() -> f64 {
+    let now = ticks();
+    if let Ok(cached) = CACHED.lock() {
+        if cached.0 > 0.0 && now.wrapping_sub(cached.1) < (1 << 30) {
+            return cached.0;
+        }
+    }
+    let value = ns_per_tick();
+    if let Ok(mut cached) = CACHED.lock() {
+        *cached = (value, now);
+    }
+    value
+}

@@ -223,7 +223,7 @@ impl FlatProfile {
                     .and_then(|parked| parked.remove(&token))
             })
             .ok_or_else(|| PyRuntimeError::new_err("no such record"))?;
-        let per_tick = clock::ns_per_tick() * 1e-9;
+        let per_tick = clock::ns_per_tick_cached() * 1e-9;
         let total = end.wrapping_sub(record.start) as f64 * per_tick;
         if !(if total < limit { below } else { above }) {
             return Ok((total, None));
