@@ -62,7 +62,7 @@ for py in "${pythons[@]}"; do
   step "python $tag: pytest"
   venv="$work/venv-$tag"
   [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "coverage>=7"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
     --no-deps "$work"/wheels/recompyle-*-"$tag"-*.whl
   # Run from a copy-free location so `import recompyle` finds the installed wheel, not ./python.
