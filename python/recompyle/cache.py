@@ -78,7 +78,7 @@ def config_tag() -> str:
             str(_core.FORMAT_VERSION),
             str(LAYOUT),
             _MAGIC.hex(),
-            "%d.%d" % sys.version_info[:2],
+            "{}.{}".format(*sys.version_info[:2]),
             build,
         ]
         digest = _hash("\0".join(parts).encode()).hex()[:16]
