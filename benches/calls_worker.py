@@ -312,9 +312,7 @@ def measure(setups: dict[str, Setup], n: int, repeats: int) -> dict:
     for c in names:
         empty = min(samples[(c, "run_empty")])
         out["empty_loop_ns"][c] = empty
-        out["ns_per_call"][c] = {
-            k: min(samples[(c, f"run_{k}")]) - empty for k in WORKLOADS
-        }
+        out["ns_per_call"][c] = {k: min(samples[(c, f"run_{k}")]) - empty for k in WORKLOADS}
         out["spread"][c] = {
             k: sorted(samples[(c, f"run_{k}")])[len(samples[(c, f"run_{k}")]) // 2]
             - min(samples[(c, f"run_{k}")])
