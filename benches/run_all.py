@@ -258,7 +258,7 @@ def section_suite(args, results: dict) -> None:
                 base,
                 {"RECOMPYLE_MODULES": selection, "RECOMPYLE_OUTPUT": report},
             ),
-            "cProfile": ([sys.executable, "-P", "-m", "cProfile", "-o", prof, *base[3:]], {}),
+            "cProfile": ([sys.executable, "-P", "-m", "cProfile", "-o", prof, *base[2:]], {}),
         }
         times: dict = {c: [] for c in configs}
         outcome: dict = {}
@@ -433,7 +433,7 @@ def targets(results: dict) -> list[tuple[str, bool | None, str]]:
     added = results.get("calls_added_ns")
     if added:
         for name, limit, rows in (
-            ("no handler <= +10 ns per plain function call", 10, ["call", "kwcall"]),
+            ("no handler <= +10 ns per plain function call", 10, ["call"]),
             ("no handler <= +40 ns per method call", 40, ["method"]),
             ("profiler <= +40 ns per call", 40, list(WORKLOAD_LABELS)),
             (

@@ -155,8 +155,15 @@ def store(
     cpath = cache_path(source_path, optimize)
     if cpath is None:
         return False
+    # One object per distinct string (a function's sites share its qualname, calls of `len`
+    # share their callee text): marshal then writes each once and refers back to it, and a
+    # hit unmarshals a quarter less.
+    strings: dict = {}
+    sites = tuple(
+        tuple(strings.setdefault(x, x) if type(x) is str else x for x in site) for site in sites
+    )
     try:
-        payload = marshal.dumps((LAYOUT, module_key, tuple(sites), code))
+        payload = marshal.dumps((LAYOUT, module_key, sites, code))
     except ValueError:
         return False
     blob = b"".join((_MAGIC, _FLAGS, _hash(data), payload, _hash(payload)))
