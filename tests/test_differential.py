@@ -89,9 +89,10 @@ _known(
     "audit_hooks",
     "run,env",
     "Importing an instrumented module looks different to PEP 578 audit hooks: "
-    "RecompyleLoader.get_code never probes __pycache__/*.pyc (the plain SourceFileLoader "
-    "calls get_data on the cache path, raising an 'open' event even when the file is "
-    "absent), and the 'compile' event carries the rewritten source "
+    "RecompyleLoader opens its own cache file (__pycache__/*.recompyle-<version>-<config>"
+    ".pyc, recompyle/cache.py) where the plain SourceFileLoader opens the plain .pyc (both "
+    "raise an 'open' event even when the file is absent), and the 'compile' event carries "
+    "the rewritten source "
     '(`__recompyle_m__(ID, warnings,"warn")(...)`) instead of the file\'s text, because '
     "loader.instrument_source compiles the transformed string.",
 )

@@ -4,7 +4,10 @@
 original text, so ``inspect``, ``linecache`` and tracebacks show the file as written;
 ``importlib.resources`` and ``reload`` work) except that compiling goes through
 ``instrument_source``, which asks the Rust transform for rewritten text, compiles it, gives
-the code back its original columns and registers the call sites.
+the code back its original columns and registers the call sites. Modules it loads (``prepare``,
+``get_code``, ``source_to_code``) first look in recompyle's own bytecode cache
+(``recompyle.cache``), and write it after a transform; the plain ``.pyc`` is never read nor
+written, since it holds code as written.
 
 Nothing here ever words a ``SyntaxError``: when our parser refuses a file, the plain loader
 compiles the original bytes so CPython raises its own error, byte for byte, from importlib's
@@ -16,7 +19,7 @@ import os
 import sys
 from importlib.machinery import SourceFileLoader
 
-from recompyle import _core
+from recompyle import _core, cache
 
 if False:  # typing only; `types` is not loaded at start-up on every version
     from types import CodeType
@@ -74,9 +77,20 @@ def _keep_selectors_through_finalization() -> None:
                 obj.setdefault(name, live[name])
 
 
-def _try_instrument(data: bytes, path: str, module: str, optimize: int) -> "CodeType | str":
+def _try_instrument(
+    data: bytes, path: str, module: str, optimize: int, cached: bool = False
+) -> "CodeType | str":
     """Instrumented code, or why there is none (the caller then compiles the original, so
-    a file CPython rejects raises CPython's own error, outside any handler of ours)."""
+    a file CPython rejects raises CPython's own error, outside any handler of ours).
+
+    With ``cached``, the bytecode cache is read first and written after a transform; a
+    cached module key that another file holds in this process counts as a miss, and the
+    transform below salts its way to a free key."""
+    if cached:
+        code = cache.load(path, data, module, optimize)
+        if code is not None:
+            _keep_selectors_through_finalization()
+            return code
     for salt in range(_MAX_SALTS):
         try:
             transformed = _core.transform(data, path, _VERSION, salt)
@@ -91,18 +105,24 @@ def _try_instrument(data: bytes, path: str, module: str, optimize: int) -> "Code
             # raised from the original; anything else is our fault.
             return f"rewritten source did not compile ({exc})"
         code = transformed.remap(code)
-        if _core.register_sites(transformed.module_key, path, module, list(transformed.sites)):
+        sites = transformed.sites
+        if _core.register_sites(transformed.module_key, path, module, list(sites)):
             _keep_selectors_through_finalization()
+            if cached:
+                cache.store(path, data, optimize, transformed.module_key, sites, code)
             return code
     return "no free site key"
 
 
 def instrument_source(
-    data: bytes, path: str, module: str = "__main__", optimize: int = -1
+    data: bytes, path: str, module: str = "__main__", optimize: int = -1, *, cached: bool = False
 ) -> "CodeType":
     """Compile module source ``data`` (bytes, as read from ``path``) with every call
-    site instrumented; a source CPython rejects raises CPython's own ``SyntaxError``."""
-    result = _try_instrument(data, path, module, optimize)
+    site instrumented; a source CPython rejects raises CPython's own ``SyntaxError``.
+
+    ``cached``: use recompyle's bytecode cache beside ``path`` (off by default: like
+    ``compile``, this neither reads nor writes files unless asked; the loader asks)."""
+    result = _try_instrument(data, path, module, optimize, cached)
     if not isinstance(result, str):
         return result
     code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
@@ -116,7 +136,8 @@ class RecompyleLoader(SourceFileLoader):
     The finder calls ``prepare`` before handing the loader out: a module we cannot
     instrument never reaches this class, so its errors come from the plain loader with
     importlib's own frames. Instrumented code is never written under the plain ``.pyc``
-    name: ``get_code`` here does not call ``_cache_bytecode``.
+    name, whoever calls ``get_code`` (importlib, ``runpy``, ``pkgutil``): it and
+    ``source_to_code`` go through ``recompyle.cache`` and never ``_cache_bytecode``.
     """
 
     _prepared: "CodeType | None" = None
@@ -127,7 +148,7 @@ class RecompyleLoader(SourceFileLoader):
         ``RecompyleWarning``."""
         path = self.get_filename(self.name)
         data = self.get_data(path)
-        result = _try_instrument(data, path, self.name, -1)
+        result = _try_instrument(data, path, self.name, -1, cached=True)
         if isinstance(result, str):
             try:
                 compile(data, path, "exec", dont_inherit=True)
@@ -143,11 +164,13 @@ class RecompyleLoader(SourceFileLoader):
         if code is not None:
             return code
         path = self.get_filename(fullname)
-        return instrument_source(self.get_data(path), path, fullname)
+        return instrument_source(self.get_data(path), path, fullname, cached=True)
 
     def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
         if isinstance(data, str):
             data = data.encode("utf-8")
         elif not isinstance(data, bytes):
             data = bytes(data)
-        return instrument_source(data, path, self.name, _optimize)
+        # The cache is validated by the hash of these very bytes, so text that is not the
+        # file's (an editor's buffer) can neither be served stale code nor poison the file.
+        return instrument_source(data, path, self.name, _optimize, cached=True)
