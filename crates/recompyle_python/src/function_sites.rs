@@ -37,7 +37,7 @@ use recompyle_transform::{split_site_id, PositionMap};
 use crate::clock;
 use crate::code_object;
 use crate::gil::GilCell;
-use crate::trampoline::{slot, vectorcall_type};
+use crate::trampoline::{getset, slot, vectorcall_type};
 use crate::transform::InternalTransformError;
 
 /// What a site's calls go through, one entry per decorator, innermost first.
@@ -500,7 +500,18 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
         c"recompyle._core.FunctionSelector",
         std::mem::size_of::<Selector>(),
         std::mem::offset_of!(Selector, vectorcall),
-        &[slot(ffi::Py_tp_repr, selector_repr as *mut c_void)],
+        &[
+            slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
+            slot(
+                ffi::Py_tp_getset,
+                Box::leak(Box::new([
+                    getset(c"__signature__", selector_signature),
+                    ffi::PyGetSetDef::default(),
+                ]))
+                .as_mut_ptr()
+                .cast(),
+            ),
+        ],
     )?;
     let _ = SELECTOR_TYPE.set(TypePtr(selector));
     let proxy = vectorcall_type(
@@ -538,6 +549,33 @@ unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
         c"<recompyle function call selector>"
     };
     ffi::PyUnicode_FromString(text.as_ptr())
+}
+
+/// `(site, callee, /, *args, **kwargs)`: these are not builtin functions, so `inspect`
+/// learns their signature from `__signature__`.
+unsafe extern "C" fn selector_signature(
+    _: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    let py = Python::assume_attached();
+    let build = || -> PyResult<Bound<'_, PyAny>> {
+        let inspect = py.import("inspect")?;
+        let parameter = inspect.getattr("Parameter")?;
+        let params = vec![
+            parameter.call1(("site", parameter.getattr("POSITIONAL_ONLY")?))?,
+            parameter.call1(("callee", parameter.getattr("POSITIONAL_ONLY")?))?,
+            parameter.call1(("args", parameter.getattr("VAR_POSITIONAL")?))?,
+            parameter.call1(("kwargs", parameter.getattr("VAR_KEYWORD")?))?,
+        ];
+        inspect.getattr("Signature")?.call1((params,))
+    };
+    match build() {
+        Ok(sig) => sig.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            null_mut()
+        }
+    }
 }
 
 #[cold]

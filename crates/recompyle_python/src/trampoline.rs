@@ -452,7 +452,7 @@ pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
 }
 
-fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
+pub(crate) fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
     ffi::PyGetSetDef {
         name: name.as_ptr(),
         get: Some(get),
