@@ -18,6 +18,7 @@ use ruff_python_ast::{self as ast, Expr, Number, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::positions::{Edit, LineIndex, PositionMap};
+use crate::rewrite::{has_future_annotations, is_literal, MAX_CALLEE_DEPTH};
 use crate::{site_id, TransformError};
 
 /// The builtin a rewritten call calls: `__recompyle_w__(SITE, callee, *args, **kwargs)`.
@@ -473,25 +474,6 @@ impl<'a> Visitor<'a> for Finder<'a, '_, '_> {
     }
 }
 
-fn has_future_annotations(body: &[Stmt]) -> bool {
-    for (i, stmt) in body.iter().enumerate() {
-        match stmt {
-            Stmt::Expr(e) if i == 0 && e.value.is_string_literal_expr() => continue,
-            Stmt::ImportFrom(import) if import.module.as_deref() == Some("__future__") => {
-                if import
-                    .names
-                    .iter()
-                    .any(|a| a.name.as_str() == "annotations")
-                {
-                    return true;
-                }
-            }
-            _ => return false,
-        }
-    }
-    false
-}
-
 struct RawSite {
     id: u64,
     start: u32,
@@ -501,9 +483,6 @@ struct RawSite {
     awaited: bool,
     direct: bool,
 }
-
-/// Calls deeper in a callee chain than this stay as written (the tokenizer's bracket limit).
-const MAX_CALLEE_DEPTH: u32 = 100;
 
 struct CallVisitor<'src, 'opt> {
     source: &'src str,
@@ -672,28 +651,6 @@ fn reads_caller_frame(callee: &Expr) -> bool {
         },
         _ => false,
     }
-}
-
-/// Callees CPython warns about at compile time: left as written so the warning stays.
-fn is_literal(callee: &Expr) -> bool {
-    matches!(
-        callee,
-        Expr::NumberLiteral(_)
-            | Expr::StringLiteral(_)
-            | Expr::BytesLiteral(_)
-            | Expr::BooleanLiteral(_)
-            | Expr::NoneLiteral(_)
-            | Expr::EllipsisLiteral(_)
-            | Expr::Tuple(_)
-            | Expr::List(_)
-            | Expr::ListComp(_)
-            | Expr::Dict(_)
-            | Expr::DictComp(_)
-            | Expr::Set(_)
-            | Expr::SetComp(_)
-            | Expr::Generator(_)
-            | Expr::FString(_)
-    )
 }
 
 /// The name the original recompyle gives a callee (`_build_name`): names, attribute chains,

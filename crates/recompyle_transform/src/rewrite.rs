@@ -113,7 +113,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
 
 /// Callees CPython warns about at compile time ("'int' object is not callable; perhaps you
 /// missed a comma?", `compile.c:check_caller`): left as written so the warning stays.
-fn is_literal(callee: &Expr) -> bool {
+pub(crate) fn is_literal(callee: &Expr) -> bool {
     matches!(
         callee,
         Expr::NumberLiteral(_)
@@ -136,9 +136,9 @@ fn is_literal(callee: &Expr) -> bool {
 
 /// A chain `a.b().c().d()...` nests one rewritten callee in the next; CPython's tokenizer
 /// allows 200 open brackets. Calls deeper in a chain than this stay as written.
-const MAX_CALLEE_DEPTH: u32 = 100;
+pub(crate) const MAX_CALLEE_DEPTH: u32 = 100;
 
-fn has_future_annotations(body: &[Stmt]) -> bool {
+pub(crate) fn has_future_annotations(body: &[Stmt]) -> bool {
     for (i, stmt) in body.iter().enumerate() {
         match stmt {
             Stmt::Expr(e) if i == 0 && e.value.is_string_literal_expr() => continue,
