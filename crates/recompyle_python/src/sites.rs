@@ -20,6 +20,28 @@ pub struct ModuleSites {
 
 static REGISTRY: LazyLock<DashMap<u32, Arc<ModuleSites>>> = LazyLock::new(DashMap::new);
 
+/// The value of a site-id int, or `None` with an exception set.
+///
+/// # Safety
+/// `obj` must be a live object and the GIL held.
+#[inline(always)]
+pub unsafe fn id_of(obj: *mut pyo3::ffi::PyObject) -> Option<u64> {
+    use pyo3::ffi;
+    // Site ids need two or three 30-bit digits. `PyLong_AsUnsignedLongLong` converts those
+    // through a byte array (~200 instructions); `PyLong_AsUnsignedLong`, 64-bit wherever
+    // `c_ulong` is, runs a short digit loop.
+    let id = if std::mem::size_of::<std::ffi::c_ulong>() == 8 {
+        ffi::PyLong_AsUnsignedLong(obj) as u64
+    } else {
+        ffi::PyLong_AsUnsignedLongLong(obj)
+    };
+    if id == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+        None
+    } else {
+        Some(id)
+    }
+}
+
 /// The module and site of `site_id`, if registered.
 pub fn lookup(site_id: u64) -> Option<(Arc<ModuleSites>, usize)> {
     let (key, index) = split_site_id(site_id);
