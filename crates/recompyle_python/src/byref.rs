@@ -1,0 +1,132 @@
+//! Native helpers of `recompyle.byref` (`python/recompyle/byref.py`): the call-site analysis
+//! as Python tuples, and the write of a frame's locals dict back into its fast locals.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use recompyle_transform::call_args::{self, Arg, ArgKind, CallInfo, Callee, Lvalue, Query, Step};
+
+use crate::transform::ParseError;
+
+/// `(root, binding, ((is_attribute, text), ...))`.
+fn lvalue<'py>(py: Python<'py>, l: &Lvalue) -> PyResult<Bound<'py, PyAny>> {
+    let steps = l
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Attr(name) => (true, name.as_str()),
+            Step::Index(key) => (false, key.as_str()),
+        })
+        .collect::<Vec<_>>();
+    Ok((
+        l.root.as_str(),
+        l.binding.as_str(),
+        PyTuple::new(py, steps)?,
+    )
+        .into_pyobject(py)?
+        .into_any())
+}
+
+/// `(line, col, text, lvalue or None, reason or None)`.
+fn arg<'py>(py: Python<'py>, a: &Arg) -> PyResult<Bound<'py, PyAny>> {
+    let (value, reason) = match &a.kind {
+        ArgKind::Lvalue(l) => (Some(lvalue(py, l)?), None),
+        ArgKind::Refused(r) => (None, Some(r.describe())),
+    };
+    Ok((a.line, a.col, a.text.as_str(), value, reason)
+        .into_pyobject(py)?
+        .into_any())
+}
+
+/// `(kind, lvalue or None, attribute or None)`, kind one of name/attr/super/other.
+fn callee<'py>(py: Python<'py>, c: &Callee) -> PyResult<Bound<'py, PyAny>> {
+    let (kind, base, attr) = match c {
+        Callee::Name(l) => ("name", Some(lvalue(py, l)?), None),
+        Callee::Attribute { base, attr } => (
+            "attr",
+            base.as_ref().map(|b| lvalue(py, b)).transpose()?,
+            Some(attr.as_str()),
+        ),
+        Callee::SuperAttribute(attr) => ("super", None, Some(attr.as_str())),
+        Callee::Other => ("other", None, None),
+    };
+    Ok((kind, base, attr).into_pyobject(py)?.into_any())
+}
+
+fn call<'py>(py: Python<'py>, c: &CallInfo) -> PyResult<Bound<'py, PyAny>> {
+    let positional = c
+        .positional
+        .iter()
+        .map(|a| arg(py, a))
+        .collect::<PyResult<Vec<_>>>()?;
+    let keywords = c
+        .keywords
+        .iter()
+        .map(|k| Ok((k.name.as_deref(), arg(py, &k.arg)?)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((
+        (c.line, c.col, c.end_line, c.end_col),
+        callee(py, &c.callee)?,
+        c.callee_text.as_str(),
+        PyTuple::new(py, positional)?,
+        PyTuple::new(py, keywords)?,
+    )
+        .into_pyobject(py)?
+        .into_any())
+}
+
+/// The calls of `source` that end at `end` (`(line, col)`, 3.11+) or, without `end`, start
+/// on `line` (3.9/3.10), each as
+/// `((line, col, end_line, end_col), callee, callee_text, positional, keywords)`.
+///
+/// Raises `ParseError` when the source does not parse for `version`.
+#[pyfunction]
+#[pyo3(signature = (source, version, line, end=None))]
+pub fn byref_find_calls<'py>(
+    py: Python<'py>,
+    source: &str,
+    version: (u8, u8),
+    line: u32,
+    end: Option<(u32, u32)>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let query = match end {
+        Some((line, col)) => Query::End { line, col },
+        None => Query::Line(line),
+    };
+    let found = py
+        .detach(|| call_args::find_calls(source, version, query))
+        .map_err(|e| ParseError::new_err(e.to_string()))?;
+    let items = found
+        .iter()
+        .map(|c| call(py, c))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, items)
+}
+
+/// Copy `frame.f_locals` (just refreshed and updated by the caller) back into the frame's
+/// fast locals and cells: `PyFrame_LocalsToFast(frame, 0)`, which CPython 3.9–3.12 offer
+/// for exactly this; 3.13 frames write through `f_locals` themselves (PEP 667).
+#[pyfunction]
+pub fn byref_locals_to_fast(frame: &Bound<'_, PyAny>) -> PyResult<()> {
+    if frame.get_type().name()? != "frame" {
+        return Err(PyTypeError::new_err("expected a frame"));
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        // SAFETY: `frame` is a live frame object (checked above) and the GIL is held;
+        // clear=0 leaves fast locals missing from the dict alone.
+        unsafe {
+            pyo3::ffi::PyFrame_LocalsToFast(frame.as_ptr().cast::<pyo3::ffi::PyFrameObject>(), 0)
+        };
+        if let Some(err) = PyErr::take(frame.py()) {
+            return Err(err);
+        }
+        Ok(())
+    }
+    #[cfg(Py_3_13)]
+    {
+        Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "3.13+ frames write through f_locals; PyFrame_LocalsToFast is gone",
+        ))
+    }
+}

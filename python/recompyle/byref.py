@@ -1,0 +1,740 @@
+"""``byref``: pass-by-reference parameters.
+
+::
+
+    from recompyle import byref
+
+    @byref("x")
+    def add(x, y, /):
+        x += y
+
+    a = 60
+    add(a, 40)
+    assert a == 100
+
+After the decorated function returns, the caller's variables (or attributes, or items with
+a constant key) that were passed for the named parameters hold the function's final values
+of those parameters. How, stage by stage (ARCHITECTURE.md has the one-paragraph version):
+
+1. **Where the call is** — the caller frame's current instruction: on 3.11+ its source span
+   (``co_positions()``; ``f_lasti`` may point at a ``CACHE`` unit of the call, which has the
+   call's position), on 3.9/3.10 its line, narrowed by the call instruction's kind and
+   argument count. The native ``_core.byref_find_calls``
+   (``crates/recompyle_transform/src/call_args.rs``) parses the caller's source (from
+   ``linecache``, as tracebacks do) and classifies each argument of the call there. The
+   result is cached per (caller code object, instruction offset): a site is analysed once.
+2. **Is it a direct call** — the callee expression is looked up again without running code
+   (a name in the caller's scopes; an attribute found in the ``__dict__`` of the object or
+   its classes; ``super().name``) and must be this function, a method of it, or a
+   classmethod/staticmethod of it; the number of arguments must match. Anything in between
+   (``functools.partial``, ``map``, another wrapper) is refused: it would make us write to
+   the wrong variables.
+3. **Before the body** — arguments are bound by calling a copy of the function compiled as
+   a generator (same code, flag ``CO_GENERATOR``, and on 3.11+ the ``RETURN_GENERATOR``
+   prologue CPython gives generators), so binding errors are CPython's own and the
+   function's frame exists before its body runs. The containers of attribute and subscript
+   arguments are evaluated in the caller now, so ``a.b[0]`` names the object ``a.b`` was
+   when the call was made. Any refusal (``ByRefError``) happens here, before the body.
+4. **The body** runs by one ``send(None)``; its frame keeps its final locals after it
+   returns. If the body raises, the exception propagates (a ``StopIteration`` raised by the
+   body is given back as itself, not as PEP 479's ``RuntimeError``) and nothing is written.
+5. **Write-back** — names into the caller frame: locals, cells and free variables through
+   ``frame.f_locals`` (a write-through proxy on 3.13, PEP 667; on 3.9–3.12 one refreshed
+   snapshot followed by ``PyFrame_LocalsToFast``, ``_core.byref_locals_to_fast``), class and
+   module namespaces directly, globals into ``f_globals``; attributes by ``setattr`` and
+   items by ``__setitem__`` on the objects from step 3.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import linecache
+import sys
+import types
+from typing import Any, Callable, TypeVar
+
+from recompyle import _core
+
+__all__ = ["ByRefError", "byref"]
+
+_VERSION = sys.version_info[:2]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_CO_OPTIMIZED = 0x0001
+_CO_GENERATOR = 0x0020
+_CO_ASYNC_KINDS = 0x0020 | 0x0080 | 0x0100 | 0x0200  # generator, coroutine, iterable, async gen
+_MISSING = object()
+
+#: Call instructions, by name; anything else at the caller's position is not a call.
+_CALL_OPS = {
+    "CALL",
+    "CALL_KW",
+    "CALL_FUNCTION",
+    "CALL_FUNCTION_KW",
+    "CALL_FUNCTION_EX",
+    "CALL_METHOD",
+}
+_CACHE = dis.opmap.get("CACHE", -1)
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+#: Sites cached per decorated function before the cache is emptied (exec'd code in a loop
+#: makes a new code object each time).
+_MAX_SITES = 4096
+
+
+class ByRefError(ValueError):
+    """A by-reference argument cannot be written back; raised before the body runs.
+
+    ``parameter`` is the parameter's name (``None`` when the whole call is refused) and
+    ``site`` the call's ``file:line:column`` (column 1-based)."""
+
+    def __init__(self, message: str, parameter: str | None = None, site: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.site = site
+
+
+# --- the copy of the function that runs as a generator ------------------------------------
+
+
+def _varint_chunks(value: int) -> list[int]:
+    """6-bit groups, most significant first: the exception table's varint."""
+    chunks = [value & 63]
+    value >>= 6
+    while value:
+        chunks.append(value & 63)
+        value >>= 6
+    chunks.reverse()
+    return chunks
+
+
+def _shift_exception_table(table: bytes, units: int) -> bytes:
+    """Every handler's start and target moved ``units`` code units later (3.11+)."""
+    out = bytearray()
+    i = 0
+    while i < len(table):
+        fields = []
+        for _ in range(4):
+            byte = table[i]
+            i += 1
+            value = byte & 63
+            while byte & 64:
+                byte = table[i]
+                i += 1
+                value = (value << 6) | (byte & 63)
+            fields.append(value)
+        fields[0] += units
+        fields[2] += units
+        for n, value in enumerate(fields):
+            chunks = _varint_chunks(value)
+            for k, chunk in enumerate(chunks):
+                byte = chunk | (64 if k < len(chunks) - 1 else 0)
+                if n == 0 and k == 0:
+                    byte |= 128
+                out.append(byte)
+    return bytes(out)
+
+
+def _linetable_entry_size(table: bytes, i: int) -> int:
+    """Bytes of the location entry at ``i`` (3.11+ ``co_linetable``)."""
+    code = (table[i] >> 3) & 15
+    j = i + 1
+    if code == 15:
+        return 1
+    if code in (10, 11, 12):
+        return 3
+    if code < 10:
+        return 2
+    varints = 1 if code == 13 else 4
+    for _ in range(varints):
+        while table[j] & 64:
+            j += 1
+        j += 1
+    return j - i
+
+
+def _insert_linetable(table: bytes, at_unit: int, units: int) -> bytes:
+    """``units`` code units without a location inserted at code unit ``at_unit``: such an
+    entry leaves the running line alone, so every later position stays."""
+    unit = 0
+    i = 0
+    while i < len(table) and unit < at_unit:
+        length = (table[i] & 7) + 1
+        size = _linetable_entry_size(table, i)
+        if unit + length > at_unit:
+            if (table[i] >> 3) & 15 != 15:
+                raise ValueError("the function's prologue has a location")
+            before, after = at_unit - unit, unit + length - at_unit
+            middle = bytes([0x80 | (15 << 3) | (before - 1), 0x80 | (15 << 3) | (after - 1)])
+            return (
+                table[:i] + middle[:1] + bytes([0xF8 | (units - 1)]) + middle[1:] + table[i + 1 :]
+            )
+        unit += length
+        i += size
+    return table[:i] + bytes([0xF8 | (units - 1)]) + table[i:]
+
+
+def generator_code(code: types.CodeType) -> types.CodeType:
+    """``code`` compiled as a generator: calling a function of it binds the arguments and
+    stops before the body; its frame (``gi_frame``) keeps the final locals.
+
+    3.9/3.10 need only the flag. 3.11+ also need the ``RETURN_GENERATOR; POP_TOP`` pair the
+    compiler puts before ``RESUME`` in generators; jumps are relative there and nothing
+    jumps into the prologue, so only the exception table and the location table move."""
+    flags = code.co_flags | _CO_GENERATOR
+    if _VERSION < (3, 11):
+        return code.replace(co_flags=flags)
+    ops = code.co_code
+    resume = dis.opmap["RESUME"]
+    at = next((i for i in range(0, len(ops), 2) if ops[i] == resume), None)
+    if at is None:
+        raise ValueError("no RESUME instruction")
+    prologue = bytes([dis.opmap["RETURN_GENERATOR"], 0, dis.opmap["POP_TOP"], 0])
+    return code.replace(
+        co_flags=flags,
+        co_code=ops[:at] + prologue + ops[at:],
+        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
+        co_linetable=_insert_linetable(code.co_linetable, at // 2, 2),
+        co_stacksize=max(code.co_stacksize, 1),
+    )
+
+
+# --- looking things up in the caller frame without running its code -----------------------
+
+
+def _builtins(frame: types.FrameType) -> dict:
+    b = frame.f_builtins
+    return b if isinstance(b, dict) else vars(b)
+
+
+class _Locals:
+    """The caller's ``f_locals``, fetched at most once per stage (on 3.9–3.12 each fetch
+    copies every local into a dict)."""
+
+    __slots__ = ("frame", "_value")
+
+    def __init__(self, frame: types.FrameType) -> None:
+        self.frame = frame
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if self._value is None:
+            self._value = self.frame.f_locals
+        return self._value
+
+
+# Where a root name lives in the caller.
+_FAST, _NAMESPACE, _GLOBAL = "fast", "namespace", "global"
+
+
+def _locate(frame: types.FrameType, locs: _Locals, name: str, binding: str) -> tuple[str, Any]:
+    """(where, current value) of a name as the caller's code resolves it; raises ``_Refuse``
+    when we cannot write it."""
+    code = frame.f_code
+    if binding == "comprehension" and _VERSION >= (3, 12):
+        raise _Refuse(
+            "a variable of a list/set/dict comprehension, which CPython 3.12+ runs inside "
+            "the enclosing frame; it cannot be written reliably"
+        )
+    if binding != "global":
+        if code.co_flags & _CO_OPTIMIZED:
+            if name in code.co_varnames or name in code.co_cellvars or name in code.co_freevars:
+                value = locs.get().get(name, _MISSING)
+                if value is _MISSING:
+                    raise _Refuse(f"the local variable {name!r}, which has no value")
+                return _FAST, value
+        else:
+            if name in code.co_freevars:
+                raise _Refuse(f"{name!r}, a free variable of a class body, which is not supported")
+            namespace = locs.get()
+            if name in namespace:
+                return _NAMESPACE, namespace[name]
+    globals_ = frame.f_globals
+    if name in globals_:
+        return _GLOBAL, globals_[name]
+    if name in _builtins(frame):
+        raise _Refuse(f"the builtin {name!r}, not a variable of the caller")
+    raise _Refuse(f"{name!r}, which has no value")
+
+
+def _static_attr(obj: Any, name: str) -> tuple[Any, str]:
+    """``obj.name`` as stored, without calling descriptors: (raw value, where found), where
+    is ``"instance"`` (the object's own ``__dict__``), ``"type"`` (its class, for an
+    instance) or ``"class"`` (``obj`` is a class)."""
+    if isinstance(obj, type):
+        for klass in obj.__mro__:
+            if name in klass.__dict__:
+                return klass.__dict__[name], "class"
+        return _MISSING, ""
+    found: Any = _MISSING
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            found = klass.__dict__[name]
+            if hasattr(type(found), "__set__"):
+                return found, "type"
+            break
+    try:
+        own = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        own = None
+    if isinstance(own, dict) and name in own:
+        return own[name], "instance"
+    return found, "type"
+
+
+class _Refuse(Exception):
+    """Internal: the reason an argument or a call cannot be handled."""
+
+
+# --- one call site ------------------------------------------------------------------------
+
+
+class _Target:
+    """Where one by-reference parameter's final value goes."""
+
+    __slots__ = ("param", "arg", "lvalue", "keys")
+
+    def __init__(self, param: str, arg: tuple, keys: list) -> None:
+        self.param = param
+        self.arg = arg
+        self.lvalue = arg[3]
+        self.keys = keys
+
+
+class _Call:
+    """One analysed call expression."""
+
+    __slots__ = ("where", "callee", "callee_text", "npos", "starred_at", "keywords", "args")
+
+    def __init__(self, call: tuple) -> None:
+        (line, col, _end_line, _end_col), callee, self.callee_text, pos, kws = call
+        kind, base, attr = callee
+        self.callee = (kind, _prepare(base), attr)
+        self.where = (line, col)
+        self.args = [_prepare_arg(a) for a in pos]
+        self.npos = len(pos)
+        self.starred_at = next(
+            (i for i, a in enumerate(pos) if a[4] == "an unpacked *argument"), None
+        )
+        self.keywords = {name: _prepare_arg(arg) for name, arg in kws}
+
+
+def _prepare(lvalue: tuple | None) -> tuple | None:
+    """An lvalue from the analysis with its constant keys evaluated, once per site."""
+    if lvalue is None:
+        return None
+    root, binding, steps = lvalue
+    return (root, binding, tuple((a, t if a else _key(t)) for a, t in steps))
+
+
+def _prepare_arg(arg: tuple) -> tuple:
+    line, col, text, lvalue, reason = arg
+    return (line, col, text, _prepare(lvalue), reason)
+
+
+class _Site:
+    """A call site of a decorated function: the call(s) found there, cached."""
+
+    __slots__ = ("code", "filename", "line", "calls", "error")
+
+    def __init__(self, code: types.CodeType, filename: str, line: int) -> None:
+        self.code = code
+        self.filename = filename
+        self.line = line
+        self.calls: list[_Call] = []
+        self.error: str | None = None
+
+
+def _instruction(code: types.CodeType, lasti: int) -> tuple[str, int, int]:
+    """(name, argument, offset) of the instruction a frame is executing."""
+    ops = code.co_code
+    i = lasti
+    while i > 0 and ops[i] == _CACHE:
+        i -= 2
+    arg = ops[i + 1]
+    shift = 8
+    j = i - 2
+    while j >= 0 and ops[j] == _EXTENDED_ARG:
+        arg |= ops[j + 1] << shift
+        shift += 8
+        j -= 2
+    return dis.opname[ops[i]], arg, i
+
+
+def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
+    """3.9/3.10: whether a call expression compiles to this call instruction."""
+    has_star = call.starred_at is not None or None in call.keywords
+    if op == "CALL_FUNCTION_EX":
+        return has_star
+    if has_star:
+        return False
+    if op == "CALL_METHOD":
+        return call.callee[0] in ("attr", "super") and not call.keywords and call.npos == oparg
+    if op == "CALL_FUNCTION_KW":
+        return bool(call.keywords) and call.npos + len(call.keywords) == oparg
+    if op == "CALL_FUNCTION":
+        return (
+            not call.keywords
+            and call.npos == oparg
+            and (call.callee[0] not in ("attr", "super") or _VERSION >= (3, 11))
+        )
+    return False
+
+
+def _analyse(frame: types.FrameType) -> _Site:
+    code = frame.f_code
+    lasti = frame.f_lasti
+    op, oparg, offset = _instruction(code, lasti)
+    if _VERSION >= (3, 11):
+        positions = None
+        for n, position in enumerate(code.co_positions()):
+            if n == offset // 2:
+                positions = position
+                break
+        line = (positions or (None,))[0] or frame.f_lineno
+    else:
+        positions = None
+        line = frame.f_lineno
+    site = _Site(code, code.co_filename, line)
+    if op not in _CALL_OPS:
+        site.error = "it was not called by a call expression there (an operator, a property, "
+        site.error += "or C code such as map() called it)"
+        return site
+    lines = linecache.getlines(code.co_filename, frame.f_globals)
+    if not lines:
+        site.error = f"the source of {code.co_filename!r} is not available (not in linecache)"
+        return site
+    source = "".join(lines)
+    try:
+        if positions is not None:
+            _l, end_line, _c, end_col = positions
+            found = _core.byref_find_calls(source, _VERSION, line, (end_line, end_col))
+        else:
+            found = _core.byref_find_calls(source, _VERSION, line)
+    except _core.ParseError as exc:
+        site.error = f"its source does not parse ({exc})"
+        return site
+    calls = [_Call(c) for c in found]
+    if positions is None:
+        calls = [c for c in calls if _fits_instruction(c, op, oparg)]
+    if not calls:
+        site.error = "no call expression in the source matches the running instruction"
+        return site
+    site.calls = calls
+    return site
+
+
+# --- the decorator ------------------------------------------------------------------------
+
+
+class _Spec:
+    """What ``byref`` knows of the decorated function."""
+
+    def __init__(self, func: types.FunctionType, names: tuple[str, ...]) -> None:
+        code = func.__code__
+        nparams = code.co_argcount + code.co_kwonlyargcount
+        params = code.co_varnames[:nparams]
+        self.func = func
+        self.qualname = func.__qualname__
+        self.names = names
+        #: name → positional index, or None for keyword-only.
+        self.positions: dict[str, int | None] = {}
+        self.posonly: set[str] = set()
+        for name in names:
+            if name not in params:
+                raise TypeError(
+                    f"byref: {func.__qualname__}() has no parameter {name!r} "
+                    f"(by-reference parameters must be named parameters, not *args/**kwargs)"
+                )
+            index = params.index(name)
+            self.positions[name] = index if index < code.co_argcount else None
+            if index < code.co_posonlyargcount:
+                self.posonly.add(name)
+
+
+def _where(site: _Site, call: _Call | None = None) -> str:
+    if call is None:
+        return f"{site.filename}:{site.line}"
+    return f"{site.filename}:{call.where[0]}:{call.where[1] + 1}"
+
+
+def _callee_offset(
+    frame: types.FrameType, locs: _Locals, call: _Call, wrapper: Any, args: tuple
+) -> int | None:
+    """How many positional arguments the call did not write (1 for a bound ``self``/``cls``),
+    or ``None`` when the callee is not ``wrapper`` itself."""
+    kind, base, attr = call.callee
+    if kind == "name":
+        try:
+            _where_, value = _locate(frame, locs, base[0], base[1])
+        except _Refuse:
+            return None
+        if value is wrapper:
+            return 0
+        if getattr(value, "__func__", None) is wrapper:
+            return 1 if args and getattr(value, "__self__", _MISSING) is args[0] else None
+        return None
+    if kind == "attr":
+        if base is None:
+            return None
+        try:
+            obj = _evaluate(frame, locs, base)
+        except (_Refuse, Exception):
+            return None
+        raw, found_in = _static_attr(obj, attr)
+    elif kind == "super":
+        if not args:
+            return None
+        owner = args[0] if isinstance(args[0], type) else type(args[0])
+        raw, found_in = _static_attr(owner, attr)
+        found_in = "type" if owner is not args[0] else "class"
+    else:
+        return None
+    if raw is wrapper:
+        return 1 if found_in == "type" else 0
+    if isinstance(raw, classmethod) and raw.__func__ is wrapper:
+        return 1
+    if isinstance(raw, staticmethod) and raw.__func__ is wrapper:
+        return 0
+    if getattr(raw, "__func__", None) is wrapper and found_in == "instance":
+        return 1
+    return None
+
+
+def _key(text: str) -> Any:
+    import ast
+
+    return ast.literal_eval(f"({text})")
+
+
+def _evaluate(frame: types.FrameType, locs: _Locals, lvalue: tuple) -> Any:
+    """The object a whole (prepared) lvalue chain names, e.g. a method call's object."""
+    root, binding, steps = lvalue
+    _w, obj = _locate(frame, locs, root, binding)
+    for is_attr, step in steps:
+        obj = getattr(obj, step) if is_attr else obj[step]
+    return obj
+
+
+def byref(*names: str) -> Callable[[_F], _F]:
+    """Make the named parameters by-reference: when the decorated function returns, the
+    variables, attributes or constant-key items its caller passed for them hold the
+    parameters' final values. See the module docstring for how, and README for the limits.
+
+    Raises ``ByRefError`` (a ``ValueError``) before the body runs when an argument for a
+    by-reference parameter is not something an assignment could target, or the call is not
+    a direct call of the function."""
+    if not names:
+        raise TypeError("byref() needs the names of the by-reference parameters")
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"byref() takes parameter names, not {name!r}")
+
+    def decorate(func: _F) -> _F:
+        if not isinstance(func, types.FunctionType):
+            raise TypeError(
+                f"byref() decorates plain functions, not {type(func).__name__!r} "
+                "(put @classmethod/@staticmethod above @byref)"
+            )
+        code = func.__code__
+        if code.co_flags & _CO_ASYNC_KINDS:
+            raise TypeError(
+                f"byref() cannot decorate {func.__qualname__}(): generator and async functions "
+                "return before their body ends"
+            )
+        spec = _Spec(func, names)
+        body = types.FunctionType(
+            generator_code(code),
+            func.__globals__,
+            func.__name__,
+            func.__defaults__,
+            func.__closure__,
+        )
+        body.__kwdefaults__ = func.__kwdefaults__
+        body.__qualname__ = func.__qualname__
+        return _make_wrapper(func, body, spec)  # type: ignore[return-value]
+
+    return decorate
+
+
+def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spec) -> Any:
+    sites: dict[tuple[int, int], _Site] = {}
+    qualname = spec.qualname
+
+    def bind(frame: types.FrameType, args: tuple, kwargs: dict) -> list[tuple[Any, ...]]:
+        """The write-back plan of this call: ``(kind, where, name_or_key, param)`` each."""
+        key = (id(frame.f_code), frame.f_lasti)
+        site = sites.get(key)
+        if site is None or site.code is not frame.f_code:
+            if len(sites) >= _MAX_SITES:
+                sites.clear()
+            site = sites[key] = _analyse(frame)
+        if site.error is not None:
+            raise ByRefError(
+                f"{qualname}() called at {_where(site)}: {site.error}; "
+                "cannot tell which variables to write back",
+                None,
+                _where(site),
+            )
+        locs = _Locals(frame)
+        chosen = None
+        offset = None
+        for candidate in site.calls:
+            candidate_offset = _callee_offset(frame, locs, candidate, wrapper, args)
+            if candidate_offset is not None:
+                if chosen is not None:
+                    raise ByRefError(
+                        f"{qualname}() called at {_where(site)}: several calls on that line "
+                        "could be this one, and Python 3.9/3.10 record only lines; "
+                        "put the call on a line of its own",
+                        None,
+                        _where(site),
+                    )
+                chosen, offset = candidate, candidate_offset
+                if _VERSION >= (3, 11):
+                    break
+        call = chosen
+        if call is None or offset is None:
+            first = site.calls[0]
+            raise ByRefError(
+                f"{qualname}() called at {_where(site, first)} through "
+                f"{first.callee_text!r}, which is not a direct call of it "
+                "(functools.partial, map() and other wrappers are refused: they would make "
+                "byref write to the wrong variables)",
+                None,
+                _where(site, first),
+            )
+        where = _where(site, call)
+        has_star = call.starred_at is not None
+        if not has_star and None not in call.keywords:
+            if len(args) != call.npos + offset or set(kwargs) != set(call.keywords):
+                raise ByRefError(
+                    f"{qualname}() called at {where} with other arguments than written "
+                    "there: not a direct call of it (functools.partial and other wrappers "
+                    "are refused)",
+                    None,
+                    where,
+                )
+        plan = []
+        for param in spec.names:
+            if param in kwargs:
+                arg = call.keywords.get(param)
+                if arg is None:
+                    arg = call.keywords.get(None)
+            else:
+                index = spec.positions[param]
+                if index is None or index >= len(args):
+                    continue  # not passed: its default was used
+                index -= offset
+                if index < 0:
+                    raise ByRefError(
+                        f"{qualname}() called at {where}: by-reference parameter {param!r} "
+                        "received the bound object of a method call, not a variable",
+                        param,
+                        where,
+                    )
+                if has_star and index >= call.starred_at:
+                    arg = call.args[call.starred_at]
+                else:
+                    arg = call.args[index]
+            lvalue = arg[3]
+            if lvalue is None:
+                raise ByRefError(
+                    f"{qualname}() called at {where}: the argument for by-reference "
+                    f"parameter {param!r}, {arg[2]!r}, is {arg[4]}, not a variable, an "
+                    "attribute or an item with a constant key",
+                    param,
+                    where,
+                )
+            root, binding, steps = lvalue
+            try:
+                kind, value = _locate(frame, locs, root, binding)
+                if not steps:
+                    plan.append((kind, None, root, param))
+                    continue
+                obj = value
+                for is_attr, step in steps[:-1]:
+                    obj = getattr(obj, step) if is_attr else obj[step]
+                is_attr, step = steps[-1]
+                plan.append(("attr" if is_attr else "item", obj, step, param))
+            except _Refuse as refused:
+                raise ByRefError(
+                    f"{qualname}() called at {where}: the argument for by-reference "
+                    f"parameter {param!r}, {arg[2]!r}, is {refused}",
+                    param,
+                    where,
+                ) from None
+        return plan
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = body(*args, **kwargs)
+        frame = sys._getframe(1)
+        try:
+            plan = bind(frame, args, kwargs)
+            callee_frame = gen.gi_frame
+            stopped = None
+            try:
+                gen.send(None)
+            except StopIteration as stop:
+                tb = stop.__traceback__
+                if tb is not None and tb.tb_next is not None:
+                    raise  # 3.12+: the body itself raised StopIteration
+                result = stop.value
+            except RuntimeError as error:
+                tb = error.__traceback__
+                cause = error.__cause__
+                if not (
+                    _VERSION < (3, 12)
+                    and isinstance(cause, StopIteration)
+                    and tb is not None
+                    and tb.tb_next is None
+                ):
+                    raise
+                stopped = cause  # PEP 479's wrapping of the body's own StopIteration
+            else:
+                raise RuntimeError(f"{qualname}() yielded")  # pragma: no cover
+            if stopped is not None:
+                raise stopped
+            _write_back(frame, callee_frame, plan, qualname)
+            return result
+        finally:
+            del frame
+
+    wrapper.__byref__ = spec.names  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _write_back(
+    frame: types.FrameType, callee_frame: types.FrameType, plan: list, qualname: str
+) -> None:
+    final = callee_frame.f_locals
+    values = []
+    for _kind, _obj, _name, param in plan:
+        value = final.get(param, _MISSING)
+        if value is _MISSING:
+            raise ByRefError(
+                f"{qualname}(): by-reference parameter {param!r} has no value at return "
+                "(deleted in the body); nothing was written back",
+                param,
+            )
+        values.append(value)
+    # Names first, in one refreshed snapshot of the caller's locals written back at once;
+    # then attributes and items, whose setters may run code.
+    fast = None
+    for (kind, _obj, name, _param), value in zip(plan, values):
+        if kind == _FAST:
+            if fast is None:
+                fast = frame.f_locals
+            fast[name] = value
+    if fast is not None and _VERSION < (3, 13):
+        _core.byref_locals_to_fast(frame)
+    for (kind, obj, name, _param), value in zip(plan, values):
+        if kind == _NAMESPACE:
+            frame.f_locals[name] = value
+        elif kind == _GLOBAL:
+            frame.f_globals[name] = value
+        elif kind == "attr":
+            setattr(obj, name, value)
+        elif kind == "item":
+            obj[name] = value
