@@ -58,6 +58,10 @@ from recompyle import _core
 
 __all__ = ["ByRefError", "byref"]
 
+# This module is also what ``from recompyle import byref`` gives: importing a submodule sets
+# the package attribute of its name to the module, so the module is made callable (see the
+# end of the file) and calling it is calling ``byref()``.
+
 _VERSION = sys.version_info[:2]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -483,10 +487,20 @@ def _callee_offset(
             return None
         raw, found_in = _static_attr(obj, attr)
     elif kind == "super":
-        if not args:
+        # super().attr: looked up in the MRO after the class the calling method was defined
+        # in (its ``__class__`` cell), as super() does.
+        klass = locs.get().get("__class__")
+        if not args or not isinstance(klass, type):
             return None
         owner = args[0] if isinstance(args[0], type) else type(args[0])
-        raw, found_in = _static_attr(owner, attr)
+        mro = owner.__mro__
+        if klass not in mro:
+            return None
+        raw = _MISSING
+        for base_class in mro[mro.index(klass) + 1 :]:
+            if attr in base_class.__dict__:
+                raw = base_class.__dict__[attr]
+                break
         found_in = "type" if owner is not args[0] else "class"
     else:
         return None
@@ -738,3 +752,13 @@ def _write_back(
             setattr(obj, name, value)
         elif kind == "item":
             obj[name] = value
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: ``recompyle.byref("x")`` is ``recompyle.byref.byref("x")``."""
+
+    def __call__(self, *names: str) -> Callable[[_F], _F]:
+        return byref(*names)
+
+
+sys.modules[__name__].__class__ = _CallableModule
