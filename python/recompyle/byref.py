@@ -35,9 +35,10 @@ of those parameters. How, stage by stage (ARCHITECTURE.md has the one-paragraph 
    function's frame exists before its body runs. The containers of attribute and subscript
    arguments are evaluated in the caller now, so ``a.b[0]`` names the object ``a.b`` was
    when the call was made. Any refusal (``ByRefError``) happens here, before the body.
-4. **The body** runs by one ``send(None)``; its frame keeps its final locals after it
-   returns. If the body raises, the exception propagates (a ``StopIteration`` raised by the
-   body is given back as itself, not as PEP 479's ``RuntimeError``) and nothing is written.
+4. **The body** runs by one native ``PyIter_Send`` (``_core.byref_run``); its frame keeps
+   its final locals after it returns. If the body raises, the exception propagates (a
+   ``StopIteration`` raised by the body is given back as itself, not as PEP 479's
+   ``RuntimeError``) and nothing is written.
 5. **Write-back** — names into the caller frame: locals, cells and free variables through
    ``frame.f_locals`` (a write-through proxy on 3.13, PEP 667; on 3.9–3.12 one refreshed
    snapshot followed by ``PyFrame_LocalsToFast``, ``_core.byref_locals_to_fast``), class and
@@ -203,56 +204,51 @@ def generator_code(code: types.CodeType) -> types.CodeType:
     )
 
 
-# --- looking things up in the caller frame without running its code -----------------------
+# --- looking names up in the caller frame without running its code -------------------------
+
+# Where the caller's code finds a root name.
+_FAST = "fast"  # a local, cell or free variable of a function: frame.f_locals
+_NAMESPACE = "namespace"  # module, class body, exec'd code: the namespace, then globals
+_GLOBAL = "global"
 
 
-def _builtins(frame: types.FrameType) -> dict:
+class _Refuse(Exception):
+    """Internal: why an argument or a call cannot be handled, in words for the message."""
+
+
+def _builtins(frame: types.FrameType) -> Any:
     b = frame.f_builtins
     return b if isinstance(b, dict) else vars(b)
 
 
-class _Locals:
-    """The caller's ``f_locals``, fetched at most once per stage (on 3.9–3.12 each fetch
-    copies every local into a dict)."""
-
-    __slots__ = ("frame", "_value")
-
-    def __init__(self, frame: types.FrameType) -> None:
-        self.frame = frame
-        self._value: Any = None
-
-    def get(self) -> Any:
-        if self._value is None:
-            self._value = self.frame.f_locals
-        return self._value
-
-
-# Where a root name lives in the caller.
-_FAST, _NAMESPACE, _GLOBAL = "fast", "namespace", "global"
-
-
-def _locate(frame: types.FrameType, locs: _Locals, name: str, binding: str) -> tuple[str, Any]:
-    """(where, current value) of a name as the caller's code resolves it; raises ``_Refuse``
-    when we cannot write it."""
-    code = frame.f_code
+def _scope_of(code: types.CodeType, name: str, binding: str) -> str:
+    """Where ``code`` looks ``name`` up, as far as the code object tells (fixed per site)."""
     if binding == "comprehension" and _VERSION >= (3, 12):
         raise _Refuse(
             "a variable of a list/set/dict comprehension, which CPython 3.12+ runs inside "
             "the enclosing frame; it cannot be written reliably"
         )
-    if binding != "global":
-        if code.co_flags & _CO_OPTIMIZED:
-            if name in code.co_varnames or name in code.co_cellvars or name in code.co_freevars:
-                value = locs.get().get(name, _MISSING)
-                if value is _MISSING:
-                    raise _Refuse(f"the local variable {name!r}, which has no value")
-                return _FAST, value
-        else:
-            if name in code.co_freevars:
-                raise _Refuse(f"{name!r}, a free variable of a class body, which is not supported")
-            namespace = locs.get()
-            if name in namespace:
-                return _NAMESPACE, namespace[name]
+    if binding == "global":
+        return _GLOBAL
+    if code.co_flags & _CO_OPTIMIZED:
+        if name in code.co_varnames or name in code.co_cellvars or name in code.co_freevars:
+            return _FAST
+        return _GLOBAL
+    if name in code.co_freevars:
+        raise _Refuse(f"{name!r}, a free variable of a class body, which is not supported")
+    return _NAMESPACE
+
+
+def _read(frame: types.FrameType, locs: Any, scope: str, name: str) -> tuple[str, Any]:
+    """(where, value) of a root name now; ``locs`` is ``frame.f_locals`` when the scope
+    needs it."""
+    if scope is _FAST:
+        value = locs.get(name, _MISSING)
+        if value is _MISSING:
+            raise _Refuse(f"the local variable {name!r}, which has no value")
+        return _FAST, value
+    if scope is _NAMESPACE and name in locs:
+        return _NAMESPACE, locs[name]
     globals_ = frame.f_globals
     if name in globals_:
         return _GLOBAL, globals_[name]
@@ -286,71 +282,104 @@ def _static_attr(obj: Any, name: str) -> tuple[Any, str]:
     return found, "type"
 
 
-class _Refuse(Exception):
-    """Internal: the reason an argument or a call cannot be handled."""
+def _key(text: str) -> Any:
+    """A constant key from its source text (once per site)."""
+    import ast
+
+    return ast.literal_eval(f"({text})")
 
 
-# --- one call site ------------------------------------------------------------------------
+# --- one call site --------------------------------------------------------------------------
 
 
-class _Target:
-    """Where one by-reference parameter's final value goes."""
+class _Lvalue:
+    """An lvalue of the analysis, its keys evaluated and its root's scope found."""
 
-    __slots__ = ("param", "arg", "lvalue", "keys")
+    __slots__ = ("root", "steps", "scope", "refusal")
 
-    def __init__(self, param: str, arg: tuple, keys: list) -> None:
-        self.param = param
-        self.arg = arg
-        self.lvalue = arg[3]
-        self.keys = keys
+    def __init__(self, code: types.CodeType, lvalue: tuple) -> None:
+        root, binding, steps = lvalue
+        self.root = root
+        self.steps = tuple((a, t if a else _key(t)) for a, t in steps)
+        self.scope = ""
+        self.refusal: str | None = None
+        try:
+            self.scope = _scope_of(code, root, binding)
+        except _Refuse as refused:
+            self.refusal = str(refused)
+
+    def evaluate(self, frame: types.FrameType, locs: Any) -> Any:
+        """The object the whole chain names now."""
+        _where, obj = _read(frame, locs, self.scope, self.root)
+        for is_attr, step in self.steps:
+            obj = getattr(obj, step) if is_attr else obj[step]
+        return obj
+
+
+class _Arg:
+    __slots__ = ("text", "lvalue", "reason")
+
+    def __init__(self, code: types.CodeType, arg: tuple) -> None:
+        _line, _col, self.text, lvalue, self.reason = arg
+        self.lvalue = _Lvalue(code, lvalue) if lvalue is not None else None
 
 
 class _Call:
-    """One analysed call expression."""
+    """One analysed call expression of a site."""
 
-    __slots__ = ("where", "callee", "callee_text", "npos", "starred_at", "keywords", "args")
+    __slots__ = (
+        "where",
+        "callee_kind",
+        "callee_base",
+        "callee_attr",
+        "callee_text",
+        "args",
+        "npos",
+        "starred_at",
+        "keywords",
+        "needs_locals",
+        "templates",
+    )
 
-    def __init__(self, call: tuple) -> None:
+    def __init__(self, code: types.CodeType, filename: str, call: tuple) -> None:
         (line, col, _end_line, _end_col), callee, self.callee_text, pos, kws = call
-        kind, base, attr = callee
-        self.callee = (kind, _prepare(base), attr)
-        self.where = (line, col)
-        self.args = [_prepare_arg(a) for a in pos]
+        self.callee_kind, base, self.callee_attr = callee
+        self.callee_base = _Lvalue(code, base) if base is not None else None
+        self.where = f"{filename}:{line}:{col + 1}"
+        self.args = [_Arg(code, a) for a in pos]
         self.npos = len(pos)
         self.starred_at = next(
             (i for i, a in enumerate(pos) if a[4] == "an unpacked *argument"), None
         )
-        self.keywords = {name: _prepare_arg(arg) for name, arg in kws}
-
-
-def _prepare(lvalue: tuple | None) -> tuple | None:
-    """An lvalue from the analysis with its constant keys evaluated, once per site."""
-    if lvalue is None:
-        return None
-    root, binding, steps = lvalue
-    return (root, binding, tuple((a, t if a else _key(t)) for a, t in steps))
-
-
-def _prepare_arg(arg: tuple) -> tuple:
-    line, col, text, lvalue, reason = arg
-    return (line, col, text, _prepare(lvalue), reason)
+        self.keywords = {name: _Arg(code, arg) for name, arg in kws}
+        # Whether looking anything up needs the caller's f_locals (a copy on 3.9-3.12).
+        lvalues = [a.lvalue for a in [*self.args, *self.keywords.values()] if a.lvalue]
+        self.needs_locals = self.callee_kind == "super" or any(
+            lv.scope is _FAST or lv.scope is _NAMESPACE
+            for lv in [*lvalues, self.callee_base]
+            if lv is not None and (lv.steps or lv.scope is _NAMESPACE or lv is self.callee_base)
+        )
+        #: (offset, number of positional arguments, keyword names) → (param, _Arg) pairs,
+        #: or the message of a refusal.
+        self.templates: dict[tuple, Any] = {}
 
 
 class _Site:
-    """A call site of a decorated function: the call(s) found there, cached."""
+    """A call site of a decorated function: the call(s) found there, analysed once."""
 
-    __slots__ = ("code", "filename", "line", "calls", "error")
+    __slots__ = ("code", "where", "calls", "error", "needs_locals")
 
-    def __init__(self, code: types.CodeType, filename: str, line: int) -> None:
+    def __init__(self, code: types.CodeType, where: str) -> None:
         self.code = code
-        self.filename = filename
-        self.line = line
+        self.where = where
         self.calls: list[_Call] = []
         self.error: str | None = None
+        self.needs_locals = False
 
 
 def _instruction(code: types.CodeType, lasti: int) -> tuple[str, int, int]:
-    """(name, argument, offset) of the instruction a frame is executing."""
+    """(name, argument, offset) of the instruction a frame is executing; on 3.11+ ``f_lasti``
+    may be one of its ``CACHE`` units."""
     ops = code.co_code
     i = lasti
     while i > 0 and ops[i] == _CACHE:
@@ -373,36 +402,33 @@ def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
     if has_star:
         return False
     if op == "CALL_METHOD":
-        return call.callee[0] in ("attr", "super") and not call.keywords and call.npos == oparg
+        return call.callee_kind in ("attr", "super") and not call.keywords and call.npos == oparg
     if op == "CALL_FUNCTION_KW":
         return bool(call.keywords) and call.npos + len(call.keywords) == oparg
     if op == "CALL_FUNCTION":
-        return (
-            not call.keywords
-            and call.npos == oparg
-            and (call.callee[0] not in ("attr", "super") or _VERSION >= (3, 11))
-        )
+        return not call.keywords and call.npos == oparg and call.callee_kind != "super"
     return False
 
 
 def _analyse(frame: types.FrameType) -> _Site:
+    """Find and classify the call the frame is making (once per site)."""
     code = frame.f_code
-    lasti = frame.f_lasti
-    op, oparg, offset = _instruction(code, lasti)
+    op, oparg, offset = _instruction(code, frame.f_lasti)
+    positions = None
+    line = frame.f_lineno
     if _VERSION >= (3, 11):
-        positions = None
         for n, position in enumerate(code.co_positions()):
             if n == offset // 2:
                 positions = position
                 break
-        line = (positions or (None,))[0] or frame.f_lineno
-    else:
-        positions = None
-        line = frame.f_lineno
-    site = _Site(code, code.co_filename, line)
+        if positions is not None and positions[0] is not None:
+            line = positions[0]
+    site = _Site(code, f"{code.co_filename}:{line}")
     if op not in _CALL_OPS:
-        site.error = "it was not called by a call expression there (an operator, a property, "
-        site.error += "or C code such as map() called it)"
+        site.error = (
+            "it was not called by a call expression there (but by an operator, a property, "
+            "or C code such as map())"
+        )
         return site
     lines = linecache.getlines(code.co_filename, frame.f_globals)
     if not lines:
@@ -410,21 +436,22 @@ def _analyse(frame: types.FrameType) -> _Site:
         return site
     source = "".join(lines)
     try:
-        if positions is not None:
-            _l, end_line, _c, end_col = positions
-            found = _core.byref_find_calls(source, _VERSION, line, (end_line, end_col))
+        if positions is not None and positions[1] is not None and positions[3] is not None:
+            end = (positions[1], positions[3])
+            found = _core.byref_find_calls(source, _VERSION, line, end)
         else:
             found = _core.byref_find_calls(source, _VERSION, line)
     except _core.ParseError as exc:
         site.error = f"its source does not parse ({exc})"
         return site
-    calls = [_Call(c) for c in found]
+    calls = [_Call(code, code.co_filename, c) for c in found]
     if positions is None:
         calls = [c for c in calls if _fits_instruction(c, op, oparg)]
     if not calls:
         site.error = "no call expression in the source matches the running instruction"
         return site
     site.calls = calls
+    site.needs_locals = any(c.needs_locals for c in calls)
     return site
 
 
@@ -436,60 +463,57 @@ class _Spec:
 
     def __init__(self, func: types.FunctionType, names: tuple[str, ...]) -> None:
         code = func.__code__
-        nparams = code.co_argcount + code.co_kwonlyargcount
-        params = code.co_varnames[:nparams]
-        self.func = func
+        params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
         self.qualname = func.__qualname__
         self.names = names
         #: name → positional index, or None for keyword-only.
         self.positions: dict[str, int | None] = {}
-        self.posonly: set[str] = set()
         for name in names:
             if name not in params:
                 raise TypeError(
                     f"byref: {func.__qualname__}() has no parameter {name!r} "
-                    f"(by-reference parameters must be named parameters, not *args/**kwargs)"
+                    "(by-reference parameters must be named parameters, not *args/**kwargs)"
                 )
             index = params.index(name)
             self.positions[name] = index if index < code.co_argcount else None
-            if index < code.co_posonlyargcount:
-                self.posonly.add(name)
-
-
-def _where(site: _Site, call: _Call | None = None) -> str:
-    if call is None:
-        return f"{site.filename}:{site.line}"
-    return f"{site.filename}:{call.where[0]}:{call.where[1] + 1}"
 
 
 def _callee_offset(
-    frame: types.FrameType, locs: _Locals, call: _Call, wrapper: Any, args: tuple
+    frame: types.FrameType, locs: Any, call: _Call, wrapper: Any, args: tuple
 ) -> int | None:
-    """How many positional arguments the call did not write (1 for a bound ``self``/``cls``),
-    or ``None`` when the callee is not ``wrapper`` itself."""
-    kind, base, attr = call.callee
+    """How many leading positional arguments the call did not write (1 for a bound
+    ``self``/``cls``), or ``None`` when its callee is not ``wrapper`` itself."""
+    kind = call.callee_kind
+    base = call.callee_base
     if kind == "name":
-        try:
-            _where_, value = _locate(frame, locs, base[0], base[1])
-        except _Refuse:
+        if base is None or base.refusal is not None:
             return None
+        if base.scope is _GLOBAL:
+            value = frame.f_globals.get(base.root, _MISSING)
+            if value is _MISSING:
+                value = _builtins(frame).get(base.root, _MISSING)
+        else:
+            try:
+                _where, value = _read(frame, locs, base.scope, base.root)
+            except _Refuse:
+                return None
         if value is wrapper:
             return 0
         if getattr(value, "__func__", None) is wrapper:
             return 1 if args and getattr(value, "__self__", _MISSING) is args[0] else None
         return None
     if kind == "attr":
-        if base is None:
+        if base is None or base.refusal is not None:
             return None
         try:
-            obj = _evaluate(frame, locs, base)
-        except (_Refuse, Exception):
+            obj = base.evaluate(frame, locs)
+        except Exception:
             return None
-        raw, found_in = _static_attr(obj, attr)
+        raw, found_in = _static_attr(obj, call.callee_attr)
     elif kind == "super":
         # super().attr: looked up in the MRO after the class the calling method was defined
         # in (its ``__class__`` cell), as super() does.
-        klass = locs.get().get("__class__")
+        klass = locs.get("__class__") if hasattr(locs, "get") else None
         if not args or not isinstance(klass, type):
             return None
         owner = args[0] if isinstance(args[0], type) else type(args[0])
@@ -498,8 +522,8 @@ def _callee_offset(
             return None
         raw = _MISSING
         for base_class in mro[mro.index(klass) + 1 :]:
-            if attr in base_class.__dict__:
-                raw = base_class.__dict__[attr]
+            if call.callee_attr in base_class.__dict__:
+                raw = base_class.__dict__[call.callee_attr]
                 break
         found_in = "type" if owner is not args[0] else "class"
     else:
@@ -515,19 +539,52 @@ def _callee_offset(
     return None
 
 
-def _key(text: str) -> Any:
-    import ast
-
-    return ast.literal_eval(f"({text})")
-
-
-def _evaluate(frame: types.FrameType, locs: _Locals, lvalue: tuple) -> Any:
-    """The object a whole (prepared) lvalue chain names, e.g. a method call's object."""
-    root, binding, steps = lvalue
-    _w, obj = _locate(frame, locs, root, binding)
-    for is_attr, step in steps:
-        obj = getattr(obj, step) if is_attr else obj[step]
-    return obj
+def _template(spec: _Spec, call: _Call, offset: int, args: tuple, kwargs: dict) -> Any:
+    """Which argument of the call each passed by-reference parameter got: ``[(param,
+    _Arg), ...]``, or ``(message, param)`` of a refusal. Fixed for a site, an offset and the
+    shape of the arguments, so it is cached."""
+    qualname = spec.qualname
+    where = call.where
+    has_star = call.starred_at is not None
+    if not has_star and None not in call.keywords:
+        if len(args) != call.npos + offset or set(kwargs) != set(call.keywords):
+            return (
+                f"{qualname}() called at {where} with other arguments than written there: "
+                "not a direct call of it (functools.partial and other wrappers are refused)",
+                None,
+            )
+    pairs = []
+    for param in spec.names:
+        if param in kwargs:
+            arg = call.keywords.get(param) or call.keywords.get(None)
+        else:
+            index = spec.positions[param]
+            if index is None or index >= len(args):
+                continue  # not passed: its default was used, nothing to write
+            index -= offset
+            if index < 0:
+                return (
+                    f"{qualname}() called at {where}: by-reference parameter {param!r} "
+                    "received the object of a method call, not a variable",
+                    param,
+                )
+            arg = call.args[call.starred_at if has_star and index >= call.starred_at else index]
+        if arg is None or arg.lvalue is None:
+            text, reason = (arg.text, arg.reason) if arg is not None else ("?", "unknown")
+            return (
+                f"{qualname}() called at {where}: the argument for by-reference parameter "
+                f"{param!r}, {text!r}, is {reason}, not a variable, an attribute or an item "
+                "with a constant key",
+                param,
+            )
+        if arg.lvalue.refusal is not None:
+            return (
+                f"{qualname}() called at {where}: the argument for by-reference parameter "
+                f"{param!r}, {arg.text!r}, is {arg.lvalue.refusal}",
+                param,
+            )
+        pairs.append((param, arg))
+    return pairs
 
 
 def byref(*names: str) -> Callable[[_F], _F]:
@@ -576,141 +633,95 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
     qualname = spec.qualname
 
     def bind(frame: types.FrameType, args: tuple, kwargs: dict) -> list[tuple[Any, ...]]:
-        """The write-back plan of this call: ``(kind, where, name_or_key, param)`` each."""
-        key = (id(frame.f_code), frame.f_lasti)
+        """The write-back plan of this call: ``(kind, object, name or key, param)`` each;
+        raises ``ByRefError``."""
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
         site = sites.get(key)
-        if site is None or site.code is not frame.f_code:
+        if site is None or site.code is not code:
             if len(sites) >= _MAX_SITES:
                 sites.clear()
             site = sites[key] = _analyse(frame)
         if site.error is not None:
             raise ByRefError(
-                f"{qualname}() called at {_where(site)}: {site.error}; "
+                f"{qualname}() called at {site.where}: {site.error}; "
                 "cannot tell which variables to write back",
                 None,
-                _where(site),
+                site.where,
             )
-        locs = _Locals(frame)
-        chosen = None
-        offset = None
-        for candidate in site.calls:
-            candidate_offset = _callee_offset(frame, locs, candidate, wrapper, args)
-            if candidate_offset is not None:
-                if chosen is not None:
-                    raise ByRefError(
-                        f"{qualname}() called at {_where(site)}: several calls on that line "
-                        "could be this one, and Python 3.9/3.10 record only lines; "
-                        "put the call on a line of its own",
-                        None,
-                        _where(site),
-                    )
-                chosen, offset = candidate, candidate_offset
-                if _VERSION >= (3, 11):
-                    break
-        call = chosen
-        if call is None or offset is None:
-            first = site.calls[0]
-            raise ByRefError(
-                f"{qualname}() called at {_where(site, first)} through "
-                f"{first.callee_text!r}, which is not a direct call of it "
-                "(functools.partial, map() and other wrappers are refused: they would make "
-                "byref write to the wrong variables)",
-                None,
-                _where(site, first),
-            )
-        where = _where(site, call)
-        has_star = call.starred_at is not None
-        if not has_star and None not in call.keywords:
-            if len(args) != call.npos + offset or set(kwargs) != set(call.keywords):
+        calls = site.calls
+        locs = frame.f_locals if site.needs_locals else None
+        call = calls[0]
+        offset = _callee_offset(frame, locs, call, wrapper, args)
+        if len(calls) > 1:  # 3.9/3.10: calls alike on one line
+            matching = [(c, _callee_offset(frame, locs, c, wrapper, args)) for c in calls]
+            matching = [(c, o) for c, o in matching if o is not None]
+            if len(matching) > 1:
                 raise ByRefError(
-                    f"{qualname}() called at {where} with other arguments than written "
-                    "there: not a direct call of it (functools.partial and other wrappers "
-                    "are refused)",
+                    f"{qualname}() called at {site.where}: several calls on that line could "
+                    "be this one, and Python 3.9/3.10 record only lines; put the call on a "
+                    "line of its own",
                     None,
-                    where,
+                    site.where,
                 )
+            if matching:
+                call, offset = matching[0]
+        if offset is None:
+            raise ByRefError(
+                f"{qualname}() called at {call.where} through {call.callee_text!r}, which is "
+                "not a direct call of it (functools.partial, map() and other wrappers are "
+                "refused: they would make byref write to the wrong variables)",
+                None,
+                call.where,
+            )
+        shape = (offset, len(args), tuple(kwargs) if kwargs else ())
+        template = call.templates.get(shape)
+        if template is None:
+            template = call.templates[shape] = _template(spec, call, offset, args, kwargs)
+        if type(template) is tuple:
+            raise ByRefError(template[0], template[1], call.where)
         plan = []
-        for param in spec.names:
-            if param in kwargs:
-                arg = call.keywords.get(param)
-                if arg is None:
-                    arg = call.keywords.get(None)
-            else:
-                index = spec.positions[param]
-                if index is None or index >= len(args):
-                    continue  # not passed: its default was used
-                index -= offset
-                if index < 0:
-                    raise ByRefError(
-                        f"{qualname}() called at {where}: by-reference parameter {param!r} "
-                        "received the bound object of a method call, not a variable",
-                        param,
-                        where,
-                    )
-                if has_star and index >= call.starred_at:
-                    arg = call.args[call.starred_at]
-                else:
-                    arg = call.args[index]
-            lvalue = arg[3]
-            if lvalue is None:
-                raise ByRefError(
-                    f"{qualname}() called at {where}: the argument for by-reference "
-                    f"parameter {param!r}, {arg[2]!r}, is {arg[4]}, not a variable, an "
-                    "attribute or an item with a constant key",
-                    param,
-                    where,
-                )
-            root, binding, steps = lvalue
+        for param, arg in template:
+            lvalue = arg.lvalue
+            steps = lvalue.steps
+            root = lvalue.root
             try:
-                kind, value = _locate(frame, locs, root, binding)
                 if not steps:
-                    plan.append((kind, None, root, param))
+                    if lvalue.scope is _FAST:
+                        plan.append((_FAST, None, root, param))
+                    elif lvalue.scope is _NAMESPACE and root in locs:
+                        plan.append((_NAMESPACE, None, root, param))
+                    else:
+                        if root not in frame.f_globals:
+                            _read(frame, locs, _GLOBAL, root)  # raises the reason
+                        plan.append((_GLOBAL, None, root, param))
                     continue
-                obj = value
+                _where, obj = _read(frame, locs, lvalue.scope, root)
                 for is_attr, step in steps[:-1]:
                     obj = getattr(obj, step) if is_attr else obj[step]
                 is_attr, step = steps[-1]
                 plan.append(("attr" if is_attr else "item", obj, step, param))
             except _Refuse as refused:
                 raise ByRefError(
-                    f"{qualname}() called at {where}: the argument for by-reference "
-                    f"parameter {param!r}, {arg[2]!r}, is {refused}",
+                    f"{qualname}() called at {call.where}: the argument for by-reference "
+                    f"parameter {param!r}, {arg.text!r}, is {refused}",
                     param,
-                    where,
+                    call.where,
                 ) from None
         return plan
 
+    run = _core.byref_run
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        gen = body(*args, **kwargs)
+        gen = body(*args, **kwargs)  # binds the arguments: CPython's own TypeErrors
         frame = sys._getframe(1)
         try:
             plan = bind(frame, args, kwargs)
             callee_frame = gen.gi_frame
-            stopped = None
-            try:
-                gen.send(None)
-            except StopIteration as stop:
-                tb = stop.__traceback__
-                if tb is not None and tb.tb_next is not None:
-                    raise  # 3.12+: the body itself raised StopIteration
-                result = stop.value
-            except RuntimeError as error:
-                tb = error.__traceback__
-                cause = error.__cause__
-                if not (
-                    _VERSION < (3, 12)
-                    and isinstance(cause, StopIteration)
-                    and tb is not None
-                    and tb.tb_next is None
-                ):
-                    raise
-                stopped = cause  # PEP 479's wrapping of the body's own StopIteration
-            else:
-                raise RuntimeError(f"{qualname}() yielded")  # pragma: no cover
-            if stopped is not None:
-                raise stopped
-            _write_back(frame, callee_frame, plan, qualname)
+            result = run(gen)  # the body's exception, if any, propagates: nothing written
+            if plan:
+                _write_back(frame, callee_frame, plan, qualname)
             return result
         finally:
             del frame
@@ -722,6 +733,7 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
 def _write_back(
     frame: types.FrameType, callee_frame: types.FrameType, plan: list, qualname: str
 ) -> None:
+    """Write the final values of the by-reference parameters where the plan says."""
     final = callee_frame.f_locals
     values = []
     for _kind, _obj, _name, param in plan:
@@ -737,16 +749,16 @@ def _write_back(
     # then attributes and items, whose setters may run code.
     fast = None
     for (kind, _obj, name, _param), value in zip(plan, values):
-        if kind == _FAST:
+        if kind is _FAST:
             if fast is None:
                 fast = frame.f_locals
             fast[name] = value
     if fast is not None and _VERSION < (3, 13):
         _core.byref_locals_to_fast(frame)
     for (kind, obj, name, _param), value in zip(plan, values):
-        if kind == _NAMESPACE:
+        if kind is _NAMESPACE:
             frame.f_locals[name] = value
-        elif kind == _GLOBAL:
+        elif kind is _GLOBAL:
             frame.f_globals[name] = value
         elif kind == "attr":
             setattr(obj, name, value)

@@ -1,7 +1,7 @@
 //! Native helpers of `recompyle.byref` (`python/recompyle/byref.py`): the call-site analysis
 //! as Python tuples, and the write of a frame's locals dict back into its fast locals.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use recompyle_transform::call_args::{self, Arg, ArgKind, CallInfo, Callee, Lvalue, Query, Step};
@@ -129,4 +129,61 @@ pub fn byref_locals_to_fast(frame: &Bound<'_, PyAny>) -> PyResult<()> {
             "3.13+ frames write through f_locals; PyFrame_LocalsToFast is gone",
         ))
     }
+}
+
+/// Run the body of a function's generator copy (`generator_code` in byref.py) to its end:
+/// its return value, or its exception as the original function would have raised it.
+///
+/// `PyIter_Send` (3.10+) returns the value without a `StopIteration`, and tells a return
+/// from an exception. A `StopIteration` the body raised comes back as itself: 3.9–3.11 wrap
+/// it in PEP 479's `RuntimeError` (made in C, so without a traceback), which is undone here;
+/// 3.12+ do that wrapping in the bytecode of real generators only, which the copy lacks.
+#[pyfunction]
+pub fn byref_run(py: Python<'_>, gen: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    #[cfg(Py_3_10)]
+    {
+        use pyo3::ffi;
+        let mut result: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: `gen` is a live object and the GIL is held; PyIter_Send checks its type
+        // and leaves a new reference in `result` unless it returns PYGEN_ERROR.
+        let status = unsafe { ffi::PyIter_Send(gen.as_ptr(), ffi::Py_None(), &mut result) };
+        match status {
+            // SAFETY: a new reference, per PyIter_Send's contract.
+            ffi::PySendResult::PYGEN_RETURN => {
+                Ok(unsafe { Bound::from_owned_ptr(py, result) }.unbind())
+            }
+            ffi::PySendResult::PYGEN_NEXT => {
+                // SAFETY: the yielded value is a new reference we do not keep.
+                unsafe { ffi::Py_DECREF(result) };
+                Err(PyRuntimeError::new_err("the function's body yielded"))
+            }
+            ffi::PySendResult::PYGEN_ERROR => Err(unwrap_pep479(py, PyErr::fetch(py))),
+        }
+    }
+    #[cfg(not(Py_3_10))]
+    {
+        match gen.call_method1("send", (py.None(),)) {
+            Ok(_) => Err(PyRuntimeError::new_err("the function's body yielded")),
+            // A return: the StopIteration was made in C, after the frame was gone.
+            Err(err)
+                if err.is_instance_of::<PyStopIteration>(py) && err.traceback(py).is_none() =>
+            {
+                Ok(err.value(py).getattr("value")?.unbind())
+            }
+            Err(err) => Err(unwrap_pep479(py, err)),
+        }
+    }
+}
+
+fn unwrap_pep479(py: Python<'_>, err: PyErr) -> PyErr {
+    let converted =
+        err.get_type(py).is(py.get_type::<PyRuntimeError>()) && err.traceback(py).is_none();
+    if converted {
+        if let Some(cause) = err.cause(py) {
+            if cause.is_instance_of::<PyStopIteration>(py) {
+                return cause;
+            }
+        }
+    }
+    err
 }
