@@ -353,11 +353,14 @@ class _Call:
         )
         self.keywords = {name: _Arg(code, arg) for name, arg in kws}
         # Whether looking anything up needs the caller's f_locals (a copy on 3.9-3.12).
+        # (A method call's object is looked up only when the bound object does not tell.)
         lvalues = [a.lvalue for a in [*self.args, *self.keywords.values()] if a.lvalue]
+        if self.callee_kind == "name":
+            lvalues.append(self.callee_base)
         self.needs_locals = self.callee_kind == "super" or any(
-            lv.scope is _FAST or lv.scope is _NAMESPACE
-            for lv in [*lvalues, self.callee_base]
-            if lv is not None and (lv.steps or lv.scope is _NAMESPACE or lv is self.callee_base)
+            (lv.scope is _FAST and (lv.steps or lv is self.callee_base)) or lv.scope is _NAMESPACE
+            for lv in lvalues
+            if lv is not None
         )
         #: (offset, number of positional arguments, keyword names) → (param, _Arg) pairs,
         #: or the message of a refusal.
@@ -503,10 +506,28 @@ def _callee_offset(
             return 1 if args and getattr(value, "__self__", _MISSING) is args[0] else None
         return None
     if kind == "attr":
+        if (
+            args
+            and call.starred_at is None
+            and None not in call.keywords
+            and len(args) == call.npos + 1
+        ):
+            # A method call (`obj.m(a)`): the bound object came first. Its class having
+            # this function under the name called, and the count of arguments, are enough:
+            # whatever else ran between could not have changed what the arguments are.
+            owner = args[0] if isinstance(args[0], type) else type(args[0])
+            for klass in owner.__mro__:
+                if call.callee_attr in klass.__dict__:
+                    raw = klass.__dict__[call.callee_attr]
+                    if raw is wrapper and owner is not args[0]:
+                        return 1
+                    if isinstance(raw, classmethod) and raw.__func__ is wrapper:
+                        return 1
+                    break
         if base is None or base.refusal is not None:
             return None
         try:
-            obj = base.evaluate(frame, locs)
+            obj = base.evaluate(frame, frame.f_locals if locs is None else locs)
         except Exception:
             return None
         raw, found_in = _static_attr(obj, call.callee_attr)
