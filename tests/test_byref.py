@@ -638,3 +638,81 @@ def test_package_exports():
 
     assert module.byref is not module  # the decorator function inside the module
     assert "byref" in dir(recompyle)
+
+
+# --- the generator copy runs the body as the original would ---------------------------------
+
+
+def test_cells_free_variables_and_exception_handlers_in_the_body():
+    offset = 100
+
+    @byref("x")
+    def busy(x, items):
+        read = lambda: x  # noqa: E731  (x is a cell of the body)
+        try:
+            items[99]
+        except IndexError:
+            x = read() + offset  # offset is a free variable
+        with open(__file__) as f:
+            x += len(f.readline()) * 0
+        for i in items:
+            try:
+                if i == 2:
+                    raise ValueError(i)
+            except ValueError:
+                x += 1
+            finally:
+                x += 10
+        return read()
+
+    a = 1
+    assert busy(a, [1, 2]) == 122
+    assert a == 122
+
+
+def test_recursion_through_the_body_and_kwargs_defaults():
+    @byref("acc")
+    def total(n, *, acc=0, step=1):
+        if n:
+            total(n - 1, acc=acc, step=step)
+        acc += step
+
+    acc = 0
+    total(4, acc=acc, step=2)
+    assert acc == 10
+
+
+def test_instrumented_caller_through_recompyle():
+    """Calls rewritten by recompyle's import hook reach byref the same way, with a handler
+    listening (the call goes through the native proxy) and without."""
+    from recompyle.handlers import handler
+    from recompyle.loader import instrument_source
+
+    source = (
+        "from recompyle import byref\n"
+        "@byref('x')\n"
+        "def add(x, y):\n"
+        "    x += y\n"
+        "v = 1\n"
+        "add(v, 2)\n"
+        "class K:\n"
+        "    def m(self):\n"
+        "        w = 3\n"
+        "        self.add(w, 4)\n"
+        "        return w\n"
+        "    add = staticmethod(add)\n"
+        "r = K().m()\n"
+    )
+    filename = "<byref-instrumented>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = instrument_source(source.encode(), filename, "byref_instrumented")
+    seen = []
+    for listening in (False, True):
+        ns: dict = {"__name__": "byref_instrumented"}
+        if listening:
+            with handler(before=lambda event: seen.append(event)):
+                exec(code, ns)
+        else:
+            exec(code, ns)
+        assert ns["v"] == 3 and ns["r"] == 7
+    assert seen, "the handler saw the instrumented calls"
