@@ -716,3 +716,72 @@ def test_instrumented_caller_through_recompyle():
             exec(code, ns)
         assert ns["v"] == 3 and ns["r"] == 7
     assert seen, "the handler saw the instrumented calls"
+
+
+# --- a site's second and later calls take a short path with the same checks ------------------
+
+
+def _swappable(x):  # replaced by a byref function, then by a partial, in the test below
+    return x
+
+
+def test_repeated_site_sees_the_callee_change():
+    global _swappable
+    original = _swappable
+    _swappable = inc
+    try:
+        a = 0
+        for n in range(6):
+            if n == 3:
+                _swappable = functools.partial(inc)
+            if n < 3:
+                _swappable(a)
+            else:
+                with pytest.raises(ByRefError, match="not a direct call"):
+                    _swappable(a)
+        assert a == 3
+    finally:
+        _swappable = original
+
+
+def test_repeated_method_site_sees_another_class():
+    class A:
+        @byref("x")
+        def m(self, x, y=1):
+            x += y
+
+    class B:
+        # B().m(a) is A.m(b, 5, a): `a` is y there, and x must not be written to it.
+        m = functools.partialmethod(A.m, 5)
+
+    objs = [A(), A(), B(), A()]
+    a = 0
+    refused = 0
+    for obj in objs:
+        try:
+            obj.m(a)
+        except ByRefError:
+            refused += 1
+    assert (a, refused) == (3, 1)
+
+
+def test_repeated_site_with_attributes_of_changing_objects():
+    boxes = [Box(), Box(), Box()]
+    for box in boxes:
+        add(box.items[2]["k"], 1)
+        add(box.value, 2)
+    assert [(b.items[2]["k"], b.value) for b in boxes] == [(6, 3)] * 3
+
+
+def test_repeated_site_deleting_the_parameter_the_second_time():
+    @byref("x")
+    def maybe_drop(x, drop):
+        if drop:
+            del x
+
+    a = 1
+    maybe_drop(a, False)
+    with pytest.raises(ByRefError, match="no value at return"):
+        for flag in (False, True):
+            maybe_drop(a, flag)
+    assert a == 1

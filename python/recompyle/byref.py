@@ -651,6 +651,9 @@ def byref(*names: str) -> Callable[[_F], _F]:
 
 def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spec) -> Any:
     sites: dict[tuple[int, int], _Site] = {}
+    #: Sites `bind` found usual: (code, is a method call, callee name or attribute, number
+    #: of arguments, ((param, scope, root, steps), ...), whether the roots need f_locals).
+    compiled: dict[tuple[int, int], tuple] = {}
     qualname = spec.qualname
 
     def bind(frame: types.FrameType, args: tuple, kwargs: dict) -> list[tuple[Any, ...]]:
@@ -662,6 +665,7 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
         if site is None or site.code is not code:
             if len(sites) >= _MAX_SITES:
                 sites.clear()
+                compiled.clear()
             site = sites[key] = _analyse(frame)
         if site.error is not None:
             raise ByRefError(
@@ -701,6 +705,25 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
             template = call.templates[shape] = _template(spec, call, offset, args, kwargs)
         if type(template) is tuple:
             raise ByRefError(template[0], template[1], call.where)
+        if (
+            len(calls) == 1
+            and not kwargs
+            and (
+                (offset == 0 and call.callee_kind == "name" and call.callee_base.scope is _GLOBAL)
+                or (offset == 1 and call.callee_kind == "attr")
+            )
+            and all(a.lvalue.scope in (_FAST, _GLOBAL) for _, a in template)
+        ):
+            # The usual sites (`f(a, b.c)`, `obj.m(a)` with positional arguments) take the
+            # short path from the next call on: the same checks without the generality.
+            compiled[key] = (
+                code,
+                call.callee_kind == "attr",
+                call.callee_attr if offset else call.callee_base.root,
+                len(args),
+                tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template),
+                any(a.lvalue.scope is _FAST and a.lvalue.steps for _, a in template),
+            )
         plan = []
         for param, arg in template:
             lvalue = arg.lvalue
@@ -731,21 +754,71 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
                 ) from None
         return plan
 
+    def fast_plan(frame: types.FrameType, args: tuple, site: tuple) -> list | None:
+        """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
+        as it was (the general path then decides, and words any refusal)."""
+        _code, method, name, nargs, targets, pre_locals = site
+        if len(args) != nargs:
+            return None
+        globals_ = frame.f_globals
+        if method:
+            first = args[0]
+            owner = first if isinstance(first, type) else type(first)
+            for klass in owner.__mro__:
+                namespace = klass.__dict__
+                if name in namespace:
+                    raw = namespace[name]
+                    if not (
+                        (raw is wrapper and owner is not first)
+                        or (type(raw) is classmethod and raw.__func__ is wrapper)
+                    ):
+                        return None
+                    break
+            else:
+                return None
+        elif globals_.get(name) is not wrapper:
+            return None
+        locs = frame.f_locals if pre_locals else None
+        plan = []
+        for param, scope, root, steps in targets:
+            if not steps:
+                if scope is _GLOBAL and root not in globals_:
+                    return None
+                plan.append((scope, None, root, param))
+                continue
+            obj = (locs if scope is _FAST else globals_).get(root, _MISSING)
+            if obj is _MISSING:
+                return None
+            for is_attr, step in steps[:-1]:
+                obj = getattr(obj, step) if is_attr else obj[step]
+            is_attr, step = steps[-1]
+            plan.append(("attr" if is_attr else "item", obj, step, param))
+        return plan
+
     run = _core.byref_run
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         gen = body(*args, **kwargs)  # binds the arguments: CPython's own TypeErrors
         frame = sys._getframe(1)
+        callee_frame = None
         try:
-            plan = bind(frame, args, kwargs)
+            code = frame.f_code
+            site = compiled.get((id(code), frame.f_lasti))
+            plan = None
+            if site is not None and site[0] is code and not kwargs:
+                plan = fast_plan(frame, args, site)
+            if plan is None:
+                plan = bind(frame, args, kwargs)
             callee_frame = gen.gi_frame
             result = run(gen)  # the body's exception, if any, propagates: nothing written
             if plan:
                 _write_back(frame, callee_frame, plan, qualname)
             return result
         finally:
-            del frame
+            # The finished body's frame links back to this one (f_back): dropping it here
+            # keeps each call from leaving a reference cycle for the collector.
+            del frame, callee_frame
 
     wrapper.__byref__ = spec.names  # type: ignore[attr-defined]
     return wrapper
