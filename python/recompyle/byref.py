@@ -716,13 +716,19 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
         ):
             # The usual sites (`f(a, b.c)`, `obj.m(a)` with positional arguments) take the
             # short path from the next call on: the same checks without the generality.
+            targets = tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template)
             compiled[key] = (
                 code,
                 call.callee_kind == "attr",
                 call.callee_attr if offset else call.callee_base.root,
                 len(args),
-                tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template),
+                targets,
                 any(a.lvalue.scope is _FAST and a.lvalue.steps for _, a in template),
+                # Plain names only: the plan itself is the same every time.
+                [(scope, None, root, p) for p, scope, root, _ in targets]
+                if not any(steps for *_, steps in targets)
+                else None,
+                tuple(root for _, scope, root, _ in targets if scope is _GLOBAL),
             )
         plan = []
         for param, arg in template:
@@ -757,7 +763,7 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
     def fast_plan(frame: types.FrameType, args: tuple, site: tuple) -> list | None:
         """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
         as it was (the general path then decides, and words any refusal)."""
-        _code, method, name, nargs, targets, pre_locals = site
+        _code, method, name, nargs, targets, pre_locals, fixed_plan, global_roots = site
         if len(args) != nargs:
             return None
         globals_ = frame.f_globals
@@ -778,6 +784,11 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
                 return None
         elif globals_.get(name) is not wrapper:
             return None
+        if fixed_plan is not None:
+            for root in global_roots:
+                if root not in globals_:
+                    return None
+            return fixed_plan
         locs = frame.f_locals if pre_locals else None
         plan = []
         for param, scope, root, steps in targets:
@@ -829,16 +840,15 @@ def _write_back(
 ) -> None:
     """Write the final values of the by-reference parameters where the plan says."""
     final = callee_frame.f_locals
-    values = []
-    for _kind, _obj, _name, param in plan:
-        value = final.get(param, _MISSING)
-        if value is _MISSING:
-            raise ByRefError(
-                f"{qualname}(): by-reference parameter {param!r} has no value at return "
-                "(deleted in the body); nothing was written back",
-                param,
-            )
-        values.append(value)
+    try:
+        values = [final[entry[3]] for entry in plan]
+    except KeyError as missing:
+        param = missing.args[0]
+        raise ByRefError(
+            f"{qualname}(): by-reference parameter {param!r} has no value at return "
+            "(deleted in the body); nothing was written back",
+            param,
+        ) from None
     # Names first, in one refreshed snapshot of the caller's locals written back at once;
     # then attributes and items, whose setters may run code.
     fast = None
