@@ -785,3 +785,20 @@ def test_repeated_site_deleting_the_parameter_the_second_time():
         for flag in (False, True):
             maybe_drop(a, flag)
     assert a == 1
+
+
+def test_multiline_method_calls():
+    """3.10 puts a method call on the line of its attribute, 3.9 on the line it starts on,
+    3.11+ give the whole span: each is found."""
+    c = Counter()
+    v = 0
+    # fmt: off
+    (c
+     .add_to(v, 1))
+    (c
+     .add_to(v,
+             n=2))
+    (c.
+     add_to)(v, 3)
+    # fmt: on
+    assert v == 6

@@ -75,8 +75,8 @@ fn call<'py>(py: Python<'py>, c: &CallInfo) -> PyResult<Bound<'py, PyAny>> {
         .into_any())
 }
 
-/// The calls of `source` that end at `end` (`(line, col)`, 3.11+) or, without `end`, start
-/// on `line` (3.9/3.10), each as
+/// The calls of `source` that end at `end` (`(line, col)`, 3.11+) or, without `end`, are
+/// on `line` as `version` (3.9/3.10) records lines, each as
 /// `((line, col, end_line, end_col), callee, callee_text, positional, keywords)`.
 ///
 /// Raises `ParseError` when the source does not parse for `version`.
@@ -91,6 +91,7 @@ pub fn byref_find_calls<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let query = match end {
         Some((line, col)) => Query::End { line, col },
+        None if version == (3, 10) => Query::Line310(line),
         None => Query::Line(line),
     };
     let found = py

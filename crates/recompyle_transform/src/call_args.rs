@@ -27,8 +27,12 @@ pub enum Query {
     /// The call whose text ends at this 1-based line and 0-based UTF-8 column (3.11+: the
     /// end of the call instruction's position; a call's `)` ends exactly one call).
     End { line: u32, col: u32 },
-    /// Every call that starts on this 1-based line (3.9/3.10, which only record lines).
+    /// Every call that starts on this 1-based line (3.9, which only records lines).
     Line(u32),
+    /// As 3.10 records lines: a method call without keywords or unpacking (`LOAD_METHOD`,
+    /// `CALL_METHOD`) is on the line its attribute name ends on, any other call on the line
+    /// it starts on.
+    Line310(u32),
 }
 
 /// How the caller's scope binds a root name.
@@ -407,6 +411,20 @@ impl CallFinder<'_> {
         let wanted = match self.query {
             Query::End { line: l, col: c } => end_line == l && end_col == c,
             Query::Line(l) => line == l,
+            Query::Line310(l) => {
+                let plain = call.arguments.keywords.is_empty()
+                    && !call
+                        .arguments
+                        .args
+                        .iter()
+                        .any(|a| matches!(a, Expr::Starred(_)));
+                match &*call.func {
+                    Expr::Attribute(attr) if plain => {
+                        self.lines.line_col(attr.range().end().to_u32()).0 == l
+                    }
+                    _ => line == l,
+                }
+            }
         };
         if !wanted {
             return;

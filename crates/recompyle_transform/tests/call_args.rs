@@ -146,3 +146,13 @@ def g(xs):
     }
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn python_310_puts_method_calls_on_their_attribute_line() {
+    let src = "(o\n .m(a))\n(o\n .m(a, k=b))\nf(\n a)\n";
+    let mut text = render(src, (3, 10), Query::Line310(2));
+    text.push_str(&calls(src, (3, 10), Query::Line310(3)));
+    text.push_str(&calls(src, (3, 10), Query::Line310(5)));
+    text.push_str(&calls(src, (3, 9), Query::Line(1)));
+    insta::assert_snapshot!(text);
+}
