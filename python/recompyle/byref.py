@@ -838,36 +838,15 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
 def _write_back(
     frame: types.FrameType, callee_frame: types.FrameType, plan: list, qualname: str
 ) -> None:
-    """Write the final values of the by-reference parameters where the plan says."""
-    final = callee_frame.f_locals
-    try:
-        values = [final[entry[3]] for entry in plan]
-    except KeyError as missing:
-        param = missing.args[0]
+    """Write the final values of the by-reference parameters where the plan says (natively:
+    ``_core.byref_write_back``, which reads every value before writing any)."""
+    missing = _core.byref_write_back(frame, callee_frame, plan)
+    if missing is not None:
         raise ByRefError(
-            f"{qualname}(): by-reference parameter {param!r} has no value at return "
+            f"{qualname}(): by-reference parameter {missing!r} has no value at return "
             "(deleted in the body); nothing was written back",
-            param,
-        ) from None
-    # Names first, in one refreshed snapshot of the caller's locals written back at once;
-    # then attributes and items, whose setters may run code.
-    fast = None
-    for (kind, _obj, name, _param), value in zip(plan, values):
-        if kind is _FAST:
-            if fast is None:
-                fast = frame.f_locals
-            fast[name] = value
-    if fast is not None and _VERSION < (3, 13):
-        _core.byref_locals_to_fast(frame)
-    for (kind, obj, name, _param), value in zip(plan, values):
-        if kind is _NAMESPACE:
-            frame.f_locals[name] = value
-        elif kind is _GLOBAL:
-            frame.f_globals[name] = value
-        elif kind == "attr":
-            setattr(obj, name, value)
-        elif kind == "item":
-            obj[name] = value
+            missing,
+        )
 
 
 class _CallableModule(types.ModuleType):

@@ -1,9 +1,10 @@
 //! Native helpers of `recompyle.byref` (`python/recompyle/byref.py`): the call-site analysis
 //! as Python tuples, and the write of a frame's locals dict back into its fast locals.
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyList, PyString, PyTuple};
 use recompyle_transform::call_args::{self, Arg, ArgKind, CallInfo, Callee, Lvalue, Query, Step};
 
 use crate::transform::ParseError;
@@ -187,4 +188,62 @@ fn unwrap_pep479(py: Python<'_>, err: PyErr) -> PyErr {
         }
     }
     err
+}
+
+/// Write the final values of the by-reference parameters where the plan says (what
+/// `_write_back` in byref.py describes): `plan` is a list of `(kind, object, name or key,
+/// param)`, kind one of `fast`, `namespace`, `global`, `attr`, `item`. Reads every value
+/// first; returns the name of a parameter the body deleted (then nothing is written), else
+/// `None`. Names go first, in one refreshed `f_locals` written back at once (3.9–3.12) or
+/// through the PEP 667 proxy (3.13); then attributes and items, whose setters may run code.
+#[pyfunction]
+pub fn byref_write_back<'py>(
+    py: Python<'py>,
+    frame: &Bound<'py, PyAny>,
+    callee_frame: &Bound<'py, PyAny>,
+    plan: &Bound<'py, PyList>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let final_locals = callee_frame.getattr(intern!(py, "f_locals"))?;
+    let mut entries = Vec::with_capacity(plan.len());
+    for entry in plan.iter() {
+        let entry = entry.cast_into::<PyTuple>()?;
+        let param = entry.get_item(3)?;
+        let value = match final_locals.get_item(&param) {
+            Ok(value) => value,
+            Err(err) if err.is_instance_of::<PyKeyError>(py) => return Ok(Some(param)),
+            Err(err) => return Err(err),
+        };
+        let kind = entry.get_item(0)?;
+        entries.push((kind.cast_into::<PyString>()?, entry, value));
+    }
+    let mut fast: Option<Bound<'py, PyAny>> = None;
+    for (kind, entry, value) in &entries {
+        if kind.to_str()? == "fast" {
+            let locals = match &fast {
+                Some(locals) => locals,
+                None => fast.insert(frame.getattr(intern!(py, "f_locals"))?),
+            };
+            locals.set_item(entry.get_item(2)?, value)?;
+        }
+    }
+    #[cfg(not(Py_3_13))]
+    if fast.is_some() {
+        byref_locals_to_fast(frame)?;
+    }
+    for (kind, entry, value) in &entries {
+        match kind.to_str()? {
+            "namespace" => frame
+                .getattr(intern!(py, "f_locals"))?
+                .set_item(entry.get_item(2)?, value)?,
+            "global" => frame
+                .getattr(intern!(py, "f_globals"))?
+                .set_item(entry.get_item(2)?, value)?,
+            "attr" => entry
+                .get_item(1)?
+                .setattr(entry.get_item(2)?.cast_into::<PyString>()?, value)?,
+            "item" => entry.get_item(1)?.set_item(entry.get_item(2)?, value)?,
+            _ => {}
+        }
+    }
+    Ok(None)
 }

@@ -57,6 +57,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(byref::byref_find_calls, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_run, m)?)?;
+    m.add_function(wrap_pyfunction!(byref::byref_write_back, m)?)?;
 
     m.add_class::<function_sites::FunctionSite>()?;
     m.add_class::<function_sites::FlatProfile>()?;
