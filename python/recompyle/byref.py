@@ -39,11 +39,14 @@ of those parameters. How, stage by stage (ARCHITECTURE.md has the one-paragraph 
    its final locals after it returns. If the body raises, the exception propagates (a
    ``StopIteration`` raised by the body is given back as itself, not as PEP 479's
    ``RuntimeError``) and nothing is written.
-5. **Write-back** — names into the caller frame: locals, cells and free variables through
+5. **Write-back** (native, ``_core.byref_write_back``) — every final value is read first;
+   then names into the caller frame: locals, cells and free variables through
    ``frame.f_locals`` (a write-through proxy on 3.13, PEP 667; on 3.9–3.12 one refreshed
-   snapshot followed by ``PyFrame_LocalsToFast``, ``_core.byref_locals_to_fast``), class and
-   module namespaces directly, globals into ``f_globals``; attributes by ``setattr`` and
-   items by ``__setitem__`` on the objects from step 3.
+   snapshot followed by ``PyFrame_LocalsToFast``), class and module namespaces directly,
+   globals into ``f_globals``; then attributes by ``setattr`` and items by ``__setitem__`` on
+   the objects from step 3.
+
+A site's later calls take a short path (``fast_plan``) with the same checks, precomputed.
 """
 
 from __future__ import annotations
