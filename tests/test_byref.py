@@ -802,3 +802,17 @@ def test_multiline_method_calls():
      add_to)(v, 3)
     # fmt: on
     assert v == 6
+
+
+def test_repeated_keyword_site():
+    @byref("x")
+    def bump(x, step=1):
+        x += step
+
+    a = 0
+    for step in (1, 2, 3):
+        bump(x=a, step=step)
+    assert a == 6
+    for step in (1, 2):
+        bump(step=step, x=a)  # another site, keywords in another order
+    assert a == 9

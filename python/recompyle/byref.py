@@ -655,7 +655,8 @@ def byref(*names: str) -> Callable[[_F], _F]:
 def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spec) -> Any:
     sites: dict[tuple[int, int], _Site] = {}
     #: Sites `bind` found usual: (code, is a method call, callee name or attribute, number
-    #: of arguments, ((param, scope, root, steps), ...), whether the roots need f_locals).
+    #: of positional arguments, ((param, scope, root, steps), ...), whether the roots need
+    #: f_locals, the plan when it never changes, global roots, keyword names in order).
     compiled: dict[tuple[int, int], tuple] = {}
     qualname = spec.qualname
 
@@ -710,15 +711,14 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
             raise ByRefError(template[0], template[1], call.where)
         if (
             len(calls) == 1
-            and not kwargs
             and (
                 (offset == 0 and call.callee_kind == "name" and call.callee_base.scope is _GLOBAL)
                 or (offset == 1 and call.callee_kind == "attr")
             )
             and all(a.lvalue.scope in (_FAST, _GLOBAL) for _, a in template)
         ):
-            # The usual sites (`f(a, b.c)`, `obj.m(a)` with positional arguments) take the
-            # short path from the next call on: the same checks without the generality.
+            # The usual sites (`f(a, b.c)`, `obj.m(a, k=v)`) take the short path from the
+            # next call on: the same checks without the generality.
             targets = tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template)
             compiled[key] = (
                 code,
@@ -732,6 +732,7 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
                 if not any(steps for *_, steps in targets)
                 else None,
                 tuple(root for _, scope, root, _ in targets if scope is _GLOBAL),
+                shape[2],
             )
         plan = []
         for param, arg in template:
@@ -763,11 +764,11 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
                 ) from None
         return plan
 
-    def fast_plan(frame: types.FrameType, args: tuple, site: tuple) -> list | None:
+    def fast_plan(frame: types.FrameType, args: tuple, kwargs: dict, site: tuple) -> list | None:
         """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
         as it was (the general path then decides, and words any refusal)."""
-        _code, method, name, nargs, targets, pre_locals, fixed_plan, global_roots = site
-        if len(args) != nargs:
+        _code, method, name, nargs, targets, pre_locals, fixed_plan, global_roots, kw = site
+        if len(args) != nargs or (tuple(kwargs) if kwargs else ()) != kw:
             return None
         globals_ = frame.f_globals
         if method:
@@ -820,8 +821,8 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
             code = frame.f_code
             site = compiled.get((id(code), frame.f_lasti))
             plan = None
-            if site is not None and site[0] is code and not kwargs:
-                plan = fast_plan(frame, args, site)
+            if site is not None and site[0] is code:
+                plan = fast_plan(frame, args, kwargs, site)
             if plan is None:
                 plan = bind(frame, args, kwargs)
             callee_frame = gen.gi_frame
