@@ -816,3 +816,19 @@ def test_repeated_keyword_site():
     for step in (1, 2):
         bump(step=step, x=a)  # another site, keywords in another order
     assert a == 9
+
+
+def test_lambda_caller_writes_its_free_variable():
+    a = 1
+    (lambda: add(a, 2))()
+    assert a == 3
+
+
+def test_not_direct_calls_are_refused_before_the_body():
+    ran.clear()
+    a = 1
+    with pytest.raises(ByRefError, match="not a direct call"):
+        functools.partial(record)(a)
+    with pytest.raises(ByRefError):
+        list(map(record, [a]))
+    assert ran == []
