@@ -832,3 +832,13 @@ def test_not_direct_calls_are_refused_before_the_body():
     with pytest.raises(ByRefError):
         list(map(record, [a]))
     assert ran == []
+
+
+def test_one_variable_for_two_parameters_gets_the_last_named():
+    @byref("p", "q")
+    def two(p, q):
+        p, q = "p", "q"  # noqa: F841 (by-reference write)
+
+    v = 0
+    two(v, v)
+    assert v == "q"
