@@ -30,6 +30,10 @@ _EXPORTS = {
     "flat_profile": "recompyle.decorators",
     "rewrite_function": "recompyle.decorators",
     "RecompyleBaseTransformer": "recompyle.decorators",
+    # The module itself, which is callable: importing the submodule makes the package's
+    # attribute the module, so the decorator and the module must be one object.
+    "byref": "recompyle.byref",
+    "ByRefError": "recompyle.byref",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -41,7 +45,9 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'recompyle' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = importlib.import_module(module)
+    if name != "byref":
+        value = getattr(value, name)
     globals()[name] = value
     return value
 

@@ -1,7 +1,7 @@
 """Type stubs for the native module ``recompyle._core`` (crates/recompyle_python)."""
 
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any, Optional, Union
 
 FORMAT_VERSION: int
@@ -154,3 +154,26 @@ def record_awaited(profile: FlatProfile, callee: object, start: int) -> None: ..
 def configure_function_sites(
     frame_sensitive: list[object], await_timer: Callable[..., Any]
 ) -> None: ...
+
+# byref (crates/recompyle_python/src/byref.rs): the call-site analysis and frame write-back.
+#: ``(root, binding, ((is_attribute, name_or_key_text), ...))``; binding is "", "global",
+#: "nonlocal" or "comprehension".
+_ByRefLvalue = tuple[str, str, tuple[tuple[bool, str], ...]]
+#: ``(line, col, text, lvalue or None, reason or None)``.
+_ByRefArg = tuple[int, int, str, Optional[_ByRefLvalue], Optional[str]]
+
+def byref_find_calls(
+    source: str, version: tuple[int, int], line: int, end: Optional[tuple[int, int]] = None
+) -> tuple[
+    tuple[
+        tuple[int, int, int, int],
+        tuple[str, Optional[_ByRefLvalue], Optional[str]],
+        str,
+        tuple[_ByRefArg, ...],
+        tuple[tuple[Optional[str], _ByRefArg], ...],
+    ],
+    ...,
+]: ...
+def byref_locals_to_fast(frame: FrameType) -> None: ...
+def byref_run(gen: object) -> Any: ...
+def byref_write_back(frame: FrameType, callee_frame: FrameType, plan: list) -> Optional[str]: ...

@@ -5,6 +5,7 @@
 //! positions back into compiled code) → [`sites`] (the site registry) → [`trampoline`]
 //! (every rewritten call) → [`handlers`] / [`profiler`] (who listens) → [`events`].
 
+mod byref;
 mod clock;
 mod code_object;
 mod events;
@@ -52,6 +53,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::profiler_running, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
+
+    m.add_function(wrap_pyfunction!(byref::byref_find_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(byref::byref_run, m)?)?;
+    m.add_function(wrap_pyfunction!(byref::byref_write_back, m)?)?;
 
     m.add_class::<function_sites::FunctionSite>()?;
     m.add_class::<function_sites::FlatProfile>()?;

@@ -10,6 +10,7 @@
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
+pub mod call_args;
 pub mod function;
 pub mod linetable;
 pub mod lnotab;

@@ -1,0 +1,863 @@
+"""``byref``: pass-by-reference parameters.
+
+::
+
+    from recompyle import byref
+
+    @byref("x")
+    def add(x, y, /):
+        x += y
+
+    a = 60
+    add(a, 40)
+    assert a == 100
+
+After the decorated function returns, the caller's variables (or attributes, or items with
+a constant key) that were passed for the named parameters hold the function's final values
+of those parameters. How, stage by stage (ARCHITECTURE.md has the one-paragraph version):
+
+1. **Where the call is** — the caller frame's current instruction: on 3.11+ its source span
+   (``co_positions()``; ``f_lasti`` may point at a ``CACHE`` unit of the call, which has the
+   call's position), on 3.9/3.10 its line, narrowed by the call instruction's kind and
+   argument count. The native ``_core.byref_find_calls``
+   (``crates/recompyle_transform/src/call_args.rs``) parses the caller's source (from
+   ``linecache``, as tracebacks do) and classifies each argument of the call there. The
+   result is cached per (caller code object, instruction offset): a site is analysed once.
+2. **Is it a direct call** — the callee expression is looked up again without running code
+   (a name in the caller's scopes; an attribute found in the ``__dict__`` of the object or
+   its classes; ``super().name``) and must be this function, a method of it, or a
+   classmethod/staticmethod of it; the number of arguments must match. Anything in between
+   (``functools.partial``, ``map``, another wrapper) is refused: it would make us write to
+   the wrong variables.
+3. **Before the body** — arguments are bound by calling a copy of the function compiled as
+   a generator (same code, flag ``CO_GENERATOR``, and on 3.11+ the ``RETURN_GENERATOR``
+   prologue CPython gives generators), so binding errors are CPython's own and the
+   function's frame exists before its body runs. The containers of attribute and subscript
+   arguments are evaluated in the caller now, so ``a.b[0]`` names the object ``a.b`` was
+   when the call was made. Any refusal (``ByRefError``) happens here, before the body.
+4. **The body** runs by one native ``PyIter_Send`` (``_core.byref_run``); its frame keeps
+   its final locals after it returns. If the body raises, the exception propagates (a
+   ``StopIteration`` raised by the body is given back as itself, not as PEP 479's
+   ``RuntimeError``) and nothing is written.
+5. **Write-back** (native, ``_core.byref_write_back``) — every final value is read first;
+   then names into the caller frame: locals, cells and free variables through
+   ``frame.f_locals`` (a write-through proxy on 3.13, PEP 667; on 3.9–3.12 one refreshed
+   snapshot followed by ``PyFrame_LocalsToFast``), class and module namespaces directly,
+   globals into ``f_globals``; then attributes by ``setattr`` and items by ``__setitem__`` on
+   the objects from step 3.
+
+A site's later calls take a short path (``fast_plan``) with the same checks, precomputed.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import linecache
+import sys
+import types
+from typing import Any, Callable, TypeVar
+
+from recompyle import _core
+
+__all__ = ["ByRefError", "byref"]
+
+# This module is also what ``from recompyle import byref`` gives: importing a submodule sets
+# the package attribute of its name to the module, so the module is made callable (see the
+# end of the file) and calling it is calling ``byref()``.
+
+_VERSION = sys.version_info[:2]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_CO_OPTIMIZED = 0x0001
+_CO_GENERATOR = 0x0020
+_CO_ASYNC_KINDS = 0x0020 | 0x0080 | 0x0100 | 0x0200  # generator, coroutine, iterable, async gen
+_MISSING = object()
+
+#: Call instructions, by name; anything else at the caller's position is not a call.
+_CALL_OPS = {
+    "CALL",
+    "CALL_KW",
+    "CALL_FUNCTION",
+    "CALL_FUNCTION_KW",
+    "CALL_FUNCTION_EX",
+    "CALL_METHOD",
+}
+_CACHE = dis.opmap.get("CACHE", -1)
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+#: Sites cached per decorated function before the cache is emptied (exec'd code in a loop
+#: makes a new code object each time).
+_MAX_SITES = 4096
+
+
+class ByRefError(ValueError):
+    """A by-reference argument cannot be written back; raised before the body runs.
+
+    ``parameter`` is the parameter's name (``None`` when the whole call is refused) and
+    ``site`` the call's ``file:line:column`` (column 1-based)."""
+
+    def __init__(self, message: str, parameter: str | None = None, site: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.site = site
+
+
+# --- the copy of the function that runs as a generator ------------------------------------
+
+
+def _varint_chunks(value: int) -> list[int]:
+    """6-bit groups, most significant first: the exception table's varint."""
+    chunks = [value & 63]
+    value >>= 6
+    while value:
+        chunks.append(value & 63)
+        value >>= 6
+    chunks.reverse()
+    return chunks
+
+
+def _shift_exception_table(table: bytes, units: int) -> bytes:
+    """Every handler's start and target moved ``units`` code units later (3.11+)."""
+    out = bytearray()
+    i = 0
+    while i < len(table):
+        fields = []
+        for _ in range(4):
+            byte = table[i]
+            i += 1
+            value = byte & 63
+            while byte & 64:
+                byte = table[i]
+                i += 1
+                value = (value << 6) | (byte & 63)
+            fields.append(value)
+        fields[0] += units
+        fields[2] += units
+        for n, value in enumerate(fields):
+            chunks = _varint_chunks(value)
+            for k, chunk in enumerate(chunks):
+                byte = chunk | (64 if k < len(chunks) - 1 else 0)
+                if n == 0 and k == 0:
+                    byte |= 128
+                out.append(byte)
+    return bytes(out)
+
+
+def _linetable_entry_size(table: bytes, i: int) -> int:
+    """Bytes of the location entry at ``i`` (3.11+ ``co_linetable``)."""
+    code = (table[i] >> 3) & 15
+    j = i + 1
+    if code == 15:
+        return 1
+    if code in (10, 11, 12):
+        return 3
+    if code < 10:
+        return 2
+    varints = 1 if code == 13 else 4
+    for _ in range(varints):
+        while table[j] & 64:
+            j += 1
+        j += 1
+    return j - i
+
+
+def _insert_linetable(table: bytes, at_unit: int, units: int) -> bytes:
+    """``units`` code units without a location inserted at code unit ``at_unit``: such an
+    entry leaves the running line alone, so every later position stays."""
+    unit = 0
+    i = 0
+    while i < len(table) and unit < at_unit:
+        length = (table[i] & 7) + 1
+        size = _linetable_entry_size(table, i)
+        if unit + length > at_unit:
+            if (table[i] >> 3) & 15 != 15:
+                raise ValueError("the function's prologue has a location")
+            before, after = at_unit - unit, unit + length - at_unit
+            middle = bytes([0x80 | (15 << 3) | (before - 1), 0x80 | (15 << 3) | (after - 1)])
+            return (
+                table[:i] + middle[:1] + bytes([0xF8 | (units - 1)]) + middle[1:] + table[i + 1 :]
+            )
+        unit += length
+        i += size
+    return table[:i] + bytes([0xF8 | (units - 1)]) + table[i:]
+
+
+def generator_code(code: types.CodeType) -> types.CodeType:
+    """``code`` compiled as a generator: calling a function of it binds the arguments and
+    stops before the body; its frame (``gi_frame``) keeps the final locals.
+
+    3.9/3.10 need only the flag. 3.11+ also need the ``RETURN_GENERATOR; POP_TOP`` pair the
+    compiler puts before ``RESUME`` in generators; jumps are relative there and nothing
+    jumps into the prologue, so only the exception table and the location table move."""
+    flags = code.co_flags | _CO_GENERATOR
+    if _VERSION < (3, 11):
+        return code.replace(co_flags=flags)
+    ops = code.co_code
+    resume = dis.opmap["RESUME"]
+    at = next((i for i in range(0, len(ops), 2) if ops[i] == resume), None)
+    if at is None:
+        raise ValueError("no RESUME instruction")
+    prologue = bytes([dis.opmap["RETURN_GENERATOR"], 0, dis.opmap["POP_TOP"], 0])
+    return code.replace(
+        co_flags=flags,
+        co_code=ops[:at] + prologue + ops[at:],
+        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
+        co_linetable=_insert_linetable(code.co_linetable, at // 2, 2),
+        co_stacksize=max(code.co_stacksize, 1),
+    )
+
+
+# --- looking names up in the caller frame without running its code -------------------------
+
+# Where the caller's code finds a root name.
+_FAST = "fast"  # a local, cell or free variable of a function: frame.f_locals
+_NAMESPACE = "namespace"  # module, class body, exec'd code: the namespace, then globals
+_GLOBAL = "global"
+
+
+class _Refuse(Exception):
+    """Internal: why an argument or a call cannot be handled, in words for the message."""
+
+
+def _builtins(frame: types.FrameType) -> Any:
+    b = frame.f_builtins
+    return b if isinstance(b, dict) else vars(b)
+
+
+def _scope_of(code: types.CodeType, name: str, binding: str) -> str:
+    """Where ``code`` looks ``name`` up, as far as the code object tells (fixed per site)."""
+    if binding == "comprehension" and _VERSION >= (3, 12):
+        raise _Refuse(
+            "a variable of a list/set/dict comprehension, which CPython 3.12+ runs inside "
+            "the enclosing frame; it cannot be written reliably"
+        )
+    if binding == "global":
+        return _GLOBAL
+    if code.co_flags & _CO_OPTIMIZED:
+        if name in code.co_varnames or name in code.co_cellvars or name in code.co_freevars:
+            return _FAST
+        return _GLOBAL
+    if name in code.co_freevars:
+        raise _Refuse(f"{name!r}, a free variable of a class body, which is not supported")
+    return _NAMESPACE
+
+
+def _read(frame: types.FrameType, locs: Any, scope: str, name: str) -> tuple[str, Any]:
+    """(where, value) of a root name now; ``locs`` is ``frame.f_locals`` when the scope
+    needs it."""
+    if scope is _FAST:
+        value = locs.get(name, _MISSING)
+        if value is _MISSING:
+            raise _Refuse(f"the local variable {name!r}, which has no value")
+        return _FAST, value
+    if scope is _NAMESPACE and name in locs:
+        return _NAMESPACE, locs[name]
+    globals_ = frame.f_globals
+    if name in globals_:
+        return _GLOBAL, globals_[name]
+    if name in _builtins(frame):
+        raise _Refuse(f"the builtin {name!r}, not a variable of the caller")
+    raise _Refuse(f"{name!r}, which has no value")
+
+
+def _static_attr(obj: Any, name: str) -> tuple[Any, str]:
+    """``obj.name`` as stored, without calling descriptors: (raw value, where found), where
+    is ``"instance"`` (the object's own ``__dict__``), ``"type"`` (its class, for an
+    instance) or ``"class"`` (``obj`` is a class)."""
+    if isinstance(obj, type):
+        for klass in obj.__mro__:
+            if name in klass.__dict__:
+                return klass.__dict__[name], "class"
+        return _MISSING, ""
+    found: Any = _MISSING
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            found = klass.__dict__[name]
+            if hasattr(type(found), "__set__"):
+                return found, "type"
+            break
+    try:
+        own = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        own = None
+    if isinstance(own, dict) and name in own:
+        return own[name], "instance"
+    return found, "type"
+
+
+def _key(text: str) -> Any:
+    """A constant key from its source text (once per site)."""
+    import ast
+
+    return ast.literal_eval(f"({text})")
+
+
+# --- one call site --------------------------------------------------------------------------
+
+
+class _Lvalue:
+    """An lvalue of the analysis, its keys evaluated and its root's scope found."""
+
+    __slots__ = ("root", "steps", "scope", "refusal")
+
+    def __init__(self, code: types.CodeType, lvalue: tuple) -> None:
+        root, binding, steps = lvalue
+        self.root = root
+        self.steps = tuple((a, t if a else _key(t)) for a, t in steps)
+        self.scope = ""
+        self.refusal: str | None = None
+        try:
+            self.scope = _scope_of(code, root, binding)
+        except _Refuse as refused:
+            self.refusal = str(refused)
+
+    def evaluate(self, frame: types.FrameType, locs: Any) -> Any:
+        """The object the whole chain names now."""
+        _where, obj = _read(frame, locs, self.scope, self.root)
+        for is_attr, step in self.steps:
+            obj = getattr(obj, step) if is_attr else obj[step]
+        return obj
+
+
+class _Arg:
+    __slots__ = ("text", "lvalue", "reason")
+
+    def __init__(self, code: types.CodeType, arg: tuple) -> None:
+        _line, _col, self.text, lvalue, self.reason = arg
+        self.lvalue = _Lvalue(code, lvalue) if lvalue is not None else None
+
+
+class _Call:
+    """One analysed call expression of a site."""
+
+    __slots__ = (
+        "where",
+        "callee_kind",
+        "callee_base",
+        "callee_attr",
+        "callee_text",
+        "args",
+        "npos",
+        "starred_at",
+        "keywords",
+        "needs_locals",
+        "templates",
+    )
+
+    def __init__(self, code: types.CodeType, filename: str, call: tuple) -> None:
+        (line, col, _end_line, _end_col), callee, self.callee_text, pos, kws = call
+        self.callee_kind, base, self.callee_attr = callee
+        self.callee_base = _Lvalue(code, base) if base is not None else None
+        self.where = f"{filename}:{line}:{col + 1}"
+        self.args = [_Arg(code, a) for a in pos]
+        self.npos = len(pos)
+        self.starred_at = next(
+            (i for i, a in enumerate(pos) if a[4] == "an unpacked *argument"), None
+        )
+        self.keywords = {name: _Arg(code, arg) for name, arg in kws}
+        # Whether looking anything up needs the caller's f_locals (a copy on 3.9-3.12).
+        # (A method call's object is looked up only when the bound object does not tell.)
+        lvalues = [a.lvalue for a in [*self.args, *self.keywords.values()] if a.lvalue]
+        if self.callee_kind == "name":
+            lvalues.append(self.callee_base)
+        self.needs_locals = self.callee_kind == "super" or any(
+            (lv.scope is _FAST and (lv.steps or lv is self.callee_base)) or lv.scope is _NAMESPACE
+            for lv in lvalues
+            if lv is not None
+        )
+        #: (offset, number of positional arguments, keyword names) → (param, _Arg) pairs,
+        #: or the message of a refusal.
+        self.templates: dict[tuple, Any] = {}
+
+
+class _Site:
+    """A call site of a decorated function: the call(s) found there, analysed once."""
+
+    __slots__ = ("code", "where", "calls", "error", "needs_locals")
+
+    def __init__(self, code: types.CodeType, where: str) -> None:
+        self.code = code
+        self.where = where
+        self.calls: list[_Call] = []
+        self.error: str | None = None
+        self.needs_locals = False
+
+
+def _instruction(code: types.CodeType, lasti: int) -> tuple[str, int, int]:
+    """(name, argument, offset) of the instruction a frame is executing; on 3.11+ ``f_lasti``
+    may be one of its ``CACHE`` units."""
+    ops = code.co_code
+    i = lasti
+    while i > 0 and ops[i] == _CACHE:
+        i -= 2
+    arg = ops[i + 1]
+    shift = 8
+    j = i - 2
+    while j >= 0 and ops[j] == _EXTENDED_ARG:
+        arg |= ops[j + 1] << shift
+        shift += 8
+        j -= 2
+    return dis.opname[ops[i]], arg, i
+
+
+def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
+    """3.9/3.10: whether a call expression compiles to this call instruction."""
+    has_star = call.starred_at is not None or None in call.keywords
+    if op == "CALL_FUNCTION_EX":
+        return has_star
+    if has_star:
+        return False
+    if op == "CALL_METHOD":
+        return call.callee_kind in ("attr", "super") and not call.keywords and call.npos == oparg
+    if op == "CALL_FUNCTION_KW":
+        return bool(call.keywords) and call.npos + len(call.keywords) == oparg
+    if op == "CALL_FUNCTION":
+        return not call.keywords and call.npos == oparg and call.callee_kind != "super"
+    return False
+
+
+def _analyse(frame: types.FrameType) -> _Site:
+    """Find and classify the call the frame is making (once per site)."""
+    code = frame.f_code
+    op, oparg, offset = _instruction(code, frame.f_lasti)
+    positions = None
+    line = frame.f_lineno
+    if _VERSION >= (3, 11):
+        for n, position in enumerate(code.co_positions()):
+            if n == offset // 2:
+                positions = position
+                break
+        if positions is not None and positions[0] is not None:
+            line = positions[0]
+    site = _Site(code, f"{code.co_filename}:{line}")
+    if op not in _CALL_OPS:
+        site.error = (
+            "it was not called by a call expression there (but by an operator, a property, "
+            "or C code such as map())"
+        )
+        return site
+    lines = linecache.getlines(code.co_filename, frame.f_globals)
+    if not lines:
+        site.error = f"the source of {code.co_filename!r} is not available (not in linecache)"
+        return site
+    source = "".join(lines)
+    try:
+        if positions is not None and positions[1] is not None and positions[3] is not None:
+            end = (positions[1], positions[3])
+            found = _core.byref_find_calls(source, _VERSION, line, end)
+        else:
+            found = _core.byref_find_calls(source, _VERSION, line)
+    except _core.ParseError as exc:
+        site.error = f"its source does not parse ({exc})"
+        return site
+    calls = [_Call(code, code.co_filename, c) for c in found]
+    if positions is None:
+        calls = [c for c in calls if _fits_instruction(c, op, oparg)]
+    if not calls:
+        site.error = "no call expression in the source matches the running instruction"
+        return site
+    site.calls = calls
+    site.needs_locals = any(c.needs_locals for c in calls)
+    return site
+
+
+# --- the decorator ------------------------------------------------------------------------
+
+
+class _Spec:
+    """What ``byref`` knows of the decorated function."""
+
+    def __init__(self, func: types.FunctionType, names: tuple[str, ...]) -> None:
+        code = func.__code__
+        params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        self.qualname = func.__qualname__
+        self.names = names
+        #: name → positional index, or None for keyword-only.
+        self.positions: dict[str, int | None] = {}
+        for name in names:
+            if name not in params:
+                raise TypeError(
+                    f"byref: {func.__qualname__}() has no parameter {name!r} "
+                    "(by-reference parameters must be named parameters, not *args/**kwargs)"
+                )
+            index = params.index(name)
+            self.positions[name] = index if index < code.co_argcount else None
+
+
+def _callee_offset(
+    frame: types.FrameType, locs: Any, call: _Call, wrapper: Any, args: tuple
+) -> int | None:
+    """How many leading positional arguments the call did not write (1 for a bound
+    ``self``/``cls``), or ``None`` when its callee is not ``wrapper`` itself."""
+    kind = call.callee_kind
+    base = call.callee_base
+    if kind == "name":
+        if base is None or base.refusal is not None:
+            return None
+        if base.scope is _GLOBAL:
+            value = frame.f_globals.get(base.root, _MISSING)
+            if value is _MISSING:
+                value = _builtins(frame).get(base.root, _MISSING)
+        else:
+            try:
+                _where, value = _read(frame, locs, base.scope, base.root)
+            except _Refuse:
+                return None
+        if value is wrapper:
+            return 0
+        if getattr(value, "__func__", None) is wrapper:
+            return 1 if args and getattr(value, "__self__", _MISSING) is args[0] else None
+        return None
+    if kind == "attr":
+        if (
+            args
+            and call.starred_at is None
+            and None not in call.keywords
+            and len(args) == call.npos + 1
+        ):
+            # A method call (`obj.m(a)`): the bound object came first. Its class having
+            # this function under the name called, and the count of arguments, are enough:
+            # whatever else ran between could not have changed what the arguments are.
+            owner = args[0] if isinstance(args[0], type) else type(args[0])
+            for klass in owner.__mro__:
+                if call.callee_attr in klass.__dict__:
+                    raw = klass.__dict__[call.callee_attr]
+                    if raw is wrapper and owner is not args[0]:
+                        return 1
+                    if isinstance(raw, classmethod) and raw.__func__ is wrapper:
+                        return 1
+                    break
+        if base is None or base.refusal is not None:
+            return None
+        try:
+            obj = base.evaluate(frame, frame.f_locals if locs is None else locs)
+        except Exception:
+            return None
+        raw, found_in = _static_attr(obj, call.callee_attr)
+    elif kind == "super":
+        # super().attr: looked up in the MRO after the class the calling method was defined
+        # in (its ``__class__`` cell), as super() does.
+        klass = locs.get("__class__") if hasattr(locs, "get") else None
+        if not args or not isinstance(klass, type):
+            return None
+        owner = args[0] if isinstance(args[0], type) else type(args[0])
+        mro = owner.__mro__
+        if klass not in mro:
+            return None
+        raw = _MISSING
+        for base_class in mro[mro.index(klass) + 1 :]:
+            if call.callee_attr in base_class.__dict__:
+                raw = base_class.__dict__[call.callee_attr]
+                break
+        found_in = "type" if owner is not args[0] else "class"
+    else:
+        return None
+    if raw is wrapper:
+        return 1 if found_in == "type" else 0
+    if isinstance(raw, classmethod) and raw.__func__ is wrapper:
+        return 1
+    if isinstance(raw, staticmethod) and raw.__func__ is wrapper:
+        return 0
+    if getattr(raw, "__func__", None) is wrapper and found_in == "instance":
+        return 1
+    return None
+
+
+def _template(spec: _Spec, call: _Call, offset: int, args: tuple, kwargs: dict) -> Any:
+    """Which argument of the call each passed by-reference parameter got: ``[(param,
+    _Arg), ...]``, or ``(message, param)`` of a refusal. Fixed for a site, an offset and the
+    shape of the arguments, so it is cached."""
+    qualname = spec.qualname
+    where = call.where
+    has_star = call.starred_at is not None
+    if not has_star and None not in call.keywords:
+        if len(args) != call.npos + offset or set(kwargs) != set(call.keywords):
+            return (
+                f"{qualname}() called at {where} with other arguments than written there: "
+                "not a direct call of it (functools.partial and other wrappers are refused)",
+                None,
+            )
+    pairs = []
+    for param in spec.names:
+        if param in kwargs:
+            arg = call.keywords.get(param) or call.keywords.get(None)
+        else:
+            index = spec.positions[param]
+            if index is None or index >= len(args):
+                continue  # not passed: its default was used, nothing to write
+            index -= offset
+            if index < 0:
+                return (
+                    f"{qualname}() called at {where}: by-reference parameter {param!r} "
+                    "received the object of a method call, not a variable",
+                    param,
+                )
+            arg = call.args[call.starred_at if has_star and index >= call.starred_at else index]
+        if arg is None or arg.lvalue is None:
+            text, reason = (arg.text, arg.reason) if arg is not None else ("?", "unknown")
+            return (
+                f"{qualname}() called at {where}: the argument for by-reference parameter "
+                f"{param!r}, {text!r}, is {reason}, not a variable, an attribute or an item "
+                "with a constant key",
+                param,
+            )
+        if arg.lvalue.refusal is not None:
+            return (
+                f"{qualname}() called at {where}: the argument for by-reference parameter "
+                f"{param!r}, {arg.text!r}, is {arg.lvalue.refusal}",
+                param,
+            )
+        pairs.append((param, arg))
+    return pairs
+
+
+def byref(*names: str) -> Callable[[_F], _F]:
+    """Make the named parameters by-reference: when the decorated function returns, the
+    variables, attributes or constant-key items its caller passed for them hold the
+    parameters' final values. See the module docstring for how, and README for the limits.
+
+    Raises ``ByRefError`` (a ``ValueError``) before the body runs when an argument for a
+    by-reference parameter is not something an assignment could target, or the call is not
+    a direct call of the function."""
+    if not names:
+        raise TypeError("byref() needs the names of the by-reference parameters")
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"byref() takes parameter names, not {name!r}")
+
+    def decorate(func: _F) -> _F:
+        if not isinstance(func, types.FunctionType):
+            raise TypeError(
+                f"byref() decorates plain functions, not {type(func).__name__!r} "
+                "(put @classmethod/@staticmethod above @byref)"
+            )
+        code = func.__code__
+        if code.co_flags & _CO_ASYNC_KINDS:
+            raise TypeError(
+                f"byref() cannot decorate {func.__qualname__}(): generator and async functions "
+                "return before their body ends"
+            )
+        spec = _Spec(func, names)
+        body = types.FunctionType(
+            generator_code(code),
+            func.__globals__,
+            func.__name__,
+            func.__defaults__,
+            func.__closure__,
+        )
+        body.__kwdefaults__ = func.__kwdefaults__
+        body.__qualname__ = func.__qualname__
+        return _make_wrapper(func, body, spec)  # type: ignore[return-value]
+
+    return decorate
+
+
+def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spec) -> Any:
+    sites: dict[tuple[int, int], _Site] = {}
+    #: Sites `bind` found usual: (code, is a method call, callee name or attribute, number
+    #: of positional arguments, ((param, scope, root, steps), ...), whether the roots need
+    #: f_locals, the plan when it never changes, global roots, keyword names in order).
+    compiled: dict[tuple[int, int], tuple] = {}
+    qualname = spec.qualname
+
+    def bind(frame: types.FrameType, args: tuple, kwargs: dict) -> list[tuple[Any, ...]]:
+        """The write-back plan of this call: ``(kind, object, name or key, param)`` each;
+        raises ``ByRefError``."""
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
+        site = sites.get(key)
+        if site is None or site.code is not code:
+            if len(sites) >= _MAX_SITES:
+                sites.clear()
+                compiled.clear()
+            site = sites[key] = _analyse(frame)
+        if site.error is not None:
+            raise ByRefError(
+                f"{qualname}() called at {site.where}: {site.error}; "
+                "cannot tell which variables to write back",
+                None,
+                site.where,
+            )
+        calls = site.calls
+        locs = frame.f_locals if site.needs_locals else None
+        call = calls[0]
+        offset = _callee_offset(frame, locs, call, wrapper, args)
+        if len(calls) > 1:  # 3.9/3.10: calls alike on one line
+            matching = [(c, _callee_offset(frame, locs, c, wrapper, args)) for c in calls]
+            matching = [(c, o) for c, o in matching if o is not None]
+            if len(matching) > 1:
+                raise ByRefError(
+                    f"{qualname}() called at {site.where}: several calls on that line could "
+                    "be this one, and Python 3.9/3.10 record only lines; put the call on a "
+                    "line of its own",
+                    None,
+                    site.where,
+                )
+            if matching:
+                call, offset = matching[0]
+        if offset is None:
+            raise ByRefError(
+                f"{qualname}() called at {call.where} through {call.callee_text!r}, which is "
+                "not a direct call of it (functools.partial, map() and other wrappers are "
+                "refused: they would make byref write to the wrong variables)",
+                None,
+                call.where,
+            )
+        shape = (offset, len(args), tuple(kwargs) if kwargs else ())
+        template = call.templates.get(shape)
+        if template is None:
+            template = call.templates[shape] = _template(spec, call, offset, args, kwargs)
+        if type(template) is tuple:
+            raise ByRefError(template[0], template[1], call.where)
+        if (
+            len(calls) == 1
+            and (
+                (offset == 0 and call.callee_kind == "name" and call.callee_base.scope is _GLOBAL)
+                or (offset == 1 and call.callee_kind == "attr")
+            )
+            and all(a.lvalue.scope in (_FAST, _GLOBAL) for _, a in template)
+        ):
+            # The usual sites (`f(a, b.c)`, `obj.m(a, k=v)`) take the short path from the
+            # next call on: the same checks without the generality.
+            targets = tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template)
+            compiled[key] = (
+                code,
+                call.callee_kind == "attr",
+                call.callee_attr if offset else call.callee_base.root,
+                len(args),
+                targets,
+                any(a.lvalue.scope is _FAST and a.lvalue.steps for _, a in template),
+                # Plain names only: the plan itself is the same every time.
+                [(scope, None, root, p) for p, scope, root, _ in targets]
+                if not any(steps for *_, steps in targets)
+                else None,
+                tuple(root for _, scope, root, _ in targets if scope is _GLOBAL),
+                shape[2],
+            )
+        plan = []
+        for param, arg in template:
+            lvalue = arg.lvalue
+            steps = lvalue.steps
+            root = lvalue.root
+            try:
+                if not steps:
+                    if lvalue.scope is _FAST:
+                        plan.append((_FAST, None, root, param))
+                    elif lvalue.scope is _NAMESPACE and root in locs:
+                        plan.append((_NAMESPACE, None, root, param))
+                    else:
+                        if root not in frame.f_globals:
+                            _read(frame, locs, _GLOBAL, root)  # raises the reason
+                        plan.append((_GLOBAL, None, root, param))
+                    continue
+                _where, obj = _read(frame, locs, lvalue.scope, root)
+                for is_attr, step in steps[:-1]:
+                    obj = getattr(obj, step) if is_attr else obj[step]
+                is_attr, step = steps[-1]
+                plan.append(("attr" if is_attr else "item", obj, step, param))
+            except _Refuse as refused:
+                raise ByRefError(
+                    f"{qualname}() called at {call.where}: the argument for by-reference "
+                    f"parameter {param!r}, {arg.text!r}, is {refused}",
+                    param,
+                    call.where,
+                ) from None
+        return plan
+
+    def fast_plan(frame: types.FrameType, args: tuple, kwargs: dict, site: tuple) -> list | None:
+        """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
+        as it was (the general path then decides, and words any refusal)."""
+        _code, method, name, nargs, targets, pre_locals, fixed_plan, global_roots, kw = site
+        if len(args) != nargs or (tuple(kwargs) if kwargs else ()) != kw:
+            return None
+        globals_ = frame.f_globals
+        if method:
+            first = args[0]
+            owner = first if isinstance(first, type) else type(first)
+            for klass in owner.__mro__:
+                namespace = klass.__dict__
+                if name in namespace:
+                    raw = namespace[name]
+                    if not (
+                        (raw is wrapper and owner is not first)
+                        or (type(raw) is classmethod and raw.__func__ is wrapper)
+                    ):
+                        return None
+                    break
+            else:
+                return None
+        elif globals_.get(name) is not wrapper:
+            return None
+        if fixed_plan is not None:
+            for root in global_roots:
+                if root not in globals_:
+                    return None
+            return fixed_plan
+        locs = frame.f_locals if pre_locals else None
+        plan = []
+        for param, scope, root, steps in targets:
+            if not steps:
+                if scope is _GLOBAL and root not in globals_:
+                    return None
+                plan.append((scope, None, root, param))
+                continue
+            obj = (locs if scope is _FAST else globals_).get(root, _MISSING)
+            if obj is _MISSING:
+                return None
+            for is_attr, step in steps[:-1]:
+                obj = getattr(obj, step) if is_attr else obj[step]
+            is_attr, step = steps[-1]
+            plan.append(("attr" if is_attr else "item", obj, step, param))
+        return plan
+
+    run = _core.byref_run
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = body(*args, **kwargs)  # binds the arguments: CPython's own TypeErrors
+        frame = sys._getframe(1)
+        callee_frame = None
+        try:
+            code = frame.f_code
+            site = compiled.get((id(code), frame.f_lasti))
+            plan = None
+            if site is not None and site[0] is code:
+                plan = fast_plan(frame, args, kwargs, site)
+            if plan is None:
+                plan = bind(frame, args, kwargs)
+            callee_frame = gen.gi_frame
+            result = run(gen)  # the body's exception, if any, propagates: nothing written
+            if plan:
+                _write_back(frame, callee_frame, plan, qualname)
+            return result
+        finally:
+            # The finished body's frame links back to this one (f_back): dropping it here
+            # keeps each call from leaving a reference cycle for the collector.
+            del frame, callee_frame
+
+    wrapper.__byref__ = spec.names  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _write_back(
+    frame: types.FrameType, callee_frame: types.FrameType, plan: list, qualname: str
+) -> None:
+    """Write the final values of the by-reference parameters where the plan says (natively:
+    ``_core.byref_write_back``, which reads every value before writing any)."""
+    missing = _core.byref_write_back(frame, callee_frame, plan)
+    if missing is not None:
+        raise ByRefError(
+            f"{qualname}(): by-reference parameter {missing!r} has no value at return "
+            "(deleted in the body); nothing was written back",
+            missing,
+        )
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: ``recompyle.byref("x")`` is ``recompyle.byref.byref("x")``."""
+
+    def __call__(self, *names: str) -> Callable[[_F], _F]:
+        return byref(*names)
+
+
+sys.modules[__name__].__class__ = _CallableModule
