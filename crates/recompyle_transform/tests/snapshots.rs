@@ -10,6 +10,7 @@ fn render_for(source: &str, version: (u8, u8)) -> String {
     let options = Options {
         version,
         module_key: 7,
+        track_globals: false,
     };
     let out = transform(source, &options).expect("transforms");
     assert_eq!(
@@ -102,7 +103,8 @@ fn pep701_fstrings_follow_the_target_version() {
         src,
         &Options {
             version: (3, 11),
-            module_key: 1
+            module_key: 1,
+            track_globals: false
         }
     )
     .is_err());
@@ -146,6 +148,7 @@ fn very_long_chains_stay_compilable() {
         &Options {
             version: (3, 12),
             module_key: 1,
+            track_globals: false,
         },
     )
     .expect("transforms");
