@@ -140,6 +140,13 @@ unsafe extern "C" fn subscript(
         if !ffi::PyErr_Occurred().is_null() {
             return null_mut();
         }
+        if ffi::PyUnicode_CheckExact(key) != 0 {
+            // A builtin, or a NameError to be: CPython goes on to the builtins. The error
+            // is dict's own for a str key (the type has no `__missing__`), without dict's
+            // second lookup and tuple.
+            ffi::PyErr_SetObject(ffi::PyExc_KeyError, key);
+            return null_mut();
+        }
         // dict's own answer to a miss: KeyError (or __missing__), exactly as for a dict.
         return (ptrs().dict_subscript)(d, key);
     }

@@ -76,7 +76,11 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         in_debug_fstring: 0,
         callee_depth: 0,
         error: None,
-        declared: vec![declared_globals(&module.body)],
+        declared: vec![if options.track_globals {
+            all_declared_globals(&module.body)
+        } else {
+            HashSet::new()
+        }],
         no_class_reads: 0,
     };
     rewriter.visit_body(&module.body);
@@ -195,6 +199,25 @@ fn declared_globals(body: &[Stmt]) -> HashSet<String> {
                 Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
                 _ => visitor::walk_stmt(self, stmt),
             }
+        }
+        fn visit_expr(&mut self, _: &'a Expr) {}
+    }
+    let mut c = Collect(HashSet::new());
+    c.visit_body(body);
+    c.0
+}
+
+/// The names declared `global` anywhere in a module, nested scopes included: CPython's
+/// symbol table marks each of them global in the module's own scope too, whose code then
+/// stores them with STORE_GLOBAL (`symtable_add_def_helper`).
+fn all_declared_globals(body: &[Stmt]) -> HashSet<String> {
+    struct Collect(HashSet<String>);
+    impl<'a> Visitor<'a> for Collect {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::Global(g) = stmt {
+                self.0.extend(g.names.iter().map(|n| n.id.to_string()));
+            }
+            visitor::walk_stmt(self, stmt);
         }
         fn visit_expr(&mut self, _: &'a Expr) {}
     }
