@@ -37,7 +37,10 @@ def install_from_env() -> bool:
     if patterns or tracked:
         from recompyle._core import ModuleMatcher
 
-        for variable, value in (("RECOMPYLE_MODULES", patterns), ("RECOMPYLE_TRACK_GLOBALS", tracked)):
+        for variable, value in (
+            ("RECOMPYLE_MODULES", patterns),
+            ("RECOMPYLE_TRACK_GLOBALS", tracked),
+        ):
             try:
                 ModuleMatcher(value)
             except ValueError as exc:
