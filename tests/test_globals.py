@@ -12,26 +12,8 @@ from pathlib import Path
 import pytest
 
 import recompyle
-from conftest import run_python
+from conftest import load_tracked, run_python
 from recompyle import _core
-from recompyle.loader import instrument_source
-
-
-def load_tracked(tmp_path: Path, source: str, name: str = "tmod") -> types.ModuleType:
-    """Execute ``source`` as module ``name`` in a tracked namespace, as the loader would."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    code = instrument_source(path.read_bytes(), str(path), name, track_globals=True)
-    module = types.ModuleType(name)
-    _core.track_module(module)
-    module.__file__ = str(path)
-    sys.modules[name] = module
-    try:
-        exec(code, module.__dict__)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
 
 
 @pytest.fixture
