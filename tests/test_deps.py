@@ -228,7 +228,25 @@ def test_values_without_a_canonical_form_are_pickled_or_reported_unhashable():
         def __reduce__(self):
             raise RuntimeError("no")
 
-    assert hash_value(Bad())[1:] == ("none", "RuntimeError: no")
+    digest, method, error = hash_value(Bad())
+    assert (digest, method) == (None, "none")
+    assert "would run the program's code" in error and "Bad.__reduce__" in error
+
+    class Chatty:
+        def __getstate__(self):
+            print("side effect")
+            return {}
+
+    assert hash_value({"k": Chatty()})[0] is None
+
+
+def test_picklable_values_hash_by_content_with_functions_by_name():
+    import fractions
+
+    first = hash_value(fractions.Fraction(1, 3))
+    assert first[1] == "pickle" and first == hash_value(fractions.Fraction(2, 6))
+    with_funcs = hash_value([len, fractions.Fraction(1, 2)])
+    assert with_funcs[1] == "pickle" and with_funcs[0]
 
 
 def test_unhashable_globals_are_reported_never_raised(tmp_path):

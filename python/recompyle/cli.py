@@ -134,7 +134,7 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     deps = opts.get("deps")
     if deps:
         # A dependency graph needs the global reads of everything instrumented.
-        tracked = ",".join(p for p in (tracked, patterns, "__main__") if p)
+        tracked = ",".join(p for p in (tracked, patterns) if p)
     from recompyle._core import ModuleMatcher
 
     for option, value in (("--modules", patterns), ("--track-globals", tracked)):
@@ -143,9 +143,12 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         except ValueError as exc:
             sys.stderr.write(f"recompyle run: error: {option}: {exc}\n")
             return 2
+    # The target runs in a `__main__` made here (the pattern names it), never imported.
+    main_name = "__main__" if module is None else module
+    track_main = bool(deps) or ModuleMatcher(tracked).matches(main_name)
+    tracked = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
     if patterns or tracked:
         install(patterns, track_globals=tracked)
-    track_main = ModuleMatcher(tracked).matches("__main__" if module is None else module)
     for flag, target in (("-o", output), ("--deps", deps)):
         if target:
             parent = os.path.dirname(os.path.abspath(target))

@@ -10,7 +10,8 @@
   callable is an edge to that node; any other value is a *value node* with a content hash.
 
 Nodes: ``function`` (module, qualname, SHA-256 of its source text), ``class``, ``builtin``
-(callables without Python source), ``module``, and ``value`` (module, name, type, hash).
+(callables without Python source), ``callable`` (other callable objects, by their type),
+``module``, and ``value`` (module, name, type, hash).
 
 The reader of a global is the code that read it, taken from the interpreter (not from a
 stack of ours), so a callback run by code that is not instrumented (``sorted(key=f)``,
@@ -24,9 +25,13 @@ returned or raised, so an exception caught further up never leaves it wrong.
 frozensets and dicts of those (any depth, no cycles), SHA-256 of a canonical text
 (``hash_method: "canonical"``: type name and exact value, floats by ``float.hex``, sets and
 dicts sorted by their items' canonical text) — stable across runs, processes, interpreter
-versions and ``PYTHONHASHSEED``. Anything else: SHA-256 of ``pickle.dumps(value,
-protocol=4)`` (``"pickle"``; stable as long as the pickle is). A value that cannot be
-pickled gets ``hash: null`` and ``hash_error`` saying why; hashing never raises into the
+versions and ``PYTHONHASHSEED``. Anything else: SHA-256 of its protocol-4 pickle
+(``"pickle"``; stable as long as the pickle is), in which functions, classes and modules
+inside the value stand as their names. Hashing must not change what the program does, so
+a value whose pickling would run Python code of the program's (a ``__reduce__``,
+``__getstate__``, ``__getattr__``... defined outside a short list of standard-library
+packages, or a ``copyreg`` reducer) is not pickled: like a value that cannot be pickled,
+it gets ``hash: null`` and ``hash_error`` saying why. Hashing never raises into the
 program.
 
 Function nodes carry ``source_hash``, SHA-256 of the function's source text as ``inspect``
@@ -109,6 +114,100 @@ def _canonical(value: Any, seen: set[int], depth: int = 0) -> str:
     raise _Unsupported
 
 
+# Python-level pickling hooks from these (standard library) packages are trusted not to do
+# anything observable; any other Python-level hook makes a value unhashable rather than run.
+_TRUSTED_HOOK_PACKAGES = frozenset(
+    "copyreg re enum fractions pathlib collections datetime decimal _pydecimal ipaddress "
+    "uuid functools operator types typing dataclasses zoneinfo random array numbers string "
+    "argparse email urllib".split()
+)
+_HOOKS = (
+    "__reduce_ex__",
+    "__reduce__",
+    "__getstate__",
+    "__getnewargs_ex__",
+    "__getnewargs__",
+    "__getattr__",
+    "__getattribute__",
+)
+_NATIVE_HOOK_TYPES = (
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.BuiltinFunctionType,
+    types.ClassMethodDescriptorType,
+)
+_REFERENCE_TYPES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.ModuleType,
+    type,
+)
+
+
+class _UserCode(Exception):
+    """Pickling this value would run Python code of the program's."""
+
+
+def _trusted(hook: Any) -> bool:
+    if isinstance(hook, _NATIVE_HOOK_TYPES):
+        return True
+    if isinstance(hook, (classmethod, staticmethod)):
+        hook = hook.__func__
+    if isinstance(hook, types.FunctionType):
+        module = hook.__module__ or ""
+        return module.partition(".")[0] in _TRUSTED_HOOK_PACKAGES
+    return False
+
+
+def _check_type(t: type) -> None:
+    for hook in _HOOKS:
+        for klass in t.__mro__:
+            if hook in klass.__dict__:
+                found = klass.__dict__[hook]
+                if klass is not object and not _trusted(found):
+                    raise _UserCode(f"{t.__qualname__}.{hook}")
+                break
+    import copyreg
+
+    reducer = copyreg.dispatch_table.get(t)
+    if reducer is not None and not _trusted(reducer):
+        raise _UserCode(f"copyreg reducer of {t.__qualname__}")
+
+
+def _reference(obj: Any) -> str:
+    t = type(obj)
+    if issubclass(t, types.ModuleType):
+        return f"module:{vars(obj).get('__name__')}"
+    if issubclass(t, type):
+        module = type.__dict__["__module__"].__get__(obj)
+        return f"class:{module}:{type.__dict__['__qualname__'].__get__(obj)}"
+    module = getattr(obj, "__module__", None)  # functions' own attributes: no user code
+    return f"function:{module}:{getattr(obj, '__qualname__', None)}"
+
+
+def _pickled(value: Any) -> bytes:
+    import io
+
+    checked: set[type] = set()
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            t = type(obj)
+            if obj is str or (t is type and obj.__module__ == "builtins"):
+                return NotImplemented  # builtins by reference: no lookup of the program's
+            if isinstance(obj, _REFERENCE_TYPES):
+                # Named, not pickled by reference (which imports and looks up names).
+                return str, (_reference(obj),)
+            if t not in checked:
+                _check_type(t)
+                checked.add(t)
+            return NotImplemented
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=4).dump(value)
+    return buffer.getvalue()
+
+
 def hash_value(value: Any) -> tuple[Optional[str], str, Optional[str]]:
     """``(hash, method, error)`` of a global's value as the module docstring documents:
     ``("sha256:…", "canonical" | "pickle", None)``, or ``(None, "none", why)``."""
@@ -116,14 +215,16 @@ def hash_value(value: Any) -> tuple[Optional[str], str, Optional[str]]:
         text = _canonical(value, set())
     except _Unsupported:
         pass
-    except Exception as exc:  # a str subclass's odd __hex__... never the program's problem
+    except Exception as exc:  # never the program's problem
         return None, "none", f"{type(exc).__name__}: {exc}"
     else:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         return f"sha256:{digest}", "canonical", None
     try:
-        data = pickle.dumps(value, protocol=4)
-    except BaseException as exc:  # noqa: B036 -- a __reduce__ may raise anything
+        data = _pickled(value)
+    except _UserCode as exc:
+        return None, "none", f"pickling would run the program's code ({exc})"
+    except BaseException as exc:  # noqa: B036 -- a native __reduce__ may raise anything
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         return None, "none", f"{type(exc).__name__}: {exc}"
@@ -217,31 +318,58 @@ def _dot_id(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n") + '"'
 
 
-def _module_of(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    return module if isinstance(module, str) else "?"
+_BUILTIN_CALLABLES = (
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.ClassMethodDescriptorType,
+)
 
 
 def _callable_node(graph: DependencyGraph, obj: Any) -> str:
-    """The node of a callable (a bound method is its function)."""
-    func = getattr(obj, "__func__", obj) if isinstance(obj, types.MethodType) else obj
-    func = inspect.unwrap(func) if isinstance(func, types.FunctionType) else func
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or "?"
-    module = _module_of(func)
-    if isinstance(func, types.FunctionType):
+    """The node of a callable (a bound method is its function). Only attributes the
+    interpreter answers itself are read: a callee's own ``__getattr__`` never runs."""
+    t = type(obj)
+    if t is types.MethodType:
+        obj = obj.__func__
+        t = type(obj)
+    if issubclass(t, types.FunctionType):
+        qualname, module = obj.__qualname__, obj.__module__
+        if not isinstance(module, str):
+            module = "?"
         return graph._node(
             f"function:{module}:{qualname}",
             {"kind": "function", "module": module, "qualname": qualname},
-            func.__code__,
+            obj.__code__,
         )
-    if isinstance(func, type):
+    if issubclass(t, type):
+        module = type.__dict__["__module__"].__get__(obj)
+        qualname = type.__dict__["__qualname__"].__get__(obj)
         return graph._node(
             f"class:{module}:{qualname}",
             {"kind": "class", "module": module, "qualname": qualname},
         )
+    if t in _BUILTIN_CALLABLES:
+        qualname = obj.__qualname__
+        module = getattr(obj, "__module__", None)
+        if not isinstance(module, str):
+            owner = getattr(obj, "__objclass__", None)
+            module = (
+                type.__dict__["__module__"].__get__(owner)
+                if isinstance(owner, type)
+                else "builtins"
+            )
+        return graph._node(
+            f"builtin:{module}:{qualname}",
+            {"kind": "builtin", "module": module, "qualname": qualname},
+        )
+    # Any other callable object (an instance with __call__, a partial...): its type.
+    module = type.__dict__["__module__"].__get__(t)
+    qualname = type.__dict__["__qualname__"].__get__(t)
     return graph._node(
-        f"builtin:{module}:{qualname}",
-        {"kind": "builtin", "module": module, "qualname": qualname},
+        f"callable:{module}:{qualname}",
+        {"kind": "callable", "module": module, "qualname": qualname},
     )
 
 
@@ -254,7 +382,7 @@ def _function_node(graph: DependencyGraph, module: str, qualname: str, code: Any
 
 
 def _is_edge_value(value: Any) -> bool:
-    return isinstance(value, (types.ModuleType, type)) or callable(value)
+    return issubclass(type(value), (types.ModuleType, type)) or callable(value)
 
 
 def _link_running(graph: DependencyGraph, running: str) -> None:

@@ -32,7 +32,7 @@ use pyo3::prelude::*;
 
 use crate::handlers;
 use crate::sites;
-use crate::trampoline::slot;
+use crate::trampoline::{self, slot};
 
 /// Set while some handler has a `globals` callback.
 pub static LISTENING: AtomicBool = AtomicBool::new(false);
@@ -347,12 +347,20 @@ unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) {
 /// globals, report each name's value now. Always returns None and never raises.
 unsafe extern "C" fn report_writes(
     _slf: *mut ffi::PyObject,
-    arg: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
+    if nargs != 1 {
+        ffi::PyErr_SetString(
+            ffi::PyExc_TypeError,
+            c"__recompyle_gw__() takes a site id".as_ptr(),
+        );
+        return null_mut();
+    }
     if listening() {
         let globals = ffi::PyEval_GetGlobals();
         if is_tracked(globals) {
-            let site = ffi::PyLong_AsUnsignedLongLong(arg);
+            let site = ffi::PyLong_AsUnsignedLongLong(*args);
             if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
                 ffi::PyErr_Clear();
             } else {
@@ -430,24 +438,28 @@ const READ_DOC: &CStr = c"__recompyle_gr__(site_id, value, /)\n--\n\n\
 Returns value, a name a class body loaded, reporting it when it came from the module's \
 globals (recompyle, tracked modules).";
 
-/// The two reporting builtins.
+/// The two reporting builtins: like the selectors (`trampoline::create`), builtin functions
+/// taking fast calls from 3.11 on (which charge no recursion level), objects of the selector
+/// type before (3.9 and 3.10 charge every builtin-function call one), so that a recursion
+/// hitting the limit fails in the program's own call, with CPython's own message.
 pub fn create_reporters(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
-    let write = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: c"__recompyle_gw__".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunction: report_writes,
-        },
-        ml_flags: ffi::METH_O,
-        ml_doc: WRITE_DOC.as_ptr(),
-    }));
-    let read = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: c"__recompyle_gr__".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFast: report_class_read,
-        },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: READ_DOC.as_ptr(),
-    }));
+    if py.version_info() < (3, 11) {
+        let tp = trampoline::selector_type(py)?;
+        return Ok((
+            trampoline::new_selector(py, tp, report_writes, c"__recompyle_gw__")?,
+            trampoline::new_selector(py, tp, report_class_read, c"__recompyle_gr__")?,
+        ));
+    }
+    let def = |name: &'static CStr, f: ffi::PyCFunctionFast, doc: &'static CStr| {
+        Box::leak(Box::new(ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+            ml_flags: ffi::METH_FASTCALL,
+            ml_doc: doc.as_ptr(),
+        }))
+    };
+    let write = def(c"__recompyle_gw__", report_writes, WRITE_DOC);
+    let read = def(c"__recompyle_gr__", report_class_read, READ_DOC);
     // SAFETY: the method definitions are leaked, so outlive the functions.
     unsafe {
         let w = Bound::from_owned_ptr_or_err(
