@@ -629,7 +629,7 @@ impl Rewriter<'_, '_> {
     /// A statement in a scope with `global` declarations: after it (a simple statement) or
     /// at the start of its body (`for` and `with` targets, when the body starts with a
     /// simple statement), report the declared globals it stored.
-    fn visit_stmt_reporting_writes<'a>(&mut self, stmt: &'a Stmt) {
+    fn visit_stmt_reporting_writes(&mut self, stmt: &Stmt) {
         if is_simple(stmt) {
             let mut stores = Stores::default();
             stores.visit_stmt(stmt);
@@ -664,7 +664,7 @@ impl Rewriter<'_, '_> {
         self.visit_stmt_inner(stmt);
     }
 
-    fn visit_stmt_inner<'a>(&mut self, stmt: &'a Stmt) {
+    fn visit_stmt_inner(&mut self, stmt: &Stmt) {
         match stmt {
             Stmt::FunctionDef(def) => {
                 for decorator in &def.decorator_list {
@@ -717,7 +717,7 @@ impl Rewriter<'_, '_> {
         }
     }
 
-    fn visit_expr_inner<'a>(&mut self, expr: &'a Expr) {
+    fn visit_expr_inner(&mut self, expr: &Expr) {
         match expr {
             Expr::Call(call) => {
                 let instrument = self.in_debug_fstring == 0
