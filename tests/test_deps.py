@@ -351,3 +351,23 @@ def test_run_deps_writes_json_or_dot(tmp_path, suffix):
     assert ("function:__main__:compute", "module:helpers", "read") in edges
     assert ("function:helpers:twice", f"value:helpers:FACTOR:{_sha('int:2')}", "read") in edges
     assert ("function:__main__:compute", f"value:__main__:SCALE:{_sha('int:3')}", "read") in edges
+
+
+def test_reads_in_comprehensions_belong_to_their_function_on_every_version(tmp_path):
+    mod = load_tracked(
+        tmp_path,
+        """
+        A = 1
+        def f():
+            return [A for _ in range(2)] + list(A for _ in range(1))
+        """,
+        "depcomp",
+    )
+    try:
+        with recompyle.Tracer() as t:
+            assert mod.f() == [1, 1, 1]
+        a = f"value:depcomp:A:{_sha('int:1')}"
+        assert [r for r in t.graph.reads() if r[1] == a] == [("function:depcomp:f", a)]
+        assert not [n for n in t.graph.nodes if "<" in n.split(":")[-1]]
+    finally:
+        sys.modules.pop("depcomp", None)

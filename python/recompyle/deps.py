@@ -385,6 +385,23 @@ def _is_edge_value(value: Any) -> bool:
     return issubclass(type(value), (types.ModuleType, type)) or callable(value)
 
 
+_INNER_SCOPES = frozenset(("<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"))
+
+
+def _reader_qualname(code: Any) -> str:
+    """The function (class body, ``<module>``) a comprehension or generator expression
+    belongs to: its code is its own before 3.12 (and a generator expression's always), but
+    it is part of that function's source, whose calls the call sites attribute to it too."""
+    parts = code_qualname(code).split(".")
+    while len(parts) > 1 and parts[-1] in _INNER_SCOPES:
+        parts.pop()
+        if parts[-1] == "<locals>":
+            parts.pop()
+    if len(parts) == 1 and parts[0] in _INNER_SCOPES:
+        return "<module>"
+    return ".".join(parts)
+
+
 def _link_running(graph: DependencyGraph, running: str) -> None:
     """``running`` code acts (reads or calls) inside the call on top of the stack: when it
     is not that call's own code, it was called from there without a call site of ours."""
@@ -431,11 +448,13 @@ def _on_global(event: Any) -> None:
         return
     code = event.code
     module = event.module if isinstance(event.module, str) else "?"
-    qualname = code_qualname(code) if code is not None else (event.function or "?")
+    qualname = _reader_qualname(code) if code is not None else (event.function or "?")
     value = event.value
     for t in tracers:
         g = t.graph
-        reader = _function_node(g, module, qualname, code)
+        reader = _function_node(
+            g, module, qualname, code if qualname == code_qualname(code) else None
+        )
         _link_running(g, reader)
         g._edge(reader, _value_node(g, module, event.name, value), "read")
 
