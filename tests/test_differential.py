@@ -166,6 +166,27 @@ _known(
 )
 
 
+_known(
+    "refcounts_and_methods",
+    "deps",
+    "The dependency tracer is a Python handler: the CallEvent it is given for each call holds "
+    "the callee and a tuple of the arguments until the call returns, so inside the callee "
+    "sys.getrefcount sees two more references (4 -> 6, 2 -> 3 for a bound method's self), "
+    "and an argument the callee `del`s is not freed (the same as any before/after handler).",
+)
+for _route in ("globals", "deps"):
+    _known(
+        "many_constants_lines",
+        _route,
+        "3.9's peephole optimizer gives up on a whole code object when its line table holds "
+        "a 255 byte (a line whose bytecode spans 255+ bytes): each of the class body's lines "
+        "calls d() 20 times, and with tracking each `d` is also wrapped in "
+        "__recompyle_gr__(ID, d), which takes a line past 255 bytes, so the method's "
+        "defaults (None, 'line', False) are not folded into one constant and their own "
+        "lines (40, 41) get line events (compile.c/peephole.c `memchr(lnotab, 255, ...)`).",
+        since=(3, 9),
+        before=(3, 10),
+    )
 # The deps route is the run route with a dependency graph; the globals route the env route
 # with tracked namespaces: each inherits its route's known differences.
 for (_name, _route), _known_bug in list(XFAIL.items()):
