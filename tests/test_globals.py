@@ -158,6 +158,45 @@ def test_missing_names_keep_cpythons_errors(tracked):
     assert info.value.args == (("a", 1),)
 
 
+def test_missing_name_errors_are_dicts_own_every_time(tracked):
+    mod = tracked(
+        """
+        def get():
+            return globals()["len"]
+        def get_while_handling():
+            try:
+                raise ValueError("inner")
+            except ValueError:
+                return globals()["len"]
+        def uses_builtins(n):
+            return [len(range(i)) for i in range(n)]
+        """
+    )
+    errors = []
+    for _ in range(3):
+        try:
+            mod.get()
+        except KeyError as e:
+            errors.append(e)
+    assert len({id(e) for e in errors}) == 3
+    first = errors[0]
+    tb = first.__traceback__
+    assert tb is not None and first.__context__ is None and first.args == ("len",)
+    if sys.version_info >= (3, 11):
+        first.add_note("kept")
+    assert mod.uses_builtins(50)[-1] == 49  # many misses of `len`, `range` later
+    assert first.__traceback__ is tb and first.args == ("len",)
+    assert getattr(first, "__notes__", ["kept"]) == ["kept"]
+    with pytest.raises(KeyError) as info:
+        mod.get_while_handling()
+    assert isinstance(info.value.__context__, ValueError)
+    del errors, first, tb, info
+    with pytest.raises(KeyError) as info:
+        mod.get()
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    assert not info.value.__suppress_context__
+
+
 def test_nothing_is_reported_without_a_globals_callback_nor_to_the_handler_itself(tracked):
     mod = tracked("A = 1\ndef f():\n    return A\n")
     with recompyle.handler(before=lambda e: None):
