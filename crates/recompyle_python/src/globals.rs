@@ -143,6 +143,9 @@ unsafe extern "C" fn subscript(
             return null_mut();
         }
         if ffi::PyUnicode_CheckExact(key) != 0 {
+            if let Some(own) = own_builtin(key) {
+                return own;
+            }
             // A builtin, or a NameError to be: CPython goes on to the builtins. The error
             // is dict's own for a str key (the type has no `__missing__`), without dict's
             // second lookup and tuple.
@@ -174,6 +177,52 @@ unsafe extern "C" fn ass_subscript(
         report(kind, d, key, value, None);
     }
     status
+}
+
+/// recompyle's own builtins (the call-site selectors, the reporters): interned name and
+/// object.
+struct OwnBuiltins(Vec<(*mut ffi::PyObject, *mut ffi::PyObject)>);
+// SAFETY: immortal for the process (references are held), read with the GIL held.
+unsafe impl Send for OwnBuiltins {}
+unsafe impl Sync for OwnBuiltins {}
+
+static OWN_BUILTINS: OnceLock<OwnBuiltins> = OnceLock::new();
+
+/// Remember the builtins recompyle's rewritten code calls. Every instrumented call of a
+/// tracked module looks its selector up as a global first: answering here spares it the
+/// miss (a KeyError raised and cleared). The names are recompyle's own (double-underscore,
+/// `__recompyle`-prefixed), which no program defines; the answer is the very object the
+/// builtins hold, as CPython's next lookup would give.
+pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<()> {
+    let mut own = Vec::new();
+    for (name, obj) in items {
+        let name =
+            std::ffi::CString::new(*name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+        // SAFETY: a new interned str, kept for the process, like the object's reference.
+        unsafe {
+            let key = ffi::PyUnicode_InternFromString(name.as_ptr());
+            if key.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            own.push((key, (*obj).clone().into_ptr()));
+        }
+    }
+    let _ = OWN_BUILTINS.set(OwnBuiltins(own));
+    Ok(())
+}
+
+/// A new reference to recompyle's builtin named `key` (compared by identity: names in code
+/// are interned), if it is one.
+#[inline(always)]
+unsafe fn own_builtin(key: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
+    let own = OWN_BUILTINS.get()?;
+    for &(name, obj) in &own.0 {
+        if name == key {
+            ffi::Py_INCREF(obj);
+            return Some(obj);
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------

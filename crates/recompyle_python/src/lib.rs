@@ -92,5 +92,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let (write_reporter, class_read_reporter) = globals::create_reporters(py)?;
     builtins.setattr(globals::WRITE_REPORTER, &write_reporter)?;
     builtins.setattr(globals::CLASS_READ_REPORTER, &class_read_reporter)?;
+    globals::remember_own_builtins(
+        py,
+        &[
+            (recompyle_transform::TRAMPOLINE, &select),
+            (recompyle_transform::METHOD_SELECTOR, &select_method),
+            (globals::WRITE_REPORTER, &write_reporter),
+            (globals::CLASS_READ_REPORTER, &class_read_reporter),
+            (recompyle_transform::function::WRAP_SELECTOR, &wrap),
+            (recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited),
+        ],
+    )?;
     Ok(())
 }
