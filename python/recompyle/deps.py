@@ -38,7 +38,9 @@ Function nodes carry ``source_hash``, SHA-256 of the function's source text as `
 finds it (``null`` when there is none, e.g. code made by ``exec``).
 
 Recording runs as handlers (``recompyle.add_handler``): while a ``Tracer`` is active every
-instrumented call and every tracked global read costs a Python call.
+instrumented call and every tracked global read costs a Python call, and a value is hashed
+at every read (scalars once per object while tracing), so a large container read in a hot
+loop costs its hashing each time.
 """
 
 from __future__ import annotations
@@ -504,6 +506,7 @@ def _deactivate(tracer: Tracer) -> None:
         if not _active and _handler is not None:
             _handler.remove()
             _handler = None
+            _hash_cache.clear()  # it holds the scalars it hashed: not past the tracing
 
 
 class Tracer:
