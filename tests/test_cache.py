@@ -441,7 +441,7 @@ def test_cached_key_taken_in_this_process_falls_back_to_a_transform(package, wri
         sys.path.insert(0, {str(tmp_path)!r})
         import recompyle
         from recompyle import _core
-        assert _core.register_sites({key}, "elsewhere.py", "other", [])
+        assert _core.register_site_table({key}, "elsewhere.py", "other", bytes(8))  # no sites
         recompyle.install("{name}.*")
         import {name} as mod
         seen = []
@@ -506,14 +506,15 @@ def test_concurrent_threads_store_and_load(tmp_path, writable):
     data = path.read_bytes()
     transformed = _core.transform(data, str(path), sys.version_info[:2])
     code = transformed.remap(compile(transformed.source, str(path), "exec"))
-    assert _core.register_sites(transformed.module_key, str(path), "conc", list(transformed.sites))
+    assert transformed.register(str(path), "conc")
     errors: list[BaseException] = []
     loaded: list[object] = []
 
     def writer() -> None:
         try:
             for _ in range(40):
-                cache.store(str(path), data, -1, transformed.module_key, transformed.sites, code)
+                table = transformed.site_table
+                cache.store(str(path), data, -1, transformed.module_key, table, code)
         except BaseException as exc:  # noqa: B036
             errors.append(exc)
 
@@ -584,3 +585,16 @@ def test_concurrent_processes_import_a_cold_package(package, tmp_path):
         timeout=120,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "['abs']\n", "")
+
+
+def test_site_table_round_trips_and_refuses_damage(tmp_path):
+    data = b"def f(x):\n    return len(x) + len(str(x))\n\nf([1])\n"
+    transformed = _core.transform(data, str(tmp_path / "t.py"), sys.version_info[:2])
+    table = transformed.site_table
+    key = transformed.module_key
+    assert _core.register_site_table(key, str(tmp_path / "t.py"), "t", table)
+    ids = [key << 32 | i for i in range(len(transformed.sites))]
+    assert [_core.site_info(i)[2:] for i in ids] == [tuple(s) for s in transformed.sites]
+    for damaged in (table[:-1], table + b"\0", b"", b"\xff" * 12):
+        with pytest.raises(ValueError, match="malformed site table"):
+            _core.register_site_table(key, str(tmp_path / "t.py"), "t", damaged)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import warnings
+import weakref
 
 import pytest
 
@@ -56,6 +57,69 @@ def test_before_and_after_events_describe_the_call(instrumented):
         mod.__file__,
         "mod",
     )
+
+
+def test_events_kept_by_a_handler_keep_their_arguments(instrumented):
+    # Events borrow the interpreter's argument vector while the call runs and are reused
+    # when no handler keeps them: a kept event must still describe its own call afterwards,
+    # for plain, keyword, method and nested calls, and whether or not it was looked at.
+    mod = instrumented(
+        """
+        class Box:
+            def put(self, item, *, times=1):
+                return [item] * times
+
+        def inner(x):
+            return [x * 2]
+
+        class Thing:
+            pass
+
+        def make():
+            return Thing()
+
+        def outer(a, *, k):
+            return inner(a) + k
+
+        def caller():
+            box = Box()
+            return outer(1, k=[10]), box.put("x", times=2), outer(3, k=[30])
+        """
+    )
+    kept = []
+    glimpsed = []
+
+    def before(e):
+        if e.source == "outer":
+            kept.append(e)  # kept, arguments never read during the call
+        else:
+            glimpsed.append((e.source, e.args, dict(e.kwargs)))
+
+    with recompyle.handler(before=before):
+        assert mod.caller() == ([2, 10], ["x", "x"], [6, 30])
+    assert [(e.args, e.kwargs, e.func, e.result, e.phase) for e in kept] == [
+        ((1,), {"k": [10]}, mod.outer, [2, 10], "after"),
+        ((3,), {"k": [30]}, mod.outer, [6, 30], "after"),
+    ]
+    assert glimpsed[0] == ("Box", (), {})
+    assert glimpsed[1] == ("inner", (1,), {})
+    assert glimpsed[2] == ("box.put", ("x",), {"times": 2})
+    assert glimpsed[3] == ("inner", (3,), {})
+
+    methods = []
+    with recompyle.handler(after=methods.append):
+        mod.caller()
+    put = next(e for e in methods if e.source == "box.put")
+    assert put.func.__func__ is mod.Box.put
+    assert isinstance(put.func.__self__, mod.Box)
+    assert put.args == ("x",)
+    # Events nobody kept are recycled, and hold nothing of a finished call: the callee,
+    # its arguments and its result are freed as they would be without the handler.
+    with recompyle.handler(after=lambda e: (e.func, e.args, e.result)):
+        thing = mod.make()
+    ref = weakref.ref(thing)
+    del thing
+    assert ref() is None
 
 
 def test_exception_reaches_after_handler_and_caller_unchanged(instrumented):

@@ -8,13 +8,15 @@ plain interpreters and tools would load as if it were the module as written.
 
 Layout: the 16-byte PEP 552 header of a *checked hash-based* pyc (magic number, flags
 ``0b11``, SipHash of the source bytes as ``importlib.util.source_hash`` computes it), then
-``marshal.dumps((LAYOUT, module_key, sites, code))``, then 8 bytes of the same hash over that
+``marshal.dumps((LAYOUT, module_key, site_table, code))``, then 8 bytes of the same hash over that
 payload. The source hash, not the mtime, decides whether the file is current: a checkout,
 a copy or a coarse clock cannot make it serve stale code. The payload hash means a file cut
 short or damaged on disk is never unmarshalled into code: it is a miss, and rewritten.
-The site table and the module key travel with the code because the code's constants hold
-site ids (``key << 32 | index``): a hit registers that table under that key, and if the key
-belongs to another file in this process the caller transforms again under a fresh salt.
+The site table (``Transformed.site_table``: bytes the native module writes and reads, far
+cheaper to load than tuples) and the module key travel with the code because the code's
+constants hold site ids (``key << 32 | index``): a hit registers that table under that key,
+and if the key belongs to another file in this process the caller transforms again under a
+fresh salt.
 
 ``<config>`` hashes everything that changes the emitted code: recompyle's version, the
 transform's ``FORMAT_VERSION``, this layout, the interpreter's magic number and target
@@ -47,7 +49,7 @@ if False:  # typing only; `types` is not loaded at start-up on every version
 __all__ = ["cache_path", "load", "store"]
 
 # Bump when the payload's shape changes.
-LAYOUT = 1
+LAYOUT = 2
 # PEP 552 flags: bit 0 hash-based, bit 1 check the source.
 _FLAGS = (0b11).to_bytes(4, "little")
 _MAGIC = _bootstrap_external.MAGIC_NUMBER
@@ -130,13 +132,13 @@ def load(
     if _hash(payload) != blob[-_TRAILER:]:
         return None
     try:
-        layout, key, sites, code = marshal.loads(payload)
+        layout, key, table, code = marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         return None
-    if layout != LAYOUT or type(code) is not _CODE_TYPE or type(sites) is not tuple:
+    if layout != LAYOUT or type(code) is not _CODE_TYPE or type(table) is not bytes:
         return None
     try:
-        if not _core.register_sites(key, source_path, module, list(sites)):
+        if not _core.register_site_table(key, source_path, module, table):
             return None
     except (TypeError, ValueError, OverflowError):
         return None
@@ -150,7 +152,7 @@ def store(
     data: bytes,
     optimize: int,
     module_key: int,
-    sites: tuple,
+    site_table: bytes,
     code: "CodeType",
     tracked: bool = False,
 ) -> bool:
@@ -161,15 +163,8 @@ def store(
     cpath = cache_path(source_path, optimize, tracked)
     if cpath is None:
         return False
-    # One object per distinct string (a function's sites share its qualname, calls of `len`
-    # share their callee text): marshal then writes each once and refers back to it, and a
-    # hit unmarshals a quarter less.
-    strings: dict = {}
-    sites = tuple(
-        tuple(strings.setdefault(x, x) if type(x) is str else x for x in site) for site in sites
-    )
     try:
-        payload = marshal.dumps((LAYOUT, module_key, sites, code))
+        payload = marshal.dumps((LAYOUT, module_key, site_table, code))
     except ValueError:
         return False
     blob = b"".join((_MAGIC, _FLAGS, _hash(data), payload, _hash(payload)))

@@ -55,11 +55,20 @@ def _keep_selectors_through_finalization() -> None:
     """At exit CPython restores the builtins dict from a copy taken at start-up, before the
     last garbage collection; ``__del__`` methods and weakref callbacks of instrumented code
     that run then must still find the selectors. The copy is reachable only through the
-    garbage collector: found once, by its ``__build_class__``, and given the selectors."""
+    garbage collector, and scanning it costs about a millisecond, so the scan waits for
+    exit: atexit callbacks run before the restore."""
     global _finalization_ready
     if _finalization_ready:
         return
     _finalization_ready = True
+    import atexit
+
+    atexit.register(_give_selectors_to_the_builtins_copy)
+
+
+def _give_selectors_to_the_builtins_copy() -> None:
+    """Find the start-up copy of the builtins by its ``__build_class__`` and add the
+    selectors to it."""
     import builtins
     import gc
 
@@ -114,11 +123,11 @@ def _try_instrument(
             # raised from the original; anything else is our fault.
             return f"rewritten source did not compile ({exc})"
         code = transformed.remap(code)
-        sites = transformed.sites
-        if _core.register_sites(transformed.module_key, path, module, list(sites)):
+        if transformed.register(path, module):
             _keep_selectors_through_finalization()
             if cached:
-                cache.store(path, data, optimize, transformed.module_key, sites, code, tracked)
+                key, table = transformed.module_key, transformed.site_table
+                cache.store(path, data, optimize, key, table, code, tracked)
             _remember_qualnames(code, tracked)
             return code
     return "no free site key"

@@ -1,41 +1,172 @@
 //! The event object handed to Python handlers: one per instrumented call, shown to the
 //! *before* handlers, then completed with the result or exception for the *after* handlers.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use recompyle_transform::Site;
 
+use crate::gil::GilCell;
 use crate::sites;
+use crate::trampoline;
+
+/// The call's own argument vector (vectorcall layout: `npos` positional values, then one
+/// value per name in `kwnames`), borrowed from the interpreter for as long as the call is in
+/// progress. Most handlers never look at the arguments, so the tuple and dict they would
+/// need are built only when asked for, or when a handler keeps the event past the call.
+struct Borrowed {
+    values: *const *mut ffi::PyObject,
+    npos: usize,
+    kwnames: *mut ffi::PyObject,
+}
+
+// SAFETY: only read with the GIL held, and only while the call that owns the vector runs
+// (`CallEvent::release` drops it before the call returns).
+unsafe impl Send for Borrowed {}
+unsafe impl Sync for Borrowed {}
 
 #[pyclass(module = "recompyle._core", name = "CallEvent")]
 pub struct CallEvent {
     site_id: u64,
-    func: Py<PyAny>,
-    args: Py<PyTuple>,
-    kwargs: Py<PyDict>,
+    func: Option<Py<PyAny>>,
+    /// For a method call site (`obj.name(...)`), the object `func` is called with as its
+    /// first argument; `func` is bound to it only when a handler asks for it.
+    bound_self: Option<Py<PyAny>>,
+    borrowed: Option<Borrowed>,
+    args: Option<Py<PyTuple>>,
+    kwargs: Option<Py<PyDict>>,
     result: Option<Py<PyAny>>,
     exception: Option<Py<PyAny>>,
     finished: bool,
 }
 
+/// The event of the last call no handler kept, reused by the next call: allocating and
+/// freeing a pyo3 object costs about as much as the rest of the dispatch.
+static SPARE: GilCell<Option<Py<CallEvent>>> = GilCell::new(None);
+
+/// Drop a field's reference now. The per-call path runs without pyo3's GIL count, where
+/// dropping a `Py` would queue the decref in pyo3's pool instead.
+fn clear<T>(py: Python<'_>, field: &mut Option<Py<T>>) {
+    if let Some(obj) = field.take() {
+        drop(obj.into_bound(py));
+    }
+}
+
 impl CallEvent {
-    pub fn new(site_id: u64, func: Py<PyAny>, args: Py<PyTuple>, kwargs: Py<PyDict>) -> Self {
-        CallEvent {
-            site_id,
-            func,
-            args,
-            kwargs,
-            result: None,
-            exception: None,
-            finished: false,
+    /// The event for a call about to be made: the spare one, refilled, or a new object.
+    ///
+    /// # Safety
+    /// `func` must be live, `bound_self` live or NULL; `values` and `kwnames` (which may be NULL) must stay alive until
+    /// `release` is called.
+    pub unsafe fn acquire<'py>(
+        py: Python<'py>,
+        site_id: u64,
+        func: *mut ffi::PyObject,
+        bound_self: *mut ffi::PyObject,
+        values: *const *mut ffi::PyObject,
+        npos: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> PyResult<Bound<'py, CallEvent>> {
+        let func = Some(Bound::from_borrowed_ptr(py, func).unbind());
+        let bound_self = Bound::from_borrowed_ptr_or_opt(py, bound_self).map(Bound::unbind);
+        let borrowed = Some(Borrowed {
+            values,
+            npos,
+            kwnames,
+        });
+        if let Some(spare) = SPARE.get_mut(py).take() {
+            let event = spare.into_bound(py);
+            {
+                // Nobody else has a reference to the spare event, so nobody borrows it.
+                let mut e = event.try_borrow_mut()?;
+                e.site_id = site_id;
+                e.func = func;
+                e.bound_self = bound_self;
+                e.borrowed = borrowed;
+            }
+            return Ok(event);
         }
+        Bound::new(
+            py,
+            CallEvent {
+                site_id,
+                func,
+                bound_self,
+                borrowed,
+                args: None,
+                kwargs: None,
+                result: None,
+                exception: None,
+                finished: false,
+            },
+        )
     }
 
     pub fn finish(&mut self, result: Option<Py<PyAny>>, exception: Option<Py<PyAny>>) {
         self.result = result;
         self.exception = exception;
         self.finished = true;
+    }
+
+    /// The call is about to return and every handler has seen the event. A handler that
+    /// kept it gets a copy of the arguments out of the interpreter's vector; otherwise the
+    /// event is emptied and kept for the next call.
+    pub fn release(event: Bound<'_, Self>) -> PyResult<()> {
+        let py = event.py();
+        // SAFETY: a live object.
+        let kept = unsafe { ffi::Py_REFCNT(event.as_ptr()) } > 1;
+        let mut e = event.try_borrow_mut()?;
+        if kept {
+            let copied = e.materialize(py);
+            e.borrowed = None;
+            return copied;
+        }
+        e.borrowed = None;
+        e.finished = false;
+        clear(py, &mut e.func);
+        clear(py, &mut e.bound_self);
+        clear(py, &mut e.args);
+        clear(py, &mut e.kwargs);
+        clear(py, &mut e.result);
+        clear(py, &mut e.exception);
+        drop(e);
+        let spare = SPARE.get_mut(py);
+        if spare.is_none() {
+            *spare = Some(event.unbind());
+        }
+        Ok(())
+    }
+
+    fn materialize(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Some(b) = &self.borrowed else {
+            return Ok(());
+        };
+        if self.args.is_none() {
+            // SAFETY: `borrowed` is only set while the vector is alive (see `new`).
+            let positional =
+                (0..b.npos).map(|i| unsafe { Bound::from_borrowed_ptr(py, *b.values.add(i)) });
+            self.args = Some(PyTuple::new(py, positional)?.unbind());
+        }
+        if self.kwargs.is_none() {
+            let kwargs = PyDict::new(py);
+            if !b.kwnames.is_null() {
+                // SAFETY: as above; `kwnames` is a tuple of str.
+                unsafe {
+                    let nkw = ffi::PyTuple_GET_SIZE(b.kwnames) as usize;
+                    for i in 0..nkw {
+                        let key = ffi::PyTuple_GET_ITEM(b.kwnames, i as ffi::Py_ssize_t);
+                        let value = *b.values.add(b.npos + i);
+                        kwargs.set_item(
+                            Bound::from_borrowed_ptr(py, key),
+                            Bound::from_borrowed_ptr(py, value),
+                        )?;
+                    }
+                }
+            }
+            self.kwargs = Some(kwargs.unbind());
+        }
+        Ok(())
     }
 
     fn site<T>(&self, f: impl FnOnce(&sites::ModuleSites, &Site) -> T) -> Option<T> {
@@ -45,20 +176,37 @@ impl CallEvent {
 
 #[pymethods]
 impl CallEvent {
-    /// The callable that is (or was) called.
+    /// The callable that is (or was) called; at a method call site, the bound method
+    /// `obj.name` evaluates to.
     #[getter]
-    fn func(&self, py: Python<'_>) -> Py<PyAny> {
-        self.func.clone_ref(py)
+    fn func(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let (Some(func), Some(obj)) = (&self.func, &self.bound_self) {
+            // SAFETY: both are live references held by the event.
+            let bound = unsafe {
+                Bound::from_owned_ptr_or_err(py, trampoline::bind(func.as_ptr(), obj.as_ptr()))?
+            };
+            self.func = Some(bound.unbind());
+            clear(py, &mut self.bound_self);
+        }
+        Ok(self.func.as_ref().map(|f| f.clone_ref(py)))
     }
     /// Positional arguments, as the callee receives them.
     #[getter]
-    fn args(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.args.clone_ref(py)
+    fn args(&mut self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        self.materialize(py)?;
+        Ok(match &self.args {
+            Some(args) => args.clone_ref(py),
+            None => PyTuple::empty(py).unbind(),
+        })
     }
     /// Keyword arguments, as the callee receives them.
     #[getter]
-    fn kwargs(&self, py: Python<'_>) -> Py<PyDict> {
-        self.kwargs.clone_ref(py)
+    fn kwargs(&mut self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        self.materialize(py)?;
+        Ok(match &self.kwargs {
+            Some(kwargs) => kwargs.clone_ref(py),
+            None => PyDict::new(py).unbind(),
+        })
     }
     /// The call's return value; None before the call and when it raised.
     #[getter]

@@ -432,7 +432,7 @@ unsafe fn report(
         site_id: site,
     };
     match Bound::new(py, event) {
-        Ok(event) => handlers::run_globals(py, handlers.bind(py), &event),
+        Ok(event) => handlers::run_globals(py, &handlers, &event),
         Err(err) => err.write_unraisable(py, None),
     }
     if let Some(e) = saved {

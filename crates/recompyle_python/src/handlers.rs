@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -174,9 +175,10 @@ pub fn in_handler() -> bool {
     IN_HANDLER.with(Cell::get)
 }
 
-/// The current handler tuple, if any.
-pub fn snapshot(py: Python<'_>) -> Option<Py<PyTuple>> {
-    REGISTERED.get(py).as_ref().map(|t| t.clone_ref(py))
+/// The current handler tuple, if any. A `Bound`, not a `Py`: the per-call path runs without
+/// pyo3's GIL count, where dropping a `Py` would queue its decref in pyo3's pool.
+pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
+    REGISTERED.get(py).as_ref().map(|t| t.bind(py).clone())
 }
 
 /// Call every handler's `before` (or `after`) callback with `event`. Never raises: the
@@ -195,8 +197,24 @@ pub fn run(
         let h = handler.get();
         let cb = if after { &h.after } else { &h.before };
         if let Some(cb) = cb {
-            if let Err(err) = cb.bind(py).call1((event,)) {
+            // One positional argument; the slot before it is ours to lend (ARGUMENTS_OFFSET),
+            // which lets a bound-method callback prepend its self without copying.
+            let mut argv = [std::ptr::null_mut(), event.as_ptr()];
+            // SAFETY: GIL held; `argv[1]` is a live object for the duration of the call.
+            let res = unsafe {
+                ffi::PyObject_Vectorcall(
+                    cb.as_ptr(),
+                    argv.as_mut_ptr().add(1),
+                    1 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+                    std::ptr::null_mut(),
+                )
+            };
+            if res.is_null() {
+                let err = PyErr::fetch(py);
                 report(py, h, cb.bind(py), err);
+            } else {
+                // SAFETY: a new reference we do not need.
+                unsafe { ffi::Py_DECREF(res) };
             }
         }
     }

@@ -40,7 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "InternalTransformError",
         py.get_type::<transform::InternalTransformError>(),
     )?;
-    m.add_function(wrap_pyfunction!(sites::register_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(sites::register_site_table, m)?)?;
     m.add_function(wrap_pyfunction!(sites::site_info, m)?)?;
     m.add_class::<select::ModuleMatcher>()?;
     m.add_function(wrap_pyfunction!(handlers::add_handler, m)?)?;

@@ -98,12 +98,11 @@ unsafe fn record_miss(
     ticks: u64,
     raised: bool,
 ) {
-    let site = ffi::PyLong_AsUnsignedLongLong(site_obj);
-    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+    let Some(site) = crate::sites::id_of(site_obj) else {
         // Not a site id (someone called the builtin by hand): nothing to record.
         ffi::PyErr_Clear();
         return;
-    }
+    };
     let table = STATS.get_mut(py).get_or_insert_with(Table::default);
     let stats: *mut Stats = &mut **table.entry(site).or_default();
     add(&mut *stats, ticks, raised);

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use dashmap::DashMap;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use recompyle_transform::{split_site_id, Site};
+use recompyle_transform::{site_table, split_site_id, Site};
 
 #[derive(Debug)]
 pub struct ModuleSites {
@@ -19,6 +19,28 @@ pub struct ModuleSites {
 }
 
 static REGISTRY: LazyLock<DashMap<u32, Arc<ModuleSites>>> = LazyLock::new(DashMap::new);
+
+/// The value of a site-id int, or `None` with an exception set.
+///
+/// # Safety
+/// `obj` must be a live object and the GIL held.
+#[inline(always)]
+pub unsafe fn id_of(obj: *mut pyo3::ffi::PyObject) -> Option<u64> {
+    use pyo3::ffi;
+    // Site ids need two or three 30-bit digits. `PyLong_AsUnsignedLongLong` converts those
+    // through a byte array (~200 instructions); `PyLong_AsUnsignedLong`, 64-bit wherever
+    // `c_ulong` is, runs a short digit loop.
+    let id = if std::mem::size_of::<std::ffi::c_ulong>() == 8 {
+        ffi::PyLong_AsUnsignedLong(obj) as u64
+    } else {
+        ffi::PyLong_AsUnsignedLongLong(obj)
+    };
+    if id == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+        None
+    } else {
+        Some(id)
+    }
+}
 
 /// The module and site of `site_id`, if registered.
 pub fn lookup(site_id: u64) -> Option<(Arc<ModuleSites>, usize)> {
@@ -32,35 +54,16 @@ pub fn lookup(site_id: u64) -> Option<(Arc<ModuleSites>, usize)> {
     }
 }
 
-pub type SiteTuple = (u32, u32, u32, u32, String, String);
-
 /// Register a module's sites under `module_key`.
 ///
-/// Returns False, registering nothing, when the key already belongs to another file: the
+/// Returns false, registering nothing, when the key already belongs to another file: the
 /// caller then rewrites the module again under another key.
-#[pyfunction]
-pub fn register_sites(
-    module_key: u32,
-    filename: String,
-    module: String,
-    sites: Vec<SiteTuple>,
-) -> PyResult<bool> {
+pub fn register(module_key: u32, filename: String, module: String, sites: Vec<Site>) -> bool {
     if let Some(existing) = REGISTRY.get(&module_key) {
         if existing.filename != filename || existing.sites.len() != sites.len() {
-            return Ok(false);
+            return false;
         }
     }
-    let sites = sites
-        .into_iter()
-        .map(|(line, col, end_line, end_col, callee, qualname)| Site {
-            line,
-            col,
-            end_line,
-            end_col,
-            callee,
-            qualname,
-        })
-        .collect();
     REGISTRY.insert(
         module_key,
         Arc::new(ModuleSites {
@@ -69,7 +72,21 @@ pub fn register_sites(
             sites,
         }),
     );
-    Ok(true)
+    true
+}
+
+/// Register the site table a cache file stored (`Transformed.site_table`'s bytes) under
+/// `module_key`; false if the key belongs to another file. Malformed bytes raise
+/// `ValueError`.
+#[pyfunction]
+pub fn register_site_table(
+    module_key: u32,
+    filename: String,
+    module: String,
+    table: &[u8],
+) -> PyResult<bool> {
+    let sites = site_table::decode(table).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(register(module_key, filename, module, sites))
 }
 
 /// `(filename, module, line, col, end_line, end_col, callee, qualname)` of a site id.

@@ -20,11 +20,10 @@ use std::sync::OnceLock;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
 
 use crate::events::CallEvent;
 use crate::gil::GilCell;
-use crate::{clock, handlers, profiler, ACTIVE, HANDLERS, PROFILING};
+use crate::{clock, handlers, profiler, sites, ACTIVE, HANDLERS, PROFILING};
 
 extern "C" {
     /// What LOAD_METHOD calls; exported by every CPython 3.9-3.13. Returns 1 with an
@@ -284,17 +283,6 @@ unsafe fn bad_call(message: &CStr) -> *mut ffi::PyObject {
     null_mut()
 }
 
-/// The site id argument, or -1 with an exception set.
-#[inline(always)]
-unsafe fn site_of(arg: *mut ffi::PyObject) -> Option<u64> {
-    let site = ffi::PyLong_AsUnsignedLongLong(arg);
-    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
-        None
-    } else {
-        Some(site)
-    }
-}
-
 /// `callee` (a new reference) as what the interpreter should call: itself when nothing
 /// listens, else a proxy that takes over the reference.
 #[inline(always)]
@@ -381,7 +369,10 @@ unsafe extern "C" fn proxy_getattro(
     }
 }
 
-unsafe fn bind(descr: *mut ffi::PyObject, obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+pub(crate) unsafe fn bind(
+    descr: *mut ffi::PyObject,
+    obj: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     if ffi::PyFunction_Check(descr) != 0 {
         return PyMethod_New(descr, obj);
     }
@@ -602,20 +593,10 @@ unsafe fn report(
         profiler::record_obj(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
         return res;
     }
-    let Some(site) = site_of(site) else {
+    let Some(site) = sites::id_of(site) else {
         return null_mut();
     };
-    if bound_self.is_null() {
-        return with_handlers(py, active, site, callee, args, nargsf, kwnames);
-    }
-    // Handlers see what `obj.name` is: the bound method.
-    let bound = bind(callee, bound_self);
-    if bound.is_null() {
-        return null_mut();
-    }
-    let res = with_handlers(py, active, site, bound, args, nargsf, kwnames);
-    ffi::Py_DECREF(bound);
-    res
+    with_handlers(active, site, callee, bound_self, args, nargsf, kwnames)
 }
 
 /// Call `callee(*args)`, or `callee(bound_self, *args)` when `bound_self` is set, as
@@ -654,14 +635,16 @@ unsafe fn forward(
 
 #[inline(never)]
 unsafe fn with_handlers(
-    py: Python<'_>,
     active: u8,
     site: u64,
     callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: only called from a vectorcall, with the GIL held.
+    let py = Python::assume_attached();
     let profiling = active & PROFILING != 0;
     let registered = if active & HANDLERS != 0 && !handlers::in_handler() {
         handlers::snapshot(py)
@@ -671,37 +654,39 @@ unsafe fn with_handlers(
     let Some(registered) = registered else {
         // A handler is running on this thread: its own calls are neither reported nor timed.
         if handlers::in_handler() || !profiling {
-            return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+            return forward(callee, bound_self, args, nargsf, kwnames);
         }
         let t0 = clock::ticks();
-        let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+        let res = forward(callee, bound_self, args, nargsf, kwnames);
         profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
         return res;
     };
-    let registered = registered.bind(py);
+    let registered = &registered;
     let npos = ffi::PyVectorcall_NARGS(nargsf) as usize;
-    let event = match make_event(py, site, callee, args, npos, kwnames) {
+    let event = match CallEvent::acquire(py, site, callee, bound_self, args, npos, kwnames) {
         Ok(e) => e,
         Err(err) => {
             // Building the event failed (out of memory): report, and still make the call.
             err.write_unraisable(py, None);
-            return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+            return forward(callee, bound_self, args, nargsf, kwnames);
         }
     };
     handlers::run(py, registered, &event, false);
     let t0 = clock::ticks();
-    let res = ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+    let res = forward(callee, bound_self, args, nargsf, kwnames);
     if profiling {
         profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
     }
     if res.is_null() {
         let Some(err) = PyErr::take(py) else {
+            release(py, event);
             return res;
         };
         event
             .borrow_mut()
             .finish(None, Some(err.value(py).clone().into_any().unbind()));
         handlers::run(py, registered, &event, true);
+        release(py, event);
         err.restore(py);
         res
     } else {
@@ -709,40 +694,14 @@ unsafe fn with_handlers(
             .borrow_mut()
             .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
         handlers::run(py, registered, &event, true);
+        release(py, event);
         res
     }
 }
 
-unsafe fn make_event<'py>(
-    py: Python<'py>,
-    site: u64,
-    callee: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    npos: usize,
-    kwnames: *mut ffi::PyObject,
-) -> PyResult<Bound<'py, CallEvent>> {
-    // Vectorcall layout: `npos` positional values, then one value per name in `kwnames`.
-    let nkw = if kwnames.is_null() {
-        0
-    } else {
-        ffi::PyTuple_GET_SIZE(kwnames) as usize
-    };
-    let positional = (0..npos).map(|i| Bound::from_borrowed_ptr(py, *args.add(i)));
-    let args_tuple = PyTuple::new(py, positional)?;
-    let kwargs = PyDict::new(py);
-    for i in 0..nkw {
-        let key =
-            Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(kwnames, i as ffi::Py_ssize_t));
-        let value = Bound::from_borrowed_ptr(py, *args.add(npos + i));
-        kwargs.set_item(key, value)?;
+/// The argument vector the event borrows is the caller's: done with before the call returns.
+fn release(py: Python<'_>, event: Bound<'_, CallEvent>) {
+    if let Err(err) = CallEvent::release(event) {
+        err.write_unraisable(py, None);
     }
-    Bound::new(
-        py,
-        CallEvent::new(
-            site,
-            Bound::from_borrowed_ptr(py, callee).unbind(),
-            args_tuple.unbind(),
-            kwargs.unbind(),
-        ),
-    )
 }

@@ -6,9 +6,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use recompyle_parser::{decode_source, Decoded};
-use recompyle_transform::{Options, PositionMap, Site, TransformError};
+use recompyle_transform::{site_table, Options, PositionMap, Site, TransformError};
 
 use crate::code_object;
+use crate::sites;
 
 pyo3::create_exception!(
     recompyle._core,
@@ -65,6 +66,18 @@ impl Transformed {
             })
             .collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, items)
+    }
+
+    /// The site table as bytes, for the bytecode cache (`register_site_table` reads it).
+    #[getter]
+    fn site_table<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &site_table::encode(&self.sites))
+    }
+
+    /// Register this module's sites for `filename`/`module`; false when the module key
+    /// already belongs to another file (transform again under another salt).
+    fn register(&self, filename: String, module: String) -> bool {
+        sites::register(self.module_key, filename, module, self.sites.clone())
     }
 
     /// Give `code` (compiled from `source`) and every code object nested in it the original

@@ -15,6 +15,7 @@ pub mod linetable;
 pub mod lnotab;
 mod positions;
 mod rewrite;
+pub mod site_table;
 
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
