@@ -371,3 +371,38 @@ def test_reads_in_comprehensions_belong_to_their_function_on_every_version(tmp_p
         assert not [n for n in t.graph.nodes if "<" in n.split(":")[-1]]
     finally:
         sys.modules.pop("depcomp", None)
+
+
+def test_containers_are_hashed_at_every_read_scalars_and_edges_once(tmp_path):
+    mod = load_tracked(
+        tmp_path,
+        """
+        ITEMS = [1]
+        def total():
+            return sum(ITEMS)
+        def via_sorted():
+            return sorted([3, 1], key=neg)
+        def neg(x):
+            return -x * total()
+        """,
+        "depmut",
+    )
+    try:
+        with recompyle.Tracer() as t:
+            mod.total()
+            mod.ITEMS.append(2)
+            mod.total()
+            mod.total()
+            mod.via_sorted()
+        items = sorted(n for n in t.graph.nodes if n.startswith("value:depmut:ITEMS:"))
+        assert items == sorted(
+            [
+                f"value:depmut:ITEMS:{_sha('list[1](int:1)')}",
+                f"value:depmut:ITEMS:{_sha('list[2](int:1,int:2)')}",
+            ]
+        )
+        calls = t.graph.calls()
+        assert ("builtin:builtins:sorted", "function:depmut:neg") in calls
+        assert ("function:depmut:neg", "function:depmut:total") in calls
+    finally:
+        sys.modules.pop("depmut", None)

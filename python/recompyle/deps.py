@@ -54,6 +54,7 @@ import pickle
 import sys
 import threading
 import types
+import weakref
 from contextvars import ContextVar
 from typing import Any, Callable, Optional, TypeVar
 
@@ -247,6 +248,10 @@ class DependencyGraph:
     def __init__(self) -> None:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: set[tuple[str, str, str]] = set()
+        # What the handlers saw already, to skip rebuilding the same nodes and edges:
+        # call site -> (callee ref, caller id, callee id); (code, name) -> (value ref, reader).
+        self._call_memo: dict[Any, tuple] = {}
+        self._read_memo: dict[Any, tuple] = {}
         # Node id -> the object to hash the source of, resolved when exported.
         self._sources: dict[str, Any] = {}
 
@@ -412,17 +417,41 @@ def _link_running(graph: DependencyGraph, running: str) -> None:
         graph._edge(top[0], running, "call")
 
 
+def _identity_ref(obj: Any) -> Optional[Callable[[], Any]]:
+    """Something that gives ``obj`` back while it lives, to recognise it next time without
+    keeping it alive (a weak reference), or None. Scalars are held (they have no finaliser
+    to delay)."""
+    if type(obj) in _IMMUTABLE:
+        return lambda: obj
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
+
+
 def _on_call(event: Any) -> None:
     tracers = list(_active)
     if not tracers:
         return
+    func = event.func
+    if type(func) is types.MethodType:
+        func = func.__func__  # a new bound method each call: recognise its function
+    site = event.site_id
     callee_id = None
     for t in tracers:
         g = t.graph
+        known = g._call_memo.get(site)
+        if known is not None and known[0]() is func:
+            _, caller, callee_id = known
+            _link_running(g, caller)
+            continue
         caller = _function_node(g, event.module or "?", event.caller or "?")
         _link_running(g, caller)
-        callee_id = _callable_node(g, event.func)
+        callee_id = _callable_node(g, func)
         g._edge(caller, callee_id, "call")
+        ref = _identity_ref(func)
+        if ref is not None:
+            g._call_memo[site] = (ref, caller, callee_id)
     if callee_id is not None:
         _stack.set((callee_id, event, _stack.get()))
 
@@ -449,16 +478,37 @@ def _on_global(event: Any) -> None:
     if not tracers:
         return
     code = event.code
-    module = event.module if isinstance(event.module, str) else "?"
-    qualname = _reader_qualname(code) if code is not None else (event.function or "?")
+    name = event.name
     value = event.value
+    key = (code, name)
+    module = None
     for t in tracers:
         g = t.graph
-        reader = _function_node(
-            g, module, qualname, code if qualname == code_qualname(code) else None
-        )
+        known = g._read_memo.get(key)
+        if known is not None and known[0]() is value and _is_edge_value_or_scalar(value):
+            # The same code read the same object under the same name: its edge is there.
+            _link_running(g, known[1])
+            continue
+        if module is None:
+            module = event.module if isinstance(event.module, str) else "?"
+        if code is None:
+            qualname, own = (event.function or "?"), False
+        else:
+            qualname = _reader_qualname(code)
+            own = qualname == code_qualname(code)
+        reader = _function_node(g, module, qualname, code if own else None)
         _link_running(g, reader)
-        g._edge(reader, _value_node(g, module, event.name, value), "read")
+        g._edge(reader, _value_node(g, module, name, value), "read")
+        if _is_edge_value_or_scalar(value):
+            ref = _identity_ref(value)
+            if ref is not None:
+                g._read_memo[key] = (ref, reader)
+
+
+def _is_edge_value_or_scalar(value: Any) -> bool:
+    """Values whose node is decided by their identity: edges (modules, functions, classes,
+    callables) and immutable scalars. A container is hashed again at every read."""
+    return type(value) in _IMMUTABLE or _is_edge_value(value)
 
 
 def _value_node(graph: DependencyGraph, module: str, name: str, value: Any) -> str:
