@@ -406,3 +406,19 @@ def test_containers_are_hashed_at_every_read_scalars_and_edges_once(tmp_path):
         assert ("function:depmut:neg", "function:depmut:total") in calls
     finally:
         sys.modules.pop("depmut", None)
+
+
+def test_track_on_coroutine_functions_run_by_asyncio():
+    ns: dict = {"__name__": "plainasync", "K": 2}
+    exec(
+        "import asyncio\n"
+        "async def inner(x):\n    await asyncio.sleep(0)\n    return x * K\n"
+        "async def outer(x):\n    return await inner(x) + 1\n",
+        ns,
+    )
+    ns["inner"] = recompyle.track(ns["inner"])
+    outer = recompyle.track(ns["outer"])
+    with recompyle.Tracer() as t:
+        assert asyncio.run(outer(3)) == 7
+    assert ("function:plainasync:outer", "function:plainasync:inner") in t.graph.calls()
+    assert ("function:plainasync:inner", f"value:plainasync:K:{_sha('int:2')}") in t.graph.reads()

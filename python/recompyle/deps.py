@@ -621,19 +621,28 @@ def track(func: F) -> F:
 
     def enter() -> object:
         token = object()
-        caller_frame = sys._getframe(2)
+        try:
+            # enter <- the wrapper <- the caller; a coroutine stepped by a native task has
+            # no Python caller.
+            caller_frame: Optional[types.FrameType] = sys._getframe(2)
+        except ValueError:
+            caller_frame = None
+        node_id = None
         for t in list(_active):
             g = t.graph
-            node = _callable_node(g, target)
-            caller_code = caller_frame.f_code
-            caller = _function_node(
-                g,
-                str(caller_frame.f_globals.get("__name__", "?")),
-                code_qualname(caller_code),
-                caller_code,
-            )
+            node_id = _callable_node(g, target)
             top = _stack.get()
-            g._edge(top[0] if top is not None else caller, node, "call")
+            if top is not None:
+                g._edge(top[0], node_id, "call")
+            elif caller_frame is not None:
+                caller_code = caller_frame.f_code
+                caller = _function_node(
+                    g,
+                    str(caller_frame.f_globals.get("__name__", "?")),
+                    code_qualname(caller_code),
+                    caller_code,
+                )
+                g._edge(caller, node_id, "call")
             for name in names:
                 if name in globals_ns:  # type: ignore[operator]
                     value = globals_ns[name]  # type: ignore[index]
@@ -641,9 +650,9 @@ def track(func: F) -> F:
                     vid = _value_node(g, module, name, value)
                     if g.nodes[vid]["kind"] == "value":
                         g.nodes[vid]["static"] = True
-                    g._edge(node, vid, "read")
-        node_id = _callable_node(_active[0].graph, target) if _active else None
-        _stack.set((node_id, token, _stack.get()))
+                    g._edge(node_id, vid, "read")
+        if node_id is not None:
+            _stack.set((node_id, token, _stack.get()))
         return token
 
     if inspect.iscoroutinefunction(func):
