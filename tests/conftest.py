@@ -30,6 +30,23 @@ def load_instrumented(tmp_path: Path, source: str, name: str = "mod") -> types.M
     return module
 
 
+def load_tracked(tmp_path: Path, source: str, name: str = "tmod") -> types.ModuleType:
+    """Execute ``source`` as module ``name`` in a tracked namespace, as the loader would."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    code = recompyle.instrument_source(path.read_bytes(), str(path), name, track_globals=True)
+    module = types.ModuleType(name)
+    recompyle._core.track_module(module)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 @pytest.fixture
 def instrumented(tmp_path, request):
     names: list[str] = []

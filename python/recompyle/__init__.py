@@ -14,6 +14,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "CallEvent": "recompyle._core",
+    "GlobalEvent": "recompyle._core",
+    "track_globals": "recompyle.tracking",
+    "tracked_patterns": "recompyle.tracking",
+    "is_tracked": "recompyle.tracking",
+    "Tracer": "recompyle.deps",
+    "track": "recompyle.deps",
+    "DependencyGraph": "recompyle.deps",
     "Handler": "recompyle._core",
     "HandlerWarning": "recompyle._core",
     "add_handler": "recompyle.handlers",

@@ -58,18 +58,19 @@ _HEADER = 16
 _TRAILER = 8
 _CODE_TYPE = type(compile("", "", "exec", dont_inherit=True))
 
-_tag: "str | None" = None
+_tags: "dict[bool, str]" = {}
 
 
 def _hash(data: "bytes | memoryview") -> bytes:
     return _imp.source_hash(_HASH_KEY, data)
 
 
-def config_tag() -> str:
+def config_tag(tracked: bool = False) -> str:
     """``recompyle-<version>-<config hash>``: part of every cache file name, so that two
-    configurations (or builds) sharing a ``__pycache__`` never read each other's files."""
-    global _tag
-    if _tag is None:
+    configurations (or builds) sharing a ``__pycache__`` never read each other's files.
+    ``tracked``: the module's globals are tracked, which adds reporting code to it."""
+    tag = _tags.get(tracked)
+    if tag is None:
         try:
             st = os.stat(_core.__file__)
             build = f"{st.st_size}:{st.st_mtime_ns}"
@@ -82,15 +83,17 @@ def config_tag() -> str:
             _MAGIC.hex(),
             "{}.{}".format(*sys.version_info[:2]),
             build,
+            "track-globals" if tracked else "",
         ]
         digest = _hash("\0".join(parts).encode()).hex()[:16]
-        _tag = f"recompyle-{__version__}-{digest}"
-    return _tag
+        tag = _tags[tracked] = f"recompyle-{__version__}-{digest}"
+    return tag
 
 
-def cache_path(source_path: str, optimize: int = -1) -> "str | None":
+def cache_path(source_path: str, optimize: int = -1, tracked: bool = False) -> "str | None":
     """Our cache file for ``source_path`` at optimization level ``optimize`` (-1: the
-    interpreter's), or None when this interpreter keeps no bytecode caches."""
+    interpreter's), or None when this interpreter keeps no bytecode caches. A module whose
+    globals are tracked has code of its own, under a tag of its own."""
     try:
         if optimize == -1:
             plain = _bootstrap_external.cache_from_source(source_path)
@@ -101,13 +104,15 @@ def cache_path(source_path: str, optimize: int = -1) -> "str | None":
         return None
     if not plain.endswith(".pyc"):
         return None
-    return f"{plain[:-4]}.{config_tag()}.pyc"
+    return f"{plain[:-4]}.{config_tag(tracked)}.pyc"
 
 
-def load(source_path: str, data: bytes, module: str, optimize: int = -1) -> "CodeType | None":
+def load(
+    source_path: str, data: bytes, module: str, optimize: int = -1, tracked: bool = False
+) -> "CodeType | None":
     """The cached code for these source bytes, with its sites registered, or None (absent,
     stale, damaged, or its module key taken in this process: the caller transforms)."""
-    cpath = cache_path(source_path, optimize)
+    cpath = cache_path(source_path, optimize, tracked)
     if cpath is None:
         return None
     try:
@@ -149,12 +154,13 @@ def store(
     module_key: int,
     site_table: bytes,
     code: "CodeType",
+    tracked: bool = False,
 ) -> bool:
     """Write the cache file for these source bytes; False if it was not written (never
     raises: a cache that cannot be written costs speed, not correctness)."""
     if sys.dont_write_bytecode:
         return False
-    cpath = cache_path(source_path, optimize)
+    cpath = cache_path(source_path, optimize, tracked)
     if cpath is None:
         return False
     try:

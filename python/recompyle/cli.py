@@ -30,6 +30,12 @@ options:
                       report format (default $RECOMPYLE_FORMAT, else json for
                       an output file named *.json, else text)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
+  --track-globals PATTERNS
+                      track the globals of these modules (instrumented too; '__main__'
+                      is the script); default $RECOMPYLE_TRACK_GLOBALS
+  --deps FILE         write the dependency graph of the run to FILE: Graphviz DOT if it
+                      ends in .dot, else JSON; tracks the globals of every instrumented
+                      module and of the script
   -h, --help          show this help
 """
 
@@ -55,6 +61,8 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--format": "format",
         "-o": "output",
         "--output": "output",
+        "--track-globals": "track_globals",
+        "--deps": "deps",
     }
     i = 0
     while i < len(args):
@@ -122,22 +130,42 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
     if module is not None:
         patterns = ",".join(p for p in (patterns, module, f"{module}.__main__") if p)
-    try:
-        if patterns:
-            install(patterns)
-    except ValueError as exc:
-        sys.stderr.write(f"recompyle run: error: --modules: {exc}\n")
-        return 2
-    if output:
-        parent = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(parent):
-            sys.stderr.write(f"recompyle run: error: no directory {parent!r} for -o {output}\n")
+    tracked = opts.get("track_globals") or os.environ.get("RECOMPYLE_TRACK_GLOBALS") or ""
+    deps = opts.get("deps")
+    if deps:
+        # A dependency graph needs the global reads of everything instrumented.
+        tracked = ",".join(p for p in (tracked, patterns) if p)
+    from recompyle._core import ModuleMatcher
+
+    for option, value in (("--modules", patterns), ("--track-globals", tracked)):
+        try:
+            ModuleMatcher(value)
+        except ValueError as exc:
+            sys.stderr.write(f"recompyle run: error: {option}: {exc}\n")
             return 2
+    # The target runs in a `__main__` made here (the pattern names it), never imported.
+    main_name = "__main__" if module is None else module
+    track_main = bool(deps) or ModuleMatcher(tracked).matches(main_name)
+    tracked = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
+    if patterns or tracked:
+        install(patterns, track_globals=tracked)
+    for flag, target in (("-o", output), ("--deps", deps)):
+        if target:
+            parent = os.path.dirname(os.path.abspath(target))
+            if not os.path.isdir(parent):
+                sys.stderr.write(
+                    f"recompyle run: error: no directory {parent!r} for {flag} {target}\n"
+                )
+                return 2
     report_at_exit(fmt, output)
-    main_module = _fresh_main()
+    main_module = _fresh_main(track_main)
+    if deps:
+        from recompyle.deps import write_at_exit
+
+        write_at_exit(deps)
     try:
         if script is not None:
-            return _run_script(script, args, main_module)
+            return _run_script(script, args, main_module, track_main)
         return _run_module(module or "", args)
     except SystemExit:
         raise
@@ -145,16 +173,21 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         return _uncaught(exc)
 
 
-def _fresh_main() -> types.ModuleType:
-    """A ``__main__`` like the one CPython creates at start-up, not recompyle's own."""
+def _fresh_main(tracked: bool = False) -> types.ModuleType:
+    """A ``__main__`` like the one CPython creates at start-up, not recompyle's own (with a
+    tracked namespace when its globals are tracked)."""
     main = types.ModuleType("__main__")
+    if tracked:
+        from recompyle._core import track_module
+
+        track_module(main)
     main.__dict__["__annotations__"] = {}
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     return main
 
 
-def _run_script(path: str, args: list[str], main: types.ModuleType) -> int:
+def _run_script(path: str, args: list[str], main: types.ModuleType, tracked: bool = False) -> int:
     from recompyle.loader import instrument_source
 
     abspath = os.path.abspath(path)
@@ -171,7 +204,8 @@ def _run_script(path: str, args: list[str], main: types.ModuleType) -> int:
     main.__loader__ = SourceFileLoader("__main__", abspath)
     main.__dict__["__file__"] = abspath
     main.__dict__["__cached__"] = None
-    code = instrument_source(data, abspath, "__main__")  # SyntaxError: reported by run()
+    # SyntaxError: reported by run()
+    code = instrument_source(data, abspath, "__main__", track_globals=tracked)
     exec(code, main.__dict__)
     return 0
 

@@ -13,7 +13,9 @@ subclasses) is left alone, as is every module not selected.
 
 Selection is by glob patterns over dotted names, comma-separated (``recompyle._core``
 documents the syntax): ``pkg.*`` is ``pkg`` and all its submodules, ``pkg`` only ``pkg``, ``*``
-everything but recompyle and the import machinery.
+everything but recompyle and the import machinery. A second set of patterns selects modules
+whose globals are tracked (``recompyle.tracking``): those are instrumented too, since only
+modules this loader creates can get a tracked namespace.
 """
 
 import sys
@@ -23,21 +25,25 @@ from importlib.machinery import ModuleSpec, SourceFileLoader
 from recompyle import _core
 from recompyle.loader import RecompyleLoader, RecompyleWarning
 
-__all__ = ["RecompyleFinder", "install", "installed_patterns", "uninstall"]
+__all__ = ["RecompyleFinder", "install", "installed_patterns", "tracked_patterns", "uninstall"]
 
 
 class RecompyleFinder:
     """Hands selected ``.py`` modules to ``RecompyleLoader``."""
 
-    def __init__(self, patterns: str) -> None:
+    def __init__(self, patterns: str, track_globals: str = "") -> None:
         self.matcher = _core.ModuleMatcher(patterns)
+        self.track_matcher = _core.ModuleMatcher(track_globals)
         self._local = _local()
 
     def __repr__(self) -> str:
-        return f"RecompyleFinder({','.join(self.matcher.patterns)!r})"
+        tracked = ",".join(self.track_matcher.patterns)
+        extra = f", track_globals={tracked!r}" if tracked else ""
+        return f"RecompyleFinder({','.join(self.matcher.patterns)!r}{extra})"
 
     def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
-        if not self.matcher.matches(fullname):
+        tracked = self.track_matcher.matches(fullname)
+        if not tracked and not self.matcher.matches(fullname):
             return None
         # A finder after us may import (and so come back here) while we ask it.
         busy = getattr(self._local, "busy", None)
@@ -52,6 +58,7 @@ class RecompyleFinder:
             busy.discard(fullname)
         if spec is not None and _instrumentable(spec):
             loader = RecompyleLoader(fullname, spec.origin)
+            loader.track_globals = tracked
             try:
                 prepared = loader.prepare()
             except OSError:
@@ -93,8 +100,11 @@ def _finder() -> "RecompyleFinder | None":
     return None
 
 
-def install(patterns: str, *, warn_imported: bool = True) -> "RecompyleFinder":
-    """Instrument modules matching ``patterns`` from their next import on.
+def install(
+    patterns: str = "", *, warn_imported: bool = True, track_globals: str = ""
+) -> "RecompyleFinder":
+    """Instrument modules matching ``patterns`` from their next import on, and track the
+    globals of those matching ``track_globals`` (which are instrumented as well).
 
     Idempotent: installing again adds patterns to the installed finder. Modules already
     imported cannot be instrumented; with ``warn_imported`` each selected one is named in a
@@ -102,14 +112,18 @@ def install(patterns: str, *, warn_imported: bool = True) -> "RecompyleFinder":
     """
     finder = _finder()
     if finder is None:
-        finder = RecompyleFinder(patterns)
+        finder = RecompyleFinder(patterns, track_globals)
         sys.meta_path.insert(0, finder)
     else:
         merged = ",".join([*finder.matcher.patterns, patterns])
         finder.matcher = _core.ModuleMatcher(merged)
+        if track_globals:
+            tracked = ",".join([*finder.track_matcher.patterns, track_globals])
+            finder.track_matcher = _core.ModuleMatcher(tracked)
     # A bare `*` cannot mean the modules every start-up imports (warnings, codecs, what
     # other .pth files load): only patterns that name modules warn about them.
-    named = ",".join(p for p in patterns.split(",") if p.strip() not in ("*", "**"))
+    both = f"{patterns},{track_globals}"
+    named = ",".join(p for p in both.split(",") if p.strip() not in ("*", "**"))
     if warn_imported and named.strip(", "):
         fresh = _core.ModuleMatcher(named)
         already = sorted(
@@ -140,3 +154,9 @@ def installed_patterns() -> "list[str]":
     """The patterns selecting modules now (empty when not installed)."""
     finder = _finder()
     return list(finder.matcher.patterns) if finder else []
+
+
+def tracked_patterns() -> "list[str]":
+    """The patterns selecting modules whose globals are tracked (empty when none)."""
+    finder = _finder()
+    return list(finder.track_matcher.patterns) if finder else []

@@ -3,8 +3,10 @@
 Registration lives in the native core so the trampoline can check it without calling
 Python. ``before(event)`` runs before the call with the callee and arguments;
 ``after(event)`` runs once it returned (``event.result``) or raised (``event.exception``,
-re-raised to the caller unchanged after the handlers ran). A handler that raises is reported
-once as a ``HandlerWarning`` and the program goes on; calls a handler makes are not reported.
+re-raised to the caller unchanged after the handlers ran). ``globals(event)`` runs for every
+read, write and deletion of a global of a tracked module (``recompyle.tracking``) with a
+``GlobalEvent``. A handler that raises is reported once as a ``HandlerWarning`` and the
+program goes on; calls a handler makes, and globals it reads, are not reported.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
-from recompyle._core import CallEvent, Handler, add_handler
+from recompyle._core import CallEvent, GlobalEvent, Handler, add_handler
 
 __all__ = ["add_handler", "handler", "remove_handler"]
 
 Callback = Optional[Callable[[CallEvent], object]]
+GlobalsCallback = Optional[Callable[[GlobalEvent], object]]
 
 
 def remove_handler(h: Handler) -> None:
@@ -26,9 +29,11 @@ def remove_handler(h: Handler) -> None:
 
 
 @contextmanager
-def handler(before: Callback = None, after: Callback = None) -> Iterator[Handler]:
-    """Register ``before``/``after`` for the duration of a ``with`` block."""
-    h = add_handler(before=before, after=after)
+def handler(
+    before: Callback = None, after: Callback = None, *, globals: GlobalsCallback = None
+) -> Iterator[Handler]:
+    """Register ``before``/``after`` (and ``globals``) for the duration of a ``with`` block."""
+    h = add_handler(before=before, after=after, globals=globals)
     try:
         yield h
     finally:

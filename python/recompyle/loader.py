@@ -79,6 +79,8 @@ def _give_selectors_to_the_builtins_copy() -> None:
         _core.METHOD_SELECTOR_NAME,
         _core.WRAP_SELECTOR_NAME,
         _core.AWAIT_SELECTOR_NAME,
+        _core.WRITE_REPORTER_NAME,
+        _core.CLASS_READ_REPORTER_NAME,
     )
     for obj in gc.get_objects():
         if type(obj) is dict and obj is not live and obj.get("__build_class__") is marker:
@@ -87,22 +89,29 @@ def _give_selectors_to_the_builtins_copy() -> None:
 
 
 def _try_instrument(
-    data: bytes, path: str, module: str, optimize: int, cached: bool = False
+    data: bytes,
+    path: str,
+    module: str,
+    optimize: int,
+    cached: bool = False,
+    tracked: bool = False,
 ) -> "CodeType | str":
     """Instrumented code, or why there is none (the caller then compiles the original, so
     a file CPython rejects raises CPython's own error, outside any handler of ours).
 
     With ``cached``, the bytecode cache is read first and written after a transform; a
     cached module key that another file holds in this process counts as a miss, and the
-    transform below salts its way to a free key."""
+    transform below salts its way to a free key. ``tracked``: the module's globals are
+    tracked, so the code also reports what its namespace cannot see (``globals.rs``)."""
     if cached:
-        code = cache.load(path, data, module, optimize)
+        code = cache.load(path, data, module, optimize, tracked)
         if code is not None:
             _keep_selectors_through_finalization()
+            _remember_qualnames(code, tracked)
             return code
     for salt in range(_MAX_SALTS):
         try:
-            transformed = _core.transform(data, path, _VERSION, salt)
+            transformed = _core.transform(data, path, _VERSION, salt, track_globals=tracked)
         except _core.ParseError as exc:
             return f"parse failed ({exc})"
         except _core.InternalTransformError as exc:
@@ -118,20 +127,37 @@ def _try_instrument(
             _keep_selectors_through_finalization()
             if cached:
                 key, table = transformed.module_key, transformed.site_table
-                cache.store(path, data, optimize, key, table, code)
+                cache.store(path, data, optimize, key, table, code, tracked)
+            _remember_qualnames(code, tracked)
             return code
     return "no free site key"
 
 
+def _remember_qualnames(code: "CodeType", tracked: bool) -> None:
+    # Before 3.11 code objects have no co_qualname: the dependency graph names the code
+    # that read a global from this table, built the way the compiler builds qualnames.
+    if tracked and _VERSION < (3, 11):
+        from recompyle import tracking
+
+        tracking.remember_qualnames(code)
+
+
 def instrument_source(
-    data: bytes, path: str, module: str = "__main__", optimize: int = -1, *, cached: bool = False
+    data: bytes,
+    path: str,
+    module: str = "__main__",
+    optimize: int = -1,
+    *,
+    cached: bool = False,
+    track_globals: bool = False,
 ) -> "CodeType":
     """Compile module source ``data`` (bytes, as read from ``path``) with every call
     site instrumented; a source CPython rejects raises CPython's own ``SyntaxError``.
 
     ``cached``: use recompyle's bytecode cache beside ``path`` (off by default: like
-    ``compile``, this neither reads nor writes files unless asked; the loader asks)."""
-    result = _try_instrument(data, path, module, optimize, cached)
+    ``compile``, this neither reads nor writes files unless asked; the loader asks).
+    ``track_globals``: the code will run in a tracked namespace (``recompyle.tracking``)."""
+    result = _try_instrument(data, path, module, optimize, cached, track_globals)
     if not isinstance(result, str):
         return result
     code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
@@ -150,6 +176,18 @@ class RecompyleLoader(SourceFileLoader):
     """
 
     _prepared: "CodeType | None" = None
+    #: The module's globals are tracked: ``create_module`` gives it a ``TrackedGlobals``
+    #: namespace (set by the finder before ``prepare``).
+    track_globals: bool = False
+
+    def create_module(self, spec):  # type: ignore[override]
+        if not self.track_globals:
+            return None  # importlib's own module creation
+        # A real module, created as importlib would; its dictionary is swapped before any
+        # code (importlib's attribute setting included) sees it.
+        module = type(sys)(spec.name)
+        _core.track_module(module)
+        return module
 
     def prepare(self) -> bool:
         """Instrument now; False (and the module is left to the plain loader) if that is
@@ -157,7 +195,7 @@ class RecompyleLoader(SourceFileLoader):
         ``RecompyleWarning``."""
         path = self.get_filename(self.name)
         data = self.get_data(path)
-        result = _try_instrument(data, path, self.name, -1, cached=True)
+        result = _try_instrument(data, path, self.name, -1, True, self.track_globals)
         if isinstance(result, str):
             try:
                 compile(data, path, "exec", dont_inherit=True)
@@ -173,7 +211,9 @@ class RecompyleLoader(SourceFileLoader):
         if code is not None:
             return code
         path = self.get_filename(fullname)
-        return instrument_source(self.get_data(path), path, fullname, cached=True)
+        return instrument_source(
+            self.get_data(path), path, fullname, cached=True, track_globals=self.track_globals
+        )
 
     def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
         if isinstance(data, str):
@@ -182,4 +222,6 @@ class RecompyleLoader(SourceFileLoader):
             data = bytes(data)
         # The cache is validated by the hash of these very bytes, so text that is not the
         # file's (an editor's buffer) can neither be served stale code nor poison the file.
-        return instrument_source(data, path, self.name, _optimize, cached=True)
+        return instrument_source(
+            data, path, self.name, _optimize, cached=True, track_globals=self.track_globals
+        )

@@ -14,6 +14,7 @@ use pyo3::types::PyTuple;
 
 use crate::events::CallEvent;
 use crate::gil::GilCell;
+use crate::globals::{GlobalEvent, LISTENING};
 use crate::{ACTIVE, HANDLERS};
 
 pyo3::create_exception!(
@@ -27,11 +28,13 @@ thread_local! {
     static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A registered pair of callbacks. `remove()` unregisters it.
+/// Registered callbacks: `before`/`after` around calls, `globals` for global reads and
+/// writes of tracked modules. `remove()` unregisters it.
 #[pyclass(module = "recompyle._core", frozen)]
 pub struct Handler {
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
+    globals: Option<Py<PyAny>>,
     reported: AtomicBool,
     errors: AtomicU64,
 }
@@ -41,13 +44,24 @@ pub struct Handler {
 static REGISTERED: GilCell<Option<Py<PyTuple>>> = GilCell::new(None);
 
 fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
+    // Call sites pay for handlers with call callbacks only, global reads for those with a
+    // `globals` callback only.
+    let calls = handlers.iter().any(|h| {
+        let h = h.get();
+        h.before.is_some() || h.after.is_some()
+    });
+    let globals = handlers.iter().any(|h| h.get().globals.is_some());
     if handlers.is_empty() {
         *REGISTERED.get_mut(py) = None;
-        ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
     } else {
         *REGISTERED.get_mut(py) = Some(PyTuple::new(py, handlers)?.unbind());
-        ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
     }
+    if calls {
+        ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
+    } else {
+        ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
+    }
+    LISTENING.store(globals, Ordering::Relaxed);
     Ok(())
 }
 
@@ -97,18 +111,29 @@ impl Handler {
     fn after(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.after.as_ref().map(|a| a.clone_ref(py))
     }
+
+    #[getter]
+    fn globals(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.globals.as_ref().map(|g| g.clone_ref(py))
+    }
 }
 
 /// Register callbacks called as `before(event)` and `after(event)` around every
-/// instrumented call. Returns the `Handler`.
+/// instrumented call, and `globals(event)` for every global read, write and deletion of a
+/// tracked module. Returns the `Handler`.
 #[pyfunction]
-#[pyo3(signature = (before = None, after = None))]
+#[pyo3(signature = (before = None, after = None, *, globals = None))]
 pub fn add_handler(
     py: Python<'_>,
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
+    globals: Option<Py<PyAny>>,
 ) -> PyResult<Py<Handler>> {
-    for (name, cb) in [("before", &before), ("after", &after)] {
+    for (name, cb) in [
+        ("before", &before),
+        ("after", &after),
+        ("globals", &globals),
+    ] {
         if let Some(cb) = cb {
             if !cb.bind(py).is_callable() {
                 return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -118,9 +143,9 @@ pub fn add_handler(
             }
         }
     }
-    if before.is_none() && after.is_none() {
+    if before.is_none() && after.is_none() && globals.is_none() {
         return Err(pyo3::exceptions::PyValueError::new_err(
-            "a handler needs a before or an after callback",
+            "a handler needs a before, after or globals callback",
         ));
     }
     let handler = Py::new(
@@ -128,6 +153,7 @@ pub fn add_handler(
         Handler {
             before,
             after,
+            globals,
             reported: AtomicBool::new(false),
             errors: AtomicU64::new(0),
         },
@@ -189,6 +215,23 @@ pub fn run(
             } else {
                 // SAFETY: a new reference we do not need.
                 unsafe { ffi::Py_DECREF(res) };
+            }
+        }
+    }
+    IN_HANDLER.with(|f| f.set(false));
+}
+
+/// Call every handler's `globals` callback with `event`; never raises.
+pub fn run_globals(py: Python<'_>, handlers: &Bound<'_, PyTuple>, event: &Bound<'_, GlobalEvent>) {
+    IN_HANDLER.with(|f| f.set(true));
+    for item in handlers.iter() {
+        let Ok(handler) = item.cast::<Handler>() else {
+            continue;
+        };
+        let h = handler.get();
+        if let Some(cb) = &h.globals {
+            if let Err(err) = cb.bind(py).call1((event,)) {
+                report(py, h, cb.bind(py), err);
             }
         }
     }

@@ -11,6 +11,7 @@ mod code_object;
 mod events;
 mod function_sites;
 mod gil;
+mod globals;
 mod handlers;
 mod profiler;
 mod select;
@@ -48,6 +49,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handlers::Handler>()?;
     m.add("HandlerWarning", py.get_type::<handlers::HandlerWarning>())?;
     m.add_class::<events::CallEvent>()?;
+    m.add_class::<globals::GlobalEvent>()?;
+    m.add("TrackedGlobals", globals::create_type(py)?)?;
+    m.add_function(wrap_pyfunction!(globals::track_module, m)?)?;
+    m.add_function(wrap_pyfunction!(globals::is_tracked_namespace, m)?)?;
+    m.add("WRITE_REPORTER_NAME", globals::WRITE_REPORTER)?;
+    m.add("CLASS_READ_REPORTER_NAME", globals::CLASS_READ_REPORTER)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_start, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_stop, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_running, m)?)?;
@@ -88,5 +95,19 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let (wrap, wrap_awaited) = function_sites::create(py)?;
     builtins.setattr(recompyle_transform::function::WRAP_SELECTOR, &wrap)?;
     builtins.setattr(recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited)?;
+    let (write_reporter, class_read_reporter) = globals::create_reporters(py)?;
+    builtins.setattr(globals::WRITE_REPORTER, &write_reporter)?;
+    builtins.setattr(globals::CLASS_READ_REPORTER, &class_read_reporter)?;
+    globals::remember_own_builtins(
+        py,
+        &[
+            (recompyle_transform::TRAMPOLINE, &select),
+            (recompyle_transform::METHOD_SELECTOR, &select_method),
+            (globals::WRITE_REPORTER, &write_reporter),
+            (globals::CLASS_READ_REPORTER, &class_read_reporter),
+            (recompyle_transform::function::WRAP_SELECTOR, &wrap),
+            (recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited),
+        ],
+    )?;
     Ok(())
 }

@@ -114,7 +114,7 @@ struct Selector {
     name: *const std::ffi::c_char,
 }
 
-fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+pub(crate) fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
     let getsets = Box::leak(Box::new([
         getset(c"__signature__", selector_signature),
         ffi::PyGetSetDef::default(),
@@ -173,7 +173,7 @@ pub(crate) fn vectorcall_type(
     Ok(t.cast())
 }
 
-fn new_selector<'py>(
+pub(crate) fn new_selector<'py>(
     py: Python<'py>,
     tp: *mut ffi::PyTypeObject,
     target: ffi::PyCFunctionFast,
@@ -201,19 +201,23 @@ unsafe extern "C" fn selector_signature(
 ) -> *mut ffi::PyObject {
     let py = Python::assume_attached();
     let name = CStr::from_ptr((*obj.cast::<Selector>()).name);
-    let second = if name == c"__recompyle__" {
-        "callee"
+    let params: &[&str] = if name == c"__recompyle__" {
+        &["site_id", "callee"]
+    } else if name == c"__recompyle_gw__" {
+        &["site_id"]
+    } else if name == c"__recompyle_gr__" {
+        &["site_id", "value"]
     } else {
-        "obj"
+        &["site_id", "obj"]
     };
     let build = || -> PyResult<Bound<'_, PyAny>> {
         let inspect = py.import("inspect")?;
         let parameter = inspect.getattr("Parameter")?;
         let kind = parameter.getattr("POSITIONAL_ONLY")?;
-        let params = vec![
-            parameter.call1(("site_id", &kind))?,
-            parameter.call1((second, &kind))?,
-        ];
+        let params = params
+            .iter()
+            .map(|p| parameter.call1((*p, &kind)))
+            .collect::<PyResult<Vec<_>>>()?;
         inspect.getattr("Signature")?.call1((params,))
     };
     match build() {

@@ -111,24 +111,27 @@ fn module_key(filename: &str, data: &[u8], salt: u32) -> u32 {
     ((h >> 32) ^ h) as u32
 }
 
-/// Rewrite the bytes of a module for the interpreter `version`.
+/// Rewrite the bytes of a module for the interpreter `version`; with `track_globals`, add
+/// the reports a tracked namespace cannot make itself (see `globals.rs`).
 ///
 /// Raises `ParseError` when the bytes do not decode or parse for that version, and
 /// `InternalTransformError` when recompyle itself fails.
 #[pyfunction]
-#[pyo3(signature = (data, filename, version, salt = 0))]
+#[pyo3(signature = (data, filename, version, salt = 0, *, track_globals = false))]
 pub fn transform(
     py: Python<'_>,
     data: &Bound<'_, PyBytes>,
     filename: &str,
     version: (u8, u8),
     salt: u32,
+    track_globals: bool,
 ) -> PyResult<Transformed> {
     let bytes = data.as_bytes();
     let key = module_key(filename, bytes, salt);
     let options = Options {
         version,
         module_key: key,
+        track_globals,
     };
     let text: Cow<'_, str> = match decode_source(bytes) {
         Decoded::Text(text) => text,

@@ -159,6 +159,7 @@ fn main() -> ExitCode {
         let options = Options {
             version,
             module_key: 1,
+            track_globals: false,
         };
         match transform(&text, &options) {
             Ok(_) => texts.push(text),
@@ -183,6 +184,7 @@ fn main() -> ExitCode {
             let options = Options {
                 version,
                 module_key: i as u32,
+                track_globals: false,
             };
             if let Ok(out) = transform(text, &options) {
                 sites += out.sites.len();

@@ -20,7 +20,10 @@ pub mod site_table;
 
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
-pub use rewrite::{transform, Options, Site, Transformed, METHOD_SELECTOR, TRAMPOLINE};
+pub use rewrite::{
+    transform, Options, Site, Transformed, CLASS_READ_REPORTER, METHOD_SELECTOR, TRAMPOLINE,
+    WRITE_REPORTER,
+};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.

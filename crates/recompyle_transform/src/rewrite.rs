@@ -1,7 +1,9 @@
 //! The call-site rewriter: a visitor that records text edits and the site table.
 
+use std::collections::HashSet;
+
 use ruff_python_ast::visitor::{self, Visitor};
-use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_python_ast::{self as ast, Expr, ExprContext, Stmt};
 use ruff_text_size::{Ranged, TextSize};
 
 use crate::positions::{Edit, LineIndex, PositionMap};
@@ -16,6 +18,15 @@ pub const TRAMPOLINE: &str = "__recompyle__";
 /// listens, else an object whose attributes are proxies reporting the call.
 pub const METHOD_SELECTOR: &str = "__recompyle_m__";
 
+/// The builtin a tracked module calls after a statement that stored or deleted names its
+/// scope declares `global` (STORE_GLOBAL and DELETE_GLOBAL bypass the tracked namespace):
+/// `x += 1; __recompyle_gw__(ID)`. The site's callee column holds the names, `x,y`.
+pub const WRITE_REPORTER: &str = "__recompyle_gw__";
+
+/// The builtin around a name a class body of a tracked module loads (LOAD_NAME reads the
+/// globals with `PyDict_GetItem` there): `__recompyle_gr__(ID, name)` is the value.
+pub const CLASS_READ_REPORTER: &str = "__recompyle_gr__";
+
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -23,6 +34,9 @@ pub struct Options {
     pub version: (u8, u8),
     /// Distinguishes this module's sites from every other module's in one process.
     pub module_key: u32,
+    /// The module's globals are tracked: add the reports of what its namespace cannot see
+    /// ([`WRITE_REPORTER`], [`CLASS_READ_REPORTER`]).
+    pub track_globals: bool,
 }
 
 /// One instrumented call site. Lines are 1-based, columns 0-based UTF-8 byte offsets, as
@@ -62,6 +76,12 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         in_debug_fstring: 0,
         callee_depth: 0,
         error: None,
+        declared: vec![if options.track_globals {
+            all_declared_globals(&module.body)
+        } else {
+            HashSet::new()
+        }],
+        no_class_reads: 0,
     };
     rewriter.visit_body(&module.body);
     if let Some(error) = rewriter.error {
@@ -99,7 +119,9 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
                 col,
                 end_line,
                 end_col,
-                callee: source[s.callee_start as usize..s.callee_end as usize].to_string(),
+                callee: s.callee_text.unwrap_or_else(|| {
+                    source[s.callee_start as usize..s.callee_end as usize].to_string()
+                }),
                 qualname: s.qualname,
             }
         })
@@ -162,7 +184,125 @@ struct RawSite {
     end: u32,
     callee_start: u32,
     callee_end: u32,
+    /// Instead of the source text at `callee_start..callee_end` (the names of a write report).
+    callee_text: Option<String>,
     qualname: String,
+}
+
+/// The names a scope's body declares `global` (not looking into nested scopes).
+fn declared_globals(body: &[Stmt]) -> HashSet<String> {
+    struct Collect(HashSet<String>);
+    impl<'a> Visitor<'a> for Collect {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            match stmt {
+                Stmt::Global(g) => self.0.extend(g.names.iter().map(|n| n.id.to_string())),
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                _ => visitor::walk_stmt(self, stmt),
+            }
+        }
+        fn visit_expr(&mut self, _: &'a Expr) {}
+    }
+    let mut c = Collect(HashSet::new());
+    c.visit_body(body);
+    c.0
+}
+
+/// The names declared `global` anywhere in a module, nested scopes included: CPython's
+/// symbol table marks each of them global in the module's own scope too, whose code then
+/// stores them with STORE_GLOBAL (`symtable_add_def_helper`).
+fn all_declared_globals(body: &[Stmt]) -> HashSet<String> {
+    struct Collect(HashSet<String>);
+    impl<'a> Visitor<'a> for Collect {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::Global(g) = stmt {
+                self.0.extend(g.names.iter().map(|n| n.id.to_string()));
+            }
+            visitor::walk_stmt(self, stmt);
+        }
+        fn visit_expr(&mut self, _: &'a Expr) {}
+    }
+    let mut c = Collect(HashSet::new());
+    c.visit_body(body);
+    c.0
+}
+
+/// The names a statement (or expression) binds or deletes in its own scope: assignment
+/// and deletion targets, walrus targets (also inside comprehensions, whose own targets are
+/// theirs), imports; not looking into nested function, class or lambda scopes.
+#[derive(Default)]
+struct Stores(Vec<String>);
+
+impl<'a> Visitor<'a> for Stores {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    let bound = match &alias.asname {
+                        Some(a) => a.id.to_string(),
+                        None => alias.name.id.split('.').next().unwrap_or("").to_string(),
+                    };
+                    self.0.push(bound);
+                }
+            }
+            Stmt::ImportFrom(import) => {
+                for alias in &import.names {
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name);
+                    if bound.id.as_str() != "*" {
+                        self.0.push(bound.id.to_string());
+                    }
+                }
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Name(n) if matches!(n.ctx, ExprContext::Store | ExprContext::Del) => {
+                self.0.push(n.id.to_string());
+            }
+            Expr::Lambda(_) => {}
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                // Only walrus targets inside escape a comprehension.
+                let mut walrus = Walrus(Vec::new());
+                visitor::walk_expr(&mut walrus, expr);
+                self.0.extend(walrus.0);
+            }
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+}
+
+/// Walrus targets in an expression (not inside lambdas).
+struct Walrus(Vec<String>);
+
+impl<'a> Visitor<'a> for Walrus {
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Named(named) => {
+                if let Expr::Name(n) = &*named.target {
+                    self.0.push(n.id.to_string());
+                }
+                self.visit_expr(&named.value);
+            }
+            Expr::Lambda(_) => {}
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+}
+
+fn is_simple(stmt: &Stmt) -> bool {
+    !matches!(
+        stmt,
+        Stmt::FunctionDef(_)
+            | Stmt::ClassDef(_)
+            | Stmt::If(_)
+            | Stmt::For(_)
+            | Stmt::While(_)
+            | Stmt::With(_)
+            | Stmt::Try(_)
+            | Stmt::Match(_)
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -188,6 +328,11 @@ struct Rewriter<'src, 'opt> {
     /// How many rewritten calls have this expression inside their callee.
     callee_depth: u32,
     error: Option<String>,
+    /// Per scope (the module's first), the names it declares `global`.
+    declared: Vec<HashSet<String>>,
+    /// Inside patterns, comprehensions' own scopes, type parameters: names there are not
+    /// the class body's loads, or cannot be wrapped.
+    no_class_reads: u32,
 }
 
 impl Rewriter<'_, '_> {
@@ -209,19 +354,141 @@ impl Rewriter<'_, '_> {
     }
 
     fn in_scope(&mut self, name: &str, kind: ScopeKind, f: impl FnOnce(&mut Self)) {
+        self.in_scope_with(name, kind, HashSet::new(), f);
+    }
+
+    fn in_scope_with(
+        &mut self,
+        name: &str,
+        kind: ScopeKind,
+        declared: HashSet<String>,
+        f: impl FnOnce(&mut Self),
+    ) {
         let qualname = self.child_qualname(name);
         self.scopes.push(Scope { qualname, kind });
+        self.declared.push(declared);
+        let blocked = std::mem::take(&mut self.no_class_reads);
         f(self);
+        self.no_class_reads = blocked;
+        self.declared.pop();
         self.scopes.pop();
     }
 
-    fn rewrite_call(&mut self, call: &ast::ExprCall) {
-        let index = match u32::try_from(self.sites.len()) {
-            Ok(i) => i,
+    fn next_index(&mut self) -> Option<u32> {
+        match u32::try_from(self.sites.len()) {
+            Ok(i) => Some(i),
             Err(_) => {
                 self.error = Some("too many call sites".to_string());
-                return;
+                None
             }
+        }
+    }
+
+    /// The declared-global names among `names`, deduplicated, in order.
+    fn declared_among(&self, names: Vec<String>) -> Vec<String> {
+        let Some(declared) = self.declared.last() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for n in names {
+            if declared.contains(&n) && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Insert `text_before + __recompyle_gw__(ID) + text_after` at `at`, a report of `names`.
+    fn write_report(
+        &mut self,
+        at: TextSize,
+        range: ruff_text_size::TextRange,
+        names: Vec<String>,
+        prefix: &str,
+        suffix: &str,
+    ) {
+        let Some(index) = self.next_index() else {
+            return;
+        };
+        let id = site_id(self.options.module_key, index);
+        self.edits.push(Edit::insert(
+            at,
+            format!("{prefix}{WRITE_REPORTER}({id}){suffix}"),
+        ));
+        self.sites.push(RawSite {
+            start: range.start().to_u32(),
+            end: range.end().to_u32(),
+            callee_start: 0,
+            callee_end: 0,
+            callee_text: Some(names.join(",")),
+            qualname: self.qualname(),
+        });
+    }
+
+    /// Whether a name loaded here is a class body's LOAD_NAME to wrap.
+    fn wraps_class_name(&self, name: &ast::ExprName) -> bool {
+        self.options.track_globals
+            && name.ctx == ExprContext::Load
+            && self.no_class_reads == 0
+            && self.in_debug_fstring == 0
+            && matches!(self.scopes.last(), Some(s) if s.kind == ScopeKind::Class)
+            && name.id.as_str() != "__class__"
+            && !self
+                .declared
+                .last()
+                .is_some_and(|d| d.contains(name.id.as_str()))
+    }
+
+    fn wrap_class_name(&mut self, name: &ast::ExprName) {
+        let Some(index) = self.next_index() else {
+            return;
+        };
+        let id = site_id(self.options.module_key, index);
+        let range = name.range();
+        self.edits.push(Edit::insert(
+            range.start(),
+            format!("{CLASS_READ_REPORTER}({id}, "),
+        ));
+        self.edits.push(Edit::insert(range.end(), ")".to_string()));
+        self.sites.push(RawSite {
+            start: range.start().to_u32(),
+            end: range.end().to_u32(),
+            callee_start: range.start().to_u32(),
+            callee_end: range.end().to_u32(),
+            callee_text: None,
+            qualname: self.qualname(),
+        });
+    }
+
+    /// A comprehension in a class body: its first iterable is evaluated by the class body,
+    /// the rest in the comprehension's own scope.
+    fn visit_comprehension_in_class<'a>(
+        &mut self,
+        elts: &[&'a Expr],
+        generators: &'a [ast::Comprehension],
+    ) {
+        if let Some(first) = generators.first() {
+            self.visit_expr(&first.iter);
+        }
+        self.no_class_reads += 1;
+        for (i, g) in generators.iter().enumerate() {
+            self.visit_expr(&g.target);
+            if i > 0 {
+                self.visit_expr(&g.iter);
+            }
+            for cond in &g.ifs {
+                self.visit_expr(cond);
+            }
+        }
+        for e in elts {
+            self.visit_expr(e);
+        }
+        self.no_class_reads -= 1;
+    }
+
+    fn rewrite_call(&mut self, call: &ast::ExprCall) {
+        let Some(index) = self.next_index() else {
+            return;
         };
         let start = call.range().start();
         let open = call.arguments.range().start();
@@ -261,6 +528,7 @@ impl Rewriter<'_, '_> {
             end: call.range().end().to_u32(),
             callee_start: callee.start().to_u32(),
             callee_end: callee.end().to_u32(),
+            callee_text: None,
             qualname: self.qualname(),
         });
     }
@@ -289,19 +557,140 @@ impl Rewriter<'_, '_> {
 
 impl<'a> Visitor<'a> for Rewriter<'_, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if self.options.track_globals && self.declared.last().is_some_and(|d| !d.is_empty()) {
+            self.visit_stmt_reporting_writes(stmt);
+        } else {
+            self.visit_stmt_inner(stmt);
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Name(name) if self.wraps_class_name(name) => self.wrap_class_name(name),
+            Expr::ListComp(c) if self.in_class_tracking() => {
+                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
+            }
+            Expr::SetComp(c) if self.in_class_tracking() => {
+                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
+            }
+            Expr::Generator(c) if self.in_class_tracking() => {
+                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
+            }
+            Expr::DictComp(c) if self.in_class_tracking() => {
+                let elts: Vec<&Expr> = c.key.as_deref().into_iter().chain([&*c.value]).collect();
+                self.visit_comprehension_in_class(&elts, &c.generators)
+            }
+            _ => self.visit_expr_inner(expr),
+        }
+    }
+
+    fn visit_pattern(&mut self, pattern: &'a ast::Pattern) {
+        // Value and class patterns are dotted names: nothing may wrap them.
+        self.no_class_reads += 1;
+        visitor::walk_pattern(self, pattern);
+        self.no_class_reads -= 1;
+    }
+
+    fn visit_type_params(&mut self, type_params: &'a ast::TypeParams) {
+        self.no_class_reads += 1;
+        visitor::walk_type_params(self, type_params);
+        self.no_class_reads -= 1;
+    }
+
+    fn visit_annotation(&mut self, expr: &'a Expr) {
+        // Under `from __future__ import annotations` CPython stores the annotation's text.
+        if !self.future_annotations {
+            self.visit_expr(expr);
+        }
+    }
+
+    fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {
+        let debug = matches!(
+            element,
+            ast::InterpolatedStringElement::Interpolation(e) if e.debug_text.is_some()
+        );
+        if debug {
+            self.in_debug_fstring += 1;
+        }
+        visitor::walk_interpolated_string_element(self, element);
+        if debug {
+            self.in_debug_fstring -= 1;
+        }
+    }
+}
+
+impl Rewriter<'_, '_> {
+    fn in_class_tracking(&self) -> bool {
+        self.options.track_globals
+            && self.no_class_reads == 0
+            && matches!(self.scopes.last(), Some(s) if s.kind == ScopeKind::Class)
+    }
+
+    /// A statement in a scope with `global` declarations: after it (a simple statement) or
+    /// at the start of its body (`for` and `with` targets, when the body starts with a
+    /// simple statement), report the declared globals it stored.
+    fn visit_stmt_reporting_writes(&mut self, stmt: &Stmt) {
+        if is_simple(stmt) {
+            let mut stores = Stores::default();
+            stores.visit_stmt(stmt);
+            let names = self.declared_among(stores.0);
+            self.visit_stmt_inner(stmt);
+            if !names.is_empty() {
+                self.write_report(stmt.range().end(), stmt.range(), names, "; ", "");
+            }
+            return;
+        }
+        let (targets, body): (Vec<&Expr>, &[Stmt]) = match stmt {
+            Stmt::For(f) => (vec![&*f.target], &f.body),
+            Stmt::With(w) => (
+                w.items
+                    .iter()
+                    .filter_map(|i| i.optional_vars.as_deref())
+                    .collect(),
+                &w.body,
+            ),
+            _ => (Vec::new(), &[]),
+        };
+        let mut stores = Stores::default();
+        for t in targets {
+            stores.visit_expr(t);
+        }
+        let names = self.declared_among(stores.0);
+        if let Some(first) = body.first() {
+            if !names.is_empty() && is_simple(first) {
+                self.write_report(first.range().start(), stmt.range(), names, "", "; ");
+            }
+        }
+        self.visit_stmt_inner(stmt);
+    }
+
+    fn visit_stmt_inner(&mut self, stmt: &Stmt) {
         match stmt {
             Stmt::FunctionDef(def) => {
                 for decorator in &def.decorator_list {
                     self.visit_decorator(decorator);
                 }
+                // With type parameters, annotations are evaluated in an annotation scope.
+                let annotation_scope = def.type_params.is_some();
                 if let Some(type_params) = &def.type_params {
                     self.visit_type_params(type_params);
+                }
+                if annotation_scope {
+                    self.no_class_reads += 1;
                 }
                 self.visit_parameters(&def.parameters);
                 if let Some(returns) = &def.returns {
                     self.visit_annotation(returns);
                 }
-                self.in_scope(def.name.as_str(), ScopeKind::Function, |this| {
+                if annotation_scope {
+                    self.no_class_reads -= 1;
+                }
+                let declared = if self.options.track_globals {
+                    declared_globals(&def.body)
+                } else {
+                    HashSet::new()
+                };
+                self.in_scope_with(def.name.as_str(), ScopeKind::Function, declared, |this| {
                     this.visit_body(&def.body)
                 });
             }
@@ -315,7 +704,12 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
                 if let Some(arguments) = &class.arguments {
                     self.visit_arguments(arguments);
                 }
-                self.in_scope(class.name.as_str(), ScopeKind::Class, |this| {
+                let declared = if self.options.track_globals {
+                    declared_globals(&class.body)
+                } else {
+                    HashSet::new()
+                };
+                self.in_scope_with(class.name.as_str(), ScopeKind::Class, declared, |this| {
                     this.visit_body(&class.body)
                 });
             }
@@ -323,7 +717,7 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
         }
     }
 
-    fn visit_expr(&mut self, expr: &'a Expr) {
+    fn visit_expr_inner(&mut self, expr: &Expr) {
         match expr {
             Expr::Call(call) => {
                 let instrument = self.in_debug_fstring == 0
@@ -349,27 +743,6 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
                 });
             }
             _ => visitor::walk_expr(self, expr),
-        }
-    }
-
-    fn visit_annotation(&mut self, expr: &'a Expr) {
-        // Under `from __future__ import annotations` CPython stores the annotation's text.
-        if !self.future_annotations {
-            self.visit_expr(expr);
-        }
-    }
-
-    fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {
-        let debug = matches!(
-            element,
-            ast::InterpolatedStringElement::Interpolation(e) if e.debug_text.is_some()
-        );
-        if debug {
-            self.in_debug_fstring += 1;
-        }
-        visitor::walk_interpolated_string_element(self, element);
-        if debug {
-            self.in_debug_fstring -= 1;
         }
     }
 }

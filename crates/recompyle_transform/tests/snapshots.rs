@@ -10,6 +10,7 @@ fn render_for(source: &str, version: (u8, u8)) -> String {
     let options = Options {
         version,
         module_key: 7,
+        track_globals: false,
     };
     let out = transform(source, &options).expect("transforms");
     assert_eq!(
@@ -102,7 +103,8 @@ fn pep701_fstrings_follow_the_target_version() {
         src,
         &Options {
             version: (3, 11),
-            module_key: 1
+            module_key: 1,
+            track_globals: false
         }
     )
     .is_err());
@@ -146,6 +148,7 @@ fn very_long_chains_stay_compilable() {
         &Options {
             version: (3, 12),
             module_key: 1,
+            track_globals: false,
         },
     )
     .expect("transforms");
@@ -163,4 +166,74 @@ fn very_long_chains_stay_compilable() {
         })
         .max();
     assert!(max_open < Some(200), "nesting {max_open:?}");
+}
+
+/// With `track_globals`, the reports of what a tracked namespace cannot see: stores of
+/// declared globals (also at module level, where a nested `global` makes CPython use
+/// STORE_GLOBAL), loop targets, and names a class body loads (not in patterns, nor in a
+/// comprehension's own scope, nor debug f-strings).
+#[test]
+fn tracked_globals_add_write_and_class_read_reports() {
+    let source = "\
+N = 0
+def bump():
+    global N
+    N += 1; x = 2
+    for N in y:
+        pass
+    del N
+class C:
+    k = N
+    v = [i for i in N if i]
+    s = f\"{N=}\"
+    def m(self, d=N):
+        match d:
+            case N.a:
+                pass
+";
+    let options = Options {
+        version: (3, 12),
+        module_key: 7,
+        track_globals: true,
+    };
+    let out = transform(source, &options).expect("transforms");
+    let id = |i: u32| recompyle_transform::site_id(7, i);
+    let expected = format!(
+        "\
+N = 0; __recompyle_gw__({})
+def bump():
+    global N
+    N += 1; __recompyle_gw__({}); x = 2
+    for N in y:
+        __recompyle_gw__({}); pass
+    del N; __recompyle_gw__({})
+class C:
+    k = __recompyle_gr__({}, N)
+    v = [i for i in __recompyle_gr__({}, N) if i]
+    s = f\"{{N=}}\"
+    def m(self, d=__recompyle_gr__({}, N)):
+        match d:
+            case N.a:
+                pass
+",
+        id(0),
+        id(1),
+        id(2),
+        id(3),
+        id(4),
+        id(5),
+        id(6)
+    );
+    assert_eq!(out.source, expected);
+    let callees: Vec<&str> = out.sites.iter().map(|s| s.callee.as_str()).collect();
+    assert_eq!(callees, ["N", "N", "N", "N", "N", "N", "N"]);
+    let untracked = transform(
+        source,
+        &Options {
+            track_globals: false,
+            ..options
+        },
+    )
+    .expect("transforms");
+    assert_eq!(untracked.source, source);
 }
