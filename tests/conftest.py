@@ -14,12 +14,17 @@ import pytest
 import recompyle
 
 
-def load_instrumented(tmp_path: Path, source: str, name: str = "mod") -> types.ModuleType:
-    """Write ``source`` to ``tmp_path/name.py`` and execute it instrumented as module ``name``."""
+def load_instrumented(
+    tmp_path: Path, source: str, name: str = "mod", *, tracked: bool = False
+) -> types.ModuleType:
+    """Write ``source`` to ``tmp_path/name.py`` and execute it instrumented as module ``name``;
+    with ``tracked``, in a tracked namespace, as the loader would."""
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(source), encoding="utf-8")
-    code = recompyle.instrument_source(path.read_bytes(), str(path), name)
+    code = recompyle.instrument_source(path.read_bytes(), str(path), name, track_globals=tracked)
     module = types.ModuleType(name)
+    if tracked:
+        recompyle._core.track_module(module)
     module.__file__ = str(path)
     sys.modules[name] = module
     try:
@@ -31,20 +36,8 @@ def load_instrumented(tmp_path: Path, source: str, name: str = "mod") -> types.M
 
 
 def load_tracked(tmp_path: Path, source: str, name: str = "tmod") -> types.ModuleType:
-    """Execute ``source`` as module ``name`` in a tracked namespace, as the loader would."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    code = recompyle.instrument_source(path.read_bytes(), str(path), name, track_globals=True)
-    module = types.ModuleType(name)
-    recompyle._core.track_module(module)
-    module.__file__ = str(path)
-    sys.modules[name] = module
-    try:
-        exec(code, module.__dict__)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+    """``load_instrumented`` in a tracked namespace."""
+    return load_instrumented(tmp_path, source, name, tracked=True)
 
 
 @pytest.fixture

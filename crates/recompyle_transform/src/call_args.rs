@@ -19,6 +19,7 @@ use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
 use crate::positions::LineIndex;
+use crate::rewrite::walk_comprehension_scope;
 use recompyle_parser::ParseFailure;
 
 /// Where the call is.
@@ -478,18 +479,7 @@ impl CallFinder<'_> {
             target_names(&generator.target, &mut scope.bound);
         }
         self.in_scope(scope, |this| {
-            for (i, generator) in generators.iter().enumerate() {
-                this.visit_expr(&generator.target);
-                if i > 0 {
-                    this.visit_expr(&generator.iter);
-                }
-                for cond in &generator.ifs {
-                    this.visit_expr(cond);
-                }
-            }
-            for elt in elts {
-                this.visit_expr(elt);
-            }
+            walk_comprehension_scope(this, generators, elts)
         });
     }
 }

@@ -133,6 +133,28 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
     })
 }
 
+/// Visit what a comprehension evaluates in its own scope, in CPython's order: each target,
+/// each iterable but the first (the enclosing scope evaluates that one), each condition,
+/// then the element(s).
+pub(crate) fn walk_comprehension_scope<'a, V: Visitor<'a>>(
+    visitor: &mut V,
+    generators: &'a [ast::Comprehension],
+    elts: &[&'a Expr],
+) {
+    for (i, generator) in generators.iter().enumerate() {
+        visitor.visit_expr(&generator.target);
+        if i > 0 {
+            visitor.visit_expr(&generator.iter);
+        }
+        for cond in &generator.ifs {
+            visitor.visit_expr(cond);
+        }
+    }
+    for elt in elts {
+        visitor.visit_expr(elt);
+    }
+}
+
 /// Callees CPython warns about at compile time ("'int' object is not callable; perhaps you
 /// missed a comma?", `compile.c:check_caller`): left as written so the warning stays.
 pub(crate) fn is_literal(callee: &Expr) -> bool {
@@ -471,18 +493,7 @@ impl Rewriter<'_, '_> {
             self.visit_expr(&first.iter);
         }
         self.no_class_reads += 1;
-        for (i, g) in generators.iter().enumerate() {
-            self.visit_expr(&g.target);
-            if i > 0 {
-                self.visit_expr(&g.iter);
-            }
-            for cond in &g.ifs {
-                self.visit_expr(cond);
-            }
-        }
-        for e in elts {
-            self.visit_expr(e);
-        }
+        walk_comprehension_scope(self, generators, elts);
         self.no_class_reads -= 1;
     }
 
