@@ -29,9 +29,7 @@ use std::sync::OnceLock;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
-use crate::gil::GilCell;
 use crate::handlers;
 use crate::sites;
 use crate::trampoline::{self, slot};
@@ -229,50 +227,12 @@ unsafe fn own_builtin(key: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
 // The KeyError of a miss
 // ---------------------------------------------------------------------------------------
 
-extern "C" {
-    fn dlsym(handle: *mut c_void, symbol: *const std::ffi::c_char) -> *mut c_void;
-}
-
-/// 3.12+ API, looked up at run time (an extension built for 3.9 cannot name it).
-struct Raise {
-    set_raised: unsafe extern "C" fn(*mut ffi::PyObject),
-    get_handled: unsafe extern "C" fn() -> *mut ffi::PyObject,
-}
-
-static RAISE: OnceLock<Option<Raise>> = OnceLock::new();
-
-/// Name -> the KeyError instance last raised for it (3.12+).
-static KEY_ERRORS: GilCell<Option<Py<PyDict>>> = GilCell::new(None);
+/// Name -> the KeyError instance last raised for it (3.12 and 3.13).
+#[cfg(all(Py_3_12, not(Py_3_14)))]
+static KEY_ERRORS: crate::gil::GilCell<Option<Py<pyo3::types::PyDict>>> =
+    crate::gil::GilCell::new(None);
+#[cfg(all(Py_3_12, not(Py_3_14)))]
 const KEY_ERRORS_MAX: ffi::Py_ssize_t = 4096;
-
-fn raise_api(py: Python<'_>) -> Option<&'static Raise> {
-    RAISE
-        .get_or_init(|| {
-            if py.version_info() < (3, 12) {
-                return None;
-            }
-            // SAFETY: RTLD_DEFAULT (NULL on Linux) searches the interpreter's exported
-            // symbols; both have these signatures from 3.12 on.
-            unsafe {
-                let set = dlsym(null_mut(), c"PyErr_SetRaisedException".as_ptr());
-                let get = dlsym(null_mut(), c"PyErr_GetHandledException".as_ptr());
-                if set.is_null() || get.is_null() {
-                    return None;
-                }
-                Some(Raise {
-                    set_raised: std::mem::transmute::<
-                        *mut c_void,
-                        unsafe extern "C" fn(*mut ffi::PyObject),
-                    >(set),
-                    get_handled: std::mem::transmute::<
-                        *mut c_void,
-                        unsafe extern "C" fn() -> *mut ffi::PyObject,
-                    >(get),
-                })
-            }
-        })
-        .as_ref()
-}
 
 /// Raise `KeyError(key)` as `dict` would. From 3.12 on every raise creates the exception
 /// object (~150 ns, paid by every builtin a tracked module reads, its call-site selectors
@@ -281,16 +241,17 @@ fn raise_api(py: Python<'_>) -> Option<&'static Raise> {
 /// else holds it and nothing was attached to it (no traceback, context, cause, notes or
 /// attributes, its args still `(key,)`), which makes it indistinguishable from a new one.
 unsafe fn raise_missing(key: *mut ffi::PyObject) {
-    let py = Python::assume_attached();
-    if let Some(api) = raise_api(py) {
-        let handled = (api.get_handled)();
+    // `pristine` reads exceptions with the layout of 3.12 and 3.13, so only those reuse.
+    #[cfg(all(Py_3_12, not(Py_3_14)))]
+    {
+        let handled = ffi::PyErr_GetHandledException();
         let idle = handled.is_null() || handled == ffi::Py_None();
         if !handled.is_null() {
             ffi::Py_DECREF(handled);
         }
         if idle {
-            if let Some(exc) = reusable_key_error(py, key) {
-                (api.set_raised)(exc);
+            if let Some(exc) = reusable_key_error(Python::assume_attached(), key) {
+                ffi::PyErr_SetRaisedException(exc);
                 return;
             }
             ffi::PyErr_Clear();
@@ -299,6 +260,7 @@ unsafe fn raise_missing(key: *mut ffi::PyObject) {
     ffi::PyErr_SetObject(ffi::PyExc_KeyError, key);
 }
 
+#[cfg(all(Py_3_12, not(Py_3_14)))]
 /// A new reference to a pristine `KeyError(key)` kept in the cache, or None.
 unsafe fn reusable_key_error(
     py: Python<'_>,
@@ -306,7 +268,7 @@ unsafe fn reusable_key_error(
 ) -> Option<*mut ffi::PyObject> {
     let cache = KEY_ERRORS
         .get_mut(py)
-        .get_or_insert_with(|| PyDict::new(py).unbind());
+        .get_or_insert_with(|| pyo3::types::PyDict::new(py).unbind());
     let cache = cache.as_ptr();
     let cached = ffi::PyDict_GetItemWithError(cache, key);
     if !cached.is_null() && ffi::Py_REFCNT(cached) == 1 && pristine(cached, key) {
@@ -328,6 +290,7 @@ unsafe fn reusable_key_error(
 }
 
 /// `PyException_HEAD` of CPython 3.12 and 3.13 (`Include/cpython/pyerrors.h`).
+#[cfg(all(Py_3_12, not(Py_3_14)))]
 #[repr(C)]
 struct BaseException312 {
     ob_base: ffi::PyObject,
@@ -340,7 +303,8 @@ struct BaseException312 {
     suppress_context: std::ffi::c_char,
 }
 
-/// Only called on 3.12+ (where `raise_api` is set), whose layout `BaseException312` is.
+/// Built for 3.12 and 3.13 only, whose layout `BaseException312` is.
+#[cfg(all(Py_3_12, not(Py_3_14)))]
 unsafe fn pristine(exc: *mut ffi::PyObject, key: *mut ffi::PyObject) -> bool {
     if ffi::Py_TYPE(exc) != ffi::PyExc_KeyError.cast() {
         return false;
