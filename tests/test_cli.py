@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -257,6 +260,40 @@ def test_unwritable_output_is_reported_not_raised(tmp_path):
     assert proc.stderr.startswith("recompyle: cannot write the report to 'taken'")
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "x.py"]
+
+
+def test_output_to_devices_fifos_and_symlinks_is_written_through(tmp_path):
+    # The report and the graph are renamed over their file, whole or nothing; as root,
+    # renaming over /dev/null would replace the device with a regular file. Devices and
+    # FIFOs are written in place, and a symlink's target gets the text, the link stays.
+    write(tmp_path / "x.py", "len([1])\n")
+    if os.geteuid() == 0:  # a null device of our own: a regression must not break the real one
+        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        for option in ("-o", "--deps"):
+            proc = run_python("-m", "recompyle", "run", option, "null", "x.py", cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+            assert stat.S_ISCHR(os.stat(tmp_path / "null").st_mode)
+        os.unlink(tmp_path / "null")
+    (tmp_path / "real.json").write_text("")
+    os.symlink("real.json", tmp_path / "link.json")
+    proc = run_python("-m", "recompyle", "run", "-o", "link.json", "x.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.islink(tmp_path / "link.json")
+    assert json.loads((tmp_path / "real.json").read_text())["sites"]
+    os.mkfifo(tmp_path / "pipe")
+    received: list[str] = []
+    reader = threading.Thread(
+        target=lambda: received.append((tmp_path / "pipe").read_text()), daemon=True
+    )
+    reader.start()
+    proc = run_python(
+        "-m", "recompyle", "run", "-o", "pipe", "--format", "json", "x.py", cwd=tmp_path
+    )
+    reader.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe").st_mode)
+    assert json.loads(received[0])["sites"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "real.json", "x.py"]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="plain recursion uses the C stack too")

@@ -207,13 +207,13 @@ def test_env_route_bad_input_is_a_clear_message(tmp_path):
     assert proc.returncode == 0 and "RECOMPYLE_FORMAT='xml'" in proc.stderr
 
 
-def test_startup_hook_costs_no_import_when_unset():
+def test_startup_hook_costs_no_import_when_unset(tmp_path):
     proc = run_python("-c", "import sys; print(sorted(m for m in sys.modules if 'recompyle' in m))")
     assert proc.stdout == "[]\n"
     proc = run_python(
         "-c",
         "import sys; print('json' in sys.modules, 'typing' in sys.modules)",
-        env={"RECOMPYLE_MODULES": "nothing_here", "RECOMPYLE_OUTPUT": "/dev/null"},
+        env={"RECOMPYLE_MODULES": "nothing_here", "RECOMPYLE_OUTPUT": str(tmp_path / "r.txt")},
     )
     assert proc.stdout == "False False\n"
 

@@ -316,9 +316,9 @@ class DependencyGraph:
 
     def write(self, path: str) -> None:
         """Write the graph to ``path``: DOT when it ends in ``.dot``, else JSON."""
-        text = self.to_dot() if path.endswith(".dot") else self.to_json() + "\n"
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        from recompyle.report import write_text_file
+
+        write_text_file(path, self.to_dot() if path.endswith(".dot") else self.to_json() + "\n")
 
 
 def _dot_id(text: str) -> str:

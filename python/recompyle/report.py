@@ -115,22 +115,34 @@ def write_report(
     rows = snapshot()
     text = render_json(rows) if fmt == "json" else render_text(rows, limit=None if output else 40)
     if output:
-        # Whole or nothing: a reader never sees half a report, a failure leaves no debris.
-        tmp = f"{output}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, output)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_text_file(output, text)
     else:
         out = stream if stream is not None else sys.stderr
         out.write(text)
         out.flush()
+
+
+def write_text_file(output: str, text: str) -> None:
+    """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
+    no debris, so the text goes to a temporary file renamed over the target. Renaming over
+    anything but a regular file would replace it: ``/dev/null``, a FIFO or a terminal is
+    written in place, and a symlink's target is what gets replaced."""
+    target = os.path.realpath(output)
+    if os.path.exists(target) and not os.path.isfile(target):
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 _at_exit: "dict[str, str | None]" = {}
