@@ -189,50 +189,55 @@ pub fn run(
     event: &Bound<'_, CallEvent>,
     after: bool,
 ) {
-    IN_HANDLER.with(|f| f.set(true));
-    for item in handlers.iter() {
-        let Ok(handler) = item.cast::<Handler>() else {
-            continue;
-        };
-        let h = handler.get();
-        let cb = if after { &h.after } else { &h.before };
-        if let Some(cb) = cb {
-            // One positional argument; the slot before it is ours to lend (ARGUMENTS_OFFSET),
-            // which lets a bound-method callback prepend its self without copying.
-            let mut argv = [std::ptr::null_mut(), event.as_ptr()];
-            // SAFETY: GIL held; `argv[1]` is a live object for the duration of the call.
-            let res = unsafe {
-                ffi::PyObject_Vectorcall(
-                    cb.as_ptr(),
-                    argv.as_mut_ptr().add(1),
-                    1 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
-                    std::ptr::null_mut(),
-                )
-            };
-            if res.is_null() {
-                let err = PyErr::fetch(py);
-                report(py, h, cb.bind(py), err);
-            } else {
-                // SAFETY: a new reference we do not need.
-                unsafe { ffi::Py_DECREF(res) };
-            }
+    dispatch(py, handlers, event.as_any(), |h| {
+        if after {
+            h.after.as_ref()
+        } else {
+            h.before.as_ref()
         }
-    }
-    IN_HANDLER.with(|f| f.set(false));
+    });
 }
 
 /// Call every handler's `globals` callback with `event`; never raises.
 pub fn run_globals(py: Python<'_>, handlers: &Bound<'_, PyTuple>, event: &Bound<'_, GlobalEvent>) {
+    dispatch(py, handlers, event.as_any(), |h| h.globals.as_ref());
+}
+
+/// Call the callback `pick` chooses of every handler with `event`, with the thread's own
+/// calls unreported meanwhile; a callback that raises is reported, not propagated.
+fn dispatch(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    event: &Bound<'_, PyAny>,
+    pick: impl Fn(&Handler) -> Option<&Py<PyAny>>,
+) {
     IN_HANDLER.with(|f| f.set(true));
     for item in handlers.iter() {
         let Ok(handler) = item.cast::<Handler>() else {
             continue;
         };
         let h = handler.get();
-        if let Some(cb) = &h.globals {
-            if let Err(err) = cb.bind(py).call1((event,)) {
-                report(py, h, cb.bind(py), err);
-            }
+        let Some(cb) = pick(h) else {
+            continue;
+        };
+        // One positional argument; the slot before it is ours to lend (ARGUMENTS_OFFSET),
+        // which lets a bound-method callback prepend its self without copying.
+        let mut argv = [std::ptr::null_mut(), event.as_ptr()];
+        // SAFETY: GIL held; `argv[1]` is a live object for the duration of the call.
+        let res = unsafe {
+            ffi::PyObject_Vectorcall(
+                cb.as_ptr(),
+                argv.as_mut_ptr().add(1),
+                1 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+                std::ptr::null_mut(),
+            )
+        };
+        if res.is_null() {
+            let err = PyErr::fetch(py);
+            report(py, h, cb.bind(py), err);
+        } else {
+            // SAFETY: a new reference we do not need.
+            unsafe { ffi::Py_DECREF(res) };
         }
     }
     IN_HANDLER.with(|f| f.set(false));

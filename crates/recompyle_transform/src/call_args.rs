@@ -19,7 +19,7 @@ use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
 use crate::positions::LineIndex;
-use crate::rewrite::walk_comprehension_scope;
+use crate::rewrite::{walk_class_header, walk_comprehension_scope};
 use recompyle_parser::ParseFailure;
 
 /// Where the call is.
@@ -507,15 +507,7 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                 self.in_scope(scope, |this| this.visit_body(&def.body));
             }
             Stmt::ClassDef(class) => {
-                for decorator in &class.decorator_list {
-                    self.visit_decorator(decorator);
-                }
-                if let Some(type_params) = &class.type_params {
-                    self.visit_type_params(type_params);
-                }
-                if let Some(arguments) = &class.arguments {
-                    self.visit_arguments(arguments);
-                }
+                walk_class_header(self, class);
                 let mut declarations = Declarations::default();
                 declarations.visit_body(&class.body);
                 let mut scope = Scope::new(ScopeKind::Class, Some(class.name.id.to_string()));

@@ -133,6 +133,20 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
     })
 }
 
+/// Visit what a class statement evaluates in the enclosing scope, before its body:
+/// decorators, type parameters, then bases and keywords.
+pub(crate) fn walk_class_header<'a, V: Visitor<'a>>(visitor: &mut V, class: &'a ast::StmtClassDef) {
+    for decorator in &class.decorator_list {
+        visitor.visit_decorator(decorator);
+    }
+    if let Some(type_params) = &class.type_params {
+        visitor.visit_type_params(type_params);
+    }
+    if let Some(arguments) = &class.arguments {
+        visitor.visit_arguments(arguments);
+    }
+}
+
 /// Visit what a comprehension evaluates in its own scope, in CPython's order: each target,
 /// each iterable but the first (the enclosing scope evaluates that one), each condition,
 /// then the element(s).
@@ -706,15 +720,7 @@ impl Rewriter<'_, '_> {
                 });
             }
             Stmt::ClassDef(class) => {
-                for decorator in &class.decorator_list {
-                    self.visit_decorator(decorator);
-                }
-                if let Some(type_params) = &class.type_params {
-                    self.visit_type_params(type_params);
-                }
-                if let Some(arguments) = &class.arguments {
-                    self.visit_arguments(arguments);
-                }
+                walk_class_header(self, class);
                 let declared = if self.options.track_globals {
                     declared_globals(&class.body)
                 } else {
