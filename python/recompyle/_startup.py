@@ -9,8 +9,9 @@ checks the variables first, so unset ones cost two dictionary lookups), and by
 ``RECOMPYLE_FORMAT``   ``text`` or ``json``: profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
-``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises instead of running
-                       uninstrumented with a warning.
+``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises ``RuntimeError``
+                       instead of running uninstrumented with a warning; ``0`` or unset:
+                       the warning. Anything else is refused with a one-line message.
 
 Everything here is idempotent: site may process the ``.pth`` file twice in a venv.
 """
@@ -31,6 +32,11 @@ def install_from_env() -> bool:
     tracked = os.environ.get("RECOMPYLE_TRACK_GLOBALS", "").strip()
     fmt = os.environ.get("RECOMPYLE_FORMAT", "").strip() or None
     output = os.environ.get("RECOMPYLE_OUTPUT", "").strip() or None
+    from recompyle.loader import strict_setting_error
+
+    strict_error = strict_setting_error()
+    if strict_error:
+        _complain(f"{strict_error}; modules that cannot be instrumented only warn")
     if fmt is not None and fmt not in ("text", "json"):
         _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of text, json; no report")
         fmt = output = None

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::events::CallEvent;
+use crate::filter::CallFilter;
 use crate::gil::GilCell;
 use crate::globals::{GlobalEvent, LISTENING};
 use crate::{ACTIVE, HANDLERS};
@@ -35,6 +36,8 @@ pub struct Handler {
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
     globals: Option<Py<PyAny>>,
+    /// Which calls `before`/`after` see (`callee=`, `module=`); all when `None`.
+    filter: Option<CallFilter>,
     reported: AtomicBool,
     errors: AtomicU64,
 }
@@ -118,16 +121,23 @@ impl Handler {
     }
 }
 
+/// Handlers with a filter are the first this many registered: `Wanted` has a bit for each.
+const MAX_FILTERED: usize = 64;
+
 /// Register callbacks called as `before(event)` and `after(event)` around every
 /// instrumented call, and `globals(event)` for every global read, write and deletion of a
-/// tracked module. Returns the `Handler`.
+/// tracked module. With `callee` (a callable, or a qualified name) and/or `module`
+/// (patterns over the call site's module), `before`/`after` see only those calls.
+/// Returns the `Handler`.
 #[pyfunction]
-#[pyo3(signature = (before = None, after = None, *, globals = None))]
+#[pyo3(signature = (before = None, after = None, *, globals = None, callee = None, module = None))]
 pub fn add_handler(
     py: Python<'_>,
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
     globals: Option<Py<PyAny>>,
+    callee: Option<Bound<'_, PyAny>>,
+    module: Option<&str>,
 ) -> PyResult<Py<Handler>> {
     for (name, cb) in [
         ("before", &before),
@@ -148,17 +158,24 @@ pub fn add_handler(
             "a handler needs a before, after or globals callback",
         ));
     }
+    let filter = CallFilter::new(py, callee, module)?;
+    let mut all = registered(py);
+    if filter.is_some() && all.len() >= MAX_FILTERED {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "at most {MAX_FILTERED} handlers can be registered when one with a filter is added"
+        )));
+    }
     let handler = Py::new(
         py,
         Handler {
             before,
             after,
             globals,
+            filter,
             reported: AtomicBool::new(false),
             errors: AtomicU64::new(0),
         },
     )?;
-    let mut all = registered(py);
     all.push(handler.clone_ref(py));
     set_registered(py, all)?;
     Ok(handler)
@@ -181,16 +198,72 @@ pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
     REGISTERED.get(py).as_ref().map(|t| t.bind(py).clone())
 }
 
-/// Call every handler's `before` (or `after`) callback with `event`. Never raises: the
-/// exception state of the caller is whatever it was before.
+/// Which of the registered handlers want a call: bit `i` for handler `i`, which has a
+/// `before` or `after` callback and whose filter (if any) passes the call; handlers past
+/// `MAX_FILTERED` have no filter and want every call.
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    mask: u64,
+    beyond: bool,
+}
+
+impl Wanted {
+    pub const NONE: Wanted = Wanted {
+        mask: 0,
+        beyond: false,
+    };
+
+    /// Whether any handler wants the call (else it is made as if none were registered).
+    pub fn any(self) -> bool {
+        self.mask != 0 || self.beyond
+    }
+
+    fn has(self, i: usize) -> bool {
+        i >= MAX_FILTERED || self.mask & (1 << i) != 0
+    }
+}
+
+/// The handlers of `handlers` that want the call of `callee` at `site`.
+///
+/// # Safety
+/// The GIL is held, `callee` is a live object and no exception is set.
+pub unsafe fn wanted(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    site: u64,
+    callee: *mut ffi::PyObject,
+) -> Wanted {
+    let mut w = Wanted::NONE;
+    for (i, item) in handlers.iter().enumerate() {
+        let Ok(handler) = item.cast::<Handler>() else {
+            continue;
+        };
+        let h = handler.get();
+        if h.before.is_none() && h.after.is_none() {
+            continue;
+        }
+        if i >= MAX_FILTERED {
+            w.beyond = true;
+        } else if h.filter.as_ref().is_none_or(|f| f.selects(py, site, callee)) {
+            w.mask |= 1 << i;
+        }
+    }
+    w
+}
+
+/// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.
+/// Never raises: the exception state of the caller is whatever it was before.
 pub fn run(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, CallEvent>,
     after: bool,
+    wanted: Wanted,
 ) {
-    dispatch(py, handlers, event.as_any(), |h| {
-        if after {
+    dispatch(py, handlers, event.as_any(), |i, h| {
+        if !wanted.has(i) {
+            None
+        } else if after {
             h.after.as_ref()
         } else {
             h.before.as_ref()
@@ -200,7 +273,7 @@ pub fn run(
 
 /// Call every handler's `globals` callback with `event`; never raises.
 pub fn run_globals(py: Python<'_>, handlers: &Bound<'_, PyTuple>, event: &Bound<'_, GlobalEvent>) {
-    dispatch(py, handlers, event.as_any(), |h| h.globals.as_ref());
+    dispatch(py, handlers, event.as_any(), |_, h| h.globals.as_ref());
 }
 
 /// Call the callback `pick` chooses of every handler with `event`, with the thread's own
@@ -209,15 +282,15 @@ fn dispatch(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, PyAny>,
-    pick: impl Fn(&Handler) -> Option<&Py<PyAny>>,
+    pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) {
     IN_HANDLER.with(|f| f.set(true));
-    for item in handlers.iter() {
+    for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
             continue;
         };
         let h = handler.get();
-        let Some(cb) = pick(h) else {
+        let Some(cb) = pick(i, h) else {
             continue;
         };
         // One positional argument; the slot before it is ours to lend (ARGUMENTS_OFFSET),

@@ -651,7 +651,12 @@ unsafe fn with_handlers(
     } else {
         None
     };
-    let Some(registered) = registered else {
+    // Handlers whose filter passes this call; none: the call is made as without handlers.
+    let wanted = match &registered {
+        Some(r) => handlers::wanted(py, r, site, callee),
+        None => handlers::Wanted::NONE,
+    };
+    let (Some(registered), true) = (registered, wanted.any()) else {
         // A handler is running on this thread: its own calls are neither reported nor timed.
         if handlers::in_handler() || !profiling {
             return forward(callee, bound_self, args, nargsf, kwnames);
@@ -671,7 +676,7 @@ unsafe fn with_handlers(
             return forward(callee, bound_self, args, nargsf, kwnames);
         }
     };
-    handlers::run(py, registered, &event, false);
+    handlers::run(py, registered, &event, false, wanted);
     let t0 = clock::ticks();
     let res = forward(callee, bound_self, args, nargsf, kwnames);
     if profiling {
@@ -685,7 +690,7 @@ unsafe fn with_handlers(
         event
             .borrow_mut()
             .finish(None, Some(err.value(py).clone().into_any().unbind()));
-        handlers::run(py, registered, &event, true);
+        handlers::run(py, registered, &event, true, wanted);
         release(py, event);
         err.restore(py);
         res
@@ -693,7 +698,7 @@ unsafe fn with_handlers(
         event
             .borrow_mut()
             .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
-        handlers::run(py, registered, &event, true);
+        handlers::run(py, registered, &event, true, wanted);
         release(py, event);
         res
     }
