@@ -322,7 +322,7 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
         return;
     }
     let message = format!(
-        "recompyle: event handler {} raised {}; the program goes on, the handler stays \
+        "recompyle: event handler {} raised {}{}; the program goes on, the handler stays \
          registered, and its further errors are not reported",
         cb.repr()
             .map(|r| r.to_string())
@@ -331,6 +331,7 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
             .repr()
             .map(|r| r.to_string())
             .unwrap_or_else(|_| "?".into()),
+        raised_at(py, &err),
     );
     let message = std::ffi::CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     let category = py.get_type::<HandlerWarning>();
@@ -338,4 +339,29 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
         // Warnings are errors here (-W error): the handler's error still must not escape.
         warn_err.write_unraisable(py, Some(cb));
     }
+}
+
+/// `" at FILE:LINE in FUNCTION"`, the innermost frame of `err`'s traceback (where the
+/// handler's typo is), or nothing when there is no traceback to read.
+fn raised_at(py: Python<'_>, err: &PyErr) -> String {
+    let innermost = || -> PyResult<String> {
+        let Some(mut tb) = err.traceback(py).map(Bound::into_any) else {
+            return Ok(String::new());
+        };
+        loop {
+            let next = tb.getattr("tb_next")?;
+            if next.is_none() {
+                break;
+            }
+            tb = next;
+        }
+        let code = tb.getattr("tb_frame")?.getattr("f_code")?;
+        Ok(format!(
+            " at {}:{} in {}",
+            code.getattr("co_filename")?,
+            tb.getattr("tb_lineno")?,
+            code.getattr("co_name")?
+        ))
+    };
+    innermost().unwrap_or_default()
 }
