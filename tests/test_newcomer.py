@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_readme import MYAPP
 
 from conftest import run_python
+from test_readme import MYAPP
 
 
 @pytest.fixture
@@ -76,7 +76,9 @@ def test_tracer_over_untracked_modules_says_so_once(app):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert proc.stderr.count("RecompyleWarning") == 1, proc.stderr
-    assert "script.py:6: RecompyleWarning: recompyle: no module's globals are tracked" in proc.stderr
+    assert (
+        "script.py:6: RecompyleWarning: recompyle: no module's globals are tracked" in proc.stderr
+    )
     assert 'Tracer(modules="myapp.*")' in proc.stderr
 
 
@@ -143,7 +145,11 @@ def test_relative_outputs_are_resolved_when_the_run_starts(app):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((app / "r.json").read_text())["sites"]
     assert json.loads((app / "d.json").read_text())
-    proc = run(app, src.replace("r.json", ""), env={"RECOMPYLE_MODULES": "myapp.*", "RECOMPYLE_OUTPUT": "e.json"})
+    proc = run(
+        app,
+        src.replace("r.json", ""),
+        env={"RECOMPYLE_MODULES": "myapp.*", "RECOMPYLE_OUTPUT": "e.json"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((app / "e.json").read_text())["sites"]
     assert not list((app / "elsewhere").iterdir())
@@ -265,9 +271,7 @@ def test_no_report(app):
 def test_strict_accepts_documented_values_only(app, value):
     proc = run_cli(app, "print(1)\n", env={"RECOMPYLE_STRICT": value})
     assert proc.returncode == 2
-    assert proc.stderr == (
-        f"recompyle run: error: RECOMPYLE_STRICT={value!r} is not one of 0, 1\n"
-    )
+    assert proc.stderr == (f"recompyle run: error: RECOMPYLE_STRICT={value!r} is not one of 0, 1\n")
     proc = run(app, "print(1)\n", env={"RECOMPYLE_STRICT": value, "RECOMPYLE_MODULES": "myapp"})
     assert proc.returncode == 0 and proc.stdout == "1\n"
     assert proc.stderr.splitlines()[0] == (
@@ -276,21 +280,12 @@ def test_strict_accepts_documented_values_only(app, value):
     )
 
 
-def test_strict_raises_the_documented_error(tmp_path):
+def test_strict_raises_the_documented_error(monkeypatch):
     from recompyle import loader
 
-    import os
-
-    old = os.environ.get("RECOMPYLE_STRICT")
-    os.environ["RECOMPYLE_STRICT"] = "1"
-    try:
-        with pytest.raises(RuntimeError, match="runs uninstrumented"):
-            loader._warn_uninstrumented("p.py", "p", "because")
-    finally:
-        if old is None:
-            del os.environ["RECOMPYLE_STRICT"]
-        else:
-            os.environ["RECOMPYLE_STRICT"] = old
+    monkeypatch.setenv("RECOMPYLE_STRICT", "1")
+    with pytest.raises(RuntimeError, match="runs uninstrumented"):
+        loader._warn_uninstrumented("p.py", "p", "because")
 
 
 def test_documented_small_things(app):
@@ -311,7 +306,8 @@ import recompyle
 recompyle.install("myapp.*")
 import myapp, myapp.util
 seen = []
-with recompyle.handler(before=lambda e: seen.append(e.source), after=lambda e: seen.append(e.result), {filter}):
+before, after = lambda e: seen.append(e.source), lambda e: seen.append(e.result)
+with recompyle.handler(before=before, after=after, {filter}):
     myapp.main()
 print(seen)
 """

@@ -27,7 +27,7 @@ import pytest
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 MYAPP = {
-    "myapp/__init__.py": '''\
+    "myapp/__init__.py": """\
         from myapp import util
 
 
@@ -39,14 +39,14 @@ MYAPP = {
 
         def compute(x):
             return util.helper(x) + len(str(x))
-        ''',
-    "myapp/util.py": '''\
+        """,
+    "myapp/util.py": """\
         FACTOR = 3
 
 
         def helper(x):
             return x * FACTOR
-        ''',
+        """,
 }
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -99,7 +99,9 @@ def parse(text: str) -> list[Block]:
                     raise ValueError(f"README.md:{start}: a skip marker needs a reason")
                 block.skip = skip.group(1)
             elif block.lang != "text":
-                raise ValueError(f"README.md:{start}: an output marker must precede a ```text block")
+                raise ValueError(
+                    f"README.md:{start}: an output marker must precede a ```text block"
+                )
             else:
                 python = [b for b in blocks if b.lang == "python"]
                 if not python or python[-1].skip is not None:
@@ -150,9 +152,9 @@ def test_readme_example(block: Block, app_dir: Path) -> None:
     if block.expected is not None:
         checker = doctest.OutputChecker()
         flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-        assert checker.check_output(block.expected, proc.stdout, flags), (
-            f"README.md:{block.line} printed:\n{proc.stdout}\nthe README shows:\n{block.expected}"
-        )
+        assert checker.check_output(
+            block.expected, proc.stdout, flags
+        ), f"README.md:{block.line} printed:\n{proc.stdout}\nthe README shows:\n{block.expected}"
 
 
 def test_the_extractor_reads_markers() -> None:

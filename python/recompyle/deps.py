@@ -600,13 +600,8 @@ class Tracer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    #: Whether ``start`` warns when no module is tracked (``run --deps`` tracks the script
-    #: itself, which no pattern names).
-    _check_tracked = True
-
     def start(self) -> None:
-        if self._check_tracked:
-            _warn_if_untracked()
+        _warn_if_untracked()
         _activate(self)
 
     def stop(self) -> None:
@@ -622,6 +617,11 @@ def _warn_if_untracked() -> None:
     from recompyle.finder import installed_patterns, tracked_patterns
 
     if _warned_untracked or tracked_patterns():
+        return
+    # Tracked without patterns: `run --deps`'s script, code loaded with `track_module`.
+    if any(
+        _core.is_tracked_namespace(getattr(m, "__dict__", None)) for m in list(sys.modules.values())
+    ):
         return
     _warned_untracked = True
     from recompyle.loader import warn_at_user
@@ -738,7 +738,6 @@ def write_at_exit(path: str) -> Tracer:
 
     path = os.path.abspath(path)  # now: the program may chdir before it exits
     tracer = Tracer()
-    tracer._check_tracked = False
     tracer.start()
 
     def write() -> None:

@@ -194,7 +194,8 @@ def _write_at_exit() -> None:
     try:
         write_report(_at_exit.get("format") or "text", output, modules=_at_exit.get("modules"))
     except OSError as exc:
-        sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
+        named = _at_exit.get("named", output)
+        sys.stderr.write(f"recompyle: cannot write the report to {named!r}: {exc}\n")
 
 
 def default_format(output: "str | None") -> str:
@@ -202,9 +203,7 @@ def default_format(output: "str | None") -> str:
     return "json" if output and output.lower().endswith(".json") else "text"
 
 
-def report_at_exit(
-    fmt: "str | None", output: "str | None", modules: "str | None" = None
-) -> None:
+def report_at_exit(fmt: "str | None", output: "str | None", modules: "str | None" = None) -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
     last settings given; ``modules`` keeps only the sites of matching modules."""
@@ -215,5 +214,6 @@ def report_at_exit(
     _at_exit["format"] = fmt or default_format(output)
     # Resolved now: the program may chdir before it exits.
     _at_exit["output"] = os.path.abspath(output) if output else None
+    _at_exit["named"] = output  # as the user wrote it, for messages
     _at_exit["modules"] = modules
     _core.profiler_start()

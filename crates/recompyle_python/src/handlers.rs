@@ -244,7 +244,11 @@ pub unsafe fn wanted(
         }
         if i >= MAX_FILTERED {
             w.beyond = true;
-        } else if h.filter.as_ref().is_none_or(|f| f.selects(py, site, callee)) {
+        } else if h
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.selects(py, site, callee))
+        {
             w.mask |= 1 << i;
         }
     }
