@@ -628,9 +628,10 @@ def _warn_if_untracked() -> None:
 
     what = "no module is instrumented or" if not installed_patterns() else "no module's globals are"
     warn_at_user(
-        f"recompyle: {what} tracked, so this Tracer's graph gets no read edges (and no "
-        'call edges without instrumented modules): use Tracer(modules="myapp.*") before '
-        'importing them, or recompyle.track_globals("myapp.*")'
+        f"recompyle: {what} tracked, so this Tracer's graph records no global read as it "
+        "happens (and no call without instrumented modules): use "
+        'Tracer(modules="myapp.*") before importing them, or '
+        'recompyle.track_globals("myapp.*")'
     )
 
 

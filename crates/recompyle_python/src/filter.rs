@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 use recompyle_transform::split_site_id;
 
 use crate::gil::GilCell;
@@ -106,10 +105,11 @@ impl CallFilter {
         Ok(Callee::Object(target.unbind()))
     }
 
-    /// Whether the call of `callee` at `site` passes the filter.
+    /// Whether the call of `callee` at `site` passes the filter. A NULL `callee` is not
+    /// known yet (a method site before its lookup): only the module is checked.
     ///
     /// # Safety
-    /// The GIL is held, `callee` is a live object and no exception is set.
+    /// The GIL is held, `callee` is NULL or a live object, and no exception is set.
     pub unsafe fn selects(&self, py: Python<'_>, site: u64, callee: *mut ffi::PyObject) -> bool {
         if let Some(modules) = &self.modules {
             let key = split_site_id(site).0;
@@ -128,6 +128,9 @@ impl CallFilter {
             }
         }
         let mut obj = callee;
+        if obj.is_null() {
+            return true;
+        }
         if ffi::Py_TYPE(obj) == &raw mut PyMethod_Type {
             obj = PyMethod_Function(obj);
         }
@@ -144,33 +147,70 @@ impl CallFilter {
 /// # Safety
 /// The GIL is held and `obj` is a live object.
 unsafe fn name_matches(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> bool {
+    if ffi::PyFunction_Check(obj) != 0 {
+        // A Python function's names are fields: read them without an attribute lookup.
+        let f = obj.cast::<ffi::PyFunctionObject>();
+        return names_match(name, (*f).func_qualname, || (*f).func_module);
+    }
     let obj = Bound::from_borrowed_ptr(py, obj);
     // Attribute errors are the callee's business, not ours: they mean "no match".
-    let qualname = match obj.getattr(pyo3::intern!(py, "__qualname__")) {
-        Ok(q) => q,
-        Err(_) => return false,
-    };
-    let Ok(qualname) = qualname.cast::<PyString>() else {
+    let Ok(qualname) = obj.getattr(pyo3::intern!(py, "__qualname__")) else {
         return false;
     };
-    let Ok(qualname) = qualname.to_str() else {
+    let module = || match obj.getattr(pyo3::intern!(py, "__module__")) {
+        // The attribute lives as long as `obj`'s class or the object keeps it; held by
+        // `keep` below for the comparison.
+        Ok(m) => m.into_ptr(),
+        Err(_) => std::ptr::null_mut(),
+    };
+    let mut keep: *mut ffi::PyObject = std::ptr::null_mut();
+    let matched = names_match(name, qualname.as_ptr(), || {
+        keep = module();
+        keep
+    });
+    if !keep.is_null() {
+        ffi::Py_DECREF(keep);
+    }
+    matched
+}
+
+/// `name` is `qualname`, or `module() + "." + qualname` (`module` is asked only then).
+///
+/// # Safety
+/// The GIL is held; `qualname` and what `module` returns are NULL or live objects.
+unsafe fn names_match(
+    name: &str,
+    qualname: *mut ffi::PyObject,
+    module: impl FnOnce() -> *mut ffi::PyObject,
+) -> bool {
+    let Some(qualname) = as_str(qualname) else {
         return false;
     };
     if name == qualname {
         return true;
     }
-    let Some(prefix) = name
+    match name
         .strip_suffix(qualname)
         .and_then(|p| p.strip_suffix('.'))
-    else {
-        return false;
-    };
-    match obj.getattr(pyo3::intern!(py, "__module__")) {
-        Ok(m) => m
-            .cast::<PyString>()
-            .ok()
-            .and_then(|m| m.to_str().ok().map(|m| m == prefix))
-            .unwrap_or(false),
-        Err(_) => false,
+    {
+        Some(prefix) => as_str(module()).is_some_and(|m| m == prefix),
+        None => false,
     }
+}
+
+/// The text of `obj` if it is a `str` (its UTF-8 form, cached by CPython in the object).
+///
+/// # Safety
+/// The GIL is held; `obj` is NULL or a live object, which outlives the result.
+unsafe fn as_str<'a>(obj: *mut ffi::PyObject) -> Option<&'a str> {
+    if obj.is_null() || ffi::PyUnicode_Check(obj) == 0 {
+        return None;
+    }
+    let mut size: ffi::Py_ssize_t = 0;
+    let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut size);
+    if data.is_null() {
+        ffi::PyErr_Clear(); // lone surrogates: no name of ours
+        return None;
+    }
+    std::str::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), size as usize)).ok()
 }

@@ -42,6 +42,45 @@ pub struct Handler {
     errors: AtomicU64,
 }
 
+/// Whether every registered handler with call callbacks has a filter (`set_registered`).
+static ALL_FILTERED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a call selected at `site` (of `callee`, NULL when not known yet) with handlers
+/// listening and the profiler not must be reported: false only when every handler has a
+/// filter and none passes it, so the selector hands out the callee itself and the call
+/// costs what it costs with nothing listening, plus the filters.
+///
+/// # Safety
+/// The GIL is held, `callee` is NULL or a live object, and no exception is set.
+#[inline(always)]
+pub unsafe fn wants_selected(
+    py: Python<'_>,
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+) -> bool {
+    if !ALL_FILTERED.load(Ordering::Relaxed) {
+        return true;
+    }
+    filtered_wants(py, site, callee)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn filtered_wants(
+    py: Python<'_>,
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+) -> bool {
+    let Some(site) = crate::sites::id_of(site) else {
+        ffi::PyErr_Clear();
+        return true; // the proxy reports the bad id
+    };
+    match snapshot(py) {
+        Some(registered) => wanted(py, &registered, site, callee).any(),
+        None => false,
+    }
+}
+
 /// The registered handlers, replaced (never mutated) on change so a dispatch in progress
 /// keeps the tuple it started with even if a handler adds or removes handlers.
 static REGISTERED: GilCell<Option<Py<PyTuple>>> = GilCell::new(None);
@@ -54,11 +93,17 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
         h.before.is_some() || h.after.is_some()
     });
     let globals = handlers.iter().any(|h| h.get().globals.is_some());
+    // Every call handler filtered: the selectors may skip the proxy for calls none wants.
+    let filtered = handlers.iter().all(|h| {
+        let h = h.get();
+        h.filter.is_some() || (h.before.is_none() && h.after.is_none())
+    });
     if handlers.is_empty() {
         *REGISTERED.get_mut(py) = None;
     } else {
         *REGISTERED.get_mut(py) = Some(PyTuple::new(py, handlers)?.unbind());
     }
+    ALL_FILTERED.store(calls && filtered, Ordering::Relaxed);
     if calls {
         ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
     } else {

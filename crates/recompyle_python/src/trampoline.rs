@@ -294,6 +294,11 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
         ffi::Py_DECREF(callee);
         return bad_call(c"recompyle: a site id must be an int");
     }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), site, callee)
+    {
+        return callee; // filtered out: the interpreter makes the call itself
+    }
     new_proxy(site, callee, null_mut())
 }
 
@@ -328,6 +333,11 @@ unsafe extern "C" fn select_method(
         ffi::Py_DECREF(obj);
         return bad_call(c"recompyle: a site id must be an int");
     }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), site, null_mut())
+    {
+        return obj; // no handler wants this module's calls
+    }
     // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
     new_proxy(site, null_mut(), obj)
 }
@@ -348,6 +358,17 @@ unsafe extern "C" fn proxy_getattro(
     let unbound = _PyObject_GetMethod(target, name, &mut meth);
     if meth.is_null() {
         return null_mut();
+    }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), (*p).site, meth)
+    {
+        // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
+        if unbound != 1 {
+            return meth;
+        }
+        let bound = bind(meth, target);
+        ffi::Py_DECREF(meth);
+        return bound;
     }
     if ffi::Py_REFCNT(obj) == 1 {
         // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
