@@ -390,3 +390,40 @@ def test_report_modules_filter(app):
     assert "myapp/__init__.py" in proc.stderr and "script.py" not in proc.stderr
     proc = run_cli(app, "pass\n", "--report-modules", "a b")
     assert proc.returncode == 2 and "--report-modules: invalid module pattern" in proc.stderr
+
+
+def test_handler_filters_with_the_profiler_and_other_handlers(instrumented):
+    import recompyle
+
+    mod = instrumented(
+        """
+        class Named:
+            def __getattr__(self, name):
+                if name == "__qualname__":
+                    return str("Named")  # a call recompyle itself causes: not reported
+                raise AttributeError(name)
+            def __call__(self):
+                return 7
+        named = Named()
+        def f():
+            return 1
+        def g():
+            return 2
+        def run():
+            return f(), g(), named(), len("ab")
+        """,
+        name="filter_mix",
+    )
+    seen_f, seen_all, seen_named = [], [], []
+    with recompyle.Profiler() as prof:
+        prof.reset()
+        with recompyle.handler(before=lambda e: seen_f.append(e.source), callee=mod.f):
+            with recompyle.handler(before=lambda e: seen_named.append(e.source), callee="Named"):
+                assert mod.run() == (1, 2, 7, 2)
+                with recompyle.handler(before=lambda e: seen_all.append(e.source)):
+                    mod.run()
+    assert seen_f == ["f", "f"]
+    assert seen_named == ["named", "named"]
+    assert seen_all == ["f", "g", "named", "len"]
+    calls = {s.callee: s.calls for s in prof.stats() if s.module == "filter_mix"}
+    assert calls == {"f": 2, "g": 2, "named": 2, "len": 2}

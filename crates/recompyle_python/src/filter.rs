@@ -152,6 +152,16 @@ unsafe fn name_matches(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> b
         let f = obj.cast::<ffi::PyFunctionObject>();
         return names_match(name, (*f).func_qualname, || (*f).func_module);
     }
+    // Any other callable's names may be properties running Python code: its calls are
+    // not reported, as a handler's are not.
+    crate::handlers::unreported(|| attr_names_match(py, obj, name))
+}
+
+/// `name_matches` through attribute lookups.
+///
+/// # Safety
+/// As `name_matches`.
+unsafe fn attr_names_match(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> bool {
     let obj = Bound::from_borrowed_ptr(py, obj);
     // Attribute errors are the callee's business, not ours: they mean "no match".
     let Ok(qualname) = obj.getattr(pyo3::intern!(py, "__qualname__")) else {

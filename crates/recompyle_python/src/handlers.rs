@@ -237,6 +237,15 @@ pub fn in_handler() -> bool {
     IN_HANDLER.with(Cell::get)
 }
 
+/// Run `f` with this thread's calls unreported, as a handler's are: for Python code that
+/// recompyle itself runs (a callee's `__qualname__` property, asked by a filter).
+pub fn unreported<T>(f: impl FnOnce() -> T) -> T {
+    let was = IN_HANDLER.with(|flag| flag.replace(true));
+    let result = f();
+    IN_HANDLER.with(|flag| flag.set(was));
+    result
+}
+
 /// The current handler tuple, if any. A `Bound`, not a `Py`: the per-call path runs without
 /// pyo3's GIL count, where dropping a `Py` would queue its decref in pyo3's pool.
 pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
