@@ -52,7 +52,10 @@ def install_from_env() -> bool:
             except ValueError as exc:
                 _complain(f"{variable}: {exc}; nothing is instrumented")
                 return False
-        install(patterns, track_globals=tracked)
+        # A pattern that matched nothing is named at exit only beside a report: a variable
+        # set for a whole test suite reaches subprocesses whose stderr is compared.
+        asks_report = fmt is not None or output is not None
+        install(patterns, track_globals=tracked, report_unmatched=asks_report)
     if fmt is not None or output is not None:
         from recompyle.report import report_at_exit
 
