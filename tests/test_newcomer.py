@@ -12,16 +12,12 @@ from pathlib import Path
 import pytest
 
 from conftest import run_python
-from test_readme import MYAPP
+from test_readme import write_myapp
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
-    for name, text in MYAPP.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return tmp_path
+    return write_myapp(tmp_path)
 
 
 def run(app: Path, source: str, *args: str, env: dict[str, str] | None = None):

@@ -121,13 +121,18 @@ def _id(block: Block) -> str:
     return f"line{block.line}" + (f"-skip({block.skip})" if block.skip else "")
 
 
-@pytest.fixture
-def app_dir(tmp_path: Path) -> Path:
+def write_myapp(directory: Path) -> Path:
+    """Write the ``myapp`` package into ``directory``; returns ``directory``."""
     for name, text in MYAPP.items():
-        path = tmp_path / name
+        path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return tmp_path
+    return directory
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    return write_myapp(tmp_path)
 
 
 @pytest.mark.parametrize("block", python_blocks(), ids=_id)
