@@ -119,7 +119,7 @@ _unmatched_hook = False
 def _matched(fullname: str) -> None:
     for pattern, matcher in list(_unmatched.items()):
         if matcher.matches(fullname):
-            del _unmatched[pattern]
+            _unmatched.pop(pattern, None)  # another thread may have crossed it off
 
 
 def _watch_patterns(patterns: str) -> None:

@@ -96,8 +96,8 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
         )
     if limit is not None and len(rows) > limit:
         lines.append(
-            f"  ... {len(rows) - limit} more sites not shown: the first {limit} of "
-            f"{len(rows)} are (write all with -o FILE or RECOMPYLE_OUTPUT=FILE)"
+            f"  ... {len(rows) - limit} more sites not shown ({limit} of {len(rows)} shown, "
+            "longest first; -o FILE or RECOMPYLE_OUTPUT=FILE writes them all)"
         )
     return "\n".join(lines) + "\n"
 
