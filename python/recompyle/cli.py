@@ -44,7 +44,8 @@ usage: python -m recompyle run [options] (script.py | -m module) [args...]
        python -m recompyle --version
 
 commands:
-  run    run a program instrumented and report a flat profile of its calls
+  run      run a program instrumented and report a flat profile of its calls
+  combine  merge profile parts of several processes or runs into one report
 """
 
 
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "combine":
+        from recompyle.combine import main as combine_main
+
+        return combine_main(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
