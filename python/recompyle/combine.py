@@ -8,7 +8,7 @@ of every part in it, so combining is associative (``combine(combine(a, b), c)`` 
 instead of counted twice.
 
 What adds up, exactly: a call site is the same in two parts when its file, position, callee
-text, caller and module are; its ``calls``, ``total_ns``, ``self_ns`` and ``raised`` add,
+text and caller are; its ``calls``, ``total_ns``, ``self_ns`` and ``raised`` add,
 ``max_ns`` is the larger, ``mean_ns`` is recomputed, and ``processes`` counts the parts it
 was seen in. Tree nodes are the same when their paths of sites are, roots when their kind and
 name are (``per_process=True`` keeps each part's roots apart, named after its process).
@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 import operator
 import os
-import socket
 import sys
-import warnings
-from typing import Any
+
+if False:  # typing only: a profiled run's children import this at start-up
+    from typing import Any
 
 __all__ = [
     "CombineError",
@@ -53,7 +53,7 @@ options:
 
 VERSION = 2
 
-Document = dict[str, Any]
+Document = "dict[str, Any]"
 
 
 class CombineError(ValueError):
@@ -61,8 +61,9 @@ class CombineError(ValueError):
 
 
 # What makes two parts' call sites the same site (a plain tuple of these fields: merging a
-# hundred parts of ten thousand sites must stay under two seconds).
-SITE_KEY_FIELDS = ("file", "line", "col", "end_line", "end_col", "callee", "caller", "module")
+# hundred parts of ten thousand sites must stay under two seconds). Not the module name: a
+# script is `__main__` in one process and `__mp_main__` in multiprocessing's children.
+SITE_KEY_FIELDS = ("file", "line", "col", "end_line", "end_col", "callee", "caller")
 _site_key = operator.itemgetter(*SITE_KEY_FIELDS)
 SiteKey = tuple
 
@@ -70,7 +71,7 @@ SiteKey = tuple
 def new_part_id(pid: int | None = None) -> str:
     """A part id no other process, here or on another machine, will make."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{os.urandom(6).hex()}"
+    return f"{os.uname().nodename}:{pid}:{os.urandom(6).hex()}"
 
 
 def read_part(path: str) -> Document | None:
@@ -93,6 +94,8 @@ def read_part(path: str) -> Document | None:
 
 
 def _skip(path: str, why: str) -> None:
+    import warnings
+
     warnings.warn(f"recompyle combine: skipped {path}: {why}", RuntimeWarning, stacklevel=3)
 
 
@@ -187,6 +190,8 @@ def combine(docs: list[Document], *, per_process: bool = False) -> Document:
                 files[path] = info
             elif isinstance(old, dict) and isinstance(info, dict):
                 if old.get("sha256") != info.get("sha256"):
+                    import warnings
+
                     warnings.warn(
                         f"recompyle combine: {path} differs between parts; "
                         "the source shown is the first part's",
