@@ -92,12 +92,6 @@ def start_top(
     _state.update(role="top", pid=os.getpid(), written=False, per_process=per_process)
     _watch_forks()
     _hook_os_exit()
-    # What writing a part needs, imported before any fork: in a forked child an import can
-    # wait forever on a module lock that another thread of the parent held at the fork. A
-    # new interpreter (spawn, subprocess) imports it when it ends, not at its start.
-    import json  # noqa: F401
-
-    from recompyle import combine  # noqa: F401
 
 
 def child_mode() -> bool:
@@ -117,7 +111,16 @@ def child_mode() -> bool:
 def _watch_forks() -> None:
     if not _state.get("fork_hook"):
         _state["fork_hook"] = True
-        os.register_at_fork(after_in_child=_become_child_after_fork)
+        os.register_at_fork(before=_ready_for_fork, after_in_child=_become_child_after_fork)
+
+
+def _ready_for_fork() -> None:
+    """Import what writing a part needs in the parent, before it forks: in a forked child an
+    import can wait forever on a module lock that another thread of the parent held at the
+    fork. (A new interpreter imports it when it ends, not at its start.)"""
+    import json  # noqa: F401
+
+    from recompyle import combine  # noqa: F401
 
 
 def _become_child_after_fork() -> None:
