@@ -40,7 +40,12 @@ options:
   --report-modules PATTERNS
                       show only the call sites in these modules (patterns as --modules)
   --no-report         no flat profile at all
+  --per-process       keep the processes of the run apart in the report (one lane or
+                      profile each) instead of merging their threads by name
   -h, --help          show this help
+
+Child processes (subprocess, multiprocessing, os.fork) that have recompyle installed are
+profiled too, and their profiles merged into the report.
 """
 
 TOP_USAGE = """\
@@ -48,7 +53,8 @@ usage: python -m recompyle run [options] (script.py | -m module) [args...]
        python -m recompyle --version
 
 commands:
-  run    run a program instrumented and report a flat profile of its calls
+  run      run a program instrumented and report a flat profile of its calls
+  combine  merge profile parts of several processes or runs into one report
 """
 
 
@@ -77,6 +83,10 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
             return opts, None, None, []
         if arg == "--no-report":
             opts["no_report"] = "1"
+            i += 1
+            continue
+        if arg == "--per-process":
+            opts["per_process"] = "1"
             i += 1
             continue
         if arg == "-m":
@@ -113,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "combine":
+        from recompyle.combine import main as combine_main
+
+        return combine_main(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -184,6 +198,15 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     # With --deps the graph is what was asked for: a profile only if asked too.
     if "no_report" not in opts and (not deps or output or asked_format):
         report_at_exit(fmt, output, report_modules)
+        from recompyle import processes
+
+        processes.start_top(
+            output,
+            ",".join(p for p in (patterns, extra) if p),
+            tracked,
+            main=script or "",
+            per_process=bool(opts.get("per_process")),
+        )
     main_module = _fresh_main(track_main)
     if deps:
         from recompyle.deps import write_at_exit

@@ -22,7 +22,7 @@ import sys
 
 if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
-    from typing import IO
+    from typing import IO, Any
 
     from recompyle.profiler import SiteStats
 
@@ -163,6 +163,19 @@ def select_modules(rows: "list[SiteStats]", modules: "str | None") -> "list[Site
     return [r for r in rows if matcher.matches(r.module)]
 
 
+def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
+    """Write a profile document (several processes merged, ``recompyle.combine``) as a
+    report in ``fmt``, to ``output`` or stderr."""
+    from recompyle.combine import render
+
+    text = render(doc, fmt)
+    if output:
+        write_text_file(output, text)
+    else:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def write_text_file(output: str, text: str) -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
     no debris, so the text goes to a temporary file renamed over the target. Renaming over
@@ -190,9 +203,21 @@ _at_exit: "dict[str, str | None]" = {}
 
 
 def _write_at_exit() -> None:
+    from recompyle import processes
+
+    role = processes.role()
+    if role == "top" and processes.finished():
+        return  # written already, at os._exit
+    if role == "child":  # a child of a profiled run leaves its part to the top process
+        processes.write_own_part()
+        return
     output = _at_exit.get("output")
+    fmt = _at_exit.get("format") or "text"
     try:
-        write_report(_at_exit.get("format") or "text", output, modules=_at_exit.get("modules"))
+        if role == "top" and (processes.has_parts() or processes.per_process()):
+            write_document(processes.collect(processes.own_document()), fmt, output)
+        else:
+            write_report(fmt, output, modules=_at_exit.get("modules"))
     except OSError as exc:
         named = _at_exit.get("named", output)
         sys.stderr.write(f"recompyle: cannot write the report to {named!r}: {exc}\n")
@@ -216,4 +241,7 @@ def report_at_exit(fmt: "str | None", output: "str | None", modules: "str | None
     _at_exit["output"] = os.path.abspath(output) if output else None
     _at_exit["named"] = output  # as the user wrote it, for messages
     _at_exit["modules"] = modules
+    from recompyle import processes
+
+    processes.configure(finish=_write_at_exit)
     _core.profiler_start()
