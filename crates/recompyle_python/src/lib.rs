@@ -18,6 +18,7 @@ mod select;
 mod sites;
 mod trampoline;
 mod transform;
+mod unwind;
 
 use std::sync::atomic::AtomicU8;
 
