@@ -27,13 +27,10 @@ def _source(sites: int) -> bytes:
     return f"def f(x):\n    return x\nx = [{calls}]\n".encode()
 
 
-def _time(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def _seconds(fn, *args: object) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -51,10 +48,8 @@ def main() -> int:
                 f.write(data)
             plain = instr = float("inf")
             for _ in range(args.repeat):  # interleaved: plain, then ours, each round
-                plain = min(plain, _time(lambda: compile(data, path, "exec"), 1))
-                instr = min(
-                    instr, _time(lambda: recompyle.instrument_source(data, path, "one_line"), 1)
-                )
+                plain = min(plain, _seconds(compile, data, path, "exec"))
+                instr = min(instr, _seconds(recompyle.instrument_source, data, path, "one_line"))
             line = len(data.splitlines()[2])
             print(f"{n:>8} {line:>11} {plain:>8.2f} {instr:>8.2f} {instr / plain:>6.2f}")
     return 0

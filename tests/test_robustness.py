@@ -180,9 +180,8 @@ def test_generator_exit_from_a_handler_reaches_the_program(instrumented):
 
 
 def test_keyboard_interrupt_in_a_global_handler_reaches_the_program(tmp_path):
-    from conftest import load_tracked
-
     import recompyle
+    from conftest import load_tracked
 
     mod = load_tracked(
         tmp_path,
