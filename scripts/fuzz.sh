@@ -42,5 +42,7 @@ cd "$root"
 step() { printf '\n==> %s\n' "$*"; }
 step "loader (atheris), $((budget / 6)) s"
 "$python" -m pip install --quiet --disable-pip-version-check atheris
+# New inputs go to a scratch directory; the repository's few seeds are read only.
+mkdir -p "$root/target/fuzz-loader-corpus"
 "$python" tests/slow/fuzz_loader.py -max_total_time=$((budget / 6)) -timeout=20 \
-  -rss_limit_mb=4096 "$root/fuzz/corpus/loader"
+  -rss_limit_mb=4096 "$root/target/fuzz-loader-corpus" "$root/fuzz/corpus/loader"

@@ -269,14 +269,29 @@ def _chain(kind: str, n: int) -> str:
     return "class O:\n    def m(self, x):\n        return self\n\nv = O().m(1)" + ".m(1)" * n + "\n"
 
 
-def _longest_plain_chain(kind: str) -> int:
-    """The longest chain (of a few sizes) this interpreter's compiler takes as written, in a
-    fresh process (pytest's own frames count against the recursion limit here)."""
-    for n in (5000, 3000, 2000, 1500, 1400, 1200, 1000):
-        proc = run_python("-c", f"compile({_chain(kind, n)!r}, 'c', 'exec')")
-        if proc.returncode == 0:
-            return n
-    pytest.skip("this interpreter's compiler refuses even short chains")
+def _longest_plain_chain(kind: str, where: Path) -> int:
+    """The longest chain (up to 6000) this interpreter imports as written, found by
+    bisection in a fresh process (the import's own frames count against the limit)."""
+    probe = f"""
+import importlib, sys
+sys.path[:0] = [{os.path.dirname(__file__)!r}, {str(where)!r}]
+sys.dont_write_bytecode = True
+from test_robustness import _chain
+low, high = 0, 6000
+while low < high:
+    mid = (low + high + 1) // 2
+    with open({str(where)!r} + f"/probe_{{mid}}.py", "w") as f:
+        f.write(_chain({kind!r}, mid))
+    try:
+        importlib.import_module(f"probe_{{mid}}")
+        low = mid
+    except RecursionError:
+        high = mid - 1
+print(low)
+"""
+    proc = run_python("-c", probe)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout)
 
 
 @pytest.mark.parametrize("kind", ["calls", "methods"])
@@ -284,7 +299,9 @@ def test_a_module_too_deep_once_rewritten_runs_as_written(tmp_path, kind):
     """The longest chain CPython compiles as written: imported under recompyle, it runs,
     instrumented or (when the compiler gives up on the longer rewritten text) as written
     with a RecompyleWarning; before, the compiler's RecursionError failed the import."""
-    n = _longest_plain_chain(kind)
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    n = _longest_plain_chain(kind, probes)
     (tmp_path / f"chain_{kind}.py").write_text(_chain(kind, n))
     program = f"import chain_{kind}; print('imported')"
     proc = run_python("-c", program, env=_import_env(tmp_path))

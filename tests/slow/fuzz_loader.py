@@ -20,6 +20,8 @@ import atheris
 
 with atheris.instrument_imports():
     import recompyle
+    import recompyle.cache
+    import recompyle.loader
     from recompyle.loader import RecompyleWarning
 
 PATH = os.path.join(tempfile.mkdtemp(prefix="recompyle-fuzz-"), "fuzzed.py")
