@@ -16,6 +16,9 @@ import pytest
 
 from conftest import run_python
 
+#: `python -m recompyle run` writing a JSON report to the path that follows.
+RUN_JSON = ("-m", "recompyle", "run", "--format", "json", "-o")
+
 # -------------------------------------------------------------------------------------------
 # 1. A daemon thread inside an instrumented call when the interpreter exits.
 # -------------------------------------------------------------------------------------------
@@ -238,12 +241,7 @@ def test_ctrl_c_stops_a_hot_loop_with_a_python_handler(tmp_path):
             print("interrupted", i > 0)
             raise
         """,
-        "-m",
-        "recompyle",
-        "run",
-        "--format",
-        "json",
-        "-o",
+        *RUN_JSON,
         str(report),
         timeout=60,
     )
@@ -353,12 +351,7 @@ def test_modules_and_scripts_under_a_non_utf8_directory(tmp_path):
         f.write("import naming\nprint(naming.f(-4))\n")
     report = tmp_path / "report.json"
     proc = run_python(
-        "-m",
-        "recompyle",
-        "run",
-        "--format",
-        "json",
-        "-o",
+        *RUN_JSON,
         str(report),
         "-m",
         "naming",
