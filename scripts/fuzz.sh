@@ -38,6 +38,8 @@ cargo +nightly fuzz run -O transform "$scratch" corpus/transform "$seeds" -- \
 # Keep only the new inputs that add coverage, small ones, in the repository's corpus.
 cargo +nightly fuzz run -O transform corpus/transform "$scratch" -- -merge=1 -max_len=4096
 cd "$root"
+# The same inputs against CPython's own compiler.
+"$python" tests/slow/fuzz_compile.py fuzz/corpus/transform "$seeds"
 
 step() { printf '\n==> %s\n' "$*"; }
 step "loader (atheris), $((budget / 6)) s"
