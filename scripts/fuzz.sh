@@ -37,6 +37,7 @@ cargo +nightly fuzz run -O transform "$scratch" corpus/transform "$seeds" -- \
   -jobs="$jobs" -workers="$jobs" -print_final_stats=1
 # Keep only the new inputs that add coverage, small ones, in the repository's corpus.
 cargo +nightly fuzz run -O transform corpus/transform "$scratch" -- -merge=1 -max_len=4096
+find corpus/transform -type f -size +1023c -delete
 cd "$root"
 # The same inputs against CPython's own compiler.
 "$python" tests/slow/fuzz_compile.py fuzz/corpus/transform "$seeds"
