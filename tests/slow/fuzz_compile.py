@@ -11,24 +11,16 @@ accepts is listed as well, as it runs uninstrumented. Exits 1 on any difference.
 
 from __future__ import annotations
 
-import dis
 import os
 import sys
-import types
 import warnings
+
+from check_stdlib import lines  # this directory: run as a script
 
 from recompyle import _core
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT = os.path.join(HERE, "..", "..", "fuzz", "corpus", "transform")
-
-
-def _lines(code: types.CodeType) -> set[int]:
-    found = {line for _, line in dis.findlinestarts(code) if line is not None}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            found |= _lines(const)
-    return found
 
 
 def check(path: str) -> str | None:
@@ -48,7 +40,7 @@ def check(path: str) -> str | None:
         return None  # deeper once rewritten: the loader warns and runs it as written
     except Exception as exc:  # noqa: BLE001
         return f"rewritten text does not compile: {type(exc).__name__}: {exc}"
-    if _lines(transformed.remap(code)) != _lines(plain):
+    if lines(transformed.remap(code)) != lines(plain):
         return "line numbers differ"
     return None
 
