@@ -5,8 +5,10 @@ Python. ``before(event)`` runs before the call with the callee and arguments;
 ``after(event)`` runs once it returned (``event.result``) or raised (``event.exception``,
 re-raised to the caller unchanged after the handlers ran). ``globals(event)`` runs for every
 read, write and deletion of a global of a tracked module (``recompyle.tracking``) with a
-``GlobalEvent``. A handler that raises is reported once as a ``HandlerWarning`` and the
-program goes on; calls a handler makes, and globals it reads, are not reported.
+``GlobalEvent``. A handler that raises an ``Exception`` is reported once as a
+``HandlerWarning`` and the program goes on; any other ``BaseException`` (``KeyboardInterrupt``
+from Ctrl-C, ``SystemExit``) is the program's and is raised at the call or global access, as
+if it had raised it. Calls a handler makes, and globals it reads, are not reported.
 
 ``callee=`` (a callable, or a qualified name such as ``"Client.send"`` or
 ``"myapp.client.Client.send"``) and ``module=`` (patterns over the module the call site is

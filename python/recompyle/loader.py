@@ -12,7 +12,13 @@ written, since it holds code as written.
 Nothing here ever words a ``SyntaxError``: when our parser refuses a file, the plain loader
 compiles the original bytes so CPython raises its own error, byte for byte, from importlib's
 own frames and outside any ``except`` of ours; if CPython accepts what we refused, the module
-runs uninstrumented with one warning (an error with ``RECOMPYLE_STRICT=1``).
+runs uninstrumented with one warning (an error with ``RECOMPYLE_STRICT=1``). That holds for
+any failure to instrument, not only a refusal: the compiler may run out of recursion or memory
+on the rewritten text where the original compiles (long chains of calls nest deeper once
+rewritten), and a bug of ours must never cost the program its module.
+
+Paths are ``os.fsencode``/``os.fsdecode`` data: a ``str`` with surrogate escapes for a path
+that is not UTF-8 goes to the native side as it is (pyo3 encodes it as ``os.fsencode`` does).
 """
 
 import os
@@ -154,14 +160,19 @@ def _try_instrument(
             return f"parse failed ({exc})"
         except _core.InternalTransformError as exc:
             return str(exc)
+        except Exception as exc:  # noqa: BLE001 -- any failure leaves the module as written
+            return f"transform failed ({type(exc).__name__}: {exc})"
         try:
             code = compile(transformed.source, path, "exec", dont_inherit=True, optimize=optimize)
-        except SyntaxError as exc:
-            # An error only the compiler finds (e.g. `return` outside a function) is
-            # raised from the original; anything else is our fault.
-            return f"rewritten source did not compile ({exc})"
-        code = transformed.remap(code)
-        if transformed.register(path, module):
+            code = transformed.remap(code)
+            registered = transformed.register(path, module)
+        except Exception as exc:  # noqa: BLE001
+            # An error only the compiler finds (e.g. `return` outside a function) is raised
+            # from the original by the caller; RecursionError or MemoryError in CPython's
+            # compiler on the longer rewritten text, or anything of ours, leaves the module
+            # uninstrumented.
+            return f"rewritten source did not compile ({type(exc).__name__}: {exc})"
+        if registered:
             _keep_selectors_through_finalization()
             if cached:
                 key, table = transformed.module_key, transformed.site_table
@@ -257,7 +268,7 @@ class RecompyleLoader(SourceFileLoader):
         if isinstance(result, str):
             try:
                 compile(data, path, "exec", dont_inherit=True)
-            except (SyntaxError, ValueError):
+            except Exception:  # noqa: BLE001 -- SyntaxError, ValueError, RecursionError...
                 return False  # the plain loader raises CPython's own error
             _warn_uninstrumented(path, self.name, result)
             return False

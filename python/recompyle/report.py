@@ -183,12 +183,12 @@ def write_text_file(output: str, text: str) -> None:
     written in place, and a symlink's target is what gets replaced."""
     target = os.path.realpath(output)
     if os.path.exists(target) and not os.path.isfile(target):
-        with open(target, "w", encoding="utf-8") as f:
+        with open(target, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         return
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         os.replace(tmp, target)
     except BaseException:

@@ -26,7 +26,10 @@ pub fn decode_source(bytes: &[u8]) -> Decoded<'_> {
     match (has_bom, encoding.as_deref()) {
         (_, None) | (_, Some("utf-8")) => match std::str::from_utf8(body) {
             Ok(text) => Decoded::Text(Cow::Borrowed(text)),
-            Err(_) => Decoded::Invalid,
+            Err(_) => match invalid_only_in_comments(body) {
+                Some(text) => Decoded::Text(Cow::Owned(text)),
+                None => Decoded::Invalid,
+            },
         },
         // CPython: "encoding problem: X with BOM".
         (true, Some(_)) => Decoded::Invalid,
@@ -48,6 +51,44 @@ pub fn decode_source(bytes: &[u8]) -> Decoded<'_> {
             encoding: other.to_string(),
         },
     }
+}
+
+/// `body` with each byte that is not UTF-8 replaced by `?`, if every such byte is inside a
+/// comment; else `None`.
+///
+/// What `compile()` (and so every import, on 3.9 to 3.13 alike) does with UTF-8 source:
+/// its tokenizer decodes what it reads as tokens (identifiers, strings) and skips comments
+/// unread, so a stray byte in a comment is accepted, and anywhere else is a `SyntaxError`.
+/// One byte for one keeps every offset, so columns stay CPython's; a comment's text never
+/// reaches the code. (`python file.py` reads through the file tokenizer, which checks every
+/// line, and refuses these files: recompyle's script runner compiles the bytes as imports
+/// do.) Which bytes are in comments is what ruff's lexer says of the patched text.
+fn invalid_only_in_comments(body: &[u8]) -> Option<String> {
+    use ruff_python_ast::token::TokenKind;
+    use ruff_python_parser::{parse_unchecked, Mode, ParseOptions};
+    use ruff_text_size::Ranged;
+
+    let mut text = String::with_capacity(body.len());
+    let mut replaced = Vec::new();
+    for chunk in body.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            replaced.push(u32::try_from(text.len()).ok()?);
+            text.push('?');
+        }
+    }
+    let parsed = parse_unchecked(&text, ParseOptions::from(Mode::Module));
+    let comments: Vec<(u32, u32)> = parsed
+        .tokens()
+        .iter()
+        .filter(|t| t.kind() == TokenKind::Comment)
+        .map(|t| (t.range().start().to_u32(), t.range().end().to_u32()))
+        .collect();
+    let in_comment = |offset: u32| {
+        let i = comments.partition_point(|&(start, _)| start <= offset);
+        i > 0 && offset < comments[i - 1].1
+    };
+    replaced.iter().all(|&o| in_comment(o)).then_some(text)
 }
 
 /// The coding cookie of the first two lines, normalised as `tokenizer.c:get_normal_name`.
@@ -199,5 +240,26 @@ mod tests {
     #[test]
     fn invalid_utf8_is_invalid() {
         assert_eq!(decode_source(b"x = '\xff'\n"), Decoded::Invalid);
+        assert_eq!(decode_source(b"x\xe9 = 1\n"), Decoded::Invalid);
+        assert_eq!(decode_source(b"'''\n# \xe9\n'''\n"), Decoded::Invalid);
+    }
+
+    #[test]
+    fn invalid_utf8_in_comments_is_accepted_as_compile_does() {
+        // Offsets kept: one `?` per byte.
+        assert_eq!(
+            text(decode_source(b"x = 1  # caf\xe9\nprint(x)\n")),
+            "x = 1  # caf?\nprint(x)\n"
+        );
+        assert_eq!(
+            text(decode_source(
+                b"# \xff\xfe\nx = 'ok' # \xc3\n# \xed\xa0\x80"
+            )),
+            "# ??\nx = 'ok' # ?\n# ???"
+        );
+        assert_eq!(
+            text(decode_source(b"# coding: utf-8\n# \xe9\n")),
+            "# coding: utf-8\n# ?\n"
+        );
     }
 }

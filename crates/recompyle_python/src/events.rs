@@ -232,7 +232,7 @@ impl CallEvent {
         self.site_id
     }
     #[getter]
-    fn filename(&self) -> Option<String> {
+    fn filename(&self) -> Option<std::ffi::OsString> {
         self.site(|m, _| m.filename.clone())
     }
     /// The module the call site is in.
@@ -270,7 +270,7 @@ impl CallEvent {
 
     fn __repr__(&self) -> String {
         let place = self
-            .site(|m, s| format!("{}:{}:{}", m.filename, s.line, s.col))
+            .site(|m, s| format!("{}:{}:{}", m.filename.to_string_lossy(), s.line, s.col))
             .unwrap_or_else(|| format!("site {}", self.site_id));
         let callee = self
             .site(|_, s| s.callee.clone())

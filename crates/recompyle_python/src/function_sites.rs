@@ -381,7 +381,7 @@ unsafe fn call_layers(
         } else {
             0
         };
-        return ffi::PyObject_Vectorcall(callee, args, nargs | flag, kwnames);
+        return crate::unwind::vectorcall(callee, args, nargs | flag, kwnames);
     }
     match &layers[n - 1] {
         Layer::Time(profile) => {
@@ -458,27 +458,27 @@ unsafe fn call_with_first(
         let place = args.sub(1).cast_mut();
         let saved = *place;
         *place = first;
-        let result = ffi::PyObject_Vectorcall(target, place, nargs + 1, kwnames);
+        let result = crate::unwind::vectorcall(target, place, nargs + 1, kwnames);
         *place = saved;
         return result;
     }
     let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(1 + nargs + nkw);
     stack.push(first);
     stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
-    ffi::PyObject_Vectorcall(target, stack.as_ptr(), nargs + 1, kwnames)
+    crate::unwind::vectorcall(target, stack.as_ptr(), nargs + 1, kwnames)
 }
 
 #[repr(C)]
 struct Selector {
     ob_base: ffi::PyObject,
-    vectorcall: Option<ffi::vectorcallfunc>,
+    vectorcall: Option<crate::unwind::Vectorcall>,
     awaited: bool,
 }
 
 #[repr(C)]
 struct LayerProxy {
     ob_base: ffi::PyObject,
-    vectorcall: Option<ffi::vectorcallfunc>,
+    vectorcall: Option<crate::unwind::Vectorcall>,
     layers: *const Vec<Layer>,
     n: usize,
     callee: *mut ffi::PyObject,
@@ -542,7 +542,7 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     Ok((make(false)?, make(true)?))
 }
 
-unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let text = if (*obj.cast::<Selector>()).awaited {
         c"<recompyle awaited-call selector>"
     } else {
@@ -553,7 +553,7 @@ unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
 
 /// `(site, callee, /, *args, **kwargs)`: these are not builtin functions, so `inspect`
 /// learns their signature from `__signature__`.
-unsafe extern "C" fn selector_signature(
+unsafe extern "C-unwind" fn selector_signature(
     _: *mut ffi::PyObject,
     _: *mut c_void,
 ) -> *mut ffi::PyObject {
@@ -584,7 +584,7 @@ unsafe fn type_error(message: &CStr) -> *mut ffi::PyObject {
     null_mut()
 }
 
-unsafe extern "C" fn selector_vectorcall(
+unsafe extern "C-unwind" fn selector_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
@@ -652,7 +652,7 @@ unsafe fn new_layer_proxy(
     obj
 }
 
-unsafe extern "C" fn proxy_vectorcall(
+unsafe extern "C-unwind" fn proxy_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
@@ -681,7 +681,7 @@ unsafe extern "C" fn proxy_vectorcall(
     result
 }
 
-unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
+unsafe extern "C-unwind" fn proxy_dealloc(obj: *mut ffi::PyObject) {
     let proxy = obj.cast::<LayerProxy>();
     if !(*proxy).layers.is_null() {
         drop(Arc::from_raw((*proxy).layers));
@@ -697,14 +697,14 @@ unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
 }
 
 /// A wrapper reads `call.__qualname__` and the like: the proxy answers for its callee.
-unsafe extern "C" fn proxy_getattro(
+unsafe extern "C-unwind" fn proxy_getattro(
     obj: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     ffi::PyObject_GetAttr((*obj.cast::<LayerProxy>()).callee, name)
 }
 
-unsafe extern "C" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     ffi::PyObject_Repr((*obj.cast::<LayerProxy>()).callee)
 }
 

@@ -131,7 +131,7 @@ fn listening() -> bool {
     LISTENING.load(Ordering::Relaxed) && !handlers::in_handler()
 }
 
-unsafe extern "C" fn subscript(
+unsafe extern "C-unwind" fn subscript(
     d: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
@@ -154,13 +154,14 @@ unsafe extern "C" fn subscript(
         return (ptrs().dict_subscript)(d, key);
     }
     ffi::Py_INCREF(value);
-    if listening() {
-        report(Kind::Read, d, key, value, None);
+    if listening() && report(Kind::Read, d, key, value, None) {
+        ffi::Py_DECREF(value);
+        return null_mut();
     }
     value
 }
 
-unsafe extern "C" fn ass_subscript(
+unsafe extern "C-unwind" fn ass_subscript(
     d: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
@@ -172,7 +173,9 @@ unsafe extern "C" fn ass_subscript(
         } else {
             Kind::Write
         };
-        report(kind, d, key, value, None);
+        if report(kind, d, key, value, None) {
+            return -1;
+        }
     }
     status
 }
@@ -340,8 +343,10 @@ impl Kind {
     }
 }
 
-/// Build the event and run the handlers; never raises, and leaves the caller's exception
-/// state as it was.
+/// Build the event and run the handlers. Leaves the caller's exception state as it was and
+/// returns false, unless a handler raised a `BaseException` that is not an `Exception`
+/// (`KeyboardInterrupt`, `SystemExit`): then that is the exception set, and true returned,
+/// for the caller to fail as if the access had raised it.
 #[cold]
 #[inline(never)]
 unsafe fn report(
@@ -350,14 +355,14 @@ unsafe fn report(
     key: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
     site: Option<u64>,
-) {
+) -> bool {
     let py = Python::assume_attached();
     let saved = PyErr::take(py);
     let Some(handlers) = handlers::snapshot(py) else {
         if let Some(e) = saved {
             e.restore(py);
         }
-        return;
+        return false;
     };
     let module = {
         let m = ffi::PyDict_GetItemWithError(d, ptrs().name_key);
@@ -395,12 +400,24 @@ unsafe fn report(
         lineno,
         site_id: site,
     };
-    match Bound::new(py, event) {
+    let escaped = match Bound::new(py, event) {
         Ok(event) => handlers::run_globals(py, &handlers, &event),
-        Err(err) => err.write_unraisable(py, None),
-    }
-    if let Some(e) = saved {
-        e.restore(py);
+        Err(err) => {
+            err.write_unraisable(py, None);
+            Ok(())
+        }
+    };
+    match escaped {
+        Err(err) => {
+            err.restore(py);
+            true
+        }
+        Ok(()) => {
+            if let Some(e) = saved {
+                e.restore(py);
+            }
+            false
+        }
     }
 }
 
@@ -466,9 +483,10 @@ fn site_names(site: u64) -> Option<Vec<String>> {
     )
 }
 
-unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) {
+/// Report each name `site` stored; true when a handler's `BaseException` is now set.
+unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) -> bool {
     let Some(names) = site_names(site) else {
-        return;
+        return false;
     };
     for name in names {
         let Ok(len) = ffi::Py_ssize_t::try_from(name.len()) else {
@@ -480,21 +498,27 @@ unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) {
             continue;
         }
         let value = ffi::PyDict_GetItemWithError(globals, key);
-        if value.is_null() {
+        let escaped = if value.is_null() {
             ffi::PyErr_Clear();
-            report(Kind::Delete, globals, key, null_mut(), Some(site));
+            report(Kind::Delete, globals, key, null_mut(), Some(site))
         } else {
             ffi::Py_INCREF(value);
-            report(Kind::Write, globals, key, value, Some(site));
+            let escaped = report(Kind::Write, globals, key, value, Some(site));
             ffi::Py_DECREF(value);
-        }
+            escaped
+        };
         ffi::Py_DECREF(key);
+        if escaped {
+            return true;
+        }
     }
+    false
 }
 
 /// `__recompyle_gw__(site_id)`: after a statement that stored (or deleted) declared
-/// globals, report each name's value now. Always returns None and never raises.
-unsafe extern "C" fn report_writes(
+/// globals, report each name's value now. Returns None; raises only a handler's
+/// `KeyboardInterrupt` or `SystemExit` (any `BaseException` not an `Exception`).
+unsafe extern "C-unwind" fn report_writes(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -512,8 +536,8 @@ unsafe extern "C" fn report_writes(
             let site = ffi::PyLong_AsUnsignedLongLong(*args);
             if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
                 ffi::PyErr_Clear();
-            } else {
-                report_names(globals, site);
+            } else if report_names(globals, site) {
+                return null_mut();
             }
         }
     }
@@ -524,7 +548,7 @@ unsafe extern "C" fn report_writes(
 
 /// `__recompyle_gr__(site_id, value)`: `value`, which a class body loaded by name; reported
 /// as a global read when the name came from the module's globals, not the class namespace.
-unsafe extern "C" fn report_class_read(
+unsafe extern "C-unwind" fn report_class_read(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -573,11 +597,15 @@ unsafe extern "C" fn report_class_read(
             _ => ffi::PyErr_Clear(),
         }
     }
-    if !from_class && ffi::PyDict_GetItemWithError(globals, key) == value {
-        report(Kind::Read, globals, key, value, Some(site));
+    let escaped = !from_class
+        && ffi::PyDict_GetItemWithError(globals, key) == value
+        && report(Kind::Read, globals, key, value, Some(site));
+    ffi::Py_DECREF(key);
+    if escaped {
+        ffi::Py_DECREF(value);
+        return null_mut();
     }
     ffi::PyErr_Clear();
-    ffi::Py_DECREF(key);
     value
 }
 
@@ -599,10 +627,12 @@ pub fn create_reporters(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_,
             trampoline::new_selector(py, tp, report_class_read, c"__recompyle_gr__")?,
         ));
     }
-    let def = |name: &'static CStr, f: ffi::PyCFunctionFast, doc: &'static CStr| {
+    let def = |name: &'static CStr, f: crate::unwind::FastCall, doc: &'static CStr| {
         Box::leak(Box::new(ffi::PyMethodDef {
             ml_name: name.as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionFast: crate::unwind::fast_call(f),
+            },
             ml_flags: ffi::METH_FASTCALL,
             ml_doc: doc.as_ptr(),
         }))

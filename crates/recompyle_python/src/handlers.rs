@@ -1,13 +1,16 @@
 //! Python handlers: registration, and calling them so that no handler can break the program.
 //!
-//! A handler that raises is reported once (a `HandlerWarning`, or the unraisable hook when
-//! warnings are errors) and keeps being called. While a handler runs, instrumented calls it
+//! A handler that raises an `Exception` is reported once (a `HandlerWarning`, or the
+//! unraisable hook when warnings are errors) and keeps being called. Any other
+//! `BaseException` (`KeyboardInterrupt` from a signal handler that ran inside the handler,
+//! `SystemExit` from `sys.exit()`, `GeneratorExit`) is the program's: it stops the dispatch and
+//! the caller raises it at the call, as if the call had raised it. While a handler runs, instrumented calls it
 //! makes on its thread go straight through, so a handler never sees its own calls.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::exceptions::{PyException, PyRuntimeWarning};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -310,14 +313,16 @@ pub unsafe fn wanted(
 }
 
 /// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.
-/// Never raises: the exception state of the caller is whatever it was before.
+/// An `Exception` is contained (the exception state of the caller is whatever it was
+/// before); any other `BaseException` stops the dispatch and is returned, for the caller to
+/// raise at the call.
 pub fn run(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, CallEvent>,
     after: bool,
     wanted: Wanted,
-) {
+) -> PyResult<()> {
     dispatch(py, handlers, event.as_any(), |i, h| {
         if !wanted.has(i) {
             None
@@ -326,22 +331,28 @@ pub fn run(
         } else {
             h.before.as_ref()
         }
-    });
+    })
 }
 
-/// Call every handler's `globals` callback with `event`; never raises.
-pub fn run_globals(py: Python<'_>, handlers: &Bound<'_, PyTuple>, event: &Bound<'_, GlobalEvent>) {
-    dispatch(py, handlers, event.as_any(), |_, h| h.globals.as_ref());
+/// Call every handler's `globals` callback with `event`; returns only a `BaseException`
+/// that is not an `Exception`, as [`run`].
+pub fn run_globals(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    event: &Bound<'_, GlobalEvent>,
+) -> PyResult<()> {
+    dispatch(py, handlers, event.as_any(), |_, h| h.globals.as_ref())
 }
 
 /// Call the callback `pick` chooses of every handler with `event`, with the thread's own
-/// calls unreported meanwhile; a callback that raises is reported, not propagated.
+/// calls unreported meanwhile; a callback that raises an `Exception` is reported, not
+/// propagated, and one that raises any other `BaseException` ends the dispatch with it.
 fn dispatch(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, PyAny>,
     pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
-) {
+) -> PyResult<()> {
     IN_HANDLER.with(|f| f.set(true));
     for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
@@ -356,7 +367,7 @@ fn dispatch(
         let mut argv = [std::ptr::null_mut(), event.as_ptr()];
         // SAFETY: GIL held; `argv[1]` is a live object for the duration of the call.
         let res = unsafe {
-            ffi::PyObject_Vectorcall(
+            crate::unwind::vectorcall(
                 cb.as_ptr(),
                 argv.as_mut_ptr().add(1),
                 1 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
@@ -365,6 +376,10 @@ fn dispatch(
         };
         if res.is_null() {
             let err = PyErr::fetch(py);
+            if !err.is_instance_of::<PyException>(py) {
+                IN_HANDLER.with(|f| f.set(false));
+                return Err(err);
+            }
             report(py, h, cb.bind(py), err);
         } else {
             // SAFETY: a new reference we do not need.
@@ -372,6 +387,7 @@ fn dispatch(
         }
     }
     IN_HANDLER.with(|f| f.set(false));
+    Ok(())
 }
 
 fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) {

@@ -19,6 +19,7 @@ mod select;
 mod sites;
 mod trampoline;
 mod transform;
+mod unwind;
 
 use std::sync::atomic::AtomicU8;
 

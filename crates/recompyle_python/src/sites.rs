@@ -4,16 +4,20 @@
 //! cache. Concurrent imports in several threads register at once, and the report reads while
 //! threads still run, so this is a concurrent map; the per-call path never reads it.
 
+use std::ffi::OsString;
 use std::sync::{Arc, LazyLock};
 
 use dashmap::DashMap;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use recompyle_transform::{site_table, split_site_id, Site};
 
 #[derive(Debug)]
 pub struct ModuleSites {
-    pub filename: String,
+    /// The file's path: `os.fsencode` data, not necessarily UTF-8 (pyo3 converts it with
+    /// `os.fsencode`/`os.fsdecode`, so a `str` with surrogate escapes round-trips).
+    pub filename: OsString,
     pub module: String,
     pub sites: Vec<Site>,
 }
@@ -58,7 +62,7 @@ pub fn lookup(site_id: u64) -> Option<(Arc<ModuleSites>, usize)> {
 ///
 /// Returns false, registering nothing, when the key already belongs to another file: the
 /// caller then rewrites the module again under another key.
-pub fn register(module_key: u32, filename: String, module: String, sites: Vec<Site>) -> bool {
+pub fn register(module_key: u32, filename: OsString, module: String, sites: Vec<Site>) -> bool {
     if let Some(existing) = REGISTRY.get(&module_key) {
         if existing.filename != filename || existing.sites.len() != sites.len() {
             return false;
@@ -81,7 +85,7 @@ pub fn register(module_key: u32, filename: String, module: String, sites: Vec<Si
 #[pyfunction]
 pub fn register_site_table(
     module_key: u32,
-    filename: String,
+    filename: OsString,
     module: String,
     table: &[u8],
 ) -> PyResult<bool> {
@@ -92,7 +96,7 @@ pub fn register_site_table(
 /// `(filename, module, line, col, end_line, end_col, callee, qualname)` of a site id.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-pub fn site_info(site_id: u64) -> PyResult<(String, String, u32, u32, u32, u32, String, String)> {
+pub fn site_info(site_id: u64) -> PyResult<(OsString, String, u32, u32, u32, u32, String, String)> {
     let (module, index) =
         lookup(site_id).ok_or_else(|| PyValueError::new_err(format!("unknown site {site_id}")))?;
     let s = &module.sites[index];

@@ -23,9 +23,9 @@ use pyo3::prelude::*;
 
 use crate::events::CallEvent;
 use crate::gil::GilCell;
-use crate::{clock, handlers, profiler, sites, ACTIVE, HANDLERS, PROFILING};
+use crate::{clock, handlers, profiler, sites, unwind, ACTIVE, HANDLERS, PROFILING};
 
-extern "C" {
+extern "C-unwind" {
     /// What LOAD_METHOD calls; exported by every CPython 3.9-3.13. Returns 1 with an
     /// unbound callable that needs `obj` as first argument, 0 with a ready callable, and
     /// sets `*method` to NULL with an exception on failure.
@@ -66,16 +66,11 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     proxy_type(py)?;
     if py.version_info() >= (3, 11) {
         return Ok((
-            builtin(
-                py,
-                c"__recompyle__",
-                select as ffi::PyCFunctionFast,
-                SELECT_DOC,
-            )?,
+            builtin(py, c"__recompyle__", select as unwind::FastCall, SELECT_DOC)?,
             builtin(
                 py,
                 c"__recompyle_m__",
-                select_method as ffi::PyCFunctionFast,
+                select_method as unwind::FastCall,
                 SELECT_METHOD_DOC,
             )?,
         ));
@@ -90,12 +85,14 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
 fn builtin<'py>(
     py: Python<'py>,
     name: &'static CStr,
-    f: ffi::PyCFunctionFast,
+    f: unwind::FastCall,
     doc: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFast: unwind::fast_call(f),
+        },
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: doc.as_ptr(),
     }));
@@ -109,8 +106,8 @@ fn builtin<'py>(
 #[repr(C)]
 struct Selector {
     ob_base: ffi::PyObject,
-    vectorcall: Option<ffi::vectorcallfunc>,
-    target: Option<ffi::PyCFunctionFast>,
+    vectorcall: Option<unwind::Vectorcall>,
+    target: Option<unwind::FastCall>,
     name: *const std::ffi::c_char,
 }
 
@@ -176,7 +173,7 @@ pub(crate) fn vectorcall_type(
 pub(crate) fn new_selector<'py>(
     py: Python<'py>,
     tp: *mut ffi::PyTypeObject,
-    target: ffi::PyCFunctionFast,
+    target: unwind::FastCall,
     name: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: `tp` is the selector type; PyType_GenericAlloc zeroes the object.
@@ -195,7 +192,7 @@ pub(crate) fn new_selector<'py>(
 
 /// `inspect.signature` works on every builtin; these objects are not builtin functions, so
 /// they say theirs with `__signature__`.
-unsafe extern "C" fn selector_signature(
+unsafe extern "C-unwind" fn selector_signature(
     obj: *mut ffi::PyObject,
     _: *mut c_void,
 ) -> *mut ffi::PyObject {
@@ -229,7 +226,7 @@ unsafe extern "C" fn selector_signature(
     }
 }
 
-unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let name = CStr::from_ptr((*obj.cast::<Selector>()).name);
     let text = format!("<recompyle call-site selector {}>", name.to_string_lossy());
     ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t)
@@ -237,7 +234,7 @@ unsafe extern "C" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
 
 /// The vectorcall of both selector objects: the positional arguments go to the same
 /// function the builtin-function form calls.
-unsafe extern "C" fn selector_vectorcall(
+unsafe extern "C-unwind" fn selector_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
@@ -302,7 +299,7 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
     new_proxy(site, callee, null_mut())
 }
 
-unsafe extern "C" fn select(
+unsafe extern "C-unwind" fn select(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -315,7 +312,7 @@ unsafe extern "C" fn select(
     selected(*args, callee)
 }
 
-unsafe extern "C" fn select_method(
+unsafe extern "C-unwind" fn select_method(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -345,7 +342,7 @@ unsafe extern "C" fn select_method(
 /// Attribute lookup on a method target (`callee` NULL, `bound_self` the object): the lookup
 /// LOAD_METHOD would have done on the object, answered with a proxy that reports the call.
 /// On an ordinary proxy, the generic lookup (its `__qualname__` and the like).
-unsafe extern "C" fn proxy_getattro(
+unsafe extern "C-unwind" fn proxy_getattro(
     obj: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
@@ -413,7 +410,7 @@ pub(crate) unsafe fn bind(
 #[repr(C)]
 struct Proxy {
     ob_base: ffi::PyObject,
-    vectorcall: Option<ffi::vectorcallfunc>,
+    vectorcall: Option<unwind::Vectorcall>,
     /// The site id: an int constant of the rewritten code (a reference is held).
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
@@ -468,10 +465,10 @@ pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
 }
 
-pub(crate) fn getset(name: &'static CStr, get: ffi::getter) -> ffi::PyGetSetDef {
+pub(crate) fn getset(name: &'static CStr, get: unwind::Getter) -> ffi::PyGetSetDef {
     ffi::PyGetSetDef {
         name: name.as_ptr(),
-        get: Some(get),
+        get: Some(unwind::getter(get)),
         set: None,
         doc: std::ptr::null(),
         closure: null_mut(),
@@ -517,7 +514,7 @@ unsafe fn new_proxy(
     p.cast()
 }
 
-unsafe extern "C" fn proxy_dealloc(obj: *mut ffi::PyObject) {
+unsafe extern "C-unwind" fn proxy_dealloc(obj: *mut ffi::PyObject) {
     let p = obj.cast::<Proxy>();
     let tp = ffi::Py_TYPE(obj);
     for field in [&mut (*p).callee, &mut (*p).site, &mut (*p).bound_self] {
@@ -552,28 +549,40 @@ unsafe fn forward_attr(obj: *mut ffi::PyObject, name: &CStr) -> *mut ffi::PyObje
 
 // CPython words call errors with the callee's `__qualname__` and `__module__`
 // (`_PyObject_FunctionStr`), falling back to `str()`: the proxy answers with the callee's.
-unsafe extern "C" fn qualname_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn qualname_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
     forward_attr(obj, c"__qualname__")
 }
-unsafe extern "C" fn name_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn name_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
     forward_attr(obj, c"__name__")
 }
-unsafe extern "C" fn module_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn module_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
     forward_attr(obj, c"__module__")
 }
-unsafe extern "C" fn wrapped_get(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn wrapped_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
     let callee = shown(obj);
     ffi::Py_INCREF(callee);
     callee
 }
-unsafe extern "C" fn proxy_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn proxy_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     ffi::PyObject_Str(shown(obj))
 }
-unsafe extern "C" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C-unwind" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     ffi::PyObject_Repr(shown(obj))
 }
 
-unsafe extern "C" fn proxy_call(
+unsafe extern "C-unwind" fn proxy_call(
     obj: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
@@ -631,7 +640,7 @@ unsafe fn forward(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if bound_self.is_null() {
-        return ffi::PyObject_Vectorcall(callee, args, nargsf, kwnames);
+        return crate::unwind::vectorcall(callee, args, nargsf, kwnames);
     }
     let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
     let nkw = if kwnames.is_null() {
@@ -644,14 +653,14 @@ unsafe fn forward(
         let slot = args.cast_mut().sub(1);
         let saved = *slot;
         *slot = bound_self;
-        let res = ffi::PyObject_Vectorcall(callee, slot, nargs + 1, kwnames);
+        let res = crate::unwind::vectorcall(callee, slot, nargs + 1, kwnames);
         *slot = saved;
         return res;
     }
     let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(nargs + nkw + 1);
     stack.push(bound_self);
     stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
-    ffi::PyObject_Vectorcall(callee, stack.as_ptr(), nargs + 1, kwnames)
+    crate::unwind::vectorcall(callee, stack.as_ptr(), nargs + 1, kwnames)
 }
 
 #[inline(never)]
@@ -697,13 +706,18 @@ unsafe fn with_handlers(
             return forward(callee, bound_self, args, nargsf, kwnames);
         }
     };
-    handlers::run(py, registered, &event, false, wanted);
+    if let Err(err) = handlers::run(py, registered, &event, false, wanted) {
+        // KeyboardInterrupt, SystemExit...: the program gets it at the call, not made.
+        release(py, event);
+        err.restore(py);
+        return null_mut();
+    }
     let t0 = clock::ticks();
     let res = forward(callee, bound_self, args, nargsf, kwnames);
     if profiling {
         profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
     }
-    if res.is_null() {
+    let raised = if res.is_null() {
         let Some(err) = PyErr::take(py) else {
             release(py, event);
             return res;
@@ -711,17 +725,29 @@ unsafe fn with_handlers(
         event
             .borrow_mut()
             .finish(None, Some(err.value(py).clone().into_any().unbind()));
-        handlers::run(py, registered, &event, true, wanted);
-        release(py, event);
-        err.restore(py);
-        res
+        Some(err)
     } else {
         event
             .borrow_mut()
             .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
-        handlers::run(py, registered, &event, true, wanted);
-        release(py, event);
-        res
+        None
+    };
+    let escaped = handlers::run(py, registered, &event, true, wanted);
+    release(py, event);
+    match (escaped, raised) {
+        // An `after` handler's KeyboardInterrupt or SystemExit replaces the call's outcome.
+        (Err(err), _) => {
+            if !res.is_null() {
+                ffi::Py_DECREF(res);
+            }
+            err.restore(py);
+            null_mut()
+        }
+        (Ok(()), Some(err)) => {
+            err.restore(py);
+            res
+        }
+        (Ok(()), None) => res,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The transform stage as Python sees it: bytes in, rewritten source and site table out.
 
 use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -76,7 +77,7 @@ impl Transformed {
 
     /// Register this module's sites for `filename`/`module`; false when the module key
     /// already belongs to another file (transform again under another salt).
-    fn register(&self, filename: String, module: String) -> bool {
+    fn register(&self, filename: OsString, module: String) -> bool {
         sites::register(self.module_key, filename, module, self.sites.clone())
     }
 
@@ -96,7 +97,7 @@ impl Transformed {
 }
 
 /// FNV-1a: stable across processes and versions, unlike Python's `hash`.
-fn module_key(filename: &str, data: &[u8], salt: u32) -> u32 {
+fn module_key(filename: &OsStr, data: &[u8], salt: u32) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -104,14 +105,49 @@ fn module_key(filename: &str, data: &[u8], salt: u32) -> u32 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     };
-    feed(filename.as_bytes());
+    feed(filename.as_encoded_bytes());
     feed(&[0]);
     feed(data);
     feed(&salt.to_le_bytes());
     ((h >> 32) ^ h) as u32
 }
 
-/// Rewrite the bytes of a module for the interpreter `version`; with `track_globals`, add
+/// Stack for the transform: 16 MiB, and 1 KiB more per source byte.
+const STACK_BASE: usize = 16 << 20;
+const STACK_PER_BYTE: usize = 1 << 10;
+
+/// Run `f` on a thread whose stack grows with the source. The parser grows its own stack,
+/// but the syntax tree is visited and dropped recursively, a level per nested expression:
+/// `x = ------...1` with 200,000 minus signs overflowed the 8 MiB of the main thread, a
+/// crash (SIGSEGV) where CPython raises its own error. No nesting takes less than a byte of
+/// source per level, and a level takes far less than 1 KiB of stack, so this cannot run
+/// out; the pages are only committed as they are touched. If no such thread can be made,
+/// the transform fails (the module runs as written, with a warning).
+fn on_a_deep_stack(
+    len: usize,
+    f: impl FnOnce() -> Result<recompyle_transform::Transformed, TransformError> + Send,
+) -> Result<recompyle_transform::Transformed, TransformError> {
+    let size = len
+        .saturating_mul(STACK_PER_BYTE)
+        .saturating_add(STACK_BASE);
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("recompyle-transform".into())
+            .stack_size(size)
+            .spawn_scoped(scope, f)
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(TransformError::Internal("the transform panicked".into()))),
+            Err(e) => Err(TransformError::Internal(format!(
+                "no thread with a {size}-byte stack for the transform: {e}"
+            ))),
+        }
+    })
+}
+
+/// Rewrite the bytes of a module for the interpreter `version`. `filename` is `os.fsencode`
+/// data (a `str` with surrogate escapes, or bytes), never required to be UTF-8; with `track_globals`, add
 /// the reports a tracked namespace cannot make itself (see `globals.rs`).
 ///
 /// Raises `ParseError` when the bytes do not decode or parse for that version, and
@@ -121,13 +157,13 @@ fn module_key(filename: &str, data: &[u8], salt: u32) -> u32 {
 pub fn transform(
     py: Python<'_>,
     data: &Bound<'_, PyBytes>,
-    filename: &str,
+    filename: OsString,
     version: (u8, u8),
     salt: u32,
     track_globals: bool,
 ) -> PyResult<Transformed> {
     let bytes = data.as_bytes();
-    let key = module_key(filename, bytes, salt);
+    let key = module_key(&filename, bytes, salt);
     let options = Options {
         version,
         module_key: key,
@@ -143,7 +179,11 @@ pub fn transform(
         ),
         Decoded::Invalid => return Err(ParseError::new_err("source bytes do not decode")),
     };
-    let result = py.detach(|| recompyle_transform::transform(&text, &options));
+    let result = py.detach(|| {
+        on_a_deep_stack(text.len(), || {
+            recompyle_transform::transform(&text, &options)
+        })
+    });
     match result {
         Ok(out) => Ok(Transformed {
             source: out.source,
