@@ -120,9 +120,13 @@ def _site_row(r: "SiteStats") -> dict:
     }
 
 
-def build_document(view: "ProfileView", argv: "list[str] | None" = None) -> dict:
+def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" = None) -> dict:
     """The profile document (version 2, described in this module's docstring) of what one
-    profiler saw; the exporters and the HTML page read only this."""
+    profiler saw (``Profiler.view()``; by default the run's profiler, see
+    ``report_at_exit``, else everything recorded); the exporters and the HTML page read
+    only this."""
+    if view is None:
+        view = run_view()
     index = {id(s): i for i, s in enumerate(view.sites)}
 
     def node(n: "CallNode") -> dict:
@@ -173,6 +177,14 @@ def build_document(view: "ProfileView", argv: "list[str] | None" = None) -> dict
     }
 
 
+def run_view() -> "ProfileView":
+    """What the run's profiler saw (``report_at_exit``), else everything recorded so far."""
+    from recompyle.profiler import whole_view
+
+    prof = _run_profiler.get("profiler")
+    return prof.view() if prof is not None else whole_view()
+
+
 def render_json(view: "ProfileView") -> str:
     import json
 
@@ -184,12 +196,10 @@ def write_report(
 ) -> None:
     """Write the run's profile to ``output`` (a path) or ``stream`` (stderr by default):
     what the run's profiler saw (``report_at_exit``), else everything recorded so far."""
-    from recompyle.profiler import Profiler, whole_view
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
-    prof = _run_profiler.get("profiler")
-    view = prof.view() if isinstance(prof, Profiler) else whole_view()
+    view = run_view()
     if fmt == "json":
         text = render_json(view)
     else:
