@@ -7,9 +7,9 @@ import sys
 import threading
 
 import pytest
-from tests.conftest import run_python
 
 import recompyle
+from conftest import run_python
 from recompyle.profiler import CallNode, CallRoot
 
 PROGRAM = """
