@@ -37,10 +37,11 @@ The text report shows ``file:line:col`` with a 1-based column, as editors do.
 import atexit
 import os
 import sys
+import time
 
 if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
-    from typing import IO
+    from typing import IO, Any
 
     from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
@@ -212,6 +213,19 @@ def write_report(
         out.flush()
 
 
+def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
+    """Write a profile document (several processes merged, ``recompyle.combine``) as a
+    report in ``fmt``, to ``output`` or stderr."""
+    from recompyle.combine import render
+
+    text = render(doc, fmt)
+    if output:
+        write_text_file(output, text)
+    else:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def write_text_file(output: str, text: str) -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
     no debris, so the text goes to a temporary file renamed over the target. Renaming over
@@ -238,12 +252,25 @@ def write_text_file(output: str, text: str) -> None:
 _at_exit: "dict[str, str | None]" = {}
 # The run's own profiler (started by report_at_exit): one among any the program starts.
 _run_profiler: "dict[str, Profiler]" = {}
+_started_unix_ns: "list[int]" = []
 
 
 def _write_at_exit() -> None:
+    from recompyle import processes
+
+    role = processes.role()
+    if role == "top" and processes.finished():
+        return  # written already, at os._exit
+    if role == "child":  # a child of a profiled run leaves its part to the top process
+        processes.write_own_part()
+        return
     output = _at_exit.get("output")
+    fmt = _at_exit.get("format") or "text"
     try:
-        write_report(_at_exit.get("format") or "text", output)
+        if role == "top" and (processes.has_parts() or processes.per_process()):
+            write_document(processes.collect(processes.own_document()), fmt, output)
+        else:
+            write_report(fmt, output)
     except OSError as exc:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
 
@@ -263,5 +290,18 @@ def report_at_exit(fmt: "str | None", output: "str | None") -> None:
         atexit.register(_write_at_exit)
     _at_exit["format"] = fmt or default_format(output)
     _at_exit["output"] = output
+    from recompyle import processes
+
+    processes.configure(document=_own_document, finish=_write_at_exit)
     if "profiler" not in _run_profiler:
+        _started_unix_ns.append(time.time_ns())
         _run_profiler["profiler"] = Profiler().start()
+
+
+def _own_document() -> "dict[str, Any]":
+    """This process's part for ``recompyle.processes``: the run profiler's document, with
+    the wall-clock start that lines up the parts' timelines."""
+    doc = build_document()
+    doc["started_unix_ns"] = _started_unix_ns[0] if _started_unix_ns else time.time_ns()
+    doc.setdefault("files", {})
+    return doc
