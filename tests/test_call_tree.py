@@ -174,7 +174,8 @@ def test_tree_shape_counts_and_self_time(prog):
         assert abs(n.self_ns - (n.total_ns - sum(c.total_ns for c in n.children))) <= 4
     rows = {(r.callee, r.line): r for r in p.stats()}
     assert rows[("leaf", 14)].calls == 5
-    assert rows[("leaf", 14)].self_ns == rows[("leaf", 14)].total_ns
+    # self is the sum of the site's nodes' (each rounded), total is rounded once
+    assert abs(rows[("leaf", 14)].self_ns - rows[("leaf", 14)].total_ns) <= 2
     assert rows[("mid", 17)].self_ns < rows[("mid", 17)].total_ns
 
 
