@@ -31,7 +31,7 @@ superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``
     "events": [{"root", "site", "start_ns", "end_ns", "raised"}, ...]}`` with times from
     the profile's start, ordered by root then start; per root the events nest.
 
-The text report shows ``file:line:col`` with a 1-based column, as editors do.
+The text report shows ``file:line:col`` with a 1-based character column, as editors do.
 """
 
 import atexit
@@ -76,6 +76,31 @@ def _duration(ns: float) -> str:
     return f"{ns:.0f} ns"
 
 
+_CALLEE_WIDTH = 60
+
+
+def char_column(path: str, line: int, col: int) -> int:
+    """The 1-based *character* column an editor shows for the UTF-8 byte offset ``col`` of
+    line ``line`` of ``path`` (``ast`` and the site table count bytes: on a line with an
+    ``é`` before the call they differ). The byte offset + 1 when the line cannot be read."""
+    import linecache
+
+    text = linecache.getline(path, line)
+    if not text:
+        return col + 1
+    return len(text.encode("utf-8")[:col].decode("utf-8", "replace")) + 1
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by dropping its middle, so that the end of a
+    callee (``self.session.adapters.send``: the method name) stays readable."""
+    if len(text) <= width:
+        return text
+    # The last dotted name whole, as long as it leaves the head a few characters.
+    tail = min(max((width - 3) // 2, len(text.rsplit(".", 1)[-1]) + 1), width - 13)
+    return text[: width - 3 - tail] + "..." + text[-tail:]
+
+
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     total_calls = sum(r.calls for r in rows)
     lines = [
@@ -89,15 +114,17 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     lines.append(header)
     shown = rows if limit is None else rows[:limit]
     for r in shown:
-        where = f"{_display_path(r.file)}:{r.line}:{r.col + 1}"
-        callee = r.callee if len(r.callee) <= 60 else r.callee[:57] + "..."
-        callee = " ".join(callee.split())
+        where = f"{_display_path(r.file)}:{r.line}:{char_column(r.file, r.line, r.col)}"
+        callee = shorten_middle(" ".join(r.callee.split()), _CALLEE_WIDTH)
         lines.append(
             f"{r.calls:>10} {_duration(r.total_ns):>12} {_duration(r.mean_ns):>12} "
             f"{_duration(r.max_ns):>12}  {where}  {callee}"
         )
     if limit is not None and len(rows) > limit:
-        lines.append(f"  ... {len(rows) - limit} more sites (use --format json for all)")
+        lines.append(
+            f"  ... {len(rows) - limit} more sites not shown ({limit} of {len(rows)} shown, "
+            "longest first; -o FILE or RECOMPYLE_OUTPUT=FILE writes them all)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +157,10 @@ def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" =
         view = run_view()
     index = {id(s): i for i, s in enumerate(view.sites)}
 
+    def nodes(children: "Sequence[CallNode]") -> "list[dict]":
+        # A report filtered by module lists fewer sites: other sites' subtrees are left out.
+        return [node(c) for c in children if id(c.site) in index]
+
     def node(n: "CallNode") -> dict:
         return {
             "site": index[id(n.site)],
@@ -139,7 +170,7 @@ def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" =
             "max_ns": n.max_ns,
             "raised": n.raised,
             "untimed": n.untimed,
-            "children": [node(c) for c in n.children],
+            "children": nodes(n.children),
         }
 
     timeline = None
@@ -170,7 +201,7 @@ def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" =
                 "name": r.name,
                 "thread_id": r.thread_id,
                 "total_ns": r.total_ns,
-                "children": [node(c) for c in r.children],
+                "children": nodes(r.children),
             }
             for r in view.roots
         ],
@@ -193,14 +224,31 @@ def render_json(view: "ProfileView") -> str:
 
 
 def write_report(
-    fmt: str = "text", output: "str | None" = None, stream: "IO[str] | None" = None
+    fmt: str = "text",
+    output: "str | None" = None,
+    stream: "IO[str] | None" = None,
+    modules: "str | None" = None,
 ) -> None:
     """Write the run's profile to ``output`` (a path) or ``stream`` (stderr by default):
-    what the run's profiler saw (``report_at_exit``), else everything recorded so far."""
+    what the run's profiler saw (``report_at_exit``), else everything recorded so far; with
+    ``modules`` (patterns as for ``--modules``), only the sites in matching modules."""
+    import dataclasses
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
     view = run_view()
+    if modules:
+        kept = select_modules(view.sites, modules)
+        pos = {id(site): i for i, site in enumerate(kept)}
+        timeline = view.timeline
+        if timeline is not None:  # events name sites by position: renumber them
+            events = tuple(
+                dataclasses.replace(e, site=pos[id(view.sites[e.site])])
+                for e in timeline.events
+                if id(view.sites[e.site]) in pos
+            )
+            timeline = dataclasses.replace(timeline, events=events)
+        view = dataclasses.replace(view, sites=kept, timeline=timeline)
     if fmt == "json":
         text = render_json(view)
     else:
@@ -211,6 +259,16 @@ def write_report(
         out = stream if stream is not None else sys.stderr
         out.write(text)
         out.flush()
+
+
+def select_modules(rows: "list[SiteStats]", modules: "str | None") -> "list[SiteStats]":
+    """The rows whose call site is in a module matching ``modules`` (all when None)."""
+    if not modules:
+        return rows
+    from recompyle._core import ModuleMatcher
+
+    matcher = ModuleMatcher(modules)
+    return [r for r in rows if matcher.matches(r.module)]
 
 
 def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
@@ -270,9 +328,10 @@ def _write_at_exit() -> None:
         if role == "top" and (processes.has_parts() or processes.per_process()):
             write_document(processes.collect(processes.own_document()), fmt, output)
         else:
-            write_report(fmt, output)
+            write_report(fmt, output, modules=_at_exit.get("modules"))
     except OSError as exc:
-        sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
+        named = _at_exit.get("named", output)
+        sys.stderr.write(f"recompyle: cannot write the report to {named!r}: {exc}\n")
 
 
 def default_format(output: "str | None") -> str:
@@ -280,16 +339,19 @@ def default_format(output: "str | None") -> str:
     return "json" if output and output.lower().endswith(".json") else "text"
 
 
-def report_at_exit(fmt: "str | None", output: "str | None") -> None:
+def report_at_exit(fmt: "str | None", output: "str | None", modules: "str | None" = None) -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
-    last settings given."""
+    last settings given; ``modules`` keeps only the sites of matching modules."""
     from recompyle.profiler import Profiler
 
     if not _at_exit:
         atexit.register(_write_at_exit)
     _at_exit["format"] = fmt or default_format(output)
-    _at_exit["output"] = output
+    # Resolved now: the program may chdir before it exits.
+    _at_exit["output"] = os.path.abspath(output) if output else None
+    _at_exit["named"] = output  # as the user wrote it, for messages
+    _at_exit["modules"] = modules
     from recompyle import processes
 
     processes.configure(document=_own_document, finish=_write_at_exit)

@@ -11,6 +11,7 @@ mod call_tree;
 mod clock;
 mod code_object;
 mod events;
+mod filter;
 mod function_sites;
 mod gil;
 mod globals;
