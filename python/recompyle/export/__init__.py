@@ -10,39 +10,71 @@ instrument.
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
 import os
-from dataclasses import dataclass
-from typing import Any, Optional
+
+if False:  # typing only: the start-up hook reads this table, keep it light
+    from typing import Any, Optional
 
 __all__ = ["FORMATS", "Format", "format_for_output", "get_format", "names"]
 
 
-@dataclass(frozen=True)
 class Format:
-    """One report format.
+    """One report format (a named, immutable record; a plain class because ``dataclasses``
+    and ``typing`` would be imported at start-up with it).
 
     ``module`` is the exporter under ``recompyle.export`` (None for the formats that
-    ``recompyle.report`` renders itself); ``patterns`` are ``fnmatch`` globs over an output
-    file's base name that select the format when ``--format`` is not given; a ``binary``
-    format is never written to a terminal; a format that ``needs_timeline`` turns on the
-    timeline recording (begin and end of each call), which the aggregate tree cannot
-    replace.
+    ``recompyle.report`` renders itself); ``patterns`` select the format from an output
+    file's base name when ``--format`` is not given (``*.ext``, ``prefix*`` or an exact
+    name); a ``binary`` format is never written to a terminal; a format that
+    ``needs_timeline`` turns on the timeline recording (begin and end of each call), which
+    the aggregate tree cannot stand in for.
     """
 
-    name: str
-    module: Optional[str]
-    patterns: tuple[str, ...]
-    binary: bool
-    needs_timeline: bool
-    description: str
+    __slots__ = ("name", "module", "patterns", "binary", "needs_timeline", "description")
+
+    def __init__(
+        self,
+        name: str,
+        module: Optional[str],
+        patterns: tuple[str, ...],
+        binary: bool,
+        needs_timeline: bool,
+        description: str,
+    ) -> None:
+        for attr, value in zip(
+            self.__slots__, (name, module, patterns, binary, needs_timeline, description)
+        ):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Format is immutable")
+
+    def __repr__(self) -> str:
+        return f"Format({self.name!r})"
+
+    def matches(self, output: str) -> int:
+        """How specifically this format's patterns match the file name ``output`` (the
+        length of the matching pattern; 0: no match)."""
+        base = os.path.basename(output).lower()
+        best = 0
+        for pattern in self.patterns:
+            if pattern.startswith("*"):
+                hit = base.endswith(pattern[1:])
+            elif pattern.endswith("*"):
+                hit = base.startswith(pattern[:-1])
+            else:
+                hit = base == pattern
+            if hit:
+                best = max(best, len(pattern))
+        return best
 
     def render(self, doc: dict[str, Any], *, min_percent: Optional[float] = None) -> str | bytes:
-        """The document in this format. ``min_percent`` is for formats that hide small
+        """The document in this format. ``min_percent`` is for the formats that hide small
         nodes (``tree``); the others ignore it."""
         if self.module is None:
             raise ValueError(f"the {self.name} format is rendered by recompyle.report")
+        import importlib
+
         module = importlib.import_module(f"recompyle.export.{self.module}")
         if min_percent is not None and self.module == "tree_text":
             return module.render(doc, min_percent=min_percent)
@@ -113,13 +145,9 @@ def get_format(name: str) -> Format:
 def format_for_output(output: Optional[str]) -> Format:
     """The format an output file's name asks for: the most specific matching pattern
     (``x.speedscope.json`` is speedscope, not json), else ``text``."""
-    if output:
-        base = os.path.basename(output).lower()
-        best: Optional[tuple[int, Format]] = None
-        for fmt in FORMATS:
-            for pattern in fmt.patterns:
-                if fnmatch.fnmatchcase(base, pattern) and (best is None or len(pattern) > best[0]):
-                    best = (len(pattern), fmt)
-        if best is not None:
-            return best[1]
-    return _BY_NAME["text"]
+    best, best_len = _BY_NAME["text"], 0
+    for fmt in FORMATS if output else ():
+        length = fmt.matches(output or "")
+        if length > best_len:
+            best, best_len = fmt, length
+    return best
