@@ -290,3 +290,21 @@ def test_parse_duration():
     for bad in ("", "ms", "-1ms", "1h", "nan"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_timeline_cap_and_min_duration(tmp_path):
+    proc = profile(tmp_path, "--timeline-cap", "5", "-o", "p.speedscope.json")
+    assert proc.returncode == 0, proc.stderr
+    dropped = re.findall(r"the timeline kept 5 events and dropped (\d+)", proc.stderr)
+    assert len(dropped) == 1 and int(dropped[0]) > 0
+    out = json.loads((tmp_path / "p.speedscope.json").read_text())
+    check_speedscope(out)
+    kinds = [p["type"] for p in out["profiles"]]
+    assert "evented" in kinds and "sampled" in kinds  # the exact tree comes along
+    assert sum(len(p["events"]) for p in out["profiles"] if p["type"] == "evented") == 10
+    proc = profile(tmp_path, "--min-duration", "20ms", "-o", "p.trace.json")
+    assert proc.returncode == 0, proc.stderr
+    lanes = check_chrome(json.loads((tmp_path / "p.trace.json").read_text()))
+    calls = [e for lane in lanes.values() for e in lane]
+    assert calls and all(e["dur"] >= 20_000 for e in calls)
+    assert "main (prog.py:52:1)" in {e["name"] for e in calls}

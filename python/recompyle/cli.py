@@ -39,9 +39,10 @@ options:
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
   --timeline          also record when each call began and ended (implied by chrome;
                       makes speedscope's profile evented)
-  --timeline-cap N    keep at most N timeline events (default: the profiler's); later
-                      ones are dropped and counted, the call tree stays exact
+  --timeline-cap N    keep at most N timeline events (default 2000000; implies
+                      --timeline); later ones are dropped and counted, the tree stays exact
   --min-duration DUR  leave calls shorter than DUR (e.g. 50us, 1ms) out of the timeline
+                      (implies --timeline)
   --min-percent P     tree format: hide calls under P% of their thread's time (default 1)
   --track-globals PATTERNS
                       track the globals of these modules (instrumented too; '__main__'
@@ -247,7 +248,8 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
     return {
         "fmt": fmt.name,
         "output": output,
-        "timeline": "timeline" in opts,
+        # a cap or a minimum duration only means something for a timeline: they ask for one
+        "timeline": bool({"timeline", "timeline_cap", "min_duration"} & set(opts)),
         "timeline_cap": None if cap is None else int(cap),
         "min_duration_ns": min_duration_ns,
         "min_percent": min_percent,
