@@ -223,6 +223,7 @@ def test_report_survives_the_end_of_the_program(tmp_path, end, output):
         (["-o", "no/such/dir/p.prof"], "no directory"),
         (["--format", "pstats"], "--format pstats writes binary data, not for a terminal"),
         (["--timeline-cap", "0"], "--timeline-cap: '0' is not a positive whole number"),
+        (["--timeline-cap", "\u00b2"], "--timeline-cap: '\u00b2' is not a positive whole"),
         (["--min-duration", "fast"], "--min-duration: 'fast' is not a duration like 50us"),
         (["--min-percent", "120"], "--min-percent: '120' is not a percentage from 0 to 100"),
     ],

@@ -226,7 +226,11 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
             f"{option} {fmt.name} writes binary data, not for a terminal ({where}): give -o FILE"
         )
     cap = opts.get("timeline_cap")
-    if cap is not None and (not cap.isdigit() or int(cap) <= 0):
+    try:
+        timeline_cap = None if cap is None else int(cap)
+    except ValueError:
+        timeline_cap = 0
+    if timeline_cap is not None and timeline_cap <= 0:
         raise UsageError(f"--timeline-cap: {cap!r} is not a positive whole number of events")
     min_duration = opts.get("min_duration")
     try:
@@ -250,7 +254,7 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
         "output": output,
         # a cap or a minimum duration only means something for a timeline: they ask for one
         "timeline": bool({"timeline", "timeline_cap", "min_duration"} & set(opts)),
-        "timeline_cap": None if cap is None else int(cap),
+        "timeline_cap": timeline_cap,
         "min_duration_ns": min_duration_ns,
         "min_percent": min_percent,
     }
