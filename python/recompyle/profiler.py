@@ -137,6 +137,23 @@ _SITE_MAX = 2
 _NODE_MAX = 3
 
 
+@dataclass(frozen=True)
+class _RawCounts:
+    """``_core.Counts`` read once: its attributes build a new list on every access."""
+
+    ns_per_tick: float
+    sites: list[tuple[int, ...]]
+    nodes: list[tuple[int, ...]]
+    roots: list[tuple[int, int, str | None]]
+    epoch: int
+    now: int
+
+
+def _counts() -> _RawCounts:
+    c = _core.profiler_counts()
+    return _RawCounts(c.ns_per_tick, c.sites, c.nodes, c.roots, c.epoch, c.now)
+
+
 def _site_rows(counts: Any) -> dict[int, list[int]]:
     return {row[0]: list(row[1:]) for row in counts.sites}
 
@@ -227,7 +244,7 @@ class Profiler:
         if self in _running:
             return self
         _core.profiler_start(self.tree_enabled)
-        counts = _core.profiler_counts()
+        counts = _counts()
         _fold_max(counts)
         self._base = counts
         if self._epoch != counts.epoch:
@@ -246,7 +263,7 @@ class Profiler:
         if self not in _running:
             return
         _running.remove(self)
-        self._collect(_core.profiler_counts(), closing=True)
+        self._collect(_counts(), closing=True)
         _core.profiler_stop(self.tree_enabled)
 
     def _fold(self, sites: dict, nodes: dict, epoch: int) -> None:
@@ -301,7 +318,7 @@ class Profiler:
 
     def view(self) -> ProfileView:
         """Sites, thread trees and timeline as this profiler saw them."""
-        counts = _core.profiler_counts()
+        counts = _counts()
         sites_raw, nodes_raw = self._collect(counts, closing=False)
         return _build_view(self, counts, sites_raw, nodes_raw)
 
@@ -467,7 +484,7 @@ def _timeline(
 def whole_view() -> ProfileView:
     """Everything any profiler recorded (the native record since the process started or
     its last ``_core.profiler_reset()``)."""
-    counts = _core.profiler_counts()
+    counts = _counts()
     sites = {row[0]: list(row[1:]) for row in counts.sites}
     return _build_view(Profiler(), counts, sites, _node_rows(counts))
 
