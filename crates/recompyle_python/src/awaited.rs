@@ -285,13 +285,13 @@ unsafe fn step<R>(
     res
 }
 
-/// A NULL result ended the call: raised unless the error is `StopIteration` (or none).
-unsafe fn ended_by_null() -> bool {
-    let err = ffi::PyErr_Occurred();
-    !err.is_null() && ffi::PyErr_GivenExceptionMatches(err, ffi::PyExc_StopIteration) == 0
-}
-
-unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+/// [`step`] for a step that returns an object: NULL ends the call (with its value as
+/// `StopIteration`, or raising).
+#[inline]
+unsafe fn step_object(
+    obj: *mut ffi::PyObject,
+    run: impl FnOnce(*mut ffi::PyObject) -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     step(
         obj,
         |iter| {
@@ -299,13 +299,23 @@ unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject
                 cleared();
                 return null_mut();
             }
-            match (*ffi::Py_TYPE(iter)).tp_iternext {
-                Some(next) => next(iter),
-                None => ffi::PyIter_Next(iter),
-            }
+            run(iter)
         },
         |res| res.is_null().then(|| ended_by_null()),
     )
+}
+
+/// A NULL result ended the call: raised unless the error is `StopIteration` (or none).
+unsafe fn ended_by_null() -> bool {
+    let err = ffi::PyErr_Occurred();
+    !err.is_null() && ffi::PyErr_GivenExceptionMatches(err, ffi::PyExc_StopIteration) == 0
+}
+
+unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    step_object(obj, |iter| match (*ffi::Py_TYPE(iter)).tp_iternext {
+        Some(next) => next(iter),
+        None => ffi::PyIter_Next(iter),
+    })
 }
 
 #[cfg(Py_3_10)]
@@ -335,66 +345,50 @@ unsafe extern "C" fn awaited_send(
     obj: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    step(
-        obj,
-        |iter| {
-            if iter.is_null() {
-                cleared();
-                return null_mut();
-            }
-            if value == ffi::Py_None() {
-                if let Some(next) = (*ffi::Py_TYPE(iter)).tp_iternext {
-                    let res = next(iter);
-                    if res.is_null() && ffi::PyErr_Occurred().is_null() {
-                        ffi::PyErr_SetNone(ffi::PyExc_StopIteration);
-                    }
-                    return res;
+    step_object(obj, |iter| {
+        if value == ffi::Py_None() {
+            if let Some(next) = (*ffi::Py_TYPE(iter)).tp_iternext {
+                let res = next(iter);
+                if res.is_null() && ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_SetNone(ffi::PyExc_StopIteration);
                 }
+                return res;
             }
-            ffi::PyObject_CallMethodObjArgs(
-                iter,
-                c"send".as_ptr().cast_mut().cast(),
-                value,
-                null_mut::<ffi::PyObject>(),
-            )
-        },
-        |res| res.is_null().then(|| ended_by_null()),
-    )
+        }
+        ffi::PyObject_CallMethodObjArgs(
+            iter,
+            c"send".as_ptr().cast_mut().cast(),
+            value,
+            null_mut::<ffi::PyObject>(),
+        )
+    })
 }
 
 unsafe extern "C" fn awaited_throw(
     obj: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    step(
-        obj,
-        |iter| {
-            if iter.is_null() {
-                cleared();
+    step_object(obj, |iter| {
+        let meth = ffi::PyObject_GetAttrString(iter, c"throw".as_ptr());
+        if meth.is_null() {
+            // Like a generator delegating to an iterator without `throw`: the exception is
+            // raised where the awaiting code is.
+            ffi::PyErr_Clear();
+            let first = ffi::PyTuple_GetItem(args, 0);
+            if first.is_null() {
                 return null_mut();
             }
-            let meth = ffi::PyObject_GetAttrString(iter, c"throw".as_ptr());
-            if meth.is_null() {
-                // Like a generator delegating to an iterator without `throw`: the exception
-                // is raised where the awaiting code is.
-                ffi::PyErr_Clear();
-                let first = ffi::PyTuple_GetItem(args, 0);
-                if first.is_null() {
-                    return null_mut();
-                }
-                if ffi::PyExceptionInstance_Check(first) != 0 {
-                    ffi::PyErr_SetObject(ffi::Py_TYPE(first).cast(), first);
-                } else {
-                    ffi::PyErr_SetNone(first);
-                }
-                return null_mut();
+            if ffi::PyExceptionInstance_Check(first) != 0 {
+                ffi::PyErr_SetObject(ffi::Py_TYPE(first).cast(), first);
+            } else {
+                ffi::PyErr_SetNone(first);
             }
-            let res = ffi::PyObject_Call(meth, args, null_mut());
-            ffi::Py_DECREF(meth);
-            res
-        },
-        |res| res.is_null().then(|| ended_by_null()),
-    )
+            return null_mut();
+        }
+        let res = ffi::PyObject_Call(meth, args, null_mut());
+        ffi::Py_DECREF(meth);
+        res
+    })
 }
 
 unsafe extern "C" fn awaited_close(
