@@ -11,6 +11,8 @@ checks the variables first, so unset ones cost two dictionary lookups), and by
                        ``recompyle.export``): profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
+``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
+                       they profile and leave their part there.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises instead of running
                        uninstrumented with a warning.
 
@@ -58,10 +60,20 @@ def install_from_env() -> bool:
                 _complain(f"{variable}: {exc}; nothing is instrumented")
                 return False
         install(patterns, track_globals=tracked)
+    from recompyle import processes
+
+    if processes.child_mode():
+        # A child of a profiled run: it profiles and leaves its part to the top process,
+        # whatever RECOMPYLE_OUTPUT it inherited.
+        from recompyle import _core
+
+        _core.profiler_start()
+        return True
     if fmt is not None or output is not None:
         from recompyle.report import report_at_exit
 
         report_at_exit(fmt, output)
+        processes.start_top(output, patterns, tracked)
     return True
 
 

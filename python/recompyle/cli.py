@@ -50,7 +50,12 @@ options:
   --deps FILE         write the dependency graph of the run to FILE: Graphviz DOT if it
                       ends in .dot, else JSON; tracks the globals of every instrumented
                       module and of the script
+  --per-process       keep the processes of the run apart in the report (one lane or
+                      profile each) instead of merging their threads by name
   -h, --help          show this help
+
+Child processes (subprocess, multiprocessing, os.fork) that have recompyle installed are
+profiled too, and their profiles merged into the report.
 """
 
 TOP_USAGE = """\
@@ -58,7 +63,8 @@ usage: python -m recompyle run [options] (script.py | -m module) [args...]
        python -m recompyle --version
 
 commands:
-  run    run a program instrumented and report a flat profile of its calls
+  run      run a program instrumented and report a flat profile of its calls
+  combine  merge profile parts of several processes or runs into one report
 """
 
 
@@ -89,6 +95,10 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
             return opts, None, None, []
         if arg == "--timeline":
             opts["timeline"] = "1"
+            i += 1
+            continue
+        if arg == "--per-process":
+            opts["per_process"] = "1"
             i += 1
             continue
         if arg == "-m":
@@ -125,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "combine":
+        from recompyle.combine import main as combine_main
+
+        return combine_main(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -172,6 +186,11 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     if patterns or tracked:
         install(patterns, track_globals=tracked)
     report_at_exit(**report)
+    from recompyle import processes
+
+    processes.start_top(
+        output, patterns, tracked, main=script or "", per_process=bool(opts.get("per_process"))
+    )
     main_module = _fresh_main(track_main)
     if deps:
         from recompyle.deps import write_at_exit

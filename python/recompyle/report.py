@@ -233,6 +233,19 @@ def _say_dropped(doc: "dict[str, Any]") -> None:
         )
 
 
+def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
+    """Write a profile document (several processes merged, ``recompyle.combine``) as a
+    report in ``fmt``, to ``output`` or stderr."""
+    from recompyle.combine import render
+
+    text = render(doc, fmt)
+    if output:
+        write_text_file(output, text)
+    else:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def write_file(output: str, data: "str | bytes") -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
     no debris, so the data goes to a temporary file renamed over the target. Renaming over
@@ -266,9 +279,27 @@ _run_profiler: "dict[str, Profiler]" = {}
 
 
 def _write_at_exit() -> None:
+    from recompyle import processes
+
+    role = processes.role()
+    if role == "top" and processes.finished():
+        return  # written already, at os._exit
+    if role == "child":  # a child of a profiled run leaves its part to the top process
+        processes.write_own_part()
+        return
     output = _at_exit.get("output")
     fmt = _at_exit.get("format") or "text"
     try:
+        if role == "top" and (processes.has_parts() or processes.per_process()):
+            from recompyle.export import get_format
+
+            if get_format(fmt).module is None:  # text, json: every process, merged
+                write_document(processes.collect(processes.own_document()), fmt, output)
+                return
+            sys.stderr.write(
+                f"recompyle: the {fmt} report shows this process's calls only; the child "
+                "processes' are merged into the text and json reports\n"
+            )
         write_report(fmt, output, min_percent=_at_exit.get("min_percent"))
     except OSError as exc:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
@@ -314,3 +345,6 @@ def report_at_exit(
         if min_duration_ns is not None:
             options["min_duration_ns"] = min_duration_ns
         _run_profiler["profiler"] = Profiler(timeline=timeline, **options).start()
+    from recompyle import processes
+
+    processes.configure(finish=_write_at_exit)
