@@ -296,3 +296,17 @@ def test_timeline_cap_and_min_duration(tmp_path):
     calls = [e for lane in lanes.values() for e in lane]
     assert calls and all(e["dur"] >= 20_000 for e in calls)
     assert "main (prog.py:52:1)" in {e["name"] for e in calls}
+
+
+def test_child_processes_with_a_viewer_format(tmp_path):
+    (tmp_path / "mp.py").write_text(
+        "import subprocess, sys\n"
+        "def child():\n"
+        "    return subprocess.run([sys.executable, '-c', 'print(sum(range(3)))']).returncode\n"
+        "child()\n"
+    )
+    proc = run_python("-m", "recompyle", "run", "-o", "mp.prof", "mp.py", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "3\n", proc.stderr
+    assert "the pstats report shows this process's calls only" in proc.stderr
+    names = {key[2] for key in pstats.Stats(str(tmp_path / "mp.prof")).stats}
+    assert "child (mp.py:4:1)" in names
