@@ -417,3 +417,23 @@ def test_an_abandoned_awaited_call_in_a_cycle_is_collected(prog):
         del coro, marker
         gc.collect()
     assert alive() is None
+
+
+def test_awaited_call_steps_by_next_and_send(prog):
+    """What the interpreter uses when tracing (and 3.9 always): __next__ and send."""
+    with recompyle.Profiler():
+        for step in (next, lambda w: w.send(None)):
+            coro = prog.outer(prog.Marker())
+            assert coro.send(None) == "suspended"
+            awaited = coro.cr_await
+            with pytest.raises(StopIteration):
+                step(awaited)
+            coro.close()
+
+
+def test_a_native_reset_while_running_starts_the_view_from_zero(prog):
+    with recompyle.Profiler() as p:
+        prog.top()
+        recompyle._core.profiler_reset()  # what a forked child does
+        prog.mid(1)
+    assert sorted((r.callee, r.calls) for r in p.stats()) == [("leaf", 1), ("range", 1)]

@@ -278,6 +278,12 @@ class Profiler:
 
     def _collect(self, counts: Any, closing: bool) -> tuple[dict, dict]:
         """This profiler's counts (ticks): what it kept plus the running window."""
+        if self._base is not None and counts.epoch != self._epoch:
+            # The native record was reset while this profiler ran (a forked child starts
+            # empty): what it kept is gone with it, and its window starts from zero.
+            self._sites, self._nodes, self._site_max, self._node_max = {}, {}, {}, {}
+            self._epoch = counts.epoch
+            self._base = _RawCounts(counts.ns_per_tick, [], [], [], counts.epoch, counts.now)
         sites = {k: list(v) for k, v in self._sites.items()}
         nodes = {k: list(v) for k, v in self._nodes.items()}
         if self in _running or closing:

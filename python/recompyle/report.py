@@ -39,6 +39,7 @@ The text report shows ``file:line:col`` with a 1-based column, as editors do.
 import atexit
 import os
 import sys
+import time
 
 if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
@@ -276,6 +277,7 @@ write_text_file = write_file  # the name the dependency graph writer uses
 _at_exit: "dict[str, Any]" = {}
 # The run's own profiler (started by report_at_exit): one among any the program starts.
 _run_profiler: "dict[str, Profiler]" = {}
+_started_unix_ns: "list[int]" = []
 
 
 def _write_at_exit() -> None:
@@ -338,13 +340,23 @@ def report_at_exit(
     _at_exit["format"] = fmt
     _at_exit["output"] = output
     _at_exit["min_percent"] = min_percent
+    from recompyle import processes
+
+    processes.configure(document=_own_document, finish=_write_at_exit)
     if "profiler" not in _run_profiler:
         options: dict[str, int] = {}
         if timeline_cap is not None:
             options["timeline_cap"] = timeline_cap
         if min_duration_ns is not None:
             options["min_duration_ns"] = min_duration_ns
+        _started_unix_ns.append(time.time_ns())
         _run_profiler["profiler"] = Profiler(timeline=timeline, **options).start()
-    from recompyle import processes
 
-    processes.configure(finish=_write_at_exit)
+
+def _own_document() -> "dict[str, Any]":
+    """This process's part for ``recompyle.processes``: the run profiler's document, with
+    the wall-clock start that lines up the parts' timelines."""
+    doc = build_document()
+    doc["started_unix_ns"] = _started_unix_ns[0] if _started_unix_ns else time.time_ns()
+    doc.setdefault("files", {})
+    return doc

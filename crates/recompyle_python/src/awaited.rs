@@ -305,6 +305,21 @@ unsafe fn step_object(
     )
 }
 
+/// `obj.name(arg)`.
+unsafe fn call_method1(
+    obj: *mut ffi::PyObject,
+    name: &CStr,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let meth = ffi::PyObject_GetAttrString(obj, name.as_ptr());
+    if meth.is_null() {
+        return null_mut();
+    }
+    let res = ffi::PyObject_CallFunctionObjArgs(meth, arg, null_mut::<ffi::PyObject>());
+    ffi::Py_DECREF(meth);
+    res
+}
+
 /// A NULL result ended the call: raised unless the error is `StopIteration` (or none).
 unsafe fn ended_by_null() -> bool {
     let err = ffi::PyErr_Occurred();
@@ -314,7 +329,8 @@ unsafe fn ended_by_null() -> bool {
 unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     step_object(obj, |iter| match (*ffi::Py_TYPE(iter)).tp_iternext {
         Some(next) => next(iter),
-        None => ffi::PyIter_Next(iter),
+        // A coroutine is not an iterator (no `__next__`): `send(None)` is its next step.
+        None => call_method1(iter, c"send", ffi::Py_None()),
     })
 }
 
@@ -355,12 +371,7 @@ unsafe extern "C" fn awaited_send(
                 return res;
             }
         }
-        ffi::PyObject_CallMethodObjArgs(
-            iter,
-            c"send".as_ptr().cast_mut().cast(),
-            value,
-            null_mut::<ffi::PyObject>(),
-        )
+        call_method1(iter, c"send", value)
     })
 }
 
