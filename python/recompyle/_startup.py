@@ -6,7 +6,9 @@ checks the variables first, so unset ones cost two dictionary lookups), and by
 ``RECOMPYLE_MODULES``  patterns of modules to instrument (see ``recompyle.finder``).
 ``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
                        instrumented too; see ``recompyle.tracking``).
-``RECOMPYLE_FORMAT``   ``text`` or ``json``: profile every instrumented call and write the
+``RECOMPYLE_FORMAT``   a report format (``text``, ``json``, ``tree``, ``speedscope``,
+                       ``chrome``, ``pstats``, ``callgrind``, ``collapsed``; see
+                       ``recompyle.export``): profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
 ``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
@@ -40,8 +42,17 @@ def install_from_env() -> bool:
     if strict_error:
         _complain(f"{strict_error}; modules that cannot be instrumented only warn")
     if fmt is not None and fmt not in ("text", "json"):
-        _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of text, json; no report")
-        fmt = output = None
+        from recompyle.export import get_format, names
+
+        try:
+            binary = get_format(fmt).binary
+        except ValueError:
+            _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of {', '.join(names())}; no report")
+            fmt = output = None
+        else:
+            if binary and output is None:
+                _complain(f"RECOMPYLE_FORMAT={fmt!r} is binary: set RECOMPYLE_OUTPUT; no report")
+                fmt = None
     from recompyle import processes
 
     if patterns or tracked:
@@ -64,9 +75,9 @@ def install_from_env() -> bool:
     if processes.child_mode():
         # A child of a profiled run: it profiles and leaves its part to the top process,
         # whatever RECOMPYLE_OUTPUT it inherited.
-        from recompyle import _core
+        from recompyle.report import profile_as_child
 
-        _core.profiler_start()
+        profile_as_child()
         return True
     if fmt is not None or output is not None:
         from recompyle.report import report_at_exit

@@ -26,10 +26,24 @@ options:
   --modules PATTERNS  also instrument these modules: comma-separated globs over dotted
                       names ('pkg.*' is pkg and all its submodules, 'pkg' only pkg, '*'
                       everything); default $RECOMPYLE_MODULES
-  --format {text,json}
-                      report format (default $RECOMPYLE_FORMAT, else json for
-                      an output file named *.json, else text)
+  --format FORMAT     report format (default $RECOMPYLE_FORMAT, else the one the -o file
+                      name implies, else text):
+                        text        flat table of call sites
+                        json        the profile document       (*.json)
+                        tree        call tree for the terminal
+                        speedscope  speedscope                 (*.speedscope.json)
+                        chrome      Perfetto, chrome://tracing (*.trace.json)
+                        pstats      pstats, snakeviz, gprof2dot (*.prof, *.pstats)
+                        callgrind   KCachegrind, gprof2dot     (callgrind.out.*)
+                        collapsed   flamegraph.pl, inferno     (*.collapsed, *.folded)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
+  --timeline          also record when each call began and ended (implied by chrome;
+                      makes speedscope's profile evented)
+  --timeline-cap N    keep at most N timeline events (default 2000000; implies
+                      --timeline); later ones are dropped and counted, the tree stays exact
+  --min-duration DUR  leave calls shorter than DUR (e.g. 50us, 1ms) out of the timeline
+                      (implies --timeline)
+  --min-percent P     tree format: hide calls under P% of their thread's time (default 1)
   --track-globals PATTERNS
                       track the globals of these modules (instrumented too; '__main__'
                       is the script); default $RECOMPYLE_TRACK_GLOBALS
@@ -74,6 +88,9 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--track-globals": "track_globals",
         "--deps": "deps",
         "--report-modules": "report_modules",
+        "--timeline-cap": "timeline_cap",
+        "--min-duration": "min_duration",
+        "--min-percent": "min_percent",
     }
     i = 0
     while i < len(args):
@@ -81,8 +98,8 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
-        if arg == "--no-report":
-            opts["no_report"] = "1"
+        if arg in ("--no-report", "--timeline"):
+            opts[arg[2:].replace("-", "_")] = "1"
             i += 1
             continue
         if arg == "--per-process":
@@ -143,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(script: str | None, module: str | None, args: list[str], opts: dict[str, str]) -> int:
     from recompyle.finder import install
-    from recompyle.report import FORMATS, default_format, report_at_exit
+    from recompyle.report import report_at_exit
 
     output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
     asked_format = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT")
-    fmt = asked_format or default_format(output)
-    if fmt not in FORMATS:
-        sys.stderr.write(f"recompyle run: error: --format must be one of {', '.join(FORMATS)}\n")
+    try:
+        report = _report_options(opts, output)
+    except UsageError as exc:
+        sys.stderr.write(f"recompyle run: error: {exc}\n")
         return 2
     from recompyle.loader import strict_setting_error
 
@@ -187,17 +205,9 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         install(patterns, track_globals=tracked)
     if extra:
         install(extra, report_unmatched=False)
-    for flag, target in (("-o", output), ("--deps", deps)):
-        if target:
-            parent = os.path.dirname(os.path.abspath(target))
-            if not os.path.isdir(parent):
-                sys.stderr.write(
-                    f"recompyle run: error: no directory {parent!r} for {flag} {target}\n"
-                )
-                return 2
     # With --deps the graph is what was asked for: a profile only if asked too.
     if "no_report" not in opts and (not deps or output or asked_format):
-        report_at_exit(fmt, output, report_modules)
+        report_at_exit(modules=report_modules, **report)  # type: ignore[arg-type]
         from recompyle import processes
 
         processes.start_top(
@@ -226,6 +236,97 @@ def _without_main(patterns: str) -> str:
     """``patterns`` without ``__main__``: the target always is instrumented here, and it is
     not an import the finder would see."""
     return ",".join(p for p in patterns.split(",") if p.strip() != "__main__")
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """``50us``, ``1.5ms``, ``2s``, ``100ns`` (or a bare number of nanoseconds) in ns."""
+    value = text.strip().lower()
+    unit = next(
+        (u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), ""
+    )
+    number = value[: len(value) - len(unit)].strip()
+    try:
+        ns = float(number) * _DURATION_UNITS.get(unit, 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s") from None
+    if not ns >= 0 or ns == float("inf"):
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s")
+    return int(ns)
+
+
+def _report_options(opts: dict[str, str], output: str | None) -> dict[str, object]:
+    """``report_at_exit``'s arguments from the options and the environment, checked before
+    anything runs: an unknown format, a binary format for a terminal, a bad number or an
+    output file in a missing directory is a ``UsageError`` naming the option."""
+    from recompyle.export import format_for_output, get_format
+
+    name = opts.get("format")
+    option = "--format"
+    if not name and os.environ.get("RECOMPYLE_FORMAT"):
+        name, option = os.environ["RECOMPYLE_FORMAT"], "RECOMPYLE_FORMAT"
+    try:
+        fmt = get_format(name) if name else format_for_output(output)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if fmt.binary and (output is None or _is_terminal(output)):
+        where = "stderr" if output is None else output
+        raise UsageError(
+            f"{option} {fmt.name} writes binary data, not for a terminal ({where}): give -o FILE"
+        )
+    cap = opts.get("timeline_cap")
+    try:
+        timeline_cap = None if cap is None else int(cap)
+    except ValueError:
+        timeline_cap = 0
+    if timeline_cap is not None and timeline_cap <= 0:
+        raise UsageError(f"--timeline-cap: {cap!r} is not a positive whole number of events")
+    min_duration = opts.get("min_duration")
+    try:
+        min_duration_ns = None if min_duration is None else parse_duration(min_duration)
+    except ValueError as exc:
+        raise UsageError(f"--min-duration: {exc}") from None
+    percent = opts.get("min_percent")
+    try:
+        min_percent = None if percent is None else float(percent)
+    except ValueError:
+        min_percent = -1.0
+    if min_percent is not None and not 0 <= min_percent <= 100:
+        raise UsageError(f"--min-percent: {percent!r} is not a percentage from 0 to 100")
+    for flag, target in (("-o", output), ("--deps", opts.get("deps"))):
+        if target:
+            parent = os.path.dirname(os.path.abspath(target))
+            if not os.path.isdir(parent):
+                raise UsageError(f"no directory {parent!r} for {flag} {target}")
+    return {
+        "fmt": fmt.name,
+        "output": output,
+        # a cap or a minimum duration only means something for a timeline: they ask for one
+        "timeline": bool({"timeline", "timeline_cap", "min_duration"} & set(opts)),
+        "timeline_cap": timeline_cap,
+        "min_duration_ns": min_duration_ns,
+        "min_percent": min_percent,
+    }
+
+
+def _is_terminal(path: str) -> bool:
+    """Whether ``path`` is a terminal device (``/dev/tty``, ``/dev/pts/3``). Only a
+    character device is opened to ask (without becoming the controlling terminal): opening
+    a FIFO would hand its reader an early end of file."""
+    import stat
+
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def _fresh_main(tracked: bool = False) -> types.ModuleType:

@@ -46,7 +46,7 @@ Merge profile parts (JSON reports of several processes or runs) into one report.
 
 options:
   -o, --output FILE   where to write the merged report ('-' for stdout)
-  --format FORMAT     report format (default: from FILE's name, else json)
+  --format FORMAT     report format, any of run's (default: from FILE's name, else json)
   --per-process       keep each process's threads apart instead of merging them by name
   -h, --help          show this help
 """
@@ -353,9 +353,15 @@ def main(args: list[str]) -> int:
         print(USAGE, end="")
         return 0
     opts = parser.parse_args(args)
-    fmt = opts.format or ("text" if opts.output.endswith(".txt") else "json")
-    if fmt not in ("json", "text"):
-        parser.error(f"--format {fmt!r}: choose json or text")
+    from recompyle.export import format_for_output, get_format
+
+    try:
+        spec = get_format(opts.format) if opts.format else format_for_output(opts.output)
+    except ValueError as exc:
+        parser.error(f"--format: {exc}")
+    fmt = "json" if spec.name == "text" and not opts.format else spec.name
+    if spec.binary and opts.output == "-":
+        parser.error(f"--format {fmt} writes binary data: give -o FILE")
     if opts.output != "-":
         parent = os.path.dirname(os.path.abspath(opts.output))
         if not os.path.isdir(parent):
@@ -369,20 +375,25 @@ def main(args: list[str]) -> int:
     except CombineError as exc:
         print(f"recompyle combine: {exc}", file=sys.stderr)
         return 2
-    text = render(merged, fmt)
+    data = render(merged, fmt)
     if opts.output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
     else:
-        from recompyle.report import write_text_file
+        from recompyle.report import write_file
 
-        write_text_file(opts.output, text)
+        write_file(opts.output, data)
     return 0
 
 
-def render(doc: Document, fmt: str) -> str:
-    """A merged document as a report: its JSON, or the flat text table."""
+def render(doc: Document, fmt: str, *, min_percent: float | None = None) -> str | bytes:
+    """A (merged) document as a report in ``fmt``: its JSON, the flat text table, or any
+    format of ``recompyle.export``."""
     if fmt == "json":
         return json.dumps(doc, indent=1) + "\n"
+    if fmt != "text":
+        from recompyle.export import get_format
+
+        return get_format(fmt).render(doc, min_percent=min_percent)
     import dataclasses
 
     from recompyle.profiler import SiteStats

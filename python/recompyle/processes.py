@@ -97,6 +97,8 @@ def start_top(
 def child_mode() -> bool:
     """Whether this process is a child of a profiled run (set up by the start-up hook): if
     so, profile, and leave a part at exit instead of writing a report."""
+    if _state["role"] == "child" and _state["pid"] == os.getpid():
+        return True  # set up already
     directory = os.environ.get(ENV_DIR)
     owner = os.environ.get(ENV_OWNER)
     if not directory or owner == str(os.getpid()) or not os.path.isdir(directory):

@@ -1,4 +1,6 @@
-"""The report stage: the profile as text (stderr by default) or JSON.
+"""The report stage: the profile as text (stderr by default) or JSON, and the profile
+document in the formats of ``recompyle.export`` (speedscope, Chrome trace, pstats,
+callgrind, collapsed stacks, a text call tree).
 
 JSON report (``--format json``): the *profile document*, one object, version 2 (a
 superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``):
@@ -46,15 +48,14 @@ if False:  # typing only: this module is imported at start-up, keep it light
     from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
 __all__ = [
-    "FORMATS",
     "build_document",
     "render_json",
     "render_text",
     "report_at_exit",
+    "write_file",
     "write_report",
 ]
 
-FORMATS = ("text", "json")
 _FORMAT_VERSION = 2
 
 
@@ -64,16 +65,6 @@ def _display_path(path: str) -> str:
     except ValueError:
         return path
     return path if rel.startswith("..") else rel
-
-
-def _duration(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3f} us"
-    return f"{ns:.0f} ns"
 
 
 _CALLEE_WIDTH = 60
@@ -102,6 +93,8 @@ def shorten_middle(text: str, width: int) -> str:
 
 
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
+    from recompyle.export._document import duration as _duration
+
     total_calls = sum(r.calls for r in rows)
     lines = [
         f"recompyle flat profile: {total_calls} calls at {len(rows)} call sites "
@@ -228,14 +221,21 @@ def write_report(
     output: "str | None" = None,
     stream: "IO[str] | None" = None,
     modules: "str | None" = None,
+    *,
+    min_percent: "float | None" = None,
 ) -> None:
-    """Write the run's profile to ``output`` (a path) or ``stream`` (stderr by default):
-    what the run's profiler saw (``report_at_exit``), else everything recorded so far; with
-    ``modules`` (patterns as for ``--modules``), only the sites in matching modules."""
+    """Write the run's profile in format ``fmt`` (a name in ``recompyle.export``) to
+    ``output`` (a path) or ``stream`` (stderr by default): what the run's profiler saw
+    (``report_at_exit``), else everything recorded so far; with ``modules`` (patterns as for
+    ``--modules``), only the sites in matching modules. ``min_percent`` is the ``tree``
+    format's threshold."""
     import dataclasses
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    from recompyle.export import get_format
+
+    spec = get_format(fmt)
+    if spec.binary and not output:
+        raise ValueError(f"the {fmt} format is binary: it needs an output file")
     view = run_view()
     if modules:
         kept = select_modules(view.sites, modules)
@@ -249,15 +249,23 @@ def write_report(
             )
             timeline = dataclasses.replace(timeline, events=events)
         view = dataclasses.replace(view, sites=kept, timeline=timeline)
-    if fmt == "json":
-        text = render_json(view)
+    data: str | bytes
+    if fmt == "text":
+        data = render_text(view.sites, limit=None if output else 40)
     else:
-        text = render_text(view.sites, limit=None if output else 40)
+        doc = build_document(view)
+        if fmt == "json":
+            import json
+
+            data = json.dumps(doc, indent=1) + "\n"
+        else:
+            data = spec.render(doc, min_percent=min_percent)
+        _say_dropped(doc)
     if output:
-        write_text_file(output, text)
+        write_file(output, data)
     else:
         out = stream if stream is not None else sys.stderr
-        out.write(text)
+        out.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
         out.flush()
 
 
@@ -271,33 +279,51 @@ def select_modules(rows: "list[SiteStats]", modules: "str | None") -> "list[Site
     return [r for r in rows if matcher.matches(r.module)]
 
 
-def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
+def _say_dropped(doc: "dict[str, Any]") -> None:
+    """A timeline that reached its cap is incomplete: say so, once, where people look."""
+    timeline = doc.get("timeline") or {}
+    dropped = timeline.get("dropped", 0)
+    if dropped:
+        kept = len(timeline.get("events", ()))
+        sys.stderr.write(
+            f"recompyle: the timeline kept {kept} events and dropped {dropped} (its cap; see "
+            "--timeline-cap and --min-duration); the call tree is complete\n"
+        )
+
+
+def write_document(
+    doc: "dict[str, Any]", fmt: str, output: "str | None", *, min_percent: "float | None" = None
+) -> None:
     """Write a profile document (several processes merged, ``recompyle.combine``) as a
-    report in ``fmt``, to ``output`` or stderr."""
+    report in ``fmt`` (any format of ``recompyle.export``), to ``output`` or stderr."""
     from recompyle.combine import render
 
-    text = render(doc, fmt)
+    data = render(doc, fmt, min_percent=min_percent)
+    _say_dropped(doc)
     if output:
-        write_text_file(output, text)
+        write_file(output, data)
     else:
-        sys.stderr.write(text)
+        sys.stderr.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
         sys.stderr.flush()
 
 
-def write_text_file(output: str, text: str) -> None:
+def write_file(output: str, data: "str | bytes") -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
-    no debris, so the text goes to a temporary file renamed over the target. Renaming over
+    no debris, so the data goes to a temporary file renamed over the target. Renaming over
     anything but a regular file would replace it: ``/dev/null``, a FIFO or a terminal is
-    written in place, and a symlink's target is what gets replaced."""
+    written in place, and a symlink's target is what gets replaced. Text is UTF-8."""
+    binary = isinstance(data, bytes)
+    mode, encoding = ("wb", None) if binary else ("w", "utf-8")
+    errors = None if binary else "surrogateescape"  # a path's own bytes, as they were
     target = os.path.realpath(output)
     if os.path.exists(target) and not os.path.isfile(target):
-        with open(target, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
+        with open(target, mode, encoding=encoding, errors=errors) as f:
+            f.write(data)
         return
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
+        with open(tmp, mode, encoding=encoding, errors=errors) as f:
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -307,7 +333,10 @@ def write_text_file(output: str, text: str) -> None:
         raise
 
 
-_at_exit: "dict[str, str | None]" = {}
+write_text_file = write_file  # the name the dependency graph writer uses
+
+
+_at_exit: "dict[str, Any]" = {}
 # The run's own profiler (started by report_at_exit): one among any the program starts.
 _run_profiler: "dict[str, Profiler]" = {}
 _started_unix_ns: "list[int]" = []
@@ -326,35 +355,78 @@ def _write_at_exit() -> None:
     fmt = _at_exit.get("format") or "text"
     try:
         if role == "top" and (processes.has_parts() or processes.per_process()):
-            write_document(processes.collect(processes.own_document()), fmt, output)
+            doc = processes.collect(processes.own_document())
+            write_document(doc, fmt, output, min_percent=_at_exit.get("min_percent"))
         else:
-            write_report(fmt, output, modules=_at_exit.get("modules"))
+            write_report(
+                fmt,
+                output,
+                modules=_at_exit.get("modules"),
+                min_percent=_at_exit.get("min_percent"),
+            )
     except OSError as exc:
         named = _at_exit.get("named", output)
         sys.stderr.write(f"recompyle: cannot write the report to {named!r}: {exc}\n")
+    except Exception as exc:  # the program's exit status and output stay its own
+        sys.stderr.write(f"recompyle: cannot write the {fmt} report: {exc}\n")
 
 
 def default_format(output: "str | None") -> str:
-    """JSON when the output file is named ``*.json``, text otherwise."""
-    return "json" if output and output.lower().endswith(".json") else "text"
+    """The format an output file's name implies (``*.json`` is JSON, ``*.prof`` pstats...;
+    see ``recompyle.export``), text otherwise."""
+    from recompyle.export import format_for_output
+
+    return format_for_output(output).name
 
 
-def report_at_exit(fmt: "str | None", output: "str | None", modules: "str | None" = None) -> None:
+def report_at_exit(
+    fmt: "str | None",
+    output: "str | None",
+    modules: "str | None" = None,
+    *,
+    timeline: bool = False,
+    timeline_cap: "int | None" = None,
+    min_duration_ns: "int | None" = None,
+    min_percent: "float | None" = None,
+) -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
-    last settings given; ``modules`` keeps only the sites of matching modules."""
+    last settings given (the profiler, with its timeline options, is started once); ``modules``
+    keeps only the sites of matching modules. A format that needs a timeline (``chrome``)
+    records one."""
+    from recompyle.export import get_format
     from recompyle.profiler import Profiler
 
+    fmt = fmt or default_format(output)
+    timeline = timeline or get_format(fmt).needs_timeline
     if not _at_exit:
         atexit.register(_write_at_exit)
-    _at_exit["format"] = fmt or default_format(output)
+    _at_exit["format"] = fmt
     # Resolved now: the program may chdir before it exits.
     _at_exit["output"] = os.path.abspath(output) if output else None
     _at_exit["named"] = output  # as the user wrote it, for messages
     _at_exit["modules"] = modules
+    _at_exit["min_percent"] = min_percent
     from recompyle import processes
 
     processes.configure(document=_own_document, finish=_write_at_exit)
+    if "profiler" not in _run_profiler:
+        options: dict[str, int] = {}
+        if timeline_cap is not None:
+            options["timeline_cap"] = timeline_cap
+        if min_duration_ns is not None:
+            options["min_duration_ns"] = min_duration_ns
+        _started_unix_ns.append(time.time_ns())
+        _run_profiler["profiler"] = Profiler(timeline=timeline, **options).start()
+
+
+def profile_as_child() -> None:
+    """A child of a profiled run (``recompyle.processes``): profile as the run does, call tree
+    included, and let ``processes`` write this process's part from that profile."""
+    from recompyle import processes
+    from recompyle.profiler import Profiler
+
+    processes.configure(document=_own_document)
     if "profiler" not in _run_profiler:
         _started_unix_ns.append(time.time_ns())
         _run_profiler["profiler"] = Profiler().start()
