@@ -41,17 +41,9 @@ def _display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _duration(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3f} us"
-    return f"{ns:.0f} ns"
-
-
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
+    from recompyle.export._document import duration as _duration
+
     total_calls = sum(r.calls for r in rows)
     lines = [
         f"recompyle flat profile: {total_calls} calls at {len(rows)} call sites "

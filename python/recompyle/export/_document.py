@@ -48,6 +48,17 @@ def root_label(root: dict[str, Any]) -> str:
     return name if root.get("kind", "thread") == "thread" else f"{name} ({root['kind']})"
 
 
+def duration(ns: float) -> str:
+    """A time as people read it: ``1.234 ms``."""
+    if ns >= 1e9:
+        return f"{ns / 1e9:.3f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.3f} us"
+    return f"{ns:.0f} ns"
+
+
 def program_name(doc: Doc) -> str:
     argv = doc.get("argv") or []
     return " ".join(str(a) for a in argv) or "python"

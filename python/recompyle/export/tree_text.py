@@ -11,19 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from recompyle.export._document import Doc, Node, frame_name, root_label
+from recompyle.export._document import Doc, Node, duration, frame_name, root_label
 
 DEFAULT_MIN_PERCENT = 1.0
-
-
-def duration(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3f} us"
-    return f"{ns:.0f} ns"
 
 
 def _plural(n: int, word: str) -> str:
