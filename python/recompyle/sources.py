@@ -20,13 +20,18 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
 def read_source(data: bytes) -> str | None:
-    """``data`` decoded as the interpreter decodes a source file; None if it cannot be."""
-    from importlib.util import decode_source
+    """``data`` decoded as the interpreter decodes a source file (CRLF and a lone CR end
+    lines as LF does); None if it cannot be. Not ``importlib.util.decode_source``: its
+    newline decoder keeps back a final CR."""
+    import io
+    import tokenize
 
     try:
-        return decode_source(data)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
     except (SyntaxError, UnicodeDecodeError, LookupError, ValueError):
         return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _read(path: str) -> bytes | None:

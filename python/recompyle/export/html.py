@@ -67,7 +67,7 @@ def render(doc: Mapping[str, Any], *, file_status: Mapping[str, Any] | None = No
     style = (_HERE / "html_report.css").read_text(encoding="utf-8")
     script = (_HERE / "html_report.js").read_text(encoding="utf-8")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_escape_html(title)}</title>\n<style>\n{style}</style>\n</head>\n<body>\n"
         '<div id="app"><noscript>This report needs JavaScript.</noscript></div>\n'
