@@ -204,12 +204,13 @@
     flame.textContent = "";
     drawn = [];
     const width = flame.clientWidth || 1000;
-    const minFrac = 0.5 / width;
+    const minFrac = 1 / width;  // narrower than a pixel: not drawn
     const ancestors = [];
     for (let a = zoom.parent; a; a = a.parent) ancestors.unshift(a);
     let maxDepth = 0;
     function frame(n, x, w, row, extra) {
-      const d = el("div", { class: "fr" + extra, "data-node": String(n.id) }, nodeLabel(n));
+      // no label where it could not show a letter: a big profile has thousands of slivers
+      const d = el("div", { class: "fr" + extra, "data-node": String(n.id) }, w * width >= 14 ? nodeLabel(n) : null);
       d.style.left = (100 * x) + "%";
       d.style.width = (100 * w) + "%";
       d.style.top = (row * ROW) + "px";
@@ -551,8 +552,13 @@
   // ---- first view ----------------------------------------------------------------------
   drawFlame();
   drawTable();
-  const first = srcSel.options.length > 1 ? +srcSel.options[1].value : -1;
-  if (first >= 0) renderSource(first);
-  document.body.setAttribute("data-ready", "1");
   if (window.performance && performance.mark) performance.mark("recompyle-rendered");
+  // The first file's source (thousands of lines, below the fold) after the first paint.
+  const first = srcSel.options.length > 1 ? +srcSel.options[1].value : -1;
+  requestAnimationFrame(function () {
+    setTimeout(function () {
+      if (first >= 0 && shownFile < 0) renderSource(first);
+      document.body.setAttribute("data-ready", "1");
+    }, 0);
+  });
 })();
