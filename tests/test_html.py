@@ -253,6 +253,48 @@ def open_page(driver: Any, path: Path) -> None:
         time.sleep(0.05)
 
 
+def expected_spans(source: str, sites: list[dict[str, Any]], path: str) -> dict[int, list]:
+    """What the source view must mark for each site of ``path``: per line of its span, the
+    text between its UTF-8 byte columns (continuation lines from their first non-blank),
+    control characters as their Unicode pictures."""
+    lines = source.split("\n")
+    out: dict[int, list[tuple[str, str]]] = {}
+    for i, site in enumerate(sites):
+        if site["file"] != path:
+            continue
+        for ln in range(site["line"], site["end_line"] + 1):
+            line = lines[ln - 1].encode()
+            start = site["col"] if ln == site["line"] else len(line) - len(line.lstrip())
+            end = site["end_col"] if ln == site["end_line"] else len(line)
+            text = line[start:end].decode()
+            text = "".join(chr(0x2400 + ord(c)) if c < " " and c != "\t" else c for c in text)
+            if text:
+                out.setdefault(i, []).append((text, f"L{ln}"))
+    return out
+
+
+def page_spans(driver: Any) -> dict[int, list]:
+    """The marked spans of the source view: site -> [(text, line element id)]."""
+    got: dict[int, list[tuple[str, str]]] = {}
+    for site, text, line_id in driver.execute_script(
+        "return Array.from(document.querySelectorAll('#src .site')).map("
+        "s => [+s.dataset.site, s.textContent, s.closest('.ln').id])"
+    ):
+        got.setdefault(site, []).append((text, line_id))
+    return got
+
+
+def show_file(driver: Any, path: str) -> None:
+    """Pick ``path`` in the source view's file menu, as a user would."""
+    from selenium.webdriver.support.ui import Select
+
+    data = driver.execute_script(
+        "return JSON.parse(document.getElementById('recompyle-data').textContent).files"
+    )
+    index = next(i for i, f in enumerate(data) if f["path"] == path)
+    Select(driver.find_element("id", "source-file")).select_by_value(str(index))
+
+
 def test_browser_hostile_source_and_byte_columns(tmp_path):
     """Every span the page marks holds exactly the text of its call (as ``ast`` cuts it out
     of the source), on lines with 2-, 3- and 4-byte characters; nothing the program wrote
@@ -268,24 +310,7 @@ def test_browser_hostile_source_and_byte_columns(tmp_path):
         assert driver.execute_script("return window.PWNED") is None
         assert driver.execute_script("return document.querySelectorAll('img, iframe').length") == 0
         assert console_errors(driver) == []
-        spans = driver.execute_script(
-            "return Array.from(document.querySelectorAll('#src .site')).map("
-            "s => [+s.dataset.site, s.textContent, s.closest('.ln').id])"
-        )
-        source = HOSTILE.split("\n")
-        expected: dict[int, list[tuple[str, str]]] = {}
-        for i, site in enumerate(doc["sites"]):
-            for ln in range(site["line"], site["end_line"] + 1):
-                line = source[ln - 1].encode()
-                start = site["col"] if ln == site["line"] else len(line) - len(line.lstrip())
-                end = site["end_col"] if ln == site["end_line"] else len(line)
-                text = line[start:end].decode()
-                text = "".join(chr(0x2400 + ord(c)) if c < " " and c != "\t" else c for c in text)
-                expected.setdefault(i, []).append((text, f"L{ln}"))
-        got: dict[int, list[tuple[str, str]]] = {}
-        for site, text, line_id in spans:
-            got.setdefault(site, []).append((text, line_id))
-        assert got == expected
+        assert page_spans(driver) == expected_spans(HOSTILE, doc["sites"], str(evil))
         # two sites on one line stay apart, each with its own chip in the margin
         chips = driver.execute_script(
             "return Array.from(document.querySelectorAll('#L4 .chip')).map(c => c.textContent)"
@@ -376,10 +401,7 @@ def test_browser_flame_table_search_source(tmp_path):
         driver.find_element("id", "filter").send_keys("t.split")
         assert column(1) == ["t.split"]
         # source: pick the file; every site marked, coloured
-        driver.execute_script(
-            "const s = document.getElementById('source-file'); s.value = '0';"
-            "s.dispatchEvent(new Event('change'))"
-        )
+        show_file(driver, str(prog))
         marked_text = driver.execute_script(
             "return Array.from(document.querySelectorAll('#L7 .site')).map(s => s.textContent)"
         )
@@ -397,3 +419,36 @@ def test_browser_flame_table_search_source(tmp_path):
             "return performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)"
         )
         assert len(paint) == 1 and paint[0] > 0
+
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.mark.parametrize("name", ["threads.py", "asyncio_gather.py", "src_unicode_idents.py"])
+def test_browser_real_programs(tmp_path, name):
+    """A real run (``run -o report.json``, then ``recompyle view``): every call site the
+    profiler recorded is marked in the page at exactly its columns."""
+    prog = tmp_path / name
+    prog.write_bytes((PROGRAMS / name).read_bytes())
+    report = tmp_path / "r.json"
+    r = run_python("-m", "recompyle", "run", "-o", str(report), name, cwd=tmp_path)
+    assert report.is_file(), r.stderr
+    page = tmp_path / "p.html"
+    r = run_python("-m", "recompyle", "view", str(report), "-o", str(page))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["files"][str(prog)]["source"] == prog.read_text(encoding="utf-8")
+    with chromium(offline=True) as driver:
+        open_page(driver, page)
+        show_file(driver, str(prog))
+        want = expected_spans(prog.read_text(encoding="utf-8"), doc["sites"], str(prog))
+        assert want and page_spans(driver) == want
+        rows = driver.execute_script("return document.querySelectorAll('#sites tbody tr').length")
+        assert rows == min(500, len(doc["sites"]))
+        if doc.get("roots"):
+            names = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#flame .fr.root'))"
+                ".map(f => f.textContent)"
+            )
+            assert {r["name"] for r in doc["roots"]} <= {n.split(" (")[0] for n in names}
+        assert console_errors(driver) == []

@@ -94,7 +94,19 @@ def render_json(rows: "Sequence[SiteStats]") -> str:
             for r in rows
         ],
     }
+    add_files(doc)
     return json.dumps(doc, indent=1) + "\n"
+
+
+def add_files(doc: "dict[str, Any]") -> "dict[str, Any]":
+    """Fill the document's ``files`` section (each site's file: SHA-256 and source text,
+    see ``recompyle.sources``) unless it has one: ``recompyle view`` shows a saved report's
+    source from it and tells a file that changed since."""
+    if not doc.get("files"):
+        from recompyle.sources import file_entries
+
+        doc["files"] = file_entries(str(s["file"]) for s in doc.get("sites") or ())
+    return doc
 
 
 def write_report(
@@ -119,7 +131,7 @@ def write_report(
     else:
         if spec.binary and not output:
             raise ValueError(f"the {fmt} format is binary: it needs an output file")
-        doc = build_document()
+        doc = add_files(build_document())
         data = spec.render(doc, min_percent=min_percent)
     if output:
         write_file(output, data)

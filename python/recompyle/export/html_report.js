@@ -127,7 +127,9 @@
   if (META.dropped) fact("timeline", META.dropped + " events dropped");
   header.appendChild(dl);
   app.appendChild(header);
-  const troubled = FILES.filter(function (f) { return f.note && f.status !== "same"; });
+  const troubled = FILES.filter(function (f) {
+    return f.status === "changed" || f.status === "missing" || f.status === "unavailable";
+  });
   if (troubled.length) {
     const w = el("div", { class: "warn", id: "file-warnings" });
     w.appendChild(el("div", null, "Source files differ from when the report was written:"));
@@ -203,6 +205,12 @@
   function drawFlame() {
     flame.textContent = "";
     drawn = [];
+    if (!RAW.roots.length) {
+      flame.appendChild(el("div", { class: "empty" }, "This report has no call tree (report version " +
+        META.version + "): the table and the source hold its sites."));
+      flame.style.height = "";
+      return;
+    }
     const width = flame.clientWidth || 1000;
     const minFrac = 1 / width;  // narrower than a pixel: not drawn
     const ancestors = [];
