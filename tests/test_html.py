@@ -452,3 +452,31 @@ def test_browser_real_programs(tmp_path, name):
             )
             assert {r["name"] for r in doc["roots"]} <= {n.split(" (")[0] for n in names}
         assert console_errors(driver) == []
+
+
+needs_document = pytest.mark.skipif(
+    not hasattr(__import__("recompyle.report").report, "build_document"),
+    reason="recompyle.report.build_document (the call tree's profile document) is not here yet",
+)
+
+
+@needs_document
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["--format", "html", "-o", "out.page"], {}),
+        (["-o", "profile.html"], {}),
+        ([], {"RECOMPYLE_FORMAT": "html", "RECOMPYLE_OUTPUT": "profile.html"}),
+    ],
+    ids=["format", "output-name", "environment"],
+)
+def test_run_writes_html(tmp_path, args, env):
+    (tmp_path / "prog.py").write_text("def f(x):\n    return abs(x)\n\nprint(f(-2))\n")
+    r = run_python("-m", "recompyle", "run", *args, "prog.py", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and r.stdout == "2\n", r.stderr
+    out = tmp_path / ("out.page" if "--format" in args else "profile.html")
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    data = page_data(page)
+    assert {row[5] for row in data["sites"]} == {"f", "abs", "print"}
+    assert data["files"][0]["source"] == (tmp_path / "prog.py").read_text()
