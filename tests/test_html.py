@@ -480,3 +480,37 @@ def test_run_writes_html(tmp_path, args, env):
     data = page_data(page)
     assert {row[5] for row in data["sites"]} == {"f", "abs", "print"}
     assert data["files"][0]["source"] == (tmp_path / "prog.py").read_text()
+
+
+def test_big_profile(tmp_path):
+    """10,000 nodes over 2,500 sites with 32 real files' source: under 5 MB, and the page
+    draws in the browser without errors, zoom included (its opening time is measured in
+    benches/bench_html.py, not asserted here)."""
+    from big_profile import count_nodes, synthetic
+
+    doc = synthetic(10_000)
+    assert count_nodes(doc) == 10_000
+    page = tmp_path / "big.html"
+    page.write_text(html.render(doc), encoding="utf-8")
+    assert page.stat().st_size < 5_000_000
+    with chromium() as driver:
+        open_page(driver, page)
+        frames = driver.execute_script("return document.querySelectorAll('#flame .fr').length")
+        assert 100 < frames <= 10_000 + 4
+        driver.find_element("css selector", '#flame .fr[data-node="1"]').click()  # MainThread
+        main = driver.find_element("css selector", '#flame .fr[data-node="1"]')
+        assert main.text == "MainThread" and main.value_of_css_property("left") == "0px"
+        assert (
+            driver.execute_script(
+                "return document.querySelector('#flame .fr[data-node=\"1\"]').style.width"
+            )
+            == "100%"
+        )
+        driver.find_element("css selector", '#sites th[data-key="max"]').click()
+        maxima = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#sites tbody tr'))"
+            ".map(tr => +tr.dataset.site)"
+        )
+        want = sorted(range(len(doc["sites"])), key=lambda i: (-doc["sites"][i]["max_ns"], -i))
+        assert maxima == want[:500]
+        assert console_errors(driver) == []

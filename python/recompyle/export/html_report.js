@@ -187,7 +187,6 @@
 
   const ROW = 18;
   let zoom = ALL;
-  let drawn = [];
   let query = "";
   let selectedNode = null;
   function matches(n) {
@@ -204,7 +203,6 @@
   }
   function drawFlame() {
     flame.textContent = "";
-    drawn = [];
     if (!RAW.roots.length) {
       flame.appendChild(el("div", { class: "empty" }, "This report has no call tree (report version " +
         META.version + "): the table and the source hold its sites."));
@@ -227,7 +225,6 @@
       if (matches(n)) d.classList.add("match");
       if (n === selectedNode) d.classList.add("sel");
       flame.appendChild(d);
-      drawn.push(n);
       maxDepth = Math.max(maxDepth, row);
     }
     ancestors.forEach(function (a, i) { frame(a, 0, 1, i, " anc" + (a.site < 0 ? " root" : "")); });
