@@ -133,12 +133,25 @@ def write_report(
             raise ValueError(f"the {fmt} format is binary: it needs an output file")
         doc = add_files(build_document())
         data = spec.render(doc, min_percent=min_percent)
+        _say_dropped(doc)
     if output:
         write_file(output, data)
     else:
         out = stream if stream is not None else sys.stderr
         out.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
         out.flush()
+
+
+def _say_dropped(doc: "dict[str, Any]") -> None:
+    """A timeline that reached its cap is incomplete: say so, once, where people look."""
+    timeline = doc.get("timeline") or {}
+    dropped = timeline.get("dropped", 0)
+    if dropped:
+        kept = len(timeline.get("events", ()))
+        sys.stderr.write(
+            f"recompyle: the timeline kept {kept} events and dropped {dropped} (its cap; see "
+            "--timeline-cap and --min-duration); the call tree is complete\n"
+        )
 
 
 def write_file(output: str, data: "str | bytes") -> None:

@@ -92,35 +92,44 @@ def walk(children: list[Node]) -> Iterator[Visit]:
         stack.extend((c, path) for c in reversed(node["children"]))
 
 
-@dataclass(frozen=True)
 class Interval:
-    site: int
-    start_ns: int
-    end_ns: int
-    raised: bool
-    depth: int
+    """One timeline event made well nested (a slotted class: there may be millions)."""
+
+    __slots__ = ("site", "start_ns", "end_ns", "raised", "depth")
+
+    def __init__(self, site: int, start_ns: int, end_ns: int, raised: bool, depth: int) -> None:
+        self.site = site
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.raised = raised
+        self.depth = depth
 
 
-def nested_intervals(doc: Doc, root: int) -> list[Interval]:
-    """The timeline events of one root, ordered by start (a parent before a child that
-    starts at the same instant) and clipped so that each lies inside the one enclosing it:
-    viewers reject or misdraw a child that outlives its parent, and clock reads taken on
-    either side of a return may disagree by a tick."""
+def nested_intervals(doc: Doc) -> list[list[Interval]]:
+    """The timeline events of each root (by root index), ordered by start (a parent before
+    a child that starts at the same instant) and clipped so that each lies inside the one
+    enclosing it: viewers reject or misdraw a child that outlives its parent, and clock
+    reads taken on either side of a return may disagree by a tick."""
     timeline = doc.get("timeline") or {}
-    events = [e for e in timeline.get("events", ()) if e["root"] == root]
-    events.sort(key=lambda e: (e["start_ns"], -e["end_ns"]))
-    out: list[Interval] = []
-    open_ends: list[int] = []
-    for e in events:
-        start = int(e["start_ns"])
-        while open_ends and open_ends[-1] <= start:
-            open_ends.pop()
-        end = max(start, int(e["end_ns"]))
-        if open_ends:
-            end = min(end, open_ends[-1])
-        out.append(Interval(e["site"], start, end, bool(e.get("raised")), len(open_ends)))
-        open_ends.append(end)
-    return out
+    by_root: list[list[dict[str, Any]]] = [[] for _ in doc["roots"]]
+    for e in timeline.get("events", ()):
+        by_root[e["root"]].append(e)
+    result = []
+    for events in by_root:
+        events.sort(key=lambda e: (e["start_ns"], -e["end_ns"]))
+        out: list[Interval] = []
+        open_ends: list[int] = []
+        for e in events:
+            start = int(e["start_ns"])
+            while open_ends and open_ends[-1] <= start:
+                open_ends.pop()
+            end = max(start, int(e["end_ns"]))
+            if open_ends:
+                end = min(end, open_ends[-1])
+            out.append(Interval(e["site"], start, end, bool(e["raised"]), len(open_ends)))
+            open_ends.append(end)
+        result.append(out)
+    return result
 
 
 def require_timeline(doc: Doc, fmt: str) -> dict[str, Any]:

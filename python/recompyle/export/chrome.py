@@ -27,60 +27,50 @@ from recompyle.export._document import (
 )
 
 
-def _us(ns: int) -> float:
-    return ns / 1000
-
-
 def render(doc: Doc) -> str:
     timeline = require_timeline(doc, "chrome")
     pid = int(doc.get("pid") or 1)
-    sites = doc["sites"]
-    names = [frame_name(s) for s in sites]
-    events: list[dict[str, Any]] = [
+    dumps = json.dumps
+    meta: list[dict[str, Any]] = [
         {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
          "args": {"name": f"python {program_name(doc)}"}},
     ]  # fmt: skip
     for index, root in enumerate(doc["roots"]):
-        tid = index + 1
         label = root_label(root)
         if root.get("kind", "thread") != "thread":
             label = f"{label} on thread {root.get('thread_id')}"
-        events.append(
-            {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": label}}
-        )
-        events.append(
-            {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+        meta.append(
+            {"ph": "M", "name": "thread_name", "pid": pid, "tid": index + 1,
+             "args": {"name": label}}
+        )  # fmt: skip
+        meta.append(
+            {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": index + 1,
              "args": {"sort_index": index}}
         )  # fmt: skip
-        for iv in nested_intervals(doc, index):
-            site = sites[iv.site]
-            events.append(
-                {
-                    "ph": "X",
-                    "name": names[iv.site],
-                    "cat": "call,raised" if iv.raised else "call",
-                    "ts": _us(iv.start_ns),
-                    "dur": _us(iv.end_ns - iv.start_ns),
-                    "pid": pid,
-                    "tid": tid,
-                    "args": {
-                        "file": site["file"],
-                        "line": site["line"],
-                        "col": site["col"] + 1,
-                        "callee": callee_text(site),
-                        "caller": site.get("caller", ""),
-                        "raised": iv.raised,
-                    },
-                }
+    # A call's event is its site's constant part (name, args) around its times: built once
+    # per site, since a timeline holds up to millions of calls.
+    heads, tails = [], []
+    for site in doc["sites"]:
+        args = {"file": site["file"], "line": site["line"], "col": site["col"] + 1,
+                "callee": callee_text(site), "caller": site.get("caller", "")}  # fmt: skip
+        heads.append(f'{{"ph":"X","name":{dumps(frame_name(site))},"pid":{pid},')
+        tails.append(f',"args":{dumps(args, separators=(",", ":"))[:-1]},"raised":')
+    parts = [dumps(m, separators=(",", ":")) for m in meta]
+    for index, intervals in enumerate(nested_intervals(doc)):
+        for iv in intervals:
+            raised = "true" if iv.raised else "false"
+            cat = "call,raised" if iv.raised else "call"
+            parts.append(
+                f'{heads[iv.site]}"tid":{index + 1},"cat":"{cat}","ts":{iv.start_ns / 1000!r},'
+                f'"dur":{(iv.end_ns - iv.start_ns) / 1000!r}{tails[iv.site]}{raised}}}}}'
             )
-    out = {
-        "traceEvents": events,
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "generator": "recompyle",
-            "argv": [str(a) for a in doc.get("argv") or []],
-            "python": doc.get("python"),
-            "dropped_events": int(timeline.get("dropped", 0)),
-        },
+    other = {
+        "generator": "recompyle",
+        "argv": [str(a) for a in doc.get("argv") or []],
+        "python": doc.get("python"),
+        "dropped_events": int(timeline.get("dropped", 0)),
     }
-    return json.dumps(out, separators=(",", ":")) + "\n"
+    return (
+        '{"traceEvents":[' + ",\n".join(parts) + '],"displayTimeUnit":"ns","otherData":'
+        + dumps(other, separators=(",", ":")) + "}\n"
+    )  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 
 from recompyle.export._document import (
     Doc,
+    Interval,
     frame_name,
     nested_intervals,
     program_name,
@@ -55,10 +56,10 @@ def _sampled(root: dict[str, Any], root_frame: int, name: str) -> dict[str, Any]
     }
 
 
-def _evented(doc: Doc, index: int, name: str) -> dict[str, Any]:
+def _evented(intervals: list[Interval], name: str) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     open_stack: list[tuple[int, int]] = []  # (end_ns, frame)
-    for iv in nested_intervals(doc, index):
+    for iv in intervals:
         while open_stack and open_stack[-1][0] <= iv.start_ns:
             end, frame = open_stack.pop()
             events.append({"type": "C", "at": end, "frame": frame})
@@ -89,7 +90,8 @@ def render(doc: Doc) -> str:
     timeline = doc.get("timeline")
     roots = doc["roots"]
     if timeline:
-        profiles += [_evented(doc, i, root_label(r)) for i, r in enumerate(roots)]
+        intervals = nested_intervals(doc)
+        profiles += [_evented(ivs, root_label(r)) for ivs, r in zip(intervals, roots)]
     if not timeline or timeline.get("dropped"):
         suffix = " (call tree)" if timeline else ""
         for r in roots:
