@@ -320,6 +320,13 @@ def test_browser_hostile_source_and_byte_columns(tmp_path):
         assert str(evil.name) in driver.find_element("id", "source-file").text
 
 
+def frame_width_of_view(driver: Any) -> str:
+    """The width a frame has when it spans the whole flame graph."""
+    return driver.execute_script(
+        "const f = document.getElementById('flame'); return f.clientWidth + 'px'"
+    )
+
+
 def flame_nodes(driver: Any) -> list[dict[str, Any]]:
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#flame .fr')).map(f => ({"
@@ -370,6 +377,22 @@ def test_browser_flame_table_search_source(tmp_path):
             "return Array.from(document.querySelectorAll('#src .site.sel')).map(s => s.textContent)"
         )
         assert selected == ["len(parse('x,y'))"]
+        # hover: the frame's numbers
+        from selenium.webdriver import ActionChains
+
+        frame = driver.find_element("css selector", f'#flame .fr[data-node="{target["node"]}"]')
+        ActionChains(driver).move_to_element(frame).perform()
+        tip = driver.find_element("id", "tip").text
+        site = next(s for s in doc["sites"] if s["callee"] == "len")
+        us = f"{site['total_ns'] / 1000:.3f} µs"
+        for needle in (f"prog.py:{site['line']}:{site['col'] + 1}", "calls 1", f"total {us}",
+                       "self 1.000 µs", f"mean {us}", f"max {us}", "raised 0"):  # fmt: skip
+            assert needle in tip, (needle, tip)
+        # an ancestor above the zoomed frame zooms back out
+        driver.find_element("css selector", '#flame .fr.anc[data-node="1"]').click()
+        thread = driver.find_element("css selector", '#flame .fr[data-node="1"]')
+        assert "anc" not in thread.get_attribute("class").split()  # the view's top now
+        assert thread.value_of_css_property("width") == frame_width_of_view(driver)
         driver.find_element("id", "reset-zoom").click()
         # search: exactly the frames whose callee holds the text are marked
         driver.find_element("id", "search").send_keys("PARSE")
