@@ -2,6 +2,14 @@
 // Program text (file names, callee texts, source) only ever reaches the page through
 // textContent and attribute values, never as markup.
 "use strict";
+// A failure of this script is said on the page, not only in the console.
+window.addEventListener("error", function (ev) {
+  const app = document.getElementById("app");
+  const note = document.createElement("div");
+  note.className = "warn";
+  note.textContent = "This report could not be drawn completely: " + ev.message;
+  app.insertBefore(note, app.firstChild);
+});
 (function () {
   const RAW = JSON.parse(document.getElementById("recompyle-data").textContent);
   const META = RAW.meta;
@@ -442,6 +450,53 @@
       return lo;
     };
   }
+  // A light Python colouring, line by line: keywords, strings (triple-quoted ones carried
+  // over lines in `state`, the open quote), comments, numbers. [start, end, class] per token.
+  const KEYWORDS = new Set(("False None True and as assert async await break class continue def del " +
+    "elif else except finally for from global if import in is lambda nonlocal not or pass raise " +
+    "return try while with yield").split(" "));
+  function lex(line, state) {
+    const out = [];
+    let i = 0;
+    if (state) {
+      const end = line.indexOf(state);
+      if (end < 0) { out.push([0, line.length, "s"]); return [out, state]; }
+      out.push([0, end + 3, "s"]);
+      i = end + 3;
+    }
+    while (i < line.length) {
+      const c = line[i];
+      if (c === "#") { out.push([i, line.length, "c"]); break; }
+      let start = i, q = i;
+      if (/[A-Za-z_]/.test(c)) {
+        let j = i;
+        while (j < line.length && /\w/.test(line[j])) j++;
+        const word = line.slice(i, j);
+        if ((line[j] === "'" || line[j] === '"') && /^[rRbBfFuU]{1,2}$/.test(word)) q = j;  // a prefix
+        else { if (KEYWORDS.has(word)) out.push([i, j, "k"]); i = j; continue; }
+      } else if (/[0-9]/.test(c)) {
+        let j = i;
+        while (j < line.length && /[\w.]/.test(line[j])) j++;
+        out.push([i, j, "n"]);
+        i = j;
+        continue;
+      } else if (c !== "'" && c !== '"') { i++; continue; }
+      const quote = line[q];
+      if (line.substr(q, 3) === quote + quote + quote) {
+        const triple = quote + quote + quote;
+        const end = line.indexOf(triple, q + 3);
+        if (end < 0) { out.push([start, line.length, "s"]); return [out, triple]; }
+        out.push([start, end + 3, "s"]);
+        i = end + 3;
+        continue;
+      }
+      let j = q + 1;
+      while (j < line.length && line[j] !== quote) j += line[j] === "\\" ? 2 : 1;
+      out.push([start, Math.min(j + 1, line.length), "s"]);
+      i = j + 1;
+    }
+    return [out, null];
+  }
   function siteExtent(s) { return [s.line, s.col, s.end_line, s.end_col]; }
   function outerFirst(a, b) {
     const x = siteExtent(SITES[a]), y = siteExtent(SITES[b]);
@@ -475,14 +530,32 @@
       }
     });
     const frag = document.createDocumentFragment();
+    let lexState = null;
     lines.forEach(function (text, i) {
       const ln = i + 1;
       const row = el("div", { class: "ln", id: "L" + ln });
       row.appendChild(el("span", { class: "no" }, String(ln)));
       const code = el("span", { class: "code" });
       const shown = visible(text);
+      const lexed = lex(text, lexState);
+      const toks = lexed[0];
+      lexState = lexed[1];
+      let tk = 0;
+      let pos = 0;
+      // Text [pos, upto) into node, the syntax colouring's tokens as spans.
+      function put(node, upto) {
+        while (pos < upto) {
+          while (tk < toks.length && toks[tk][1] <= pos) tk++;
+          const t = toks[tk];
+          if (!t || t[0] >= upto) { node.appendChild(document.createTextNode(shown.slice(pos, upto))); pos = upto; break; }
+          if (t[0] > pos) { node.appendChild(document.createTextNode(shown.slice(pos, t[0]))); pos = t[0]; }
+          const end = Math.min(t[1], upto);
+          node.appendChild(el("span", { class: "tk-" + t[2] }, shown.slice(pos, end)));
+          pos = end;
+        }
+      }
       const marks = byLine[ln];
-      if (!marks) code.textContent = shown;
+      if (!marks) put(code, text.length);
       else {
         const toIndex = byteMapper(text);
         const indent = text.length - text.replace(/^\s+/, "").length;
@@ -493,8 +566,6 @@
         }).filter(function (v) { return v[2] > v[1]; });
         ivs.sort(function (x, y) { return x[1] - y[1] || y[2] - x[2] || outerFirst(x[0], y[0]); });
         const stack = [[code, text.length]];
-        let pos = 0;
-        function put(node, upto) { if (upto > pos) { node.appendChild(document.createTextNode(shown.slice(pos, upto))); pos = upto; } }
         ivs.forEach(function (v) {
           while (stack.length > 1 && stack[stack.length - 1][1] <= v[1]) { const t = stack.pop(); put(t[0], t[1]); }
           const top = stack[stack.length - 1];
