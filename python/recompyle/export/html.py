@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from recompyle.export._document import display_path
+from recompyle.sources import FileCheck
 
 __all__ = ["render"]
 
@@ -52,7 +53,7 @@ NODE_FIELDS = ("site", "calls", "total_ns", "self_ns", "max_ns", "raised", "chil
 _SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-def render(doc: Mapping[str, Any], *, file_status: Mapping[str, Any] | None = None) -> str:
+def render(doc: Mapping[str, Any], *, file_status: Mapping[str, FileCheck] | None = None) -> str:
     """The page for profile document ``doc`` (version 1 or 2). ``file_status`` (from
     ``recompyle.sources.check_files``) says per file whether it changed or went missing since
     the report was written, and gives the source to show when the document has none;
@@ -88,7 +89,7 @@ def _int(value: Any, what: str) -> int:
     return int(value)
 
 
-def _page_data(doc: Mapping[str, Any], file_status: Mapping[str, Any]) -> dict[str, Any]:
+def _page_data(doc: Mapping[str, Any], file_status: Mapping[str, FileCheck]) -> dict[str, Any]:
     if not isinstance(doc, Mapping):
         raise ValueError("the report is not a JSON object")
     sites = doc.get("sites")
