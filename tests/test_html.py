@@ -112,13 +112,18 @@ def test_html_is_a_registered_format():
 
 
 def test_page_is_self_contained():
-    page = html.render(document())
+    doc = document()
+    doc["sites"][0]["untimed"] = 3  # calls counted but not timed (nested too deep)
+    doc["roots"][0]["children"][0]["untimed"] = 2
+    page = html.render(doc)
     static = DATA_RE.sub("", page)
     for needle in ("http:", "https:", "<link", "<img", "@import", "url(", " src=", "<iframe"):
         assert needle not in static.lower(), needle
     assert page.count("<script") == 2
     data = page_data(page)
-    assert len(data["sites"]) == len(document()["sites"])
+    assert len(data["sites"]) == len(doc["sites"])
+    assert data["sites"][0][data["site_fields"].index("untimed")] == 3
+    assert data["roots"][0]["nodes"][data["node_fields"].index("untimed")] == 2
 
 
 def test_program_text_cannot_close_the_data_element(tmp_path):

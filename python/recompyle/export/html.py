@@ -46,9 +46,10 @@ SITE_FIELDS = (
     "self_ns",
     "max_ns",
     "raised",
+    "untimed",
 )
 # Integers per node in a root's flat tree.
-NODE_FIELDS = ("site", "calls", "total_ns", "self_ns", "max_ns", "raised", "children")
+NODE_FIELDS = ("site", "calls", "total_ns", "self_ns", "max_ns", "raised", "untimed", "children")
 
 _SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
@@ -111,7 +112,7 @@ def _page_data(doc: Mapping[str, Any], file_status: Mapping[str, FileCheck]) -> 
                 row.append(_int(site[key], f"sites[{i}].{key}"))
             own = site.get("self_ns")
             row.append(None if own is None else _int(own, f"sites[{i}].self_ns"))
-            for key in ("max_ns", "raised"):
+            for key in ("max_ns", "raised", "untimed"):
                 row.append(_int(site.get(key, 0), f"sites[{i}].{key}"))
         except KeyError as exc:
             raise ValueError(f"sites[{i}] has no {exc.args[0]!r}") from None
@@ -183,7 +184,7 @@ def _flat_root(root: Any, index: int, n_sites: int) -> dict[str, Any]:
             flat += (
                 site,
                 *(_int(node[key], f"node.{key}") for key in ("calls", "total_ns", "self_ns")),
-                *(_int(node.get(key, 0), f"node.{key}") for key in ("max_ns", "raised")),
+                *(_int(node.get(key, 0), f"node.{key}") for key in ("max_ns", "raised", "untimed")),
                 len(children),
             )
         except KeyError as exc:

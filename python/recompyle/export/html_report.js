@@ -21,7 +21,7 @@ window.addEventListener("error", function (ev) {
       id: i, file: r[SF.file], line: r[SF.line], col: r[SF.col], end_line: r[SF.end_line],
       end_col: r[SF.end_col], callee: r[SF.callee], caller: r[SF.caller], module: r[SF.module],
       calls: r[SF.calls], total: r[SF.total_ns], self: r[SF.self_ns], max: r[SF.max_ns],
-      raised: r[SF.raised],
+      raised: r[SF.raised], untimed: r[SF.untimed],
       mean: r[SF.calls] ? r[SF.total_ns] / r[SF.calls] : 0,
     };
   });
@@ -94,7 +94,8 @@ window.addEventListener("error", function (ev) {
       const parent = stack[stack.length - 1];
       const n = { id: NODES.length, site: flat[p + NF.site], calls: flat[p + NF.calls],
                   total: flat[p + NF.total_ns], self: flat[p + NF.self_ns],
-                  max: flat[p + NF.max_ns], raised: flat[p + NF.raised], children: [],
+                  max: flat[p + NF.max_ns], raised: flat[p + NF.raised],
+                  untimed: flat[p + NF.untimed], children: [],
                   parent: parent[0], depth: parent[0].depth + 1 };
       NODES.push(n);
       parent[0].children.push(n);
@@ -174,6 +175,8 @@ window.addEventListener("error", function (ev) {
                    ["total", dur(total) + "  (" + pct(total / BASE) + ")"],
                    ["self", dur(n ? n.self : s.self)], ["mean", dur(calls ? total / calls : 0)],
                    ["max", dur(n ? n.max : s.max)], ["raised", String(n ? n.raised : s.raised)]];
+    const untimed = n ? n.untimed : s.untimed;
+    if (untimed) lines.push(["untimed", untimed + " of the calls (nested over 200 deep: their time is their caller's)"]);
     if (n) lines.push(["site (all paths)", s.calls + " calls, " + dur(s.total)]);
     return lines;
   }
