@@ -208,9 +208,11 @@ window.addEventListener("error", function (ev) {
   }
   function frameColour(n) {
     if (n.site < 0) return "";
+    // One colour per callee text (a function called from several sites keeps its colour),
+    // warm hues as flame graphs have; darker where calls raised.
     const s = SITES[n.site];
-    const hue = hashHue(s.module || FILES[s.file].display);
-    return "hsl(" + hue + ",62%," + (s.raised ? "62%" : "76%") + ")";
+    const hue = 10 + hashHue(s.callee) % 60;
+    return "hsl(" + hue + ",80%," + (n.raised ? "58%" : "72%") + ")";
   }
   function drawFlame() {
     flame.textContent = "";
