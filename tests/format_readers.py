@@ -146,7 +146,10 @@ def inferno_flamegraph() -> str:
 
 def flamegraph_svg(path: Path) -> str:
     out = subprocess.run(
-        [inferno_flamegraph(), str(path)], capture_output=True, text=True, timeout=60
+        [inferno_flamegraph(), "--minwidth", "0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "<svg" in out.stdout

@@ -302,7 +302,7 @@ def test_collapsed_read_by_inferno(tmp_path):
 def test_tree_text():
     text = render("tree", min_percent=0)
     lines = text.splitlines()
-    assert lines[0] == "recompyle call tree: 3 thread/tasks, wall 12.000 ms"
+    assert lines[0] == "recompyle call tree: 2 threads, 1 task, wall 12.000 ms"
     assert lines[1] == "MainThread  10.000 ms"
     assert lines[2] == (
         "├─ 3.000 ms  30.0%  load_config (/src/app/prog.py:14:1)  [1 call, self 1.000 ms]"
@@ -341,3 +341,47 @@ def test_empty_document_renders_in_every_format():
             check_speedscope(json.loads(out))
         elif fmt.name == "chrome":
             check_chrome(json.loads(out))
+
+
+def test_every_format_from_a_profiler_in_process(instrumented, tmp_path):
+    mod = instrumented(
+        """\
+        import threading
+
+        def leaf(n):
+            return abs(n)
+
+        def rec(n):
+            return leaf(n) if n == 0 else rec(n - 1)
+
+        def boom():
+            raise KeyError("k")
+
+        def run():
+            rec(3)
+            try:
+                boom()
+            except KeyError:
+                pass
+            t = threading.Thread(target=rec, args=(2,), name="helper")
+            t.start()
+            t.join()
+        """,
+        "exp_inproc",
+    )
+    from recompyle import Profiler
+
+    with Profiler(timeline=True) as prof:
+        mod.run()
+    doc = prof.document()
+    check_speedscope(json.loads(get_format("speedscope").render(doc)))
+    lanes = check_chrome(json.loads(get_format("chrome").render(doc)))
+    names = {e["name"].split(" ")[0] for lane in lanes.values() for e in lane}
+    assert {"rec", "leaf", "boom", "threading.Thread", "abs"} <= names
+    path = tmp_path / "in.prof"
+    path.write_bytes(get_format("pstats").render(doc))
+    keys = {k[2].split(" ")[0] for k in pstats.Stats(str(path), stream=io.StringIO()).stats}
+    assert {"<thread", "rec", "leaf", "boom"} <= keys
+    folded = get_format("collapsed").render(doc)
+    assert any(line.startswith("helper;rec (") for line in folded.splitlines())
+    assert "boom (" in get_format("tree").render(doc, min_percent=0)

@@ -40,9 +40,10 @@ options:
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
   --timeline          also record when each call began and ended (implied by chrome;
                       makes speedscope's profile evented)
-  --timeline-cap N    keep at most N timeline events (default: the profiler's); later
-                      ones are dropped and counted, the call tree stays exact
+  --timeline-cap N    keep at most N timeline events (default 2000000; implies
+                      --timeline); later ones are dropped and counted, the tree stays exact
   --min-duration DUR  leave calls shorter than DUR (e.g. 50us, 1ms) out of the timeline
+                      (implies --timeline)
   --min-percent P     tree format: hide calls under P% of their thread's time (default 1)
   --track-globals PATTERNS
                       track the globals of these modules (instrumented too; '__main__'
@@ -242,7 +243,11 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
             f"{option} {fmt.name} writes binary data, not for a terminal ({where}): give -o FILE"
         )
     cap = opts.get("timeline_cap")
-    if cap is not None and (not cap.isdigit() or int(cap) <= 0):
+    try:
+        timeline_cap = None if cap is None else int(cap)
+    except ValueError:
+        timeline_cap = 0
+    if timeline_cap is not None and timeline_cap <= 0:
         raise UsageError(f"--timeline-cap: {cap!r} is not a positive whole number of events")
     min_duration = opts.get("min_duration")
     try:
@@ -264,8 +269,9 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
     return {
         "fmt": fmt.name,
         "output": output,
-        "timeline": "timeline" in opts,
-        "timeline_cap": None if cap is None else int(cap),
+        # a cap or a minimum duration only means something for a timeline: they ask for one
+        "timeline": bool({"timeline", "timeline_cap", "min_duration"} & set(opts)),
+        "timeline_cap": timeline_cap,
         "min_duration_ns": min_duration_ns,
         "min_percent": min_percent,
     }

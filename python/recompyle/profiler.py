@@ -15,6 +15,8 @@ time minus the time of the reported calls made inside it.
 
 from __future__ import annotations
 
+import _thread
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -324,7 +326,7 @@ class Profiler:
         self.stop()
 
 
-def _site_stats(site_id: int, row: list[int], self_ticks: int, scale: float) -> SiteStats | None:
+def _site_stats(site_id: int, row: list[int], self_ns: int, scale: float) -> SiteStats | None:
     try:
         file, module, line, col, end_line, end_col, callee, caller = _core.site_info(site_id)
     except ValueError:
@@ -333,7 +335,7 @@ def _site_stats(site_id: int, row: list[int], self_ticks: int, scale: float) -> 
     return SiteStats(
         file, module, line, col, end_line, end_col, callee, caller,
         calls, round(ticks * scale), round(max_ticks * scale), raised,
-        round(self_ticks * scale), untimed, site_id,
+        self_ns, untimed, site_id,
     )  # fmt: skip
 
 
@@ -345,7 +347,7 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         dense = counts.nodes[index][1] if index < len(counts.nodes) else -1
         if dense >= 0:
             sid = site_ids[dense]
-            self_by_site[sid] = self_by_site.get(sid, 0) + row[2]
+            self_by_site[sid] = self_by_site.get(sid, 0) + round(row[2] * scale)
     stats: dict[int, SiteStats] = {}
     for sid, row in sites_raw.items():
         if row[0] <= 0:
@@ -387,7 +389,7 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         roots.append(
             CallRoot(
                 "thread",
-                name or f"Thread {thread_id}",
+                name or _thread_name(thread_id),
                 thread_id,
                 sum(k.total_ns for k in kids),
                 tuple(kids),
@@ -395,6 +397,19 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         )
     return ProfileView(sites, roots, _timeline(prof, counts, stats, sites, root_index),
                        _wall(prof))  # fmt: skip
+
+
+def _thread_name(thread_id: int) -> str:
+    """A name for a thread ``threading`` did not know when it was first seen: the main
+    thread leaves ``threading``'s table at exit, when the report is written, and without
+    ``threading`` imported the thread writing the report at exit is the main one."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        if threading.main_thread().ident == thread_id:
+            return threading.main_thread().name
+    elif _thread.get_ident() == thread_id:
+        return "MainThread"
+    return f"Thread {thread_id}"
 
 
 def _wall(prof: Profiler) -> int | None:

@@ -203,22 +203,27 @@ def write_report(
     *,
     min_percent: "float | None" = None,
 ) -> None:
-    """Write the run's profile (what the run's profiler saw, see ``report_at_exit``, else
-    everything recorded so far) in format ``fmt`` (a name in ``recompyle.export``) to
-    ``output`` (a path) or ``stream`` (stderr by default). ``min_percent`` is the ``tree``
+    """Write the run's profile in format ``fmt`` (a name in ``recompyle.export``) to
+    ``output`` (a path) or ``stream`` (stderr by default): what the run's profiler saw
+    (``report_at_exit``), else everything recorded so far. ``min_percent`` is the ``tree``
     format's threshold."""
     from recompyle.export import get_format
 
     spec = get_format(fmt)
-    if spec.module is None:
-        view = run_view()
-        limit = None if output else 40
-        data: str | bytes = render_json(view) if fmt == "json" else render_text(view.sites, limit)
+    if spec.binary and not output:
+        raise ValueError(f"the {fmt} format is binary: it needs an output file")
+    view = run_view()
+    data: str | bytes
+    if fmt == "text":
+        data = render_text(view.sites, limit=None if output else 40)
     else:
-        if spec.binary and not output:
-            raise ValueError(f"the {fmt} format is binary: it needs an output file")
-        doc = add_files(build_document())
-        data = spec.render(doc, min_percent=min_percent)
+        doc = add_files(build_document(view))
+        if fmt == "json":
+            import json
+
+            data = json.dumps(doc, indent=1) + "\n"
+        else:
+            data = spec.render(doc, min_percent=min_percent)
         _say_dropped(doc)
     if output:
         write_file(output, data)
@@ -302,8 +307,8 @@ def report_at_exit(
 ) -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
-    last settings given. A format that needs a timeline (``chrome``) records one; the
-    timeline options are ``Profiler``'s."""
+    last settings given (the profiler, with its timeline options, is started once). A
+    format that needs a timeline (``chrome``) records one."""
     from recompyle.export import get_format
     from recompyle.profiler import Profiler
 
@@ -315,6 +320,9 @@ def report_at_exit(
     _at_exit["output"] = output
     _at_exit["min_percent"] = min_percent
     if "profiler" not in _run_profiler:
-        options = {"timeline_cap": timeline_cap, "min_duration_ns": min_duration_ns}
-        given = {k: v for k, v in options.items() if v is not None}
-        _run_profiler["profiler"] = Profiler(timeline=timeline, **given).start()
+        options: dict[str, int] = {}
+        if timeline_cap is not None:
+            options["timeline_cap"] = timeline_cap
+        if min_duration_ns is not None:
+            options["min_duration_ns"] = min_duration_ns
+        _run_profiler["profiler"] = Profiler(timeline=timeline, **options).start()

@@ -69,7 +69,11 @@ def render(doc: Doc, min_percent: float = DEFAULT_MIN_PERCENT) -> str:
         raise ValueError(f"min_percent must be between 0 and 100, not {min_percent}")
     names = [frame_name(s) for s in doc["sites"]]
     roots: list[dict[str, Any]] = doc["roots"]
-    head = f"recompyle call tree: {_plural(len(roots), 'thread/task')}"
+    threads = sum(1 for r in roots if r.get("kind", "thread") == "thread")
+    counts = [_plural(threads, "thread")]
+    if len(roots) > threads:
+        counts.append(_plural(len(roots) - threads, "task"))
+    head = f"recompyle call tree: {', '.join(counts)}"
     if doc.get("wall_ns") is not None:
         head += f", wall {duration(doc['wall_ns'])}"
     if min_percent:
