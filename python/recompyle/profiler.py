@@ -342,9 +342,11 @@ def _site_stats(site_id: int, row: list[int], self_ns: int, scale: float) -> Sit
 def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -> ProfileView:
     scale = counts.ns_per_tick
     site_ids = [row[0] for row in counts.sites]
+    # Read once: the native getter builds a new list at each access (quadratic in a loop).
+    node_rows = counts.nodes
     self_by_site: dict[int, int] = {}
     for index, row in nodes_raw.items():
-        dense = counts.nodes[index][1] if index < len(counts.nodes) else -1
+        dense = node_rows[index][1] if index < len(node_rows) else -1
         if dense >= 0:
             sid = site_ids[dense]
             self_by_site[sid] = self_by_site.get(sid, 0) + round(row[2] * scale)
@@ -359,13 +361,13 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
 
     children: dict[int, list[int]] = {}
     for index in nodes_raw:
-        if index < len(counts.nodes):
-            parent = counts.nodes[index][0]
+        if index < len(node_rows):
+            parent = node_rows[index][0]
             if parent >= 0:
                 children.setdefault(parent, []).append(index)
 
     def build(index: int) -> CallNode | None:
-        parent, dense, _root = counts.nodes[index][:3]
+        parent, dense, _root = node_rows[index][:3]
         site = stats.get(site_ids[dense])
         row = nodes_raw.get(index)
         if site is None or row is None or row[0] <= 0:
@@ -439,6 +441,7 @@ def _timeline(
     origin = prof._origin_tick or 0
     site_pos = {s.site_id: i for i, s in enumerate(sites)}
     site_ids = [row[0] for row in counts.sites]
+    node_rows = counts.nodes  # read once, as in _build_view
     dropped = 0
     events: list[TimelineEvent] = []
     for gen, first, end, lost in windows:
@@ -447,9 +450,9 @@ def _timeline(
         if got_gen != gen:
             continue
         for node, start, stop, raised in raw:
-            if node >= len(counts.nodes):
+            if node >= len(node_rows):
                 continue
-            _parent, dense, root = counts.nodes[node][:3]
+            _parent, dense, root = node_rows[node][:3]
             pos = site_pos.get(site_ids[dense]) if dense >= 0 else None
             where = root_index.get(root)
             if pos is None or where is None:
