@@ -137,6 +137,23 @@ _SITE_MAX = 2
 _NODE_MAX = 3
 
 
+@dataclass(frozen=True)
+class _RawCounts:
+    """``_core.Counts`` read once: its attributes build a new list on every access."""
+
+    ns_per_tick: float
+    sites: list[tuple[int, ...]]
+    nodes: list[tuple[int, ...]]
+    roots: list[tuple[int, int, str | None]]
+    epoch: int
+    now: int
+
+
+def _counts() -> _RawCounts:
+    c = _core.profiler_counts()
+    return _RawCounts(c.ns_per_tick, c.sites, c.nodes, c.roots, c.epoch, c.now)
+
+
 def _site_rows(counts: Any) -> dict[int, list[int]]:
     return {row[0]: list(row[1:]) for row in counts.sites}
 
@@ -227,7 +244,7 @@ class Profiler:
         if self in _running:
             return self
         _core.profiler_start(self.tree_enabled)
-        counts = _core.profiler_counts()
+        counts = _counts()
         _fold_max(counts)
         self._base = counts
         if self._epoch != counts.epoch:
@@ -246,7 +263,7 @@ class Profiler:
         if self not in _running:
             return
         _running.remove(self)
-        self._collect(_core.profiler_counts(), closing=True)
+        self._collect(_counts(), closing=True)
         _core.profiler_stop(self.tree_enabled)
 
     def _fold(self, sites: dict, nodes: dict, epoch: int) -> None:
@@ -301,7 +318,7 @@ class Profiler:
 
     def view(self) -> ProfileView:
         """Sites, thread trees and timeline as this profiler saw them."""
-        counts = _core.profiler_counts()
+        counts = _counts()
         sites_raw, nodes_raw = self._collect(counts, closing=False)
         return _build_view(self, counts, sites_raw, nodes_raw)
 
@@ -342,11 +359,9 @@ def _site_stats(site_id: int, row: list[int], self_ns: int, scale: float) -> Sit
 def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -> ProfileView:
     scale = counts.ns_per_tick
     site_ids = [row[0] for row in counts.sites]
-    # Read once: the native getter builds a new list at each access (quadratic in a loop).
-    node_rows = counts.nodes
     self_by_site: dict[int, int] = {}
     for index, row in nodes_raw.items():
-        dense = node_rows[index][1] if index < len(node_rows) else -1
+        dense = counts.nodes[index][1] if index < len(counts.nodes) else -1
         if dense >= 0:
             sid = site_ids[dense]
             self_by_site[sid] = self_by_site.get(sid, 0) + round(row[2] * scale)
@@ -361,13 +376,13 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
 
     children: dict[int, list[int]] = {}
     for index in nodes_raw:
-        if index < len(node_rows):
-            parent = node_rows[index][0]
+        if index < len(counts.nodes):
+            parent = counts.nodes[index][0]
             if parent >= 0:
                 children.setdefault(parent, []).append(index)
 
     def build(index: int) -> CallNode | None:
-        parent, dense, _root = node_rows[index][:3]
+        parent, dense, _root = counts.nodes[index][:3]
         site = stats.get(site_ids[dense])
         row = nodes_raw.get(index)
         if site is None or row is None or row[0] <= 0:
@@ -441,7 +456,6 @@ def _timeline(
     origin = prof._origin_tick or 0
     site_pos = {s.site_id: i for i, s in enumerate(sites)}
     site_ids = [row[0] for row in counts.sites]
-    node_rows = counts.nodes  # read once, as in _build_view
     dropped = 0
     events: list[TimelineEvent] = []
     for gen, first, end, lost in windows:
@@ -450,9 +464,9 @@ def _timeline(
         if got_gen != gen:
             continue
         for node, start, stop, raised in raw:
-            if node >= len(node_rows):
+            if node >= len(counts.nodes):
                 continue
-            _parent, dense, root = node_rows[node][:3]
+            _parent, dense, root = counts.nodes[node][:3]
             pos = site_pos.get(site_ids[dense]) if dense >= 0 else None
             where = root_index.get(root)
             if pos is None or where is None:
@@ -470,7 +484,7 @@ def _timeline(
 def whole_view() -> ProfileView:
     """Everything any profiler recorded (the native record since the process started or
     its last ``_core.profiler_reset()``)."""
-    counts = _core.profiler_counts()
+    counts = _counts()
     sites = {row[0]: list(row[1:]) for row in counts.sites}
     return _build_view(Profiler(), counts, sites, _node_rows(counts))
 
