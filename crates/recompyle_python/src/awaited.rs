@@ -55,6 +55,8 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     ]));
     let mut slots = vec![
         slot(ffi::Py_tp_dealloc, awaited_dealloc as *mut c_void),
+        slot(ffi::Py_tp_traverse, awaited_traverse as *mut c_void),
+        slot(ffi::Py_tp_clear, awaited_clear as *mut c_void),
         slot(ffi::Py_tp_iter, awaited_iter as *mut c_void),
         slot(ffi::Py_tp_iternext, awaited_next as *mut c_void),
         slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
@@ -69,7 +71,9 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
         name: c"recompyle._core.AwaitedCall".as_ptr(),
         basicsize: std::mem::size_of::<Awaited>() as c_int,
         itemsize: 0,
-        flags: ffi::Py_TPFLAGS_DEFAULT as std::ffi::c_uint,
+        // Collected: the awaiting coroutine's frame holds this object, which holds the
+        // awaited coroutine, whose frame may hold the task that runs the first.
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_GC) as std::ffi::c_uint,
         slots: slots.as_mut_ptr(),
     }));
     // SAFETY: the spec and everything it points to are leaked, so live forever.
@@ -126,18 +130,43 @@ pub unsafe fn wrap(
     std::ptr::write(&raw mut (*a).iter, null_mut());
     std::ptr::write(&raw mut (*a).pending, pending);
     (*a).done = false;
+    ffi::PyObject_GC_Track(obj.cast());
     Ok(obj)
 }
 
-unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
+unsafe extern "C" fn awaited_traverse(
+    obj: *mut ffi::PyObject,
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+) -> c_int {
     let a = obj.cast::<Awaited>();
-    let tp = ffi::Py_TYPE(obj);
+    for o in [(*a).inner, (*a).iter] {
+        if !o.is_null() {
+            let r = visit(o, arg);
+            if r != 0 {
+                return r;
+            }
+        }
+    }
+    // Heap types' instances own a reference to their type (3.9+).
+    visit(ffi::Py_TYPE(obj).cast(), arg)
+}
+
+unsafe extern "C" fn awaited_clear(obj: *mut ffi::PyObject) -> c_int {
+    let a = obj.cast::<Awaited>();
     for field in [&mut (*a).inner, &mut (*a).iter] {
         let o = std::mem::replace(field, null_mut());
         if !o.is_null() {
             ffi::Py_DECREF(o);
         }
     }
+    0
+}
+
+unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
+    let tp = ffi::Py_TYPE(obj);
+    ffi::PyObject_GC_UnTrack(obj.cast());
+    awaited_clear(obj);
     if let Some(free) = (*tp).tp_free {
         free(obj.cast());
     }

@@ -149,7 +149,7 @@ mod tests {
             end_col: 9,
             callee: callee.into(),
             qualname: qualname.into(),
-            awaited: line.is_multiple_of(2),
+            awaited: line & 1 == 0,
         }
     }
 
