@@ -19,7 +19,9 @@ import _thread
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+
+if False:  # typing only: the run's profiler is made at start-up, keep the imports light
+    from typing import Any
 
 from recompyle import _core
 
