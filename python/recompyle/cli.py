@@ -36,6 +36,7 @@ options:
                         pstats      pstats, snakeviz, gprof2dot (*.prof, *.pstats)
                         callgrind   KCachegrind, gprof2dot     (callgrind.out.*)
                         collapsed   flamegraph.pl, inferno     (*.collapsed, *.folded)
+                        html        one page for a browser     (*.html)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
   --timeline          also record when each call began and ended (implied by chrome;
                       makes speedscope's profile evented)
@@ -64,11 +65,26 @@ profiled too, and their profiles merged into the report.
 
 TOP_USAGE = """\
 usage: python -m recompyle run [options] (script.py | -m module) [args...]
+       python -m recompyle combine PART... -o FILE [--format FORMAT]
+       python -m recompyle view REPORT.json [-o PAGE.html]
        python -m recompyle --version
 
 commands:
   run      run a program instrumented and report a flat profile of its calls
   combine  merge profile parts of several processes or runs into one report
+  view     render a saved JSON report as one self-contained HTML page
+"""
+
+VIEW_USAGE = """\
+usage: python -m recompyle view REPORT.json [-o PAGE.html]
+
+Render a JSON report (run --format json) as one self-contained HTML page: flame graph,
+call-site table and annotated source. Files that changed or went missing since the report
+was written are named on stderr and in the page.
+
+options:
+  -o, --output FILE   the page to write (default: REPORT with .html for .json)
+  -h, --help          show this help
 """
 
 
@@ -144,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         from recompyle.combine import main as combine_main
 
         return combine_main(argv[1:])
+    if argv[0] == "view":
+        return view(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -327,6 +345,67 @@ def _is_terminal(path: str) -> bool:
         return os.isatty(fd)
     finally:
         os.close(fd)
+
+
+def view(args: list[str]) -> int:
+    """``recompyle view REPORT.json [-o PAGE.html]``: the saved report as an HTML page, its
+    files checked against their recorded hashes (a changed file's spans would point at the
+    wrong text, so the page shows the recorded copy and says so)."""
+    report = output = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(VIEW_USAGE)
+            return 0
+        name, eq, value = arg.partition("=")
+        if name in ("-o", "--output"):
+            if not eq:
+                if i + 1 >= len(args):
+                    sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: {name} needs a value\n")
+                    return 2
+                i += 1
+                value = args[i]
+            output = value
+        elif arg.startswith("-") and arg != "-" or report is not None:
+            sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: unexpected argument {arg!r}\n")
+            return 2
+        else:
+            report = arg
+        i += 1
+    if report is None:
+        sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: give the JSON report to render\n")
+        return 2
+    if output is None:
+        stem = report[:-5] if report.lower().endswith(".json") else report
+        output = stem + ".html"
+    import json
+
+    from recompyle.export import html
+    from recompyle.report import write_file
+    from recompyle.sources import check_files
+
+    try:
+        with open(report, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        sys.stderr.write(f"recompyle view: error: cannot read {report}: {exc}\n")
+        return 2
+    checks = check_files(doc) if isinstance(doc, dict) else {}
+    try:
+        page = html.render(doc, file_status=checks)
+    except ValueError as exc:
+        sys.stderr.write(f"recompyle view: error: {report}: {exc}\n")
+        return 2
+    try:
+        write_file(output, page)
+    except OSError as exc:
+        sys.stderr.write(f"recompyle view: error: cannot write {output}: {exc}\n")
+        return 2
+    for path, check in checks.items():
+        if check.status in ("changed", "missing", "unavailable"):
+            sys.stderr.write(f"recompyle view: {path}: {check.note}\n")
+    return 0
 
 
 def _fresh_main(tracked: bool = False) -> types.ModuleType:
