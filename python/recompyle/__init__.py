@@ -59,5 +59,19 @@ def __getattr__(name: str):
     return value
 
 
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext recompyle``: the ``%%recompyle`` magics (``recompyle.ipython``; the
+    package itself does not need IPython)."""
+    from recompyle.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    from recompyle.ipython import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))

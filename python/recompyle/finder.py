@@ -25,7 +25,14 @@ from importlib.machinery import ModuleSpec, SourceFileLoader
 from recompyle import _core
 from recompyle.loader import RecompyleLoader, RecompyleWarning
 
-__all__ = ["RecompyleFinder", "install", "installed_patterns", "tracked_patterns", "uninstall"]
+__all__ = [
+    "RecompyleFinder",
+    "already_imported",
+    "install",
+    "installed_patterns",
+    "tracked_patterns",
+    "uninstall",
+]
 
 
 class RecompyleFinder:
@@ -120,19 +127,8 @@ def install(
         if track_globals:
             tracked = ",".join([*finder.track_matcher.patterns, track_globals])
             finder.track_matcher = _core.ModuleMatcher(tracked)
-    # A bare `*` cannot mean the modules every start-up imports (warnings, codecs, what
-    # other .pth files load): only patterns that name modules warn about them.
-    both = f"{patterns},{track_globals}"
-    named = ",".join(p for p in both.split(",") if p.strip() not in ("*", "**"))
-    if warn_imported and named.strip(", "):
-        fresh = _core.ModuleMatcher(named)
-        already = sorted(
-            name
-            for name, module in list(sys.modules.items())
-            if fresh.matches(name)
-            and isinstance(getattr(module, "__spec__", None), ModuleSpec)
-            and _instrumentable(module.__spec__)
-        )
+    if warn_imported:
+        already = already_imported(patterns, track_globals)
         if already:
             import warnings
 
@@ -143,6 +139,25 @@ def install(
                 stacklevel=2,
             )
     return finder
+
+
+def already_imported(patterns: str, track_globals: str = "") -> "list[str]":
+    """The modules these patterns select that are imported already, and so cannot be
+    instrumented (sorted). A bare ``*`` cannot mean the modules every start-up imports
+    (warnings, codecs, what other ``.pth`` files load): only patterns that name modules
+    count."""
+    both = f"{patterns},{track_globals}"
+    named = ",".join(p for p in both.split(",") if p.strip() not in ("*", "**"))
+    if not named.strip(", "):
+        return []
+    fresh = _core.ModuleMatcher(named)
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if fresh.matches(name)
+        and isinstance(getattr(module, "__spec__", None), ModuleSpec)
+        and _instrumentable(module.__spec__)
+    )
 
 
 def uninstall() -> None:
