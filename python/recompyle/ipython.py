@@ -305,6 +305,7 @@ def _awaits(shell: Any, body: str) -> bool:
 
 async def run_cell_async(line: str, cell: str) -> Any:
     """What an awaiting ``%%recompyle`` cell runs (see ``_await_cells``)."""
+    __tracebackhide__ = True  # noqa: F841
     from IPython import get_ipython
 
     shell = get_ipython()

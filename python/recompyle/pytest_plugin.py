@@ -265,8 +265,10 @@ class SessionProfile:
         if self.already:
             tr.write_line(_already_line(self.already))  # type: ignore[attr-defined]
         if self.top:
-            text = render_text(self.rows, limit=self.top).rstrip("\n")
-            for line in text.split("\n"):
+            lines = render_text(self.rows, limit=self.top).rstrip("\n").split("\n")
+            if len(self.rows) > self.top:
+                lines[-1] = f"  ... {len(self.rows) - self.top} more sites (--recompyle-report)"
+            for line in lines:
                 tr.write_line(line)  # type: ignore[attr-defined]
         if self.per_test:
             slowest = sorted(self.tests, key=lambda t: -t.duration_ns)[: self.per_test]
