@@ -189,7 +189,10 @@ class SessionProfile:
         finally:
             elapsed = time.perf_counter_ns() - began
             window.stop()
-            self.tests.append(TestProfile(item.nodeid, elapsed, window.stats()))
+            try:
+                self.tests.append(TestProfile(item.nodeid, elapsed, window.stats()))
+            except Exception as exc:  # the test's outcome is never ours to change
+                _warn(f"no profile for {item.nodeid}: {exc!r}")
 
     # -- xdist ---------------------------------------------------------------------------
 
