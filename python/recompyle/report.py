@@ -1,17 +1,35 @@
-"""The report stage: the flat profile as text (stderr by default) or JSON.
+"""The report stage: the profile as text (stderr by default) or JSON.
 
-JSON report (``--format json``), one object:
+JSON report (``--format json``): the *profile document*, one object, version 2 (a
+superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``):
 
 ``version``
-    Report format version (1).
-``python``, ``argv``
-    Interpreter version and the profiled program's ``sys.argv``.
+    Report format version (2).
+``python``, ``argv``, ``pid``
+    Interpreter version, the profiled program's ``sys.argv``, its process id.
+``wall_ns``
+    Wall time the profile covers (the profiler's running time), or ``null``.
 ``sites``
     One object per call site, longest ``total_ns`` first: ``file``, ``line`` (1-based),
     ``col`` (0-based UTF-8 byte offset, as ``ast``), ``end_line``, ``end_col``, ``callee``
     (the callee's source text), ``caller`` (qualified name of the enclosing function,
-    ``<module>`` at top level), ``module``, ``calls``, ``total_ns``, ``mean_ns``,
-    ``max_ns`` and ``raised`` (calls that ended in an exception). Times are inclusive.
+    ``<module>`` at top level), ``module``, ``calls``, ``total_ns``, ``self_ns`` (the
+    calls' time minus the time of reported calls inside them), ``mean_ns``, ``max_ns``,
+    ``raised`` (calls that ended in an exception) and ``untimed`` (of ``calls``, those
+    made deeper than 200 nested reported calls: counted, their time inside the enclosing
+    call's). Times are inclusive: a recursive site's ``total_ns`` counts the inner calls'
+    time again, ``self_ns`` does not.
+``roots``
+    One calling-context tree per thread: ``kind`` (``"thread"``), ``name`` (the thread's
+    name), ``thread_id``, ``total_ns`` (its top-level calls' time) and ``children``, each
+    a node ``{"site": <index into sites>, "calls", "total_ns", "self_ns", "max_ns",
+    "raised", "untimed", "children"}``: the site reached through its ancestors' sites.
+    A call at a site already on the path is counted at that ancestor (recursion collapsed),
+    without adding its time to the ancestor's ``total_ns`` again.
+``timeline``
+    ``null``, or when a timeline was recorded ``{"dropped": <events over the cap>,
+    "events": [{"root", "site", "start_ns", "end_ns", "raised"}, ...]}`` with times from
+    the profile's start, ordered by root then start; per root the events nest.
 
 The text report shows ``file:line:col`` with a 1-based column, as editors do.
 """
@@ -24,12 +42,19 @@ if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
     from typing import IO
 
-    from recompyle.profiler import SiteStats
+    from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
-__all__ = ["FORMATS", "render_json", "render_text", "report_at_exit", "write_report"]
+__all__ = [
+    "FORMATS",
+    "build_document",
+    "render_json",
+    "render_text",
+    "report_at_exit",
+    "write_report",
+]
 
 FORMATS = ("text", "json")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 def _display_path(path: str) -> str:
@@ -75,45 +100,110 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(rows: "Sequence[SiteStats]") -> str:
-    import json
+def _site_row(r: "SiteStats") -> dict:
+    return {
+        "file": r.file,
+        "line": r.line,
+        "col": r.col,
+        "end_line": r.end_line,
+        "end_col": r.end_col,
+        "callee": r.callee,
+        "caller": r.caller,
+        "module": r.module,
+        "calls": r.calls,
+        "total_ns": r.total_ns,
+        "self_ns": r.self_ns,
+        "mean_ns": round(r.mean_ns, 1),
+        "max_ns": r.max_ns,
+        "raised": r.raised,
+        "untimed": r.untimed,
+    }
 
-    doc = {
+
+def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" = None) -> dict:
+    """The profile document (version 2, described in this module's docstring) of what one
+    profiler saw (``Profiler.view()``; by default the run's profiler, see
+    ``report_at_exit``, else everything recorded); the exporters and the HTML page read
+    only this."""
+    if view is None:
+        view = run_view()
+    index = {id(s): i for i, s in enumerate(view.sites)}
+
+    def node(n: "CallNode") -> dict:
+        return {
+            "site": index[id(n.site)],
+            "calls": n.calls,
+            "total_ns": n.total_ns,
+            "self_ns": n.self_ns,
+            "max_ns": n.max_ns,
+            "raised": n.raised,
+            "untimed": n.untimed,
+            "children": [node(c) for c in n.children],
+        }
+
+    timeline = None
+    if view.timeline is not None:
+        timeline = {
+            "dropped": view.timeline.dropped,
+            "events": [
+                {
+                    "root": e.root,
+                    "site": e.site,
+                    "start_ns": e.start_ns,
+                    "end_ns": e.end_ns,
+                    "raised": e.raised,
+                }
+                for e in view.timeline.events
+            ],
+        }
+    return {
         "version": _FORMAT_VERSION,
         "python": ".".join(map(str, sys.version_info[:3])),
-        "argv": list(sys.argv),
-        "sites": [
+        "argv": list(sys.argv if argv is None else argv),
+        "pid": os.getpid(),
+        "wall_ns": view.wall_ns,
+        "sites": [_site_row(r) for r in view.sites],
+        "roots": [
             {
-                "file": r.file,
-                "line": r.line,
-                "col": r.col,
-                "end_line": r.end_line,
-                "end_col": r.end_col,
-                "callee": r.callee,
-                "caller": r.caller,
-                "module": r.module,
-                "calls": r.calls,
+                "kind": r.kind,
+                "name": r.name,
+                "thread_id": r.thread_id,
                 "total_ns": r.total_ns,
-                "mean_ns": round(r.mean_ns, 1),
-                "max_ns": r.max_ns,
-                "raised": r.raised,
+                "children": [node(c) for c in r.children],
             }
-            for r in rows
+            for r in view.roots
         ],
+        "timeline": timeline,
     }
-    return json.dumps(doc, indent=1) + "\n"
+
+
+def run_view() -> "ProfileView":
+    """What the run's profiler saw (``report_at_exit``), else everything recorded so far."""
+    from recompyle.profiler import whole_view
+
+    prof = _run_profiler.get("profiler")
+    return prof.view() if prof is not None else whole_view()
+
+
+def render_json(view: "ProfileView") -> str:
+    import json
+
+    return json.dumps(build_document(view), indent=1) + "\n"
 
 
 def write_report(
     fmt: str = "text", output: "str | None" = None, stream: "IO[str] | None" = None
 ) -> None:
-    """Write the current profile to ``output`` (a path) or ``stream`` (stderr by default)."""
-    from recompyle.profiler import snapshot
+    """Write the run's profile to ``output`` (a path) or ``stream`` (stderr by default):
+    what the run's profiler saw (``report_at_exit``), else everything recorded so far."""
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
-    rows = snapshot()
-    text = render_json(rows) if fmt == "json" else render_text(rows, limit=None if output else 40)
+    view = run_view()
+    if fmt == "json":
+        text = render_json(view)
+    else:
+        text = render_text(view.sites, limit=None if output else 40)
     if output:
         write_text_file(output, text)
     else:
@@ -146,6 +236,8 @@ def write_text_file(output: str, text: str) -> None:
 
 
 _at_exit: "dict[str, str | None]" = {}
+# The run's own profiler (started by report_at_exit): one among any the program starts.
+_run_profiler: "dict[str, Profiler]" = {}
 
 
 def _write_at_exit() -> None:
@@ -165,10 +257,11 @@ def report_at_exit(fmt: "str | None", output: "str | None") -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
     last settings given."""
-    from recompyle import _core
+    from recompyle.profiler import Profiler
 
     if not _at_exit:
         atexit.register(_write_at_exit)
     _at_exit["format"] = fmt or default_format(output)
     _at_exit["output"] = output
-    _core.profiler_start()
+    if "profiler" not in _run_profiler:
+        _run_profiler["profiler"] = Profiler().start()

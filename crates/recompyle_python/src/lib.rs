@@ -6,6 +6,7 @@
 //! (every rewritten call) → [`handlers`] / [`profiler`] (who listens) → [`events`].
 
 mod byref;
+mod call_tree;
 mod clock;
 mod code_object;
 mod events;
@@ -27,6 +28,8 @@ use pyo3::prelude::*;
 pub(crate) static ACTIVE: AtomicU8 = AtomicU8::new(0);
 pub(crate) const HANDLERS: u8 = 1;
 pub(crate) const PROFILING: u8 = 2;
+/// With [`PROFILING`]: also the calling-context tree.
+pub(crate) const TREE: u8 = 4;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -60,6 +63,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::profiler_running, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_clear_max, m)?)?;
+    m.add_class::<profiler::Counts>()?;
+    m.add_function(wrap_pyfunction!(profiler::timeline_acquire, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::timeline_release, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::timeline_events, m)?)?;
 
     m.add_function(wrap_pyfunction!(byref::byref_find_calls, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;

@@ -1,17 +1,23 @@
-//! The flat profiler: per call site, how many calls, their total and longest time.
+//! The profiler: per call site a flat row (calls, inclusive time, longest call, raised) and
+//! per thread a calling-context tree ([`crate::call_tree`]), optionally a timeline.
 //!
-//! Times are inclusive (a call's time includes the calls it makes) and kept in clock ticks
-//! in one GIL-guarded table; a snapshot converts them to nanoseconds.
+//! Times are kept in clock ticks in one GIL-guarded [`Profile`]; snapshots hand the raw
+//! counts to Python (`recompyle.profiler`), which converts them and keeps per-`Profiler`
+//! baselines, so profilers nest and overlap. The native recording runs while at least one
+//! profiler is started (a count); the tree is kept while at least one of them wants it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use crate::call_tree::{self, Frame, Link, NodeId, Stack, Tree};
 use crate::gil::GilCell;
-use crate::{clock, ACTIVE, PROFILING};
+use crate::{clock, ACTIVE, PROFILING, TREE};
 
 /// Site ids are already well spread in their low bits; one multiply mixes the high bits in.
 #[derive(Default)]
@@ -29,32 +35,22 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n) ^ self.0.rotate_left(32));
+    }
 }
 
+/// One flat row: every call of the site, inclusive times (a recursive call's time is in
+/// its own row and again in its caller's, as each call's inclusive time is added).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     pub calls: u64,
     pub ticks: u64,
     pub max_ticks: u64,
     pub raised: u64,
+    /// Calls counted but not timed: made deeper than the reporting limit.
+    pub untimed: u64,
 }
-
-/// Boxed so a `Stats` never moves while the cache below points at it.
-type Table = HashMap<u64, Box<Stats>, BuildHasherDefault<IdHasher>>;
-
-static STATS: GilCell<Option<Table>> = GilCell::new(None);
-
-/// Site-id objects (the int constants in the rewritten code) to their `Stats`, direct-mapped
-/// by address: a hit costs one compare instead of converting the int and hashing it. Each
-/// entry holds a reference to its int, so the address cannot be reused by another object
-/// while cached.
-const CACHE_SLOTS: usize = 1024;
-
-struct Cache(Vec<(*mut ffi::PyObject, *mut Stats)>);
-// SAFETY: only touched with the GIL held (GilCell).
-unsafe impl Send for Cache {}
-
-static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
 
 #[inline(always)]
 fn add(s: &mut Stats, ticks: u64, raised: bool) {
@@ -66,54 +62,320 @@ fn add(s: &mut Stats, ticks: u64, raised: bool) {
     s.raised += u64::from(raised);
 }
 
-/// Record one call of the site whose id is `site` (a site id already converted).
-pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
-    let table = STATS.get_mut(py).get_or_insert_with(Table::default);
-    add(table.entry(site).or_default(), ticks, raised);
+/// A thread's root: its node and who it is.
+struct Root {
+    node: NodeId,
+    thread_id: u64,
+    /// The thread's name when it was first seen, if `threading` knew it then.
+    name: Option<String>,
 }
 
-/// Record one call of the site whose id object is `site_obj` (an exact int).
+/// One recorded call for the timeline.
+#[derive(Clone, Copy)]
+struct Event {
+    node: NodeId,
+    raised: bool,
+    start: u64,
+    end: u64,
+}
+
+#[derive(Default)]
+struct Timeline {
+    /// Profilers recording a timeline; events are kept while any is, and until the next
+    /// first one starts.
+    users: u32,
+    cap: usize,
+    min_ticks: u64,
+    events: Vec<Event>,
+    dropped: u64,
+    /// Bumped when the buffer is emptied, so a profiler knows its window is gone.
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Profile {
+    /// Flat rows, by dense site index.
+    flat: Vec<Stats>,
+    /// Dense index → site id.
+    site_ids: Vec<u64>,
+    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    tree: Tree,
+    roots: Vec<Root>,
+    /// Each thread's stack, boxed: the pointer a thread caches stays valid while the vector
+    /// grows, until a reset.
+    #[allow(clippy::vec_box)]
+    stacks: Vec<Box<Stack>>,
+    timeline: Timeline,
+}
+
+static PROFILE: GilCell<Option<Profile>> = GilCell::new(None);
+
+/// Bumped by every reset: stacks and cached pointers of an older epoch are stale.
+static EPOCH: GilCell<Cell<u64>> = GilCell::new(Cell::new(1));
+
+/// Profilers started and not stopped, and how many of them want the tree.
+static USERS: GilCell<Cell<(u32, u32)>> = GilCell::new(Cell::new((0, 0)));
+
+thread_local! {
+    /// This thread's stack in the current epoch: `(epoch, stack)`, the stack borrowed from
+    /// [`Profile::stacks`] (valid while the epoch matches).
+    static MINE: Cell<(u64, *mut Stack)> = const { Cell::new((0, null_mut())) };
+}
+
+fn profile(py: Python<'_>) -> &mut Profile {
+    PROFILE.get_mut(py).get_or_insert_with(Profile::default)
+}
+
+/// Site-id objects (the int constants in the rewritten code) to dense site indices,
+/// direct-mapped by address: a hit costs one compare instead of converting the int and
+/// hashing it. Each entry holds a reference to its int, so the address cannot be reused by
+/// another object while cached.
+const CACHE_SLOTS: usize = 1024;
+
+struct Cache(Vec<(*mut ffi::PyObject, u32)>);
+// SAFETY: only touched with the GIL held (GilCell).
+unsafe impl Send for Cache {}
+
+static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
+
+/// The dense index of the site whose id object is `site_obj`; `None` if it is not a site id.
+///
+/// # Safety
+/// `site_obj` must be a live object and the GIL held.
+#[inline(always)]
+unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> {
+    let cache = &CACHE.get(py).0;
+    let slot = (site_obj as usize >> 4) % CACHE_SLOTS;
+    if let Some(&(key, dense)) = cache.get(slot) {
+        if key == site_obj {
+            return Some(dense);
+        }
+    }
+    dense_miss(py, site_obj, slot)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) -> Option<u32> {
+    let Some(site) = crate::sites::id_of(site_obj) else {
+        // Not a site id (someone called the builtin by hand): nothing to record.
+        ffi::PyErr_Clear();
+        return None;
+    };
+    let dense = dense_of_id(py, site);
+    let cache = &mut CACHE.get_mut(py).0;
+    if cache.is_empty() {
+        cache.resize(CACHE_SLOTS, (null_mut(), 0));
+    }
+    ffi::Py_INCREF(site_obj);
+    let (old, _) = std::mem::replace(&mut cache[slot], (site_obj, dense));
+    if !old.is_null() {
+        ffi::Py_DECREF(old);
+    }
+    Some(dense)
+}
+
+fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
+    let p = profile(py);
+    if let Some(&d) = p.index.get(&site) {
+        return d;
+    }
+    let d = p.flat.len() as u32;
+    p.flat.push(Stats::default());
+    p.site_ids.push(site);
+    p.index.insert(site, d);
+    d
+}
+
+/// Record one call of the site whose id is `site` in the flat table only.
+pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
+    let d = dense_of_id(py, site);
+    add(&mut profile(py).flat[d as usize], ticks, raised);
+}
+
+/// Record one call of the site whose id object is `site_obj` (an exact int), flat only.
 ///
 /// # Safety
 /// `site_obj` must be a live int object and the GIL held.
 #[inline(always)]
 pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
-    let cache = &mut CACHE.get_mut(py).0;
-    let slot = (site_obj as usize >> 4) % CACHE_SLOTS;
-    if let Some(&(key, stats)) = cache.get(slot) {
-        if key == site_obj {
-            add(&mut *stats, ticks, raised);
-            return;
+    if let Some(d) = dense_of(py, site_obj) {
+        if let Some(p) = PROFILE.get_mut(py) {
+            if let Some(s) = p.flat.get_mut(d as usize) {
+                add(s, ticks, raised);
+            }
         }
     }
-    record_miss(py, site_obj, slot, ticks, raised);
+}
+
+/// A call entered in the tree, to be ended by [`leave`].
+pub struct Entry {
+    /// Borrowed from [`Profile::stacks`]; only dereferenced while `epoch` is current.
+    stack: *mut Stack,
+    epoch: u64,
+    depth: usize,
+}
+
+/// This thread's stack, registering the thread on first use in this epoch.
+#[inline(always)]
+fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
+    let (e, stack) = MINE.with(Cell::get);
+    if e == epoch && !stack.is_null() {
+        return stack;
+    }
+    new_stack(py, epoch)
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn record_miss(
-    py: Python<'_>,
-    site_obj: *mut ffi::PyObject,
-    slot: usize,
-    ticks: u64,
-    raised: bool,
-) {
-    let Some(site) = crate::sites::id_of(site_obj) else {
-        // Not a site id (someone called the builtin by hand): nothing to record.
-        ffi::PyErr_Clear();
+fn new_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
+    // SAFETY: the GIL is held.
+    let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+    let name = thread_name(py, thread_id);
+    let p = profile(py);
+    let root = p.roots.len() as u32;
+    let node = p.tree.add_root(root);
+    p.roots.push(Root {
+        node,
+        thread_id,
+        name,
+    });
+    let mut stack = Box::new(Stack::new(node));
+    let ptr: *mut Stack = &mut *stack;
+    p.stacks.push(stack);
+    MINE.with(|m| m.set((epoch, ptr)));
+    ptr
+}
+
+/// The name `threading` has for the thread `ident`, looked up without creating anything
+/// (`threading.current_thread()` would make a dummy thread object for foreign threads).
+fn thread_name(py: Python<'_>, ident: u64) -> Option<String> {
+    let modules = py.import("sys").ok()?.getattr("modules").ok()?;
+    let threading = modules.get_item("threading").ok()?;
+    let active = threading.getattr("_active").ok()?;
+    let thread = active.call_method1("get", (ident,)).ok()?;
+    if thread.is_none() {
+        return None;
+    }
+    thread.getattr("name").ok()?.extract().ok()
+}
+
+/// Enter a call at the site `site_obj` in this thread's tree; `None` if it is not a site.
+///
+/// # Safety
+/// `site_obj` must be a live object and the GIL held.
+#[inline(always)]
+pub unsafe fn enter(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<Entry> {
+    let dense = dense_of(py, site_obj)?;
+    Some(enter_dense(py, dense))
+}
+
+/// [`enter`] for a site id already converted.
+pub fn enter_id(py: Python<'_>, site: u64) -> Entry {
+    let dense = dense_of_id(py, site);
+    enter_dense(py, dense)
+}
+
+#[inline(always)]
+fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
+    let epoch = EPOCH.get(py).get();
+    let stack = my_stack(py, epoch);
+    let p = profile(py);
+    // SAFETY: `stack` belongs to this epoch's `p.stacks`; nothing else borrows it now.
+    let stack_ref = unsafe { &mut *stack };
+    let top = stack_ref.top();
+    let key = dense as usize + 1;
+    let link = match p.tree.cached_link(top, key) {
+        Some(link) => link,
+        None => p.tree.link(top, dense, key),
+    };
+    p.tree.enter(stack_ref, link, clock::ticks());
+    Entry {
+        stack,
+        epoch,
+        depth: stack_ref.frames.len(),
+    }
+}
+
+/// End the call `entry` entered.
+#[inline(always)]
+pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
+    let end = clock::ticks();
+    if EPOCH.get(py).get() != entry.epoch {
+        return; // reset while the call ran: its stack is gone
+    }
+    // SAFETY: the epoch is current, so the stack is alive in `Profile::stacks`.
+    let stack = unsafe { &mut *entry.stack };
+    if stack.frames.len() != entry.depth {
+        return;
+    }
+    let Some((frame, ticks)) = call_tree::leave(stack, end) else {
         return;
     };
-    let table = STATS.get_mut(py).get_or_insert_with(Table::default);
-    let stats: *mut Stats = &mut **table.entry(site).or_default();
-    add(&mut *stats, ticks, raised);
-    let cache = &mut CACHE.get_mut(py).0;
-    if cache.is_empty() {
-        cache.resize(CACHE_SLOTS, (std::ptr::null_mut(), std::ptr::null_mut()));
+    let p = profile(py);
+    finish(p, &frame, ticks, end, raised);
+}
+
+#[inline(always)]
+fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
+    p.tree.add(frame, ticks, raised);
+    let dense = p.tree.nodes[frame.node as usize].site;
+    if let Some(s) = p.flat.get_mut(dense as usize) {
+        add(s, ticks, raised);
     }
-    ffi::Py_INCREF(site_obj);
-    let (old, _) = std::mem::replace(&mut cache[slot], (site_obj, stats));
-    if !old.is_null() {
-        ffi::Py_DECREF(old);
+    if p.timeline.users != 0 {
+        record_event(&mut p.timeline, frame, ticks, end, raised);
+    }
+}
+
+#[inline(never)]
+fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: bool) {
+    if ticks < t.min_ticks {
+        return;
+    }
+    if t.events.len() >= t.cap {
+        t.dropped += 1;
+        return;
+    }
+    t.events.push(Event {
+        node: frame.node,
+        raised,
+        start: frame.start,
+        end,
+    });
+}
+
+/// Count a call at `site_obj` that runs unreported because reported calls already nest as
+/// deep as allowed: at its site and in the tree under the innermost reported call, with no
+/// time (its time is inside that call's).
+///
+/// # Safety
+/// `site_obj` must be a live object and the GIL held.
+#[cold]
+#[inline(never)]
+pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
+    if ffi::PyLong_CheckExact(site_obj) == 0 {
+        return;
+    }
+    let Some(dense) = dense_of(py, site_obj) else {
+        return;
+    };
+    let tree_on = ACTIVE.load(Ordering::Relaxed) & TREE != 0;
+    let epoch = EPOCH.get(py).get();
+    let stack = if tree_on {
+        my_stack(py, epoch)
+    } else {
+        null_mut()
+    };
+    let p = profile(py);
+    if let Some(s) = p.flat.get_mut(dense as usize) {
+        s.calls += 1;
+        s.untimed += 1;
+    }
+    if !stack.is_null() {
+        let top = (*stack).top();
+        let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
+        p.tree.add_untimed(node);
     }
 }
 
@@ -127,42 +389,86 @@ fn clear_cache(py: Python<'_>) {
     }
 }
 
-/// Start timing every instrumented call.
+fn set_active(py: Python<'_>) {
+    let (users, tree) = USERS.get(py).get();
+    if users == 0 {
+        ACTIVE.fetch_and(!(PROFILING | TREE), Ordering::Relaxed);
+    } else if tree == 0 {
+        ACTIVE.fetch_and(!TREE, Ordering::Relaxed);
+        ACTIVE.fetch_or(PROFILING, Ordering::Relaxed);
+    } else {
+        ACTIVE.fetch_or(PROFILING | TREE, Ordering::Relaxed);
+    }
+}
+
+/// Start recording (one more profiler active); `tree=False` asks for the flat table only,
+/// which is cheaper per call.
 #[pyfunction]
-pub fn profiler_start() {
+#[pyo3(signature = (tree = true))]
+pub fn profiler_start(py: Python<'_>, tree: bool) {
     clock::start();
-    ACTIVE.fetch_or(PROFILING, Ordering::Relaxed);
+    let users = USERS.get(py);
+    let (n, t) = users.get();
+    users.set((n + 1, t + u32::from(tree)));
+    set_active(py);
 }
 
-/// Stop timing; what was recorded is kept.
+/// One profiler less; recording stops when none is left. What was recorded is kept.
 #[pyfunction]
-pub fn profiler_stop() {
-    ACTIVE.fetch_and(!PROFILING, Ordering::Relaxed);
+#[pyo3(signature = (tree = true))]
+pub fn profiler_stop(py: Python<'_>, tree: bool) {
+    let users = USERS.get(py);
+    let (n, t) = users.get();
+    users.set((n.saturating_sub(1), t.saturating_sub(u32::from(tree))));
+    set_active(py);
 }
 
-/// Whether the profiler is timing calls.
+/// Whether any profiler is recording.
 #[pyfunction]
 pub fn profiler_running() -> bool {
     ACTIVE.load(Ordering::Relaxed) & PROFILING != 0
 }
 
-/// Forget everything recorded.
+/// Forget everything recorded (every profiler's counts start again from zero).
 #[pyfunction]
 pub fn profiler_reset(py: Python<'_>) {
     clear_cache(py);
-    *STATS.get_mut(py) = None;
+    let epoch = EPOCH.get(py);
+    epoch.set(epoch.get() + 1);
+    let old = std::mem::take(&mut profile(py).timeline);
+    profile(py).timeline = Timeline {
+        generation: old.generation + 1,
+        events: Vec::new(),
+        dropped: 0,
+        ..old
+    };
+    let timeline = std::mem::take(&mut profile(py).timeline);
+    *PROFILE.get_mut(py) = Some(Profile {
+        timeline,
+        ..Profile::default()
+    });
+}
+
+/// Every longest-call figure to zero: a profiler starting keeps the earlier maxima itself.
+#[pyfunction]
+pub fn profiler_clear_max(py: Python<'_>) {
+    let p = profile(py);
+    p.tree.clear_max();
+    for s in &mut p.flat {
+        s.max_ticks = 0;
+    }
 }
 
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
 #[pyfunction]
 pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
-    let rows: Vec<(u64, Stats)> = match STATS.get(py) {
-        Some(table) => table.iter().map(|(k, v)| (*k, **v)).collect(),
-        None => return Vec::new(),
-    };
     let scale = clock::ns_per_tick();
-    rows.into_iter()
-        .map(|(site, s)| {
+    let p = profile(py);
+    p.flat
+        .iter()
+        .zip(&p.site_ids)
+        .filter(|(s, _)| s.calls != 0)
+        .map(|(s, &site)| {
             (
                 site,
                 s.calls,
@@ -172,4 +478,119 @@ pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
             )
         })
         .collect()
+}
+
+/// `(parent, site index or -1, root, calls, ticks, self_ticks, max_ticks, raised, untimed)`.
+type NodeRow = (i64, i64, u32, u64, u64, u64, u64, u64, u64);
+
+/// Raw counts (ticks), for the Python side's per-profiler views.
+#[pyclass(module = "recompyle._core", frozen, get_all)]
+pub struct Counts {
+    /// Nanoseconds per tick.
+    pub ns_per_tick: f64,
+    /// `(site_id, calls, ticks, max_ticks, raised, untimed)` by dense site index.
+    pub sites: Vec<(u64, u64, u64, u64, u64, u64)>,
+    /// `(parent, site index or -1, root, calls, ticks, self_ticks, max_ticks, raised,
+    /// untimed)` by node index; a root's parent is -1.
+    pub nodes: Vec<NodeRow>,
+    /// `(node, thread_id, name or None)` per thread root.
+    pub roots: Vec<(u32, u64, Option<String>)>,
+    /// Bumped by every reset: counts of another epoch are not comparable.
+    pub epoch: u64,
+    /// Clock tick when taken.
+    pub now: u64,
+}
+
+#[pyfunction]
+pub fn profiler_counts(py: Python<'_>) -> Counts {
+    let ns_per_tick = clock::ns_per_tick_cached();
+    let epoch = EPOCH.get(py).get();
+    let p = profile(py);
+    let signed = |v: u32| if v == u32::MAX { -1 } else { i64::from(v) };
+    Counts {
+        ns_per_tick,
+        sites: p
+            .flat
+            .iter()
+            .zip(&p.site_ids)
+            .map(|(s, &id)| (id, s.calls, s.ticks, s.max_ticks, s.raised, s.untimed))
+            .collect(),
+        nodes: p
+            .tree
+            .nodes
+            .iter()
+            .map(|n| {
+                let t = n.totals;
+                (
+                    signed(n.parent),
+                    signed(n.site),
+                    n.root,
+                    t.calls,
+                    t.ticks,
+                    t.self_ticks,
+                    t.max_ticks,
+                    t.raised,
+                    t.untimed,
+                )
+            })
+            .collect(),
+        roots: p
+            .roots
+            .iter()
+            .map(|r| {
+                let name = r.name.clone().or_else(|| thread_name(py, r.thread_id));
+                (r.node, r.thread_id, name)
+            })
+            .collect(),
+        epoch,
+        now: clock::ticks(),
+    }
+}
+
+/// One more profiler records a timeline: at most `cap` events, calls shorter than
+/// `min_ns` left out. Returns `(generation, first event index, dropped so far)`.
+#[pyfunction]
+pub fn timeline_acquire(py: Python<'_>, cap: usize, min_ns: u64) -> (u64, usize, u64) {
+    let scale = clock::ns_per_tick_cached();
+    let t = &mut profile(py).timeline;
+    if t.users == 0 {
+        t.events = Vec::new();
+        t.dropped = 0;
+        t.generation += 1;
+        t.cap = cap;
+        t.min_ticks = (min_ns as f64 / scale) as u64;
+    } else {
+        t.cap = t.cap.max(cap);
+        t.min_ticks = t.min_ticks.min((min_ns as f64 / scale) as u64);
+    }
+    t.users += 1;
+    (t.generation, t.events.len(), t.dropped)
+}
+
+/// A profiler stops recording its timeline: `(generation, end index, dropped so far)`.
+/// The events stay until the next first profiler asks for a timeline.
+#[pyfunction]
+pub fn timeline_release(py: Python<'_>) -> (u64, usize, u64) {
+    let t = &mut profile(py).timeline;
+    t.users = t.users.saturating_sub(1);
+    (t.generation, t.events.len(), t.dropped)
+}
+
+/// `(generation, events[start..end])`, each `(node, start_tick, end_tick, raised)`.
+#[pyfunction]
+pub fn timeline_events(
+    py: Python<'_>,
+    start: usize,
+    end: usize,
+) -> (u64, Vec<(u32, u64, u64, bool)>) {
+    let t = &profile(py).timeline;
+    let end = end.min(t.events.len());
+    let start = start.min(end);
+    (
+        t.generation,
+        t.events[start..end]
+            .iter()
+            .map(|e| (e.node, e.start, e.end, e.raised))
+            .collect(),
+    )
 }

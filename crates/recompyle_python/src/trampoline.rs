@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 
 use crate::events::CallEvent;
 use crate::gil::GilCell;
-use crate::{clock, handlers, profiler, sites, ACTIVE, HANDLERS, PROFILING};
+use crate::{clock, handlers, profiler, sites, ACTIVE, HANDLERS, PROFILING, TREE};
 
 extern "C" {
     /// What LOAD_METHOD calls; exported by every CPython 3.9-3.13. Returns 1 with an
@@ -262,17 +262,27 @@ static DEPTH: GilCell<Cell<u32>> = GilCell::new(Cell::new(0));
 /// using the C stack, and a program that works under a raised recursion limit must not
 /// overflow it because it is profiled. 3.12 also counts each such C call against its C
 /// recursion limit (1500 units, two per call; 500 in debug builds). Deeper calls run
-/// unreported (and untimed), exactly as without listeners.
+/// unreported and untimed, exactly as without listeners, but the profiler still counts
+/// them ([`profiler::count_untimed`]): a report never undercounts.
 const MAX_DEPTH: u32 = 200;
 
-/// Whether the call being selected should be reported.
+/// Whether the call being selected at `site` should be reported.
 #[inline(always)]
-fn listening() -> bool {
+unsafe fn listening(site: *mut ffi::PyObject) -> bool {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => false,
         HANDLERS if handlers::in_handler() => false,
-        // SAFETY: the selectors and proxies only run with the GIL held.
-        _ => DEPTH.get(unsafe { Python::assume_attached() }).get() < MAX_DEPTH,
+        active => {
+            // SAFETY: the selectors and proxies only run with the GIL held.
+            let py = Python::assume_attached();
+            if DEPTH.get(py).get() < MAX_DEPTH {
+                return true;
+            }
+            if active & PROFILING != 0 && !handlers::in_handler() {
+                profiler::count_untimed(py, site);
+            }
+            false
+        }
     }
 }
 
@@ -287,7 +297,7 @@ unsafe fn bad_call(message: &CStr) -> *mut ffi::PyObject {
 /// listens, else a proxy that takes over the reference.
 #[inline(always)]
 unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    if !listening() {
+    if !listening(site) {
         return callee;
     }
     if ffi::PyLong_CheckExact(site) == 0 {
@@ -321,7 +331,7 @@ unsafe extern "C" fn select_method(
     let site = *args;
     let obj = *args.add(1);
     ffi::Py_INCREF(obj);
-    if !listening() {
+    if !listening(site) {
         return obj;
     }
     if ffi::PyLong_CheckExact(site) == 0 {
@@ -587,6 +597,14 @@ unsafe fn report(
     }
     // SAFETY: vectorcall is only ever made with the GIL held.
     let py = Python::assume_attached();
+    if active == PROFILING | TREE {
+        let Some(entry) = profiler::enter(py, site) else {
+            return forward(callee, bound_self, args, nargsf, kwnames);
+        };
+        let res = forward(callee, bound_self, args, nargsf, kwnames);
+        profiler::leave(py, entry, res.is_null());
+        return res;
+    }
     if active == PROFILING {
         let t0 = clock::ticks();
         let res = forward(callee, bound_self, args, nargsf, kwnames);
@@ -656,10 +674,9 @@ unsafe fn with_handlers(
         if handlers::in_handler() || !profiling {
             return forward(callee, bound_self, args, nargsf, kwnames);
         }
-        let t0 = clock::ticks();
-        let res = forward(callee, bound_self, args, nargsf, kwnames);
-        profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
-        return res;
+        return timed(py, active, site, || {
+            forward(callee, bound_self, args, nargsf, kwnames)
+        });
     };
     let registered = &registered;
     let npos = ffi::PyVectorcall_NARGS(nargsf) as usize;
@@ -672,11 +689,12 @@ unsafe fn with_handlers(
         }
     };
     handlers::run(py, registered, &event, false);
-    let t0 = clock::ticks();
-    let res = forward(callee, bound_self, args, nargsf, kwnames);
-    if profiling {
-        profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
-    }
+    let call = || forward(callee, bound_self, args, nargsf, kwnames);
+    let res = if profiling {
+        timed(py, active, site, call)
+    } else {
+        call()
+    };
     if res.is_null() {
         let Some(err) = PyErr::take(py) else {
             release(py, event);
@@ -697,6 +715,25 @@ unsafe fn with_handlers(
         release(py, event);
         res
     }
+}
+
+/// Make `call` timed by the profiler at `site` (its tree too when `active` asks).
+unsafe fn timed(
+    py: Python<'_>,
+    active: u8,
+    site: u64,
+    call: impl FnOnce() -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if active & TREE != 0 {
+        let entry = profiler::enter_id(py, site);
+        let res = call();
+        profiler::leave(py, entry, res.is_null());
+        return res;
+    }
+    let t0 = clock::ticks();
+    let res = call();
+    profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
+    res
 }
 
 /// The argument vector the event borrows is the caller's: done with before the call returns.

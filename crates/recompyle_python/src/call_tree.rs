@@ -1,0 +1,338 @@
+//! The calling-context tree: pure bookkeeping, no Python.
+//!
+//! A node is "this call site, reached through this chain of call sites"; each root is one
+//! thread. Every reported call pushes a [`Frame`] on its thread's [`Stack`] and pops it when
+//! it ends, adding its time to the node: calls, inclusive ticks, self ticks (the call's
+//! time minus the time of the reported calls made inside it), the longest call, and how
+//! many raised.
+//!
+//! **Recursion** is collapsed: a call at a site that already appears on the path from the
+//! root (the node's ancestors, itself included) goes to that ancestor's node instead of a
+//! new child, so the tree stays as large as the number of distinct call-site paths without
+//! a repeated site. A call whose node is already running on the same stack (a recursive
+//! re-entry) counts in `calls`, `self`, `max` and `raised`; its inclusive time is *not*
+//! added again to the node's total (it is inside the outer call's time already), so no
+//! total counts the same nanosecond twice, and the self times of all nodes add up to the
+//! time spent in reported calls.
+//!
+//! Links (parent, site) → target node are found once and kept: a per-node one-entry cache
+//! keyed by an opaque word (the site-id object's address) answers a loop's repeated call
+//! with one compare, a hash map everything else.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::profiler::IdHasher;
+
+/// Index of a node in [`Tree::nodes`].
+pub type NodeId = u32;
+
+/// Totals of one node (all times in clock ticks).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub calls: u64,
+    pub ticks: u64,
+    pub self_ticks: u64,
+    pub max_ticks: u64,
+    pub raised: u64,
+    /// Calls counted without timing: nested deeper than the reporting limit.
+    pub untimed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Dense index of the site in the profile's flat table; `u32::MAX` for a root.
+    pub site: u32,
+    /// Parent node; `u32::MAX` for a root.
+    pub parent: NodeId,
+    /// Index of the root (thread) this node belongs to.
+    pub root: u32,
+    pub totals: Totals,
+    /// Calls of this node in progress on some stack.
+    pub active: u32,
+    /// One-entry cache of [`Tree::link`]: the key last looked up here and its answer.
+    last_key: usize,
+    last_link: Link,
+}
+
+/// Where a call at some site under some node goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub node: NodeId,
+}
+
+/// One reported call in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    pub node: NodeId,
+    pub start: u64,
+    /// Ticks of the reported calls that ended inside this one.
+    pub child_ticks: u64,
+    /// The node was already running when this call began: its time is inside that call's.
+    pub recursive: bool,
+}
+
+/// The reported calls in progress on one thread, innermost last; the root frame stays.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub frames: Vec<Frame>,
+}
+
+impl Stack {
+    pub fn new(root_node: NodeId) -> Stack {
+        Stack {
+            frames: vec![Frame {
+                node: root_node,
+                start: 0,
+                child_ticks: 0,
+                recursive: false,
+            }],
+        }
+    }
+
+    #[inline(always)]
+    pub fn top(&self) -> NodeId {
+        // The root frame is never popped.
+        self.frames.last().map_or(0, |f| f.node)
+    }
+}
+
+type LinkMap = HashMap<(NodeId, u32), Link, BuildHasherDefault<IdHasher>>;
+
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    links: LinkMap,
+}
+
+impl Tree {
+    /// A new root (a thread); returns its node.
+    pub fn add_root(&mut self, root: u32) -> NodeId {
+        self.push_node(u32::MAX, u32::MAX, root)
+    }
+
+    fn push_node(&mut self, site: u32, parent: NodeId, root: u32) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(Node {
+            site,
+            parent,
+            root,
+            totals: Totals::default(),
+            active: 0,
+            last_key: 0,
+            last_link: Link { node: 0 },
+        });
+        id
+    }
+
+    /// Where a call at `site` made under `parent` goes, answered from the node's one-entry
+    /// cache when `key` (a nonzero word standing for the site) matches.
+    #[inline(always)]
+    pub fn cached_link(&self, parent: NodeId, key: usize) -> Option<Link> {
+        let n = &self.nodes[parent as usize];
+        (n.last_key == key && key != 0).then_some(n.last_link)
+    }
+
+    /// Where a call at `site` made under `parent` goes (creating the child on first use),
+    /// remembered under `key` in the parent's cache.
+    pub fn link(&mut self, parent: NodeId, site: u32, key: usize) -> Link {
+        let link = match self.links.get(&(parent, site)) {
+            Some(link) => *link,
+            None => {
+                let node = match self.ancestor_with(parent, site) {
+                    Some(node) => node,
+                    None => {
+                        let root = self.nodes[parent as usize].root;
+                        self.push_node(site, parent, root)
+                    }
+                };
+                let link = Link { node };
+                self.links.insert((parent, site), link);
+                link
+            }
+        };
+        let n = &mut self.nodes[parent as usize];
+        n.last_key = key;
+        n.last_link = link;
+        link
+    }
+
+    fn ancestor_with(&self, mut node: NodeId, site: u32) -> Option<NodeId> {
+        while node != u32::MAX {
+            let n = &self.nodes[node as usize];
+            if n.site == site {
+                return Some(node);
+            }
+            node = n.parent;
+        }
+        None
+    }
+
+    /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
+    #[inline(always)]
+    pub fn add(&mut self, frame: &Frame, ticks: u64, raised: bool) {
+        let n = &mut self.nodes[frame.node as usize];
+        n.active = n.active.saturating_sub(1);
+        let t = &mut n.totals;
+        t.calls += 1;
+        if !frame.recursive {
+            t.ticks += ticks;
+        }
+        t.self_ticks += ticks.saturating_sub(frame.child_ticks);
+        if ticks > t.max_ticks {
+            t.max_ticks = ticks;
+        }
+        t.raised += u64::from(raised);
+    }
+
+    /// Count a call that was not timed (made deeper than the reporting limit).
+    pub fn add_untimed(&mut self, node: NodeId) {
+        let t = &mut self.nodes[node as usize].totals;
+        t.calls += 1;
+        t.untimed += 1;
+    }
+
+    /// Set every node's longest call to zero (a profiler starting keeps its own maxima).
+    pub fn clear_max(&mut self) {
+        for n in &mut self.nodes {
+            n.totals.max_ticks = 0;
+        }
+    }
+}
+
+impl Tree {
+    /// Push a call at `link` starting at `start` (ended by [`leave`], then [`Tree::add`]).
+    #[inline(always)]
+    pub fn enter(&mut self, stack: &mut Stack, link: Link, start: u64) {
+        let n = &mut self.nodes[link.node as usize];
+        stack.frames.push(Frame {
+            node: link.node,
+            start,
+            child_ticks: 0,
+            recursive: n.active != 0,
+        });
+        n.active += 1;
+    }
+}
+
+/// Pop the innermost call, ended at `end`; returns it and its length, having charged its
+/// length to the enclosing call. `None` when only the root is left.
+#[inline(always)]
+pub fn leave(stack: &mut Stack, end: u64) -> Option<(Frame, u64)> {
+    if stack.frames.len() <= 1 {
+        return None;
+    }
+    let frame = stack.frames.pop()?;
+    let ticks = end.wrapping_sub(frame.start);
+    if let Some(parent) = stack.frames.last_mut() {
+        parent.child_ticks += ticks;
+    }
+    Some((frame, ticks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(tree: &mut Tree, stack: &mut Stack, site: u32, start: u64) {
+        let link = tree.link(stack.top(), site, site as usize + 1);
+        tree.enter(stack, link, start);
+    }
+
+    fn ret(tree: &mut Tree, stack: &mut Stack, end: u64, raised: bool) {
+        let (frame, ticks) = leave(stack, end).expect("a frame");
+        tree.add(&frame, ticks, raised);
+    }
+
+    #[test]
+    fn nested_calls_build_paths_with_self_time() {
+        let mut tree = Tree::default();
+        let root = tree.add_root(0);
+        let mut stack = Stack::new(root);
+        // a [0, 100) calls b [10, 40) and b [50, 60); b calls nothing.
+        call(&mut tree, &mut stack, 1, 0);
+        call(&mut tree, &mut stack, 2, 10);
+        ret(&mut tree, &mut stack, 40, false);
+        call(&mut tree, &mut stack, 2, 50);
+        ret(&mut tree, &mut stack, 60, true);
+        ret(&mut tree, &mut stack, 100, false);
+        assert_eq!(tree.nodes.len(), 3);
+        let a = tree.nodes[1].totals;
+        let b = tree.nodes[2].totals;
+        assert_eq!(
+            (a.calls, a.ticks, a.self_ticks, a.max_ticks),
+            (1, 100, 60, 100)
+        );
+        assert_eq!(
+            (b.calls, b.ticks, b.self_ticks, b.max_ticks, b.raised),
+            (2, 40, 40, 30, 1)
+        );
+        assert_eq!(tree.nodes[2].parent, 1);
+        assert!(leave(&mut stack, 200).is_none(), "the root frame stays");
+    }
+
+    #[test]
+    fn same_site_under_different_parents_are_different_nodes() {
+        let mut tree = Tree::default();
+        let root = tree.add_root(0);
+        let mut stack = Stack::new(root);
+        for parent_site in [1, 2] {
+            call(&mut tree, &mut stack, parent_site, 0);
+            call(&mut tree, &mut stack, 3, 1);
+            ret(&mut tree, &mut stack, 2, false);
+            ret(&mut tree, &mut stack, 3, false);
+        }
+        let sites: Vec<(u32, u32)> = tree.nodes.iter().map(|n| (n.site, n.parent)).collect();
+        assert_eq!(
+            sites,
+            vec![(u32::MAX, u32::MAX), (1, 0), (3, 1), (2, 0), (3, 3)]
+        );
+    }
+
+    #[test]
+    fn recursion_collapses_without_double_counting() {
+        let mut tree = Tree::default();
+        let root = tree.add_root(0);
+        let mut stack = Stack::new(root);
+        // f [0,100) -> g [10,90) -> f [20,80) -> g [30,70)
+        call(&mut tree, &mut stack, 1, 0);
+        call(&mut tree, &mut stack, 2, 10);
+        call(&mut tree, &mut stack, 1, 20);
+        call(&mut tree, &mut stack, 2, 30);
+        ret(&mut tree, &mut stack, 70, false);
+        ret(&mut tree, &mut stack, 80, false);
+        ret(&mut tree, &mut stack, 90, false);
+        ret(&mut tree, &mut stack, 100, false);
+        assert_eq!(tree.nodes.len(), 3, "f and g once each");
+        let f = tree.nodes[1].totals;
+        let g = tree.nodes[2].totals;
+        assert_eq!((f.calls, f.ticks, f.self_ticks), (2, 100, 20 + 20));
+        assert_eq!((g.calls, g.ticks, g.self_ticks), (2, 80, 20 + 40));
+        let self_sum: u64 = tree.nodes.iter().map(|n| n.totals.self_ticks).sum();
+        assert_eq!(self_sum, 100, "self times partition the run");
+    }
+
+    #[test]
+    fn cache_answers_repeated_calls_and_follows_new_keys() {
+        let mut tree = Tree::default();
+        let root = tree.add_root(0);
+        assert_eq!(tree.cached_link(root, 7), None);
+        let a = tree.link(root, 1, 7);
+        assert_eq!(tree.cached_link(root, 7), Some(a));
+        let b = tree.link(root, 2, 8);
+        assert_ne!(a, b);
+        assert_eq!(tree.cached_link(root, 7), None);
+        assert_eq!(tree.link(root, 1, 7), a, "the map keeps the first link");
+        assert_eq!(tree.cached_link(root, 0), None, "zero is never a key");
+    }
+
+    #[test]
+    fn untimed_calls_count_without_time() {
+        let mut tree = Tree::default();
+        let root = tree.add_root(0);
+        let link = tree.link(root, 4, 5);
+        tree.add_untimed(link.node);
+        let t = tree.nodes[link.node as usize].totals;
+        assert_eq!((t.calls, t.untimed, t.ticks), (1, 1, 0));
+    }
+}
