@@ -133,10 +133,23 @@ def test_already_imported_modules_are_named(project: pytest.Pytester) -> None:
     )  # fmt: skip
 
 
-def _report_sites(path: str) -> dict[str, int]:
+def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
-    return {f"{s['line']}:{s['col']} {s['callee']}": s["calls"] for s in doc["sites"]}
+        return json.load(f)
+
+
+def _report_sites(path: str) -> dict[str, int]:
+    return {f"{s['line']}:{s['col']} {s['callee']}": s["calls"] for s in _load(path)["sites"]}
+
+
+def _test_roots(path: str) -> dict[str, dict[str, int]]:
+    """Per test root: the callees of its top-level nodes and their calls."""
+    doc = _load(path)
+    return {
+        root["name"]: {doc["sites"][n["site"]]["callee"]: n["calls"] for n in root["children"]}
+        for root in doc["roots"]
+        if root["kind"] == "test"
+    }
 
 
 def test_json_report(project: pytest.Pytester) -> None:
@@ -149,6 +162,29 @@ def test_json_report(project: pytest.Pytester) -> None:
         "14:10 ValueError": 2,
     }
     assert f"recompyle: profile written to {report}" in result.stdout.str()
+    # Each test is a root named by its node id, whatever its outcome.
+    assert _test_roots(report) == {
+        "test_mod.py::test_fast": {},
+        "test_mod.py::test_slow": {"time.sleep": 1, "helper": 1},
+        "test_mod.py::test_fails": {"ValueError": 1},
+        "test_mod.py::test_xfail": {"ValueError": 1},
+        "test_mod.py::test_skipped": {},
+    }
+    doc = _load(report)
+    assert doc["version"] == 2
+    (slow,) = [r for r in doc["roots"] if r["name"].endswith("test_slow")]
+    assert slow["total_ns"] >= 250_000_000  # the test's wall time, setup to teardown
+    assert [r["kind"] for r in doc["roots"]] == ["test"] * 5  # no call outside the tests
+
+
+def test_calls_outside_tests_have_their_root(project: pytest.Pytester) -> None:
+    project.makeconftest("from mypkg import core\n\ncore.slow(0)\n")
+    report = str(project.path / "profile.json")
+    _run(project, "--recompyle=mypkg.*", f"--recompyle-report={report}", "-k", "fast")
+    roots = {r["name"]: r for r in _load(report)["roots"]}
+    assert roots["outside tests"]["kind"] == "session"
+    assert len(roots["outside tests"]["children"]) == 2  # slow's sleep and helper
+    assert roots["test_mod.py::test_fast"]["children"] == []
 
 
 def test_xdist_merges_the_workers(project: pytest.Pytester) -> None:
@@ -169,6 +205,8 @@ def test_xdist_merges_the_workers(project: pytest.Pytester) -> None:
     )  # fmt: skip
     assert _outcomes(result)["passed"] == 22
     assert _report_sites(merged) == _report_sites(serial)
+    assert _test_roots(merged) == _test_roots(serial)
+    assert len(_test_roots(merged)) == 25
     # The per-test section is the workers' too (which test is slowest under load is not
     # for this test to say).
     lines = result.stdout.lines
@@ -194,6 +232,8 @@ def test_fixtures(project: pytest.Pytester) -> None:
             core.slow(0)
             rows = {r.callee: r.calls for r in recompyle_profile.stats()}
             assert rows == {"time.sleep": 1, "helper": 1}
+            (root,) = recompyle_profile.tree()
+            assert {n.callee for n in root.children} == {"time.sleep", "helper"}
 
 
         def test_calls(recompyle_calls):

@@ -25,6 +25,7 @@ then runs on its loop (the kernel's loop in Jupyter).
 from __future__ import annotations
 
 import ast
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 
 from recompyle import _core
-from recompyle.scoped import ScopedProfile
+from recompyle.profiler import Profiler
 
 __all__ = ["RecompyleMagics", "load_ipython_extension", "run_cell_async"]
 
@@ -68,7 +69,7 @@ class CellCode:
 class RecompyleMagics(Magics):
     """The magics; ``last_profile`` holds the profile of the last cell or statement."""
 
-    last_profile: ScopedProfile | None = None
+    last_profile: Profiler | None = None
 
     @line_cell_magic
     def recompyle(self, line: str, cell: str | None = None) -> Any:
@@ -80,7 +81,7 @@ class RecompyleMagics(Magics):
         options = self._options(line, cell is None)
         source = options.statement if cell is None else cell
         code = self._prepare(options, source)
-        profile = ScopedProfile()
+        profile = Profiler()
         try:
             with profile:
                 value = self._run(code.body)
@@ -95,7 +96,7 @@ class RecompyleMagics(Magics):
         __tracebackhide__ = True  # noqa: F841
         options = self._options(line, False)
         code = self._prepare(options, cell)
-        profile = ScopedProfile()
+        profile = Profiler()
         try:
             with profile:
                 value = self._eval(code.body)
@@ -190,14 +191,17 @@ class RecompyleMagics(Magics):
             "this code awaits at top level: run it as a cell that starts with %%recompyle"
         )
 
-    def _show(self, options: MagicOptions, profile: ScopedProfile) -> None:
-        from recompyle.report import default_format, render_json, render_text, write_text_file
+    def _show(self, options: MagicOptions, profile: Profiler) -> None:
+        from recompyle.report import default_format, render_text, write_text_file
 
         self.last_profile = profile
         rows = profile.stats()
         if options.output:
             fmt = options.format or default_format(options.output)
-            text = render_json(rows) if fmt == "json" else render_text(rows)
+            if fmt == "json":
+                text = json.dumps(profile.document(), indent=1) + "\n"
+            else:
+                text = render_text(rows)
             try:
                 write_text_file(options.output, text)
             except OSError as exc:

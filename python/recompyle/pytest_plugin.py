@@ -14,14 +14,17 @@ with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, ``-p recompyle`` loads it).
     The terminal summary: the N slowest call sites (default 10), and the slowest sites of
     each of the N slowest tests.
 
-Each test is profiled from the start of its setup to the end of its teardown (a
-``ScopedProfile``, so a profile someone else runs in the process is not disturbed). Under
-pytest-xdist every worker writes its part (whole or not at all) to a directory the
-controller made and named to it, and the controller merges the parts into the one report
-and summary.
+The session's profile is a profile document (``recompyle.report``) whose roots are the
+tests: each test is profiled by its own ``Profiler`` from the start of its setup to the end
+of its teardown, and its threads' trees are folded into one root (kind ``test``, named by
+the node id, ``total_ns`` its wall time); calls outside any test (imports during
+collection) make one more root, ``outside tests``. Profilers nest, so one that someone else
+runs in the process is not disturbed. Under pytest-xdist every worker writes its document
+(whole or not at all) to a directory the controller made and named to it, and the
+controller merges them (``recompyle.doc_merge``) into the one report and summary.
 
-Fixtures: ``recompyle_profile`` (the calls of the test, ``.stats()``) and ``recompyle_calls``
-(a ``CallLog`` of the test's instrumented calls, for assertions).
+Fixtures: ``recompyle_profile`` (a ``Profiler`` of the test, ``.stats()``, ``.tree()``) and
+``recompyle_calls`` (a ``CallLog`` of the test's instrumented calls, for assertions).
 
 This module is the only one that imports pytest: it is not a dependency of recompyle.
 """
@@ -34,28 +37,22 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import fields
+from typing import Any
 
 import pytest
 
 from recompyle.call_log import CallLog
-from recompyle.profiler import SiteStats
-from recompyle.scoped import ScopedProfile
+from recompyle.doc_merge import Doc, fold, merge
+from recompyle.profiler import Profiler, SiteStats
 
-__all__ = ["TestProfile", "merge_rows"]
+__all__ = ["SessionProfile", "site_rows", "summary_lines"]
 
 _PLUGIN_NAME = "recompyle-session"
 #: Sites shown for each test under ``--recompyle-per-test``.
 _SITES_PER_TEST = 5
-
-
-@dataclass
-class TestProfile:
-    """What one test called: its node id, wall time (setup to teardown) and sites."""
-
-    nodeid: str
-    duration_ns: int
-    rows: list[SiteStats]
+#: The root of the calls made outside any test (collection, session hooks).
+OUTSIDE_TESTS = "outside tests"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -166,9 +163,13 @@ class SessionProfile:
             self.already = already_imported(self.patterns)
             self._installed_finder = _finder() is None
             install(self.patterns, warn_imported=False)
-        self.session = ScopedProfile().start()
-        self.tests: list[TestProfile] = []
-        self.rows: list[SiteStats] = []
+        # Calls outside any test (imports during collection, session hooks): their own
+        # profiler, paused while a test runs.
+        self.outside = Profiler().start()
+        self.began = time.perf_counter_ns()
+        self.tests: list[Doc] = []
+        self.offsets: list[int] = []
+        self.document: Doc | None = None
         # Controller: the directory it made for the workers' parts.
         self.parts_dir: str | None = None
 
@@ -182,17 +183,21 @@ class SessionProfile:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Iterator[None]:
-        window = ScopedProfile().start()
+        """Each test is a root of the session's profile, from its setup to its teardown."""
+        self.outside.stop()
+        profiler = Profiler().start()
         began = time.perf_counter_ns()
         try:
             yield
         finally:
             elapsed = time.perf_counter_ns() - began
-            window.stop()
+            profiler.stop()
             try:
-                self.tests.append(TestProfile(item.nodeid, elapsed, window.stats()))
+                self.tests.append(fold(profiler.document(), "test", item.nodeid, elapsed))
+                self.offsets.append(began - self.began)
             except Exception as exc:  # the test's outcome is never ours to change
                 _warn(f"no profile for {item.nodeid}: {exc!r}")
+            self.outside.start()
 
     # -- xdist ---------------------------------------------------------------------------
 
@@ -205,9 +210,20 @@ class SessionProfile:
 
     # -- end -----------------------------------------------------------------------------
 
+    def _session_document(self) -> Doc:
+        self.outside.stop()
+        outside = self.outside.document()
+        docs, offsets = list(self.tests), list(self.offsets)
+        if outside["roots"]:
+            docs.append(fold(outside, "session", OUTSIDE_TESTS))
+            offsets.append(0)
+        if not docs:
+            return {**outside, "roots": []}
+        doc = merge(docs, offsets)
+        doc["wall_ns"] = time.perf_counter_ns() - self.began
+        return doc
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.session.stop()
-        self.rows = self.session.stats()
         workerinput = self.workerinput
         if workerinput is not None:
             parts = workerinput.get("recompyle_parts")
@@ -217,34 +233,30 @@ class SessionProfile:
         if self.parts_dir:
             # Distributed: the workers ran the tests; what the controller itself called
             # (loading conftests) the workers called as well.
-            self.rows, self.tests = _read_parts(self.parts_dir)
+            self.outside.stop()
+            self.document = _read_parts(self.parts_dir)
+        else:
+            self.document = self._session_document()
         if self.output:
-            self._write_report()
+            self._write_report(self.document)
 
     def _write_part(self, directory: str, workerid: str) -> None:
         from recompyle.report import write_text_file
 
-        part = {
-            "sites": [asdict(r) for r in self.rows],
-            "tests": [
-                {"nodeid": t.nodeid, "duration_ns": t.duration_ns, "sites": _asdicts(t.rows)}
-                for t in self.tests
-            ],
-        }
         path = os.path.join(directory, f"{workerid}-{os.getpid()}.json")
         try:
-            write_text_file(path, json.dumps(part))
+            write_text_file(path, json.dumps(self._session_document()))
         except OSError as exc:
             _warn(f"cannot write this worker's profile to {path!r}: {exc}")
 
-    def _write_report(self) -> None:
+    def _write_report(self, doc: Doc) -> None:
         from recompyle import report
 
         assert self.output is not None
         if self.format == "json":
-            text = report.render_json(self.rows)
+            text = json.dumps(doc, indent=1) + "\n"
         else:
-            text = report.render_text(self.rows)
+            text = report.render_text(site_rows(doc["sites"]))
         try:
             report.write_text_file(self.output, text)
         except OSError as exc:
@@ -258,36 +270,20 @@ class SessionProfile:
             lines.append(_already_line(self.already))
         return lines
 
-    def pytest_terminal_summary(self, terminalreporter: object) -> None:
-        if self.workerinput is not None:
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.workerinput is not None or self.document is None:
             return
-        from recompyle.report import _duration, render_text
-
         tr = terminalreporter
-        tr.write_sep("=", "recompyle profile")  # type: ignore[attr-defined]
+        tr.write_sep("=", "recompyle profile")
         if self.already:
-            tr.write_line(_already_line(self.already))  # type: ignore[attr-defined]
-        if self.top:
-            lines = render_text(self.rows, limit=self.top).rstrip("\n").split("\n")
-            if len(self.rows) > self.top:
-                lines[-1] = f"  ... {len(self.rows) - self.top} more sites (--recompyle-report)"
-            for line in lines:
-                tr.write_line(line)  # type: ignore[attr-defined]
-        if self.per_test:
-            slowest = sorted(self.tests, key=lambda t: -t.duration_ns)[: self.per_test]
-            tr.write_line("")  # type: ignore[attr-defined]
-            tr.write_line(  # type: ignore[attr-defined]
-                f"slowest call sites of the {len(slowest)} slowest tests:"
-            )
-            for test in slowest:
-                tr.write_line(f"{_duration(test.duration_ns):>12}  {test.nodeid}")  # type: ignore[attr-defined]
-                for line in _site_lines(test.rows[:_SITES_PER_TEST]):
-                    tr.write_line(line)  # type: ignore[attr-defined]
+            tr.write_line(_already_line(self.already))
+        for line in summary_lines(self.document, self.top, self.per_test):
+            tr.write_line(line)
         if self.output:
-            tr.write_line(f"recompyle: profile written to {self.output}")  # type: ignore[attr-defined]
+            tr.write_line(f"recompyle: profile written to {self.output}")
 
     def close(self) -> None:
-        self.session.stop()
+        self.outside.stop()
         if self._installed_finder:
             from recompyle.finder import uninstall
 
@@ -303,16 +299,57 @@ def _already_line(names: list[str]) -> str:
     )
 
 
-def _site_lines(rows: list[SiteStats]) -> list[str]:
+def summary_lines(doc: Doc, top: int, per_test: int) -> list[str]:
+    """The terminal summary: the ``top`` slowest call sites, then the slowest sites of
+    each of the ``per_test`` slowest tests (the document's ``test`` roots)."""
+    from recompyle.report import _duration, render_text
+
+    rows = site_rows(doc["sites"])
+    lines: list[str] = []
+    if top:
+        lines = render_text(rows, limit=top).rstrip("\n").split("\n")
+        if len(rows) > top:
+            lines[-1] = f"  ... {len(rows) - top} more sites (--recompyle-report)"
+    if per_test:
+        tests = [r for r in doc["roots"] if r.get("kind") == "test"]
+        slowest = sorted(tests, key=lambda r: -r["total_ns"])[:per_test]
+        lines += ["", f"slowest call sites of the {len(slowest)} slowest tests:"]
+        for root in slowest:
+            lines.append(f"{_duration(root['total_ns']):>12}  {root['name']}")
+            lines += _site_lines(doc["sites"], root)
+    return lines
+
+
+def _site_lines(sites: list[dict[str, Any]], root: dict[str, Any]) -> list[str]:
+    """A test root's sites, its calls added up over the tree, longest total first."""
     from recompyle.report import _display_path, _duration
 
-    if not rows:
+    totals: dict[int, list[int]] = {}
+
+    def walk(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            seen = totals.setdefault(node["site"], [0, 0])
+            seen[0] += node["calls"]
+            seen[1] += node["total_ns"]
+            walk(node["children"])
+
+    walk(root["children"])
+    if not totals:
         return ["      no instrumented call"]
-    return [
-        f"{r.calls:>10} {_duration(r.total_ns):>12}  "
-        f"{_display_path(r.file)}:{r.line}:{r.col + 1}  {' '.join(r.callee.split())[:60]}"
-        for r in rows
-    ]
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1][1])[:_SITES_PER_TEST]
+    out = []
+    for index, (calls, total_ns) in ranked:
+        s = sites[index]
+        where = f"{_display_path(s['file'])}:{s['line']}:{s['col'] + 1}"
+        callee = " ".join(s["callee"].split())[:60]
+        out.append(f"{calls:>10} {_duration(total_ns):>12}  {where}  {callee}")
+    return out
+
+
+def site_rows(sites: list[dict[str, Any]]) -> list[SiteStats]:
+    """The document's sites as ``SiteStats`` (what the text report renders)."""
+    names = {f.name for f in fields(SiteStats)}
+    return [SiteStats(**{k: v for k, v in s.items() if k in names}) for s in sites]
 
 
 def _warn(message: str) -> None:
@@ -321,65 +358,33 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"recompyle: {message}\n")
 
 
-def _asdicts(rows: list[SiteStats]) -> list[dict[str, object]]:
-    return [asdict(r) for r in rows]
-
-
-def _site_key(row: SiteStats) -> tuple[object, ...]:
-    return (row.file, row.line, row.col, row.end_line, row.end_col, row.callee, row.caller)
-
-
-def merge_rows(groups: list[list[SiteStats]]) -> list[SiteStats]:
-    """One row per call site over several profiles (processes): calls, times and raised
-    calls added, the longest call the longest of all; longest total time first."""
-    merged: dict[tuple[object, ...], SiteStats] = {}
-    for rows in groups:
-        for row in rows:
-            key = _site_key(row)
-            seen = merged.get(key)
-            if seen is None:
-                merged[key] = row
-            else:
-                merged[key] = SiteStats(
-                    seen.file, seen.module, seen.line, seen.col, seen.end_line, seen.end_col,
-                    seen.callee, seen.caller, seen.calls + row.calls,
-                    seen.total_ns + row.total_ns, max(seen.max_ns, row.max_ns),
-                    seen.raised + row.raised,
-                )  # fmt: skip
-    out = list(merged.values())
-    out.sort(key=lambda r: (-r.total_ns, r.file, r.line, r.col))
-    return out
-
-
-def _read_parts(directory: str) -> tuple[list[SiteStats], list[TestProfile]]:
-    """The workers' parts: a part is renamed into place whole, so a file that does not
-    parse is not one of ours (named on stderr, skipped)."""
-    groups: list[list[SiteStats]] = []
-    tests: list[TestProfile] = []
+def _read_parts(directory: str) -> Doc:
+    """The workers' parts merged: a part is renamed into place whole, so a file that does
+    not parse is not one of ours (named on stderr, skipped)."""
+    docs: list[Doc] = []
     for name in sorted(os.listdir(directory)):
         if not name.endswith(".json"):
             continue
         path = os.path.join(directory, name)
         try:
             with open(path, encoding="utf-8") as f:
-                part = json.load(f)
-            groups.append([SiteStats(**d) for d in part["sites"]])
-            for t in part["tests"]:
-                rows = [SiteStats(**d) for d in t["sites"]]
-                tests.append(TestProfile(t["nodeid"], t["duration_ns"], rows))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+                docs.append(json.load(f))
+        except (OSError, ValueError) as exc:
             _warn(f"skipping unreadable worker profile {path!r}: {exc}")
-    return merge_rows(groups), tests
+    if not docs:
+        return {"version": 2, "wall_ns": None, "sites": [], "roots": [], "timeline": None}
+    return merge(docs)
 
 
 # -- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def recompyle_profile() -> Iterator[ScopedProfile]:
-    """The profile of this test's instrumented calls (``.stats()``), from the fixture's
-    setup to its teardown. Only instrumented modules are timed (``--recompyle``)."""
-    with ScopedProfile() as profile:
+def recompyle_profile() -> Iterator[Profiler]:
+    """A ``recompyle.Profiler`` of this test's instrumented calls (``.stats()``,
+    ``.tree()``), from the fixture's setup to its teardown. Only instrumented modules are
+    timed (``--recompyle``)."""
+    with Profiler() as profile:
         yield profile
 
 
