@@ -50,6 +50,17 @@ tools="$work/tools"
 "$tools/bin/ruff" check python tests benches examples
 "$tools/bin/ruff" format --check python tests benches examples
 
+step "test-only tools (inferno-flamegraph for the collapsed-stack tests)"
+# Built once into target/tools and kept: the exporters' tests read collapsed stacks back
+# with the real inferno-flamegraph (one binary, without the default features: ~3 minutes
+# on 2 cores).
+if [[ ! -x "$root/target/tools/bin/inferno-flamegraph" ]]; then
+  cargo install --quiet --locked --root "$root/target/tools" --no-default-features \
+    --features cli --bin inferno-flamegraph inferno --version "^0.12" \
+    || echo "warning: cannot install inferno; the collapsed-stack read-back test will skip"
+fi
+export RECOMPYLE_INFERNO="$root/target/tools/bin/inferno-flamegraph"
+
 step "build wheels"
 rm -rf "$work/wheels"
 interp_args=()
@@ -62,7 +73,8 @@ for py in "${pythons[@]}"; do
   step "python $tag: pytest"
   venv="$work/venv-$tag"
   [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "coverage>=7"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "coverage>=7" \
+    "gprof2dot>=2024"
   # The pytest plugin's xdist test and the IPython/Jupyter tests (a notebook run by a real
   # kernel); pip picks the newest IPython this interpreter supports (9.x needs 3.11+).
   # Their tests skip, naming what is missing, only if these cannot be installed.

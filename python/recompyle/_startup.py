@@ -6,7 +6,9 @@ checks the variables first, so unset ones cost two dictionary lookups), and by
 ``RECOMPYLE_MODULES``  patterns of modules to instrument (see ``recompyle.finder``).
 ``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
                        instrumented too; see ``recompyle.tracking``).
-``RECOMPYLE_FORMAT``   ``text`` or ``json``: profile every instrumented call and write the
+``RECOMPYLE_FORMAT``   a report format (``text``, ``json``, ``tree``, ``speedscope``,
+                       ``chrome``, ``pstats``, ``callgrind``, ``collapsed``; see
+                       ``recompyle.export``): profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises instead of running
@@ -32,8 +34,17 @@ def install_from_env() -> bool:
     fmt = os.environ.get("RECOMPYLE_FORMAT", "").strip() or None
     output = os.environ.get("RECOMPYLE_OUTPUT", "").strip() or None
     if fmt is not None and fmt not in ("text", "json"):
-        _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of text, json; no report")
-        fmt = output = None
+        from recompyle.export import get_format, names
+
+        try:
+            binary = get_format(fmt).binary
+        except ValueError:
+            _complain(f"RECOMPYLE_FORMAT={fmt!r} is not one of {', '.join(names())}; no report")
+            fmt = output = None
+        else:
+            if binary and output is None:
+                _complain(f"RECOMPYLE_FORMAT={fmt!r} is binary: set RECOMPYLE_OUTPUT; no report")
+                fmt = None
     if patterns or tracked:
         from recompyle._core import ModuleMatcher
 

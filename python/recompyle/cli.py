@@ -26,10 +26,23 @@ options:
   --modules PATTERNS  also instrument these modules: comma-separated globs over dotted
                       names ('pkg.*' is pkg and all its submodules, 'pkg' only pkg, '*'
                       everything); default $RECOMPYLE_MODULES
-  --format {text,json}
-                      report format (default $RECOMPYLE_FORMAT, else json for
-                      an output file named *.json, else text)
+  --format FORMAT     report format (default $RECOMPYLE_FORMAT, else the one the -o file
+                      name implies, else text):
+                        text        flat table of call sites
+                        json        the profile document       (*.json)
+                        tree        call tree for the terminal
+                        speedscope  speedscope                 (*.speedscope.json)
+                        chrome      Perfetto, chrome://tracing (*.trace.json)
+                        pstats      pstats, snakeviz, gprof2dot (*.prof, *.pstats)
+                        callgrind   KCachegrind, gprof2dot     (callgrind.out.*)
+                        collapsed   flamegraph.pl, inferno     (*.collapsed, *.folded)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
+  --timeline          also record when each call began and ended (implied by chrome;
+                      makes speedscope's profile evented)
+  --timeline-cap N    keep at most N timeline events (default: the profiler's); later
+                      ones are dropped and counted, the call tree stays exact
+  --min-duration DUR  leave calls shorter than DUR (e.g. 50us, 1ms) out of the timeline
+  --min-percent P     tree format: hide calls under P% of their thread's time (default 1)
   --track-globals PATTERNS
                       track the globals of these modules (instrumented too; '__main__'
                       is the script); default $RECOMPYLE_TRACK_GLOBALS
@@ -63,6 +76,9 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--output": "output",
         "--track-globals": "track_globals",
         "--deps": "deps",
+        "--timeline-cap": "timeline_cap",
+        "--min-duration": "min_duration",
+        "--min-percent": "min_percent",
     }
     i = 0
     while i < len(args):
@@ -70,6 +86,10 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
+        if arg == "--timeline":
+            opts["timeline"] = "1"
+            i += 1
+            continue
         if arg == "-m":
             if i + 1 >= len(args):
                 raise UsageError("-m needs a module name")
@@ -120,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(script: str | None, module: str | None, args: list[str], opts: dict[str, str]) -> int:
     from recompyle.finder import install
-    from recompyle.report import FORMATS, default_format, report_at_exit
+    from recompyle.report import report_at_exit
 
     output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
-    fmt = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT") or default_format(output)
-    if fmt not in FORMATS:
-        sys.stderr.write(f"recompyle run: error: --format must be one of {', '.join(FORMATS)}\n")
+    try:
+        report = _report_options(opts, output)
+    except UsageError as exc:
+        sys.stderr.write(f"recompyle run: error: {exc}\n")
         return 2
     patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
     if module is not None:
@@ -149,15 +170,7 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     tracked = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
     if patterns or tracked:
         install(patterns, track_globals=tracked)
-    for flag, target in (("-o", output), ("--deps", deps)):
-        if target:
-            parent = os.path.dirname(os.path.abspath(target))
-            if not os.path.isdir(parent):
-                sys.stderr.write(
-                    f"recompyle run: error: no directory {parent!r} for {flag} {target}\n"
-                )
-                return 2
-    report_at_exit(fmt, output)
+    report_at_exit(**report)
     main_module = _fresh_main(track_main)
     if deps:
         from recompyle.deps import write_at_exit
@@ -171,6 +184,92 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         raise
     except BaseException as exc:  # noqa: B036 -- the target's uncaught exception
         return _uncaught(exc)
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """``50us``, ``1.5ms``, ``2s``, ``100ns`` (or a bare number of nanoseconds) in ns."""
+    value = text.strip().lower()
+    unit = next(
+        (u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), ""
+    )
+    number = value[: len(value) - len(unit)].strip()
+    try:
+        ns = float(number) * _DURATION_UNITS.get(unit, 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s") from None
+    if not ns >= 0 or ns == float("inf"):
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s")
+    return int(ns)
+
+
+def _report_options(opts: dict[str, str], output: str | None) -> dict[str, object]:
+    """``report_at_exit``'s arguments from the options and the environment, checked before
+    anything runs: an unknown format, a binary format for a terminal, a bad number or an
+    output file in a missing directory is a ``UsageError`` naming the option."""
+    from recompyle.export import format_for_output, get_format
+
+    name = opts.get("format")
+    option = "--format"
+    if not name and os.environ.get("RECOMPYLE_FORMAT"):
+        name, option = os.environ["RECOMPYLE_FORMAT"], "RECOMPYLE_FORMAT"
+    try:
+        fmt = get_format(name) if name else format_for_output(output)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if fmt.binary and (output is None or _is_terminal(output)):
+        where = "stderr" if output is None else output
+        raise UsageError(
+            f"{option} {fmt.name} writes binary data, not for a terminal ({where}): give -o FILE"
+        )
+    cap = opts.get("timeline_cap")
+    if cap is not None and (not cap.isdigit() or int(cap) <= 0):
+        raise UsageError(f"--timeline-cap: {cap!r} is not a positive whole number of events")
+    min_duration = opts.get("min_duration")
+    try:
+        min_duration_ns = None if min_duration is None else parse_duration(min_duration)
+    except ValueError as exc:
+        raise UsageError(f"--min-duration: {exc}") from None
+    percent = opts.get("min_percent")
+    try:
+        min_percent = None if percent is None else float(percent)
+    except ValueError:
+        min_percent = -1.0
+    if min_percent is not None and not 0 <= min_percent <= 100:
+        raise UsageError(f"--min-percent: {percent!r} is not a percentage from 0 to 100")
+    for flag, target in (("-o", output), ("--deps", opts.get("deps"))):
+        if target:
+            parent = os.path.dirname(os.path.abspath(target))
+            if not os.path.isdir(parent):
+                raise UsageError(f"no directory {parent!r} for {flag} {target}")
+    return {
+        "fmt": fmt.name,
+        "output": output,
+        "timeline": "timeline" in opts,
+        "timeline_cap": None if cap is None else int(cap),
+        "min_duration_ns": min_duration_ns,
+        "min_percent": min_percent,
+    }
+
+
+def _is_terminal(path: str) -> bool:
+    """Whether ``path`` is a terminal device (``/dev/tty``, ``/dev/pts/3``). Only a
+    character device is opened to ask (without becoming the controlling terminal): opening
+    a FIFO would hand its reader an early end of file."""
+    import stat
+
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def _fresh_main(tracked: bool = False) -> types.ModuleType:

@@ -1,4 +1,6 @@
-"""The report stage: the profile as text (stderr by default) or JSON.
+"""The report stage: the profile as text (stderr by default) or JSON, and the profile
+document in the formats of ``recompyle.export`` (speedscope, Chrome trace, pstats,
+callgrind, collapsed stacks, a text call tree).
 
 JSON report (``--format json``): the *profile document*, one object, version 2 (a
 superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``):
@@ -40,20 +42,19 @@ import sys
 
 if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
-    from typing import IO
+    from typing import IO, Any
 
     from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
 __all__ = [
-    "FORMATS",
     "build_document",
     "render_json",
     "render_text",
     "report_at_exit",
+    "write_file",
     "write_report",
 ]
 
-FORMATS = ("text", "json")
 _FORMAT_VERSION = 2
 
 
@@ -65,17 +66,9 @@ def _display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _duration(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3f} us"
-    return f"{ns:.0f} ns"
-
-
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
+    from recompyle.export._document import duration as _duration
+
     total_calls = sum(r.calls for r in rows)
     lines = [
         f"recompyle flat profile: {total_calls} calls at {len(rows)} call sites "
@@ -192,40 +185,69 @@ def render_json(view: "ProfileView") -> str:
 
 
 def write_report(
-    fmt: str = "text", output: "str | None" = None, stream: "IO[str] | None" = None
+    fmt: str = "text",
+    output: "str | None" = None,
+    stream: "IO[str] | None" = None,
+    *,
+    min_percent: "float | None" = None,
 ) -> None:
-    """Write the run's profile to ``output`` (a path) or ``stream`` (stderr by default):
-    what the run's profiler saw (``report_at_exit``), else everything recorded so far."""
+    """Write the run's profile in format ``fmt`` (a name in ``recompyle.export``) to
+    ``output`` (a path) or ``stream`` (stderr by default): what the run's profiler saw
+    (``report_at_exit``), else everything recorded so far. ``min_percent`` is the ``tree``
+    format's threshold."""
+    from recompyle.export import get_format
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    spec = get_format(fmt)
+    if spec.binary and not output:
+        raise ValueError(f"the {fmt} format is binary: it needs an output file")
     view = run_view()
-    if fmt == "json":
-        text = render_json(view)
+    data: str | bytes
+    if fmt == "text":
+        data = render_text(view.sites, limit=None if output else 40)
     else:
-        text = render_text(view.sites, limit=None if output else 40)
+        doc = build_document(view)
+        if fmt == "json":
+            import json
+
+            data = json.dumps(doc, indent=1) + "\n"
+        else:
+            data = spec.render(doc, min_percent=min_percent)
+        _say_dropped(doc)
     if output:
-        write_text_file(output, text)
+        write_file(output, data)
     else:
         out = stream if stream is not None else sys.stderr
-        out.write(text)
+        out.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
         out.flush()
 
 
-def write_text_file(output: str, text: str) -> None:
+def _say_dropped(doc: "dict[str, Any]") -> None:
+    """A timeline that reached its cap is incomplete: say so, once, where people look."""
+    timeline = doc.get("timeline") or {}
+    dropped = timeline.get("dropped", 0)
+    if dropped:
+        kept = len(timeline.get("events", ()))
+        sys.stderr.write(
+            f"recompyle: the timeline kept {kept} events and dropped {dropped} (its cap; see "
+            "--timeline-cap and --min-duration); the call tree is complete\n"
+        )
+
+
+def write_file(output: str, data: "str | bytes") -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
-    no debris, so the text goes to a temporary file renamed over the target. Renaming over
+    no debris, so the data goes to a temporary file renamed over the target. Renaming over
     anything but a regular file would replace it: ``/dev/null``, a FIFO or a terminal is
-    written in place, and a symlink's target is what gets replaced."""
+    written in place, and a symlink's target is what gets replaced. Text is UTF-8."""
+    mode, encoding = ("wb", None) if isinstance(data, bytes) else ("w", "utf-8")
     target = os.path.realpath(output)
     if os.path.exists(target) and not os.path.isfile(target):
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(target, mode, encoding=encoding) as f:
+            f.write(data)
         return
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, mode, encoding=encoding) as f:
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -235,33 +257,60 @@ def write_text_file(output: str, text: str) -> None:
         raise
 
 
-_at_exit: "dict[str, str | None]" = {}
+write_text_file = write_file  # the name the dependency graph writer uses
+
+
+_at_exit: "dict[str, Any]" = {}
 # The run's own profiler (started by report_at_exit): one among any the program starts.
 _run_profiler: "dict[str, Profiler]" = {}
 
 
 def _write_at_exit() -> None:
     output = _at_exit.get("output")
+    fmt = _at_exit.get("format") or "text"
     try:
-        write_report(_at_exit.get("format") or "text", output)
+        write_report(fmt, output, min_percent=_at_exit.get("min_percent"))
     except OSError as exc:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
+    except Exception as exc:  # the program's exit status and output stay its own
+        sys.stderr.write(f"recompyle: cannot write the {fmt} report: {exc}\n")
 
 
 def default_format(output: "str | None") -> str:
-    """JSON when the output file is named ``*.json``, text otherwise."""
-    return "json" if output and output.lower().endswith(".json") else "text"
+    """The format an output file's name implies (``*.json`` is JSON, ``*.prof`` pstats...;
+    see ``recompyle.export``), text otherwise."""
+    from recompyle.export import format_for_output
+
+    return format_for_output(output).name
 
 
-def report_at_exit(fmt: "str | None", output: "str | None") -> None:
+def report_at_exit(
+    fmt: "str | None",
+    output: "str | None",
+    *,
+    timeline: bool = False,
+    timeline_cap: "int | None" = None,
+    min_duration_ns: "int | None" = None,
+    min_percent: "float | None" = None,
+) -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
-    last settings given."""
+    last settings given (the profiler, with its timeline options, is started once). A
+    format that needs a timeline (``chrome``) records one."""
+    from recompyle.export import get_format
     from recompyle.profiler import Profiler
 
+    fmt = fmt or default_format(output)
+    timeline = timeline or get_format(fmt).needs_timeline
     if not _at_exit:
         atexit.register(_write_at_exit)
-    _at_exit["format"] = fmt or default_format(output)
+    _at_exit["format"] = fmt
     _at_exit["output"] = output
+    _at_exit["min_percent"] = min_percent
     if "profiler" not in _run_profiler:
-        _run_profiler["profiler"] = Profiler().start()
+        options: dict[str, int] = {}
+        if timeline_cap is not None:
+            options["timeline_cap"] = timeline_cap
+        if min_duration_ns is not None:
+            options["min_duration_ns"] = min_duration_ns
+        _run_profiler["profiler"] = Profiler(timeline=timeline, **options).start()

@@ -171,9 +171,7 @@ impl Tree {
     /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
     #[inline(always)]
     pub fn add(&mut self, frame: &Frame, ticks: u64, raised: bool) {
-        let n = &mut self.nodes[frame.node as usize];
-        n.active = n.active.saturating_sub(1);
-        let t = &mut n.totals;
+        let t = &mut self.nodes[frame.node as usize].totals;
         t.calls += 1;
         if !frame.recursive {
             t.ticks += ticks;
@@ -215,19 +213,31 @@ impl Tree {
     }
 }
 
-/// Pop the innermost call, ended at `end`; returns it and its length, having charged its
-/// length to the enclosing call. `None` when only the root is left.
-#[inline(always)]
-pub fn leave(stack: &mut Stack, end: u64) -> Option<(Frame, u64)> {
-    if stack.frames.len() <= 1 {
-        return None;
+impl Tree {
+    /// Pop the innermost call, ended at `end`; returns it and its length, having charged
+    /// its length to the enclosing call. `None` when only the root is left.
+    #[inline(always)]
+    pub fn leave(&mut self, stack: &mut Stack, end: u64) -> Option<(Frame, u64)> {
+        let frame = self.suspend(stack)?;
+        let ticks = end.wrapping_sub(frame.start);
+        if let Some(parent) = stack.frames.last_mut() {
+            parent.child_ticks += ticks;
+        }
+        Some((frame, ticks))
     }
-    let frame = stack.frames.pop()?;
-    let ticks = end.wrapping_sub(frame.start);
-    if let Some(parent) = stack.frames.last_mut() {
-        parent.child_ticks += ticks;
+
+    /// Pop the innermost call without ending it (an awaited call between its steps):
+    /// nothing is charged to the enclosing call.
+    #[inline(always)]
+    pub fn suspend(&mut self, stack: &mut Stack) -> Option<Frame> {
+        if stack.frames.len() <= 1 {
+            return None;
+        }
+        let frame = stack.frames.pop()?;
+        let n = &mut self.nodes[frame.node as usize];
+        n.active = n.active.saturating_sub(1);
+        Some(frame)
     }
-    Some((frame, ticks))
 }
 
 #[cfg(test)]
@@ -240,7 +250,7 @@ mod tests {
     }
 
     fn ret(tree: &mut Tree, stack: &mut Stack, end: u64, raised: bool) {
-        let (frame, ticks) = leave(stack, end).expect("a frame");
+        let (frame, ticks) = tree.leave(stack, end).expect("a frame");
         tree.add(&frame, ticks, raised);
     }
 
@@ -268,7 +278,10 @@ mod tests {
             (2, 40, 40, 30, 1)
         );
         assert_eq!(tree.nodes[2].parent, 1);
-        assert!(leave(&mut stack, 200).is_none(), "the root frame stays");
+        assert!(
+            tree.leave(&mut stack, 200).is_none(),
+            "the root frame stays"
+        );
     }
 
     #[test]

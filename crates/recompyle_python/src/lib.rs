@@ -5,6 +5,7 @@
 //! positions back into compiled code) → [`sites`] (the site registry) → [`trampoline`]
 //! (every rewritten call) → [`handlers`] / [`profiler`] (who listens) → [`events`].
 
+mod awaited;
 mod byref;
 mod call_tree;
 mod clock;
@@ -95,6 +96,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     // The rewritten code finds its two helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
+    awaited::init(py)?;
     let (select, select_method) = trampoline::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;

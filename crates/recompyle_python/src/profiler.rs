@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::call_tree::{self, Frame, Link, NodeId, Stack, Tree};
+use crate::call_tree::{Frame, Link, NodeId, Stack, Tree};
 use crate::gil::GilCell;
 use crate::{clock, ACTIVE, PROFILING, TREE};
 
@@ -98,6 +98,8 @@ struct Profile {
     flat: Vec<Stats>,
     /// Dense index → site id.
     site_ids: Vec<u64>,
+    /// Dense index → the site is the operand of `await`.
+    awaited: Vec<bool>,
     index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
     tree: Tree,
     roots: Vec<Root>,
@@ -183,6 +185,9 @@ fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
     let d = p.flat.len() as u32;
     p.flat.push(Stats::default());
     p.site_ids.push(site);
+    p.awaited.push(
+        crate::sites::lookup(site).is_some_and(|(module, index)| module.sites[index].awaited),
+    );
     p.index.insert(site, d);
     d
 }
@@ -297,6 +302,142 @@ fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
     }
 }
 
+/// End the call `entry` entered, which returned `res` (NULL if it raised); returns what
+/// the caller gets: `res`, or for a call at an awaited site that returned something
+/// awaitable, an [`crate::awaited::Awaited`] that ends the call when the result is ready.
+///
+/// # Safety
+/// The GIL must be held; `res` is a new reference or NULL.
+#[inline(always)]
+pub unsafe fn leave_result(
+    py: Python<'_>,
+    entry: Entry,
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if !res.is_null() && EPOCH.get(py).get() == entry.epoch {
+        let p = profile(py);
+        // SAFETY: the epoch is current, so the stack is alive.
+        let stack = &mut *entry.stack;
+        if stack.frames.len() == entry.depth {
+            let node = stack.top();
+            let dense = p.tree.nodes[node as usize].site as usize;
+            if p.awaited.get(dense) == Some(&true) && crate::awaited::awaitable(res) {
+                return start_awaited(py, entry, res);
+            }
+        }
+    }
+    leave(py, entry, res.is_null());
+    res
+}
+
+/// An awaited call that has returned its awaitable and is not over yet.
+pub struct Pending {
+    pub node: NodeId,
+    /// The node on top when the call was made: its call is charged the wait at the end.
+    parent: NodeId,
+    start: u64,
+    child_ticks: u64,
+    recursive: bool,
+    epoch: u64,
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn start_awaited(
+    py: Python<'_>,
+    entry: Entry,
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let p = profile(py);
+    let stack = &mut *entry.stack;
+    let Some(frame) = p.tree.suspend(stack) else {
+        return res;
+    };
+    let pending = Pending {
+        node: frame.node,
+        parent: stack.top(),
+        start: frame.start,
+        child_ticks: frame.child_ticks,
+        recursive: frame.recursive,
+        epoch: entry.epoch,
+    };
+    match crate::awaited::wrap(res, pending) {
+        Ok(obj) => obj,
+        Err(res) => {
+            // Could not wrap: the call ends now, as an ordinary one.
+            let end = clock::ticks();
+            let ticks = end.wrapping_sub(frame.start);
+            if let Some(parent) = stack.frames.last_mut() {
+                parent.child_ticks += ticks;
+            }
+            finish(profile(py), &frame, ticks, end, false);
+            res
+        }
+    }
+}
+
+/// A step of the awaited work begins: its node goes on this thread's stack. Returns the
+/// stack depth to check at [`suspend`], or 0 if nothing was pushed.
+pub fn resume(py: Python<'_>, pending: &Pending) -> usize {
+    let epoch = EPOCH.get(py).get();
+    if epoch != pending.epoch || ACTIVE.load(Ordering::Relaxed) & TREE == 0 {
+        return 0;
+    }
+    let stack = my_stack(py, epoch);
+    let p = profile(py);
+    // SAFETY: this epoch's stack; nothing else borrows it now.
+    let stack = unsafe { &mut *stack };
+    let link = Link { node: pending.node };
+    p.tree.enter(stack, link, clock::ticks());
+    stack.frames.len()
+}
+
+/// The step is over: its node leaves the stack, keeping the time of the calls made in it.
+pub fn suspend(py: Python<'_>, pending: &mut Pending, depth: usize) {
+    if depth == 0 || EPOCH.get(py).get() != pending.epoch {
+        return;
+    }
+    let stack = my_stack(py, pending.epoch);
+    let p = profile(py);
+    // SAFETY: this epoch's stack; nothing else borrows it now.
+    let stack = unsafe { &mut *stack };
+    if stack.frames.len() != depth {
+        return;
+    }
+    if let Some(frame) = p.tree.suspend(stack) {
+        pending.child_ticks += frame.child_ticks;
+    }
+}
+
+/// The awaited result is ready (or the wait raised): the call ends now.
+pub fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
+    let end = clock::ticks();
+    if EPOCH.get(py).get() != pending.epoch {
+        return;
+    }
+    let ticks = end.wrapping_sub(pending.start);
+    let frame = Frame {
+        node: pending.node,
+        start: pending.start,
+        child_ticks: pending.child_ticks,
+        recursive: pending.recursive,
+    };
+    let stack = my_stack(py, pending.epoch);
+    // SAFETY: this epoch's stack; nothing else borrows it now.
+    if let Some(top) = unsafe { (*stack).frames.last_mut() } {
+        if top.node == pending.parent {
+            top.child_ticks += ticks;
+        }
+    }
+    let p = profile(py);
+    p.tree.add(&frame, ticks, raised);
+    let dense = p.tree.nodes[frame.node as usize].site;
+    if let Some(s) = p.flat.get_mut(dense as usize) {
+        add(s, ticks, raised);
+    }
+    // No timeline event: waits of concurrent tasks overlap on one thread's lane.
+}
+
 /// End the call `entry` entered.
 #[inline(always)]
 pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
@@ -309,10 +450,10 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     if stack.frames.len() != entry.depth {
         return;
     }
-    let Some((frame, ticks)) = call_tree::leave(stack, end) else {
+    let p = profile(py);
+    let Some((frame, ticks)) = p.tree.leave(stack, end) else {
         return;
     };
-    let p = profile(py);
     finish(p, &frame, ticks, end, raised);
 }
 

@@ -602,8 +602,7 @@ unsafe fn report(
             return forward(callee, bound_self, args, nargsf, kwnames);
         };
         let res = forward(callee, bound_self, args, nargsf, kwnames);
-        profiler::leave(py, entry, res.is_null());
-        return res;
+        return profiler::leave_result(py, entry, res);
     }
     if active == PROFILING {
         let t0 = clock::ticks();
@@ -725,6 +724,8 @@ unsafe fn timed(
     call: impl FnOnce() -> *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if active & TREE != 0 {
+        // Awaited calls are timed to their end only without handlers: the after-event
+        // gets the call's own result.
         let entry = profiler::enter_id(py, site);
         let res = call();
         profiler::leave(py, entry, res.is_null());

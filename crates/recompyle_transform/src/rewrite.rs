@@ -51,6 +51,9 @@ pub struct Site {
     pub callee: String,
     /// Qualified name of the enclosing function or class, `<module>` at top level.
     pub qualname: String,
+    /// The call is the operand of `await` (`await f(x)`): the profiler times it until the
+    /// awaited result is ready.
+    pub awaited: bool,
 }
 
 /// The rewritten module.
@@ -82,6 +85,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
             HashSet::new()
         }],
         no_class_reads: 0,
+        awaited: None,
     };
     rewriter.visit_body(&module.body);
     if let Some(error) = rewriter.error {
@@ -123,6 +127,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
                     source[s.callee_start as usize..s.callee_end as usize].to_string()
                 }),
                 qualname: s.qualname,
+                awaited: s.awaited,
             }
         })
         .collect();
@@ -223,6 +228,7 @@ struct RawSite {
     /// Instead of the source text at `callee_start..callee_end` (the names of a write report).
     callee_text: Option<String>,
     qualname: String,
+    awaited: bool,
 }
 
 /// The names a scope's body declares `global` (not looking into nested scopes).
@@ -369,6 +375,8 @@ struct Rewriter<'src, 'opt> {
     /// Inside patterns, comprehensions' own scopes, type parameters: names there are not
     /// the class body's loads, or cannot be wrapped.
     no_class_reads: u32,
+    /// The range of the call that is the operand of the innermost `await` being visited.
+    awaited: Option<ruff_text_size::TextRange>,
 }
 
 impl Rewriter<'_, '_> {
@@ -458,6 +466,7 @@ impl Rewriter<'_, '_> {
             callee_end: 0,
             callee_text: Some(names.join(",")),
             qualname: self.qualname(),
+            awaited: false,
         });
     }
 
@@ -493,6 +502,7 @@ impl Rewriter<'_, '_> {
             callee_end: range.end().to_u32(),
             callee_text: None,
             qualname: self.qualname(),
+            awaited: false,
         });
     }
 
@@ -511,7 +521,7 @@ impl Rewriter<'_, '_> {
         self.no_class_reads -= 1;
     }
 
-    fn rewrite_call(&mut self, call: &ast::ExprCall) {
+    fn rewrite_call(&mut self, call: &ast::ExprCall, awaited: bool) {
         let Some(index) = self.next_index() else {
             return;
         };
@@ -555,6 +565,7 @@ impl Rewriter<'_, '_> {
             callee_end: callee.end().to_u32(),
             callee_text: None,
             qualname: self.qualname(),
+            awaited,
         });
     }
 
@@ -741,7 +752,7 @@ impl Rewriter<'_, '_> {
                     && self.callee_depth < MAX_CALLEE_DEPTH
                     && !is_literal(&call.func);
                 if instrument {
-                    self.rewrite_call(call);
+                    self.rewrite_call(call, self.awaited == Some(call.range()));
                     // Each rewritten call wraps its callee in one more pair of parentheses.
                     self.callee_depth += 1;
                     self.visit_expr(&call.func);
@@ -750,6 +761,17 @@ impl Rewriter<'_, '_> {
                 } else {
                     visitor::walk_expr(self, expr);
                 }
+            }
+            Expr::Await(await_expr) => {
+                // Only the call that is the operand itself: `await f(x)`, not `await f(x) + 1`
+                // (whose operand is the sum) nor the calls inside `f(x)`'s arguments.
+                let outer = self.awaited;
+                self.awaited = match &*await_expr.value {
+                    Expr::Call(call) => Some(call.range()),
+                    _ => None,
+                };
+                self.visit_expr(&await_expr.value);
+                self.awaited = outer;
             }
             Expr::Lambda(lambda) => {
                 if let Some(parameters) = &lambda.parameters {

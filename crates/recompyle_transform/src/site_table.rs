@@ -3,12 +3,14 @@
 //! A warm import reads the table back for every cached module, so it is a flat binary
 //! record decoded in Rust rather than Python tuples to unmarshal and convert: each distinct
 //! string once (a function's sites share its qualname, calls of `len` their callee text),
-//! then six little-endian `u32`s per site, the last two indexes into the strings.
+//! then seven little-endian `u32`s per site, the last two indexes into the strings.
 //!
 //! ```text
 //! u32 string count, then per string: u32 byte length, UTF-8 bytes
-//! u32 site count,   then per site:   line, col, end_line, end_col, callee, qualname
+//! u32 site count,   then per site:   line, col, end_line, end_col, flags, callee, qualname
 //! ```
+//!
+//! `flags` bit 0: the call is the operand of `await` ([`Site::awaited`]).
 
 use std::collections::HashMap;
 
@@ -25,6 +27,9 @@ impl std::fmt::Display for BadSiteTable {
 }
 
 impl std::error::Error for BadSiteTable {}
+
+/// Bytes per site.
+const ROW: usize = 7 * 4;
 
 /// The bytes of `sites`.
 pub fn encode(sites: &[Site]) -> Vec<u8> {
@@ -46,12 +51,13 @@ pub fn encode(sites: &[Site]) -> Vec<u8> {
             site.col,
             site.end_line,
             site.end_col,
+            u32::from(site.awaited),
             ids[0],
             ids[1],
         ]);
     }
     let text: usize = strings.iter().map(|s| s.len() + 4).sum();
-    let mut out = Vec::with_capacity(8 + text + rows.len() * 24);
+    let mut out = Vec::with_capacity(8 + text + rows.len() * ROW);
     out.extend_from_slice(&(strings.len() as u32).to_le_bytes());
     for s in &strings {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -103,7 +109,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
         strings.push(s);
     }
     let nsites = r.u32()? as usize;
-    if r.data.len() != nsites.saturating_mul(24) {
+    if r.data.len() != nsites.saturating_mul(ROW) {
         return Err(BadSiteTable("site count does not match the data"));
     }
     let string = |i: u32| -> Result<String, BadSiteTable> {
@@ -114,7 +120,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
     };
     let mut sites = Vec::with_capacity(nsites);
     for _ in 0..nsites {
-        let mut f = [0u32; 6];
+        let mut f = [0u32; 7];
         for v in &mut f {
             *v = r.u32()?;
         }
@@ -123,8 +129,9 @@ pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
             col: f[1],
             end_line: f[2],
             end_col: f[3],
-            callee: string(f[4])?,
-            qualname: string(f[5])?,
+            awaited: f[4] & 1 != 0,
+            callee: string(f[5])?,
+            qualname: string(f[6])?,
         });
     }
     Ok(sites)
@@ -142,6 +149,7 @@ mod tests {
             end_col: 9,
             callee: callee.into(),
             qualname: qualname.into(),
+            awaited: line % 2 == 0,
         }
     }
 

@@ -237,3 +237,32 @@ class C:
     .expect("transforms");
     assert_eq!(untracked.source, source);
 }
+
+#[test]
+fn only_the_operand_of_await_is_marked_awaited() {
+    let options = Options {
+        version: (3, 12),
+        module_key: 7,
+        track_globals: false,
+    };
+    let source = "async def f():\n    await g(h())\n    await o.m() + 1\n    x = await (k(1))\n    await (p() + q())\n    await r(1)(2)\n";
+    let out = transform(source, &options).expect("transforms");
+    let marked: Vec<(&str, bool)> = out
+        .sites
+        .iter()
+        .map(|s| (s.callee.as_str(), s.awaited))
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("g", true),
+            ("h", false),
+            ("o.m", true),
+            ("k", true),
+            ("p", false),
+            ("q", false),
+            ("r(1)", true),
+            ("r", false),
+        ]
+    );
+}
