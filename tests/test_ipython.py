@@ -42,7 +42,7 @@ def test_cell_profile_and_value(shell, capsys) -> None:
     result = run(
         shell,
         """\
-        %%recompyle
+        %%recompyle --format text
         def f(x):
             return x + 1
 
@@ -69,8 +69,9 @@ def test_line_magic(shell, capsys) -> None:
     assert result.result == [1, 2]  # an expression's value, as %time gives it
     # The line magic's own statement is instrumented; g was compiled plainly.
     out = capsys.readouterr().out
-    assert "1 calls at 1 call sites" in out
-    assert "  g\n" in out
+    # The call tree by default: the statement's call of g, under the main thread.
+    assert "recompyle call tree: 1 thread" in out
+    assert "MainThread" in out and "g (<ipython-input-" in out
 
 
 def test_traceback_points_at_the_cell(shell, capsys) -> None:
@@ -96,7 +97,7 @@ def test_traceback_points_at_the_cell(shell, capsys) -> None:
         assert (caller.colno, caller.end_colno) == (11, 18)  # `boom(v)`, as written
         assert (cell_frames[-1].colno, cell_frames[-1].end_colno) == (11, 16)
     out = capsys.readouterr().out
-    assert "recompyle flat profile" in out  # shown even when the cell raised
+    assert "recompyle call tree" in out  # shown even when the cell raised
 
 
 def test_top_level_await(shell, capsys) -> None:
@@ -159,6 +160,7 @@ def test_bad_options(shell, capsys) -> None:
         "%%recompyle --format yaml\n1\n",
         "%%recompyle -o /no/such/dir/x.json\n1\n",
         "%%recompyle --modules [\n1\n",
+        "%%recompyle --format speedscope\n1\n",  # a file format, without -o
         "%recompyle\n",
     ):
         result = run(shell, cell)
@@ -191,11 +193,19 @@ def test_notebook(tmp_path: Path) -> None:
     client.kernel_manager_class = _this_python_kernel()
     client.execute()
     outputs = nb.cells[1].outputs
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "recompyle flat profile: 7 calls at 4 call sites" in text, outputs
-    assert "square" in text
     results = [o for o in outputs if o.output_type == "execute_result"]
     assert results[0]["data"]["text/plain"] == "14"
+    from recompyle.ipython import _has_html
+
+    if _has_html():
+        # The HTML report, through the display system, with the tree as plain text.
+        (shown,) = [o for o in outputs if o.output_type == "display_data"]
+        assert "<iframe" in shown["data"]["text/html"]
+        text = shown["data"]["text/plain"]
+    else:
+        text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "recompyle call tree: 1 thread" in text, outputs
+    assert "sum (" in text and "asyncio.sleep (" in text
 
 
 def _this_python_kernel():

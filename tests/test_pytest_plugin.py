@@ -267,4 +267,27 @@ def test_bad_options(project: pytest.Pytester) -> None:
     missing.stderr.fnmatch_lines(["ERROR: --recompyle-report: no directory '/no/such/dir'*"])
     fmt = _run(project, "--recompyle=mypkg.*", "--recompyle-format=yaml")
     assert fmt.ret == pytest.ExitCode.USAGE_ERROR
-    fmt.stderr.fnmatch_lines(["ERROR: --recompyle-format must be one of *"])
+    fmt.stderr.fnmatch_lines(["ERROR: --recompyle-format: unknown format 'yaml'; choose from *"])
+
+
+def test_viewer_formats(project: pytest.Pytester) -> None:
+    """The session's profile in the viewers' formats: a lane (Chrome trace, with its
+    timeline) and a profile (speedscope) per test."""
+    from format_readers import check_chrome, check_speedscope
+
+    trace = str(project.path / "session.trace.json")
+    scope = str(project.path / "session.speedscope.json")
+    for report in (trace, scope):
+        result = _run(project, "--recompyle=mypkg.*", f"--recompyle-report={report}")
+        assert _outcomes(result)["passed"] == 2
+    lanes = check_chrome(_load(trace))
+    events = _load(trace)["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    (slow_lane,) = [tid for tid, name in names.items() if "test_mod.py::test_slow" in name]
+    slow = sorted(e["name"] for e in lanes[slow_lane])
+    assert [n.split(" (")[0] for n in slow] == ["helper", "time.sleep"]
+    sleep = [e for e in lanes[slow_lane] if e["name"].startswith("time.sleep")][0]
+    assert sleep["dur"] >= 250_000  # microseconds: the test's sleep
+    speedscope = _load(scope)
+    check_speedscope(speedscope)
+    assert any("test_mod.py::test_slow" in p["name"] for p in speedscope["profiles"])

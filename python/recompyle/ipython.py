@@ -25,7 +25,6 @@ then runs on its loop (the kernel's loop in Jupyter).
 from __future__ import annotations
 
 import ast
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -138,6 +137,10 @@ class RecompyleMagics(Magics):
             parent = os.path.dirname(os.path.abspath(output))
             if not os.path.isdir(parent):
                 raise UsageError(f"no directory {parent!r} for -o {output}")
+        elif fmt is not None and fmt not in _DISPLAYED:
+            raise UsageError(f"the {fmt} format is written to a file: give -o FILE")
+        if fmt == "html" and not output and not _in_notebook(self.shell):
+            raise UsageError("the html format shows in a notebook; here, give -o FILE.html")
         if statement and not rest.strip():
             raise UsageError("%recompyle needs a statement (or use %%recompyle on a cell)")
         if not statement and rest.strip():
@@ -192,28 +195,93 @@ class RecompyleMagics(Magics):
         )
 
     def _show(self, options: MagicOptions, profile: Profiler) -> None:
-        from recompyle.report import default_format, render_text, write_text_file
+        from recompyle.report import default_format, render_document, write_file
 
         self.last_profile = profile
-        rows = profile.stats()
+        doc = _document(profile)
         if options.output:
             fmt = options.format or default_format(options.output)
-            if fmt == "json":
-                text = json.dumps(profile.document(), indent=1) + "\n"
-            else:
-                text = render_text(rows)
             try:
-                write_text_file(options.output, text)
+                write_file(options.output, render_document(doc, fmt))
             except OSError as exc:
                 print(f"recompyle: cannot write the profile to {options.output!r}: {exc}")
-        sys.stdout.write(render_text(rows, limit=40))
+        shown = options.format if options.format in _DISPLAYED else None
+        if shown is None:
+            shown = "html" if _in_notebook(self.shell) and _has_html() else "tree"
+        if shown == "html":
+            from IPython.display import display
+
+            display(ProfileDisplay(doc))
+            return
+        text = render_document(doc, shown, limit=_TEXT_LIMIT)
+        sys.stdout.write(text if isinstance(text, str) else text.decode("utf-8", "replace"))
         sys.stdout.flush()
 
 
-def _formats() -> tuple[str, ...]:
-    from recompyle.report import FORMATS
+#: What the magics can show below a cell; the other formats are written with ``-o``.
+_DISPLAYED = ("text", "tree", "html")
+#: Sites in the text table below a cell (the file has them all).
+_TEXT_LIMIT = 40
 
-    return tuple(FORMATS)
+
+class ProfileDisplay:
+    """The HTML report of a profile as a cell's output, through IPython's display system
+    (so JupyterLab, the classic notebook and VS Code show it alike): the page in an
+    ``iframe`` of its own, so its styles and script cannot touch the notebook's, with the
+    call tree as the plain-text fallback."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from recompyle.report import render_document
+
+        page = render_document(self.doc, "html")
+        if isinstance(page, bytes):
+            page = page.decode("utf-8")
+        return (
+            '<iframe class="recompyle-report" style="width: 100%; height: 640px; '
+            f'border: 1px solid #ccc" srcdoc="{html.escape(page, quote=True)}"></iframe>'
+        )
+
+    def __repr__(self) -> str:
+        from recompyle.report import render_document
+
+        text = render_document(self.doc, "tree")
+        return text if isinstance(text, str) else text.decode("utf-8", "replace")
+
+
+def _document(profile: Profiler) -> dict[str, Any]:
+    """The profile document, with the ``files`` section where this build has one (the
+    HTML report shows the source from it)."""
+    from recompyle import report
+
+    doc = profile.document()
+    add_files = getattr(report, "add_files", None)
+    return add_files(doc) if add_files is not None else doc
+
+
+def _in_notebook(shell: Any) -> bool:
+    """A kernel's shell (Jupyter, VS Code), not a terminal's: it has the kernel."""
+    return getattr(shell, "kernel", None) is not None
+
+
+def _has_html() -> bool:
+    """Whether this build has the HTML report's exporter."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("recompyle.export.html") is not None
+    except ImportError:
+        return False
+
+
+def _formats() -> tuple[str, ...]:
+    from recompyle.export import names
+
+    return tuple(name for name in names() if name != "html" or _has_html())
 
 
 def _awaitable(code: CodeType) -> bool:

@@ -37,16 +37,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import fields
 from typing import Any
 
 import pytest
 
 from recompyle.call_log import CallLog
 from recompyle.doc_merge import Doc, fold, merge
-from recompyle.profiler import Profiler, SiteStats
+from recompyle.profiler import Profiler
 
-__all__ = ["SessionProfile", "site_rows", "summary_lines"]
+__all__ = ["SessionProfile", "summary_lines"]
 
 _PLUGIN_NAME = "recompyle-session"
 #: Sites shown for each test under ``--recompyle-per-test``.
@@ -134,17 +133,20 @@ class SessionProfile:
     def __init__(self, config: pytest.Config, option: object) -> None:
         from recompyle import report
         from recompyle._core import ModuleMatcher
+        from recompyle.export import get_format
         from recompyle.finder import _finder, already_imported, install
 
         self.config = config
         self.patterns: str = getattr(option, "recompyle", None) or ""
         self.output: str | None = getattr(option, "recompyle_report", None)
         fmt = getattr(option, "recompyle_format", None) or report.default_format(self.output)
-        if fmt not in report.FORMATS:
-            raise pytest.UsageError(
-                f"--recompyle-format must be one of {', '.join(report.FORMATS)}, not {fmt!r}"
-            )
+        try:
+            spec = get_format(fmt)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--recompyle-format: {exc}") from None
         self.format = fmt
+        # A timeline (begin and end of each call) only for the formats that draw one.
+        self.timeline = spec.needs_timeline
         if self.output:
             parent = os.path.dirname(os.path.abspath(self.output))
             if not os.path.isdir(parent):
@@ -165,7 +167,7 @@ class SessionProfile:
             install(self.patterns, warn_imported=False)
         # Calls outside any test (imports during collection, session hooks): their own
         # profiler, paused while a test runs.
-        self.outside = Profiler().start()
+        self.outside = Profiler(timeline=self.timeline).start()
         self.began = time.perf_counter_ns()
         self.tests: list[Doc] = []
         self.offsets: list[int] = []
@@ -185,7 +187,7 @@ class SessionProfile:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Iterator[None]:
         """Each test is a root of the session's profile, from its setup to its teardown."""
         self.outside.stop()
-        profiler = Profiler().start()
+        profiler = Profiler(timeline=self.timeline).start()
         began = time.perf_counter_ns()
         try:
             yield
@@ -241,11 +243,11 @@ class SessionProfile:
             self._write_report(self.document)
 
     def _write_part(self, directory: str, workerid: str) -> None:
-        from recompyle.report import write_text_file
+        from recompyle.report import write_file
 
         path = os.path.join(directory, f"{workerid}-{os.getpid()}.json")
         try:
-            write_text_file(path, json.dumps(self._session_document()))
+            write_file(path, json.dumps(self._session_document()))
         except OSError as exc:
             _warn(f"cannot write this worker's profile to {path!r}: {exc}")
 
@@ -253,12 +255,8 @@ class SessionProfile:
         from recompyle import report
 
         assert self.output is not None
-        if self.format == "json":
-            text = json.dumps(doc, indent=1) + "\n"
-        else:
-            text = report.render_text(site_rows(doc["sites"]))
         try:
-            report.write_text_file(self.output, text)
+            report.write_file(self.output, report.render_document(doc, self.format))
         except OSError as exc:
             _warn(f"cannot write the report to {self.output!r}: {exc}")
 
@@ -302,27 +300,29 @@ def _already_line(names: list[str]) -> str:
 def summary_lines(doc: Doc, top: int, per_test: int) -> list[str]:
     """The terminal summary: the ``top`` slowest call sites, then the slowest sites of
     each of the ``per_test`` slowest tests (the document's ``test`` roots)."""
-    from recompyle.report import _duration, render_text
+    from recompyle.export._document import duration
+    from recompyle.report import render_document
 
-    rows = site_rows(doc["sites"])
     lines: list[str] = []
     if top:
-        lines = render_text(rows, limit=top).rstrip("\n").split("\n")
-        if len(rows) > top:
-            lines[-1] = f"  ... {len(rows) - top} more sites (--recompyle-report)"
+        text = render_document(doc, "text", limit=top)
+        assert isinstance(text, str)
+        lines = text.rstrip("\n").split("\n")
+        if len(doc["sites"]) > top:
+            lines[-1] = f"  ... {len(doc['sites']) - top} more sites (--recompyle-report)"
     if per_test:
         tests = [r for r in doc["roots"] if r.get("kind") == "test"]
         slowest = sorted(tests, key=lambda r: -r["total_ns"])[:per_test]
         lines += ["", f"slowest call sites of the {len(slowest)} slowest tests:"]
         for root in slowest:
-            lines.append(f"{_duration(root['total_ns']):>12}  {root['name']}")
+            lines.append(f"{duration(root['total_ns']):>12}  {root['name']}")
             lines += _site_lines(doc["sites"], root)
     return lines
 
 
 def _site_lines(sites: list[dict[str, Any]], root: dict[str, Any]) -> list[str]:
     """A test root's sites, its calls added up over the tree, longest total first."""
-    from recompyle.report import _display_path, _duration
+    from recompyle.export._document import display_path, duration
 
     totals: dict[int, list[int]] = {}
 
@@ -340,16 +340,10 @@ def _site_lines(sites: list[dict[str, Any]], root: dict[str, Any]) -> list[str]:
     out = []
     for index, (calls, total_ns) in ranked:
         s = sites[index]
-        where = f"{_display_path(s['file'])}:{s['line']}:{s['col'] + 1}"
+        where = f"{display_path(s['file'])}:{s['line']}:{s['col'] + 1}"
         callee = " ".join(s["callee"].split())[:60]
-        out.append(f"{calls:>10} {_duration(total_ns):>12}  {where}  {callee}")
+        out.append(f"{calls:>10} {duration(total_ns):>12}  {where}  {callee}")
     return out
-
-
-def site_rows(sites: list[dict[str, Any]]) -> list[SiteStats]:
-    """The document's sites as ``SiteStats`` (what the text report renders)."""
-    names = {f.name for f in fields(SiteStats)}
-    return [SiteStats(**{k: v for k, v in s.items() if k in names}) for s in sites]
 
 
 def _warn(message: str) -> None:
