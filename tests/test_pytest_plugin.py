@@ -177,14 +177,16 @@ def test_json_report(project: pytest.Pytester) -> None:
     assert [r["kind"] for r in doc["roots"]] == ["test"] * 5  # no call outside the tests
 
 
-def test_calls_outside_tests_have_their_root(project: pytest.Pytester) -> None:
+def test_calls_at_collection_have_their_root(project: pytest.Pytester) -> None:
     project.makeconftest("from mypkg import core\n\ncore.slow(0)\n")
     report = str(project.path / "profile.json")
     _run(project, "--recompyle=mypkg.*", f"--recompyle-report={report}", "-k", "fast")
-    roots = {r["name"]: r for r in _load(report)["roots"]}
-    assert roots["outside tests"]["kind"] == "session"
-    assert len(roots["outside tests"]["children"]) == 2  # slow's sleep and helper
-    assert roots["test_mod.py::test_fast"]["children"] == []
+    doc = _load(report)
+    assert [r["name"] for r in doc["roots"]] == ["collection", "test_mod.py::test_fast"]
+    collection, fast = doc["roots"]
+    assert collection["kind"] == "session"
+    assert len(collection["children"]) == 2  # slow's sleep and helper, from the conftest
+    assert fast["children"] == []
 
 
 def test_xdist_merges_the_workers(project: pytest.Pytester) -> None:

@@ -17,9 +17,12 @@ with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, ``-p recompyle`` loads it).
 The session's profile is a profile document (``recompyle.report``) whose roots are the
 tests: each test is profiled by its own ``Profiler`` from the start of its setup to the end
 of its teardown, and its threads' trees are folded into one root (kind ``test``, named by
-the node id, ``total_ns`` its wall time); calls outside any test (imports during
-collection) make one more root, ``outside tests``. Profilers nest, so one that someone else
-runs in the process is not disturbed. Under pytest-xdist every worker writes its document
+the node id, ``total_ns`` its wall time); the calls made before the first test (imports
+during collection) make one more root, ``collection``. Profilers nest, so one that someone
+else runs in the process is not disturbed. Starting and stopping a profiler costs time in
+proportion to the size of the whole call tree, so tests get profilers of their own only
+when their roots are asked for (a report, or the per-test summary); the summary alone is
+one profiler for the session. Under pytest-xdist every worker writes its document
 (whole or not at all) to a directory the controller made and named to it, and the
 controller merges them (``recompyle.doc_merge``) into the one report and summary.
 
@@ -50,8 +53,8 @@ __all__ = ["SessionProfile", "summary_lines"]
 _PLUGIN_NAME = "recompyle-session"
 #: Sites shown for each test under ``--recompyle-per-test``.
 _SITES_PER_TEST = 5
-#: The root of the calls made outside any test (collection, session hooks).
-OUTSIDE_TESTS = "outside tests"
+#: The root of the calls made before the first test (imports during collection).
+COLLECTION = "collection"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -165,7 +168,9 @@ class SessionProfile:
             self.already = already_imported(self.patterns)
             self._installed_finder = _finder() is None
             install(self.patterns, warn_imported=False)
-        # Calls outside any test (imports during collection, session hooks): their own
+        # Whether each test gets a root (and a profiler) of its own.
+        self.per_test_roots = bool(self.output or self.per_test)
+        # The session's profiler (with per-test roots, only until the first test):
         # profiler, paused while a test runs.
         self.outside = Profiler(timeline=self.timeline).start()
         self.began = time.perf_counter_ns()
@@ -186,6 +191,9 @@ class SessionProfile:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Iterator[None]:
         """Each test is a root of the session's profile, from its setup to its teardown."""
+        if not self.per_test_roots:
+            yield
+            return
         self.outside.stop()
         profiler = Profiler(timeline=self.timeline).start()
         began = time.perf_counter_ns()
@@ -199,7 +207,6 @@ class SessionProfile:
                 self.offsets.append(began - self.began)
             except Exception as exc:  # the test's outcome is never ours to change
                 _warn(f"no profile for {item.nodeid}: {exc!r}")
-            self.outside.start()
 
     # -- xdist ---------------------------------------------------------------------------
 
@@ -216,9 +223,11 @@ class SessionProfile:
         self.outside.stop()
         outside = self.outside.document()
         docs, offsets = list(self.tests), list(self.offsets)
+        if not self.per_test_roots:
+            return outside
         if outside["roots"]:
-            docs.append(fold(outside, "session", OUTSIDE_TESTS))
-            offsets.append(0)
+            docs.insert(0, fold(outside, "session", COLLECTION))
+            offsets.insert(0, 0)
         if not docs:
             return {**outside, "roots": []}
         doc = merge(docs, offsets)
