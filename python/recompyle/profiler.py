@@ -15,6 +15,8 @@ time minus the time of the reported calls made inside it.
 
 from __future__ import annotations
 
+import _thread
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +137,23 @@ _SITE_MAX = 2
 _NODE_MAX = 3
 
 
+@dataclass(frozen=True)
+class _RawCounts:
+    """``_core.Counts`` read once: its attributes build a new list on every access."""
+
+    ns_per_tick: float
+    sites: list[tuple[int, ...]]
+    nodes: list[tuple[int, ...]]
+    roots: list[tuple[int, int, str | None]]
+    epoch: int
+    now: int
+
+
+def _counts() -> _RawCounts:
+    c = _core.profiler_counts()
+    return _RawCounts(c.ns_per_tick, c.sites, c.nodes, c.roots, c.epoch, c.now)
+
+
 def _site_rows(counts: Any) -> dict[int, list[int]]:
     return {row[0]: list(row[1:]) for row in counts.sites}
 
@@ -225,7 +244,7 @@ class Profiler:
         if self in _running:
             return self
         _core.profiler_start(self.tree_enabled)
-        counts = _core.profiler_counts()
+        counts = _counts()
         _fold_max(counts)
         self._base = counts
         if self._epoch != counts.epoch:
@@ -244,7 +263,7 @@ class Profiler:
         if self not in _running:
             return
         _running.remove(self)
-        self._collect(_core.profiler_counts(), closing=True)
+        self._collect(_counts(), closing=True)
         _core.profiler_stop(self.tree_enabled)
 
     def _fold(self, sites: dict, nodes: dict, epoch: int) -> None:
@@ -299,7 +318,7 @@ class Profiler:
 
     def view(self) -> ProfileView:
         """Sites, thread trees and timeline as this profiler saw them."""
-        counts = _core.profiler_counts()
+        counts = _counts()
         sites_raw, nodes_raw = self._collect(counts, closing=False)
         return _build_view(self, counts, sites_raw, nodes_raw)
 
@@ -324,7 +343,7 @@ class Profiler:
         self.stop()
 
 
-def _site_stats(site_id: int, row: list[int], self_ticks: int, scale: float) -> SiteStats | None:
+def _site_stats(site_id: int, row: list[int], self_ns: int, scale: float) -> SiteStats | None:
     try:
         file, module, line, col, end_line, end_col, callee, caller = _core.site_info(site_id)
     except ValueError:
@@ -333,7 +352,7 @@ def _site_stats(site_id: int, row: list[int], self_ticks: int, scale: float) -> 
     return SiteStats(
         file, module, line, col, end_line, end_col, callee, caller,
         calls, round(ticks * scale), round(max_ticks * scale), raised,
-        round(self_ticks * scale), untimed, site_id,
+        self_ns, untimed, site_id,
     )  # fmt: skip
 
 
@@ -345,7 +364,7 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         dense = counts.nodes[index][1] if index < len(counts.nodes) else -1
         if dense >= 0:
             sid = site_ids[dense]
-            self_by_site[sid] = self_by_site.get(sid, 0) + row[2]
+            self_by_site[sid] = self_by_site.get(sid, 0) + round(row[2] * scale)
     stats: dict[int, SiteStats] = {}
     for sid, row in sites_raw.items():
         if row[0] <= 0:
@@ -387,7 +406,7 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         roots.append(
             CallRoot(
                 "thread",
-                name or f"Thread {thread_id}",
+                name or _thread_name(thread_id),
                 thread_id,
                 sum(k.total_ns for k in kids),
                 tuple(kids),
@@ -395,6 +414,19 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         )
     return ProfileView(sites, roots, _timeline(prof, counts, stats, sites, root_index),
                        _wall(prof))  # fmt: skip
+
+
+def _thread_name(thread_id: int) -> str:
+    """A name for a thread ``threading`` did not know when it was first seen: the main
+    thread leaves ``threading``'s table at exit, when the report is written, and without
+    ``threading`` imported the thread writing the report at exit is the main one."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        if threading.main_thread().ident == thread_id:
+            return threading.main_thread().name
+    elif _thread.get_ident() == thread_id:
+        return "MainThread"
+    return f"Thread {thread_id}"
 
 
 def _wall(prof: Profiler) -> int | None:
@@ -452,7 +484,7 @@ def _timeline(
 def whole_view() -> ProfileView:
     """Everything any profiler recorded (the native record since the process started or
     its last ``_core.profiler_reset()``)."""
-    counts = _core.profiler_counts()
+    counts = _counts()
     sites = {row[0]: list(row[1:]) for row in counts.sites}
     return _build_view(Profiler(), counts, sites, _node_rows(counts))
 

@@ -1,0 +1,390 @@
+"""The calling-context tree, awaited calls, composable profilers, deep recursion, timeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+import pytest
+
+import recompyle
+from conftest import run_python
+from recompyle.profiler import CallNode, CallRoot
+
+PROGRAM = """
+import asyncio
+import threading
+import time
+
+def nap(s):
+    time.sleep(s)
+
+def leaf(x):
+    return x
+
+def mid(n):
+    for i in range(n):
+        leaf(i)
+
+def top():
+    mid(3)
+    mid(2)
+
+def fact(n):
+    return 1 if n <= 1 else n * fact(n - 1)
+
+def ping(n):
+    return 0 if n == 0 else pong(n - 1)
+
+def pong(n):
+    return 0 if n == 0 else ping(n - 1)
+
+def fails():
+    raise ValueError("no")
+
+def catches():
+    for _ in range(3):
+        try:
+            fails()
+        except ValueError:
+            pass
+
+def depth(n):
+    return 0 if n == 0 else 1 + depth(n - 1)
+
+def helper(i):
+    return i
+
+def gen(n):
+    for i in range(n):
+        yield helper(i)
+
+def consume():
+    return sum(gen(4))
+
+def in_thread(name):
+    t = threading.Thread(target=top, name=name)
+    t.start()
+    t.join()
+
+async def slow(delay):
+    await asyncio.sleep(delay)
+    return leaf(delay)
+
+async def a_work(i):
+    await asyncio.sleep(0)
+    return leaf(i)
+
+async def b_work(i):
+    await asyncio.sleep(0)
+    return mid(1)
+
+async def task_a(i):
+    for _ in range(3):
+        await a_work(i)
+        await asyncio.sleep(0)
+
+async def task_b(i):
+    for _ in range(3):
+        await b_work(i)
+        await asyncio.sleep(0)
+
+async def many():
+    await asyncio.gather(*[task_a(i) if i % 2 else task_b(i) for i in range(100)])
+
+async def waits():
+    return await slow(0.05) + 1
+
+async def cancel_me():
+    t = asyncio.ensure_future(slow(10))
+    await asyncio.sleep(0)
+    t.cancel()
+    try:
+        await t
+    except asyncio.CancelledError:
+        return "cancelled"
+
+async def awaits_cancelled():
+    try:
+        return await slow_cancelled()
+    except asyncio.CancelledError:
+        return "propagated"
+
+async def slow_cancelled():
+    task = asyncio.current_task()
+    asyncio.get_running_loop().call_later(0.01, task.cancel)
+    await asyncio.sleep(10)
+"""
+
+
+@pytest.fixture
+def prog(instrumented):
+    return instrumented(PROGRAM, "ctprog")
+
+
+def by_callee(nodes: tuple[CallNode, ...] | list[CallNode], callee: str) -> list[CallNode]:
+    return [n for n in nodes if n.callee == callee]
+
+
+def only(nodes, callee: str) -> CallNode:
+    found = by_callee(nodes, callee)
+    assert len(found) == 1, (callee, [n.callee for n in nodes])
+    return found[0]
+
+
+def main_root(roots: list[CallRoot]) -> CallRoot:
+    return next(r for r in roots if r.thread_id == threading.main_thread().ident)
+
+
+def walk(nodes):
+    for n in nodes:
+        yield n
+        yield from walk(n.children)
+
+
+def test_tree_shape_counts_and_self_time(prog):
+    with recompyle.Profiler() as p:
+        prog.top()
+    root = main_root(p.tree())
+    assert root.kind == "thread" and root.name == "MainThread"
+    mids = root.children  # top() itself is called from here, not from a call site
+    assert [n.callee for n in mids] == ["mid", "mid"]
+    assert sorted(n.site.line for n in mids) == [17, 18]
+    first = next(n for n in mids if n.site.line == 17)
+    assert (
+        first.calls,
+        only(first.children, "leaf").calls,
+        only(first.children, "range").calls,
+    ) == (1, 3, 1)
+    for n in walk(root.children):  # each figure is rounded to the nanosecond on its own
+        assert abs(n.self_ns - (n.total_ns - sum(c.total_ns for c in n.children))) <= 4
+    rows = {(r.callee, r.line): r for r in p.stats()}
+    assert rows[("leaf", 14)].calls == 5
+    assert rows[("leaf", 14)].self_ns == rows[("leaf", 14)].total_ns
+    assert rows[("mid", 17)].self_ns < rows[("mid", 17)].total_ns
+
+
+def test_threads_get_their_own_named_roots(prog):
+    with recompyle.Profiler() as p:
+        prog.in_thread("worker-1")
+        prog.in_thread("worker-2")
+    roots = {r.name: r for r in p.tree()}
+    assert {"worker-1", "worker-2", "MainThread"} <= set(roots)
+    for name in ("worker-1", "worker-2"):
+        tops = roots[name].children
+        assert [n.callee for n in tops] == ["mid", "mid"] or [n.callee for n in tops] == ["top"]
+        assert sum(n.calls for n in walk(tops) if n.callee == "leaf") == 5
+    main = roots["MainThread"]
+    assert not [n for n in walk(main.children) if n.callee == "leaf"]
+    doc = p.document()
+    assert {r["name"] for r in doc["roots"]} >= {"worker-1", "worker-2"}
+
+
+def test_recursion_is_collapsed_and_not_double_counted(prog):
+    with recompyle.Profiler() as p:
+        prog.fact(30)
+        prog.ping(40)
+    root = main_root(p.tree())
+    nodes = list(walk(root.children))
+    fact = [n for n in nodes if n.callee == "fact"]
+    # The outer call (from the test, not instrumented) is not a site: 29 calls at line 21,
+    # all in one node.
+    assert len(fact) == 1 and fact[0].calls == 29 and fact[0].children == ()
+    ping = [n for n in nodes if n.callee in ("ping", "pong")]
+    assert len(ping) == 2, [(n.callee, n.calls) for n in ping]
+    assert sum(n.calls for n in ping) == 40
+    flat = {r.callee: r for r in p.stats()}
+    assert flat["fact"].total_ns >= fact[0].total_ns  # flat adds each call's inclusive time
+    assert flat["fact"].self_ns == fact[0].self_ns
+    assert sum(n.self_ns for n in nodes) <= root.total_ns + len(nodes)
+
+
+def test_exceptions_are_counted_as_raised(prog):
+    with recompyle.Profiler() as p:
+        prog.catches()
+    node = only(main_root(p.tree()).children, "fails")
+    assert (node.calls, node.raised) == (3, 3)
+    assert {r.callee: r.raised for r in p.stats()}["fails"] == 3
+
+
+def test_generator_calls_are_children_of_the_call_that_resumes_it(prog):
+    with recompyle.Profiler() as p:
+        assert prog.consume() == 6
+    consume_children = only(main_root(p.tree()).children, "sum").children
+    helper = only(consume_children, "helper")
+    assert helper.calls == 4
+
+
+def test_awaited_call_is_timed_until_its_result_is_ready(prog):
+    import asyncio
+
+    with recompyle.Profiler() as p:
+        asyncio.run(prog.waits())
+    nodes = list(walk(main_root(p.tree()).children))
+    slow = next(n for n in nodes if n.callee == "slow")
+    assert slow.total_ns >= 50_000_000
+    sleep = only(slow.children, "asyncio.sleep")
+    assert sleep.total_ns >= 50_000_000
+    assert only(slow.children, "leaf").calls == 1
+    row = next(r for r in p.stats() if r.callee == "slow")
+    assert row.total_ns >= 50_000_000 and row.self_ns < 10_000_000
+
+
+def test_interleaved_tasks_keep_their_calls_apart(prog):
+    import asyncio
+
+    with recompyle.Profiler() as p:
+        asyncio.run(prog.many())
+    nodes = list(walk(main_root(p.tree()).children))
+    a_work = [n for n in nodes if n.callee == "a_work"]
+    b_work = [n for n in nodes if n.callee == "b_work"]
+    assert sum(n.calls for n in a_work) == 150 and sum(n.calls for n in b_work) == 150
+    for n in a_work:
+        assert {c.callee for c in n.children} == {"asyncio.sleep", "leaf"}
+        assert only(n.children, "leaf").calls == n.calls
+    for n in b_work:
+        assert {c.callee for c in n.children} == {"asyncio.sleep", "mid"}
+    # leaf is called by a_work's body and by mid under b_work, never elsewhere.
+    parents = {
+        parent.callee for parent in nodes for child in parent.children if child.callee == "leaf"
+    }
+    assert parents == {"a_work", "mid"}
+
+
+def test_cancellation_through_an_awaited_call(prog):
+    import asyncio
+
+    with recompyle.Profiler() as p:
+        assert asyncio.run(prog.cancel_me()) == "cancelled"
+        assert asyncio.run(prog.awaits_cancelled()) == "propagated"
+    nodes = list(walk(main_root(p.tree()).children))
+    slow_cancelled = next(n for n in nodes if n.callee == "slow_cancelled")
+    assert (slow_cancelled.calls, slow_cancelled.raised) == (1, 1)
+    assert slow_cancelled.total_ns >= 10_000_000
+
+
+def test_profilers_nest_overlap_and_start_at_zero(prog):
+    outer = recompyle.Profiler().start()
+    prog.top()
+    with recompyle.Profiler() as inner:
+        prog.top()
+    prog.top()
+    overlap = recompyle.Profiler().start()
+    prog.top()
+    outer.stop()
+    prog.top()
+    overlap.stop()
+    fresh = recompyle.Profiler()
+
+    def leaf_calls(p):
+        return sum(r.calls for r in p.stats() if r.callee == "leaf")
+
+    assert (leaf_calls(outer), leaf_calls(inner), leaf_calls(overlap), leaf_calls(fresh)) == (
+        20, 5, 10, 0,
+    )  # fmt: skip
+    assert not outer.running and not recompyle._core.profiler_running()
+    overlap.reset()
+    assert leaf_calls(overlap) == 0
+    with overlap:
+        prog.top()
+    assert leaf_calls(overlap) == 5
+
+
+def test_max_is_per_profiler(prog):
+    outer = recompyle.Profiler().start()
+    prog.nap(0.05)
+    with recompyle.Profiler() as inner:
+        prog.nap(0.001)
+    outer.stop()
+    assert next(r for r in outer.stats() if r.callee == "time.sleep").max_ns >= 50_000_000
+    assert next(r for r in inner.stats() if r.callee == "time.sleep").max_ns < 50_000_000
+    assert [r.calls for r in inner.stats() if r.callee == "time.sleep"] == [1]
+
+
+def test_calls_deeper_than_the_reporting_limit_are_counted(prog):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(5000)
+    try:
+        with recompyle.Profiler() as p:
+            assert prog.depth(1000) == 1000
+    finally:
+        sys.setrecursionlimit(limit)
+    row = next(r for r in p.stats() if r.callee == "depth")
+    assert row.calls == 1000
+    assert 1000 - 200 <= row.untimed < 1000
+    node = next(n for n in walk(main_root(p.tree()).children) if n.callee == "depth")
+    assert (node.calls, node.untimed) == (1000, row.untimed)
+    doc = p.document()
+    assert doc["sites"][0]["untimed"] == row.untimed
+
+
+def test_timeline_events_nest_and_the_cap_drops(prog):
+    with recompyle.Profiler(timeline=True) as p:
+        prog.top()
+    doc = p.document()
+    events = doc["timeline"]["events"]
+    assert doc["timeline"]["dropped"] == 0
+    assert len(events) == 2 + 2 + 5  # mid x2, range x2, leaf x5 (top is called from here)
+    stack: list[dict] = []
+    for e in events:
+        while stack and stack[-1]["end_ns"] <= e["start_ns"]:
+            stack.pop()
+        if stack:
+            assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
+        stack.append(e)
+        assert doc["sites"][e["site"]]["callee"] in {"mid", "range", "leaf"}
+    with recompyle.Profiler(timeline=True, timeline_cap=4) as capped:
+        prog.top()
+    doc = capped.document()
+    assert len(doc["timeline"]["events"]) == 4 and doc["timeline"]["dropped"] == 5
+    assert sum(s["calls"] for s in doc["sites"]) == 9, "the tree stays exact"
+    with recompyle.Profiler(timeline=True, min_duration_ns=10**9) as slow_only:
+        prog.top()
+    assert slow_only.document()["timeline"]["events"] == []
+    assert recompyle.Profiler().document()["timeline"] is None
+
+
+def test_document_is_version_2_and_consistent(prog):
+    with recompyle.Profiler() as p:
+        prog.top()
+        prog.catches()
+    doc = json.loads(json.dumps(p.document()))
+    assert doc["version"] == 2 and doc["wall_ns"] > 0
+    assert {"python", "argv", "pid", "sites", "roots", "timeline"} <= set(doc)
+    sites = doc["sites"]
+    per_site_self: dict[int, int] = {}
+
+    def visit(node):
+        per_site_self[node["site"]] = per_site_self.get(node["site"], 0) + node["self_ns"]
+        for c in node["children"]:
+            visit(c)
+
+    for root in doc["roots"]:
+        for c in root["children"]:
+            visit(c)
+    for i, s in enumerate(sites):
+        assert s["self_ns"] == per_site_self[i]
+    assert [s["total_ns"] for s in sites] == sorted((s["total_ns"] for s in sites), reverse=True)
+
+
+def test_a_profiler_inside_the_cli_run_does_not_stop_the_cli_profiler(tmp_path):
+    (tmp_path / "inner.py").write_text(
+        "import recompyle\n"
+        "def f():\n    return 1\n"
+        "f()\n"
+        "with recompyle.Profiler() as p:\n    f()\n"
+        "print(sum(r.calls for r in p.stats() if r.callee == 'f'))\n"
+        "f()\nf()\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.json"
+    proc = run_python(
+        "-m", "recompyle", "run", "-o", str(out), "--format", "json", "inner.py", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "1\n"
+    doc = json.loads(out.read_text())
+    assert doc["version"] == 2
+    assert sum(s["calls"] for s in doc["sites"] if s["callee"] == "f") == 4
+    assert doc["roots"][0]["name"] == "MainThread"
