@@ -61,6 +61,19 @@ if [[ ! -x "$root/target/tools/bin/inferno-flamegraph" ]]; then
 fi
 export RECOMPYLE_INFERNO="$root/target/tools/bin/inferno-flamegraph"
 
+step "test-only tools (headless Chromium for the HTML report's browser tests)"
+# Debian's chromium and chromium-driver, installed once (apt-get, as root); elsewhere, or if
+# apt cannot have them, the browser tests skip and say why.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium chromium-driver >/dev/null; } \
+      || echo "warning: cannot install chromium; the browser tests will skip"
+  else
+    echo "warning: no chromium/chromedriver and no root apt-get; the browser tests will skip"
+  fi
+fi
+
 step "build wheels"
 rm -rf "$work/wheels"
 interp_args=()
@@ -74,7 +87,7 @@ for py in "${pythons[@]}"; do
   venv="$work/venv-$tag"
   [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "coverage>=7" \
-    "gprof2dot>=2024"
+    "gprof2dot>=2024" "selenium>=4.10"
   # The pytest plugin's xdist test and the IPython/Jupyter tests (a notebook run by a real
   # kernel); pip picks the newest IPython this interpreter supports (9.x needs 3.11+).
   # Their tests skip, naming what is missing, only if these cannot be installed.

@@ -52,6 +52,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -433,6 +434,7 @@ def _check_report(case: Case, report: Path, workdir: Path) -> None:
         for key in ("line", "col", "calls", "total_ns"):
             assert isinstance(site[key], int) and site[key] >= 0, f"bad {key} in {site}"
         assert site["line"] >= 1, site
+    _check_html(doc)
     if case.program.quiet:
         return
     # Every program calls at least print(), so its own file has sites that were called.
@@ -507,3 +509,29 @@ def test_special_source_bytes_intact(name: str) -> None:
     """Editors and git must not have normalised the byte-level test material (regenerate with
     tests/programs/_make_special_sources.py)."""
     assert SPECIAL_BYTES[name]((PROGRAMS_DIR / name).read_bytes())
+
+
+def _check_html(doc: dict) -> None:
+    """The report's ``files`` section holds each site's file as the interpreter read it (so
+    every site's span lies inside its recorded lines, columns as UTF-8 bytes), and its HTML
+    page renders, self-contained."""
+    from recompyle.export import html
+    from recompyle.sources import check_files, read_source
+
+    files = doc["files"]
+    for site in doc["sites"]:
+        entry = files.get(site["file"])
+        assert entry is not None, f"no files entry for {site['file']}"
+        with open(site["file"], "rb") as f:
+            data = f.read()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["source"] == read_source(data)
+        lines = [line.encode("utf-8") for line in entry["source"].split("\n")]
+        assert site["end_line"] <= len(lines), site
+        assert site["col"] <= len(lines[site["line"] - 1]), site
+        assert site["end_col"] <= len(lines[site["end_line"] - 1]), site
+    checks = check_files(doc)
+    assert {c.status for c in checks.values()} <= {"same"}, checks
+    page = html.render(doc, file_status=checks)
+    static = re.sub(r'<script type="application/json".*?</script>', "", page, flags=re.S)
+    assert "http" not in static and page.count("<script") == 2

@@ -7,7 +7,7 @@ checks the variables first, so unset ones cost two dictionary lookups), and by
 ``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
                        instrumented too; see ``recompyle.tracking``).
 ``RECOMPYLE_FORMAT``   a report format (``text``, ``json``, ``tree``, ``speedscope``,
-                       ``chrome``, ``pstats``, ``callgrind``, ``collapsed``; see
+                       ``chrome``, ``pstats``, ``callgrind``, ``collapsed``, ``html``; see
                        ``recompyle.export``): profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.

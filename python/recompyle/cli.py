@@ -36,12 +36,14 @@ options:
                         pstats      pstats, snakeviz, gprof2dot (*.prof, *.pstats)
                         callgrind   KCachegrind, gprof2dot     (callgrind.out.*)
                         collapsed   flamegraph.pl, inferno     (*.collapsed, *.folded)
+                        html        one page for a browser     (*.html)
   -o, --output FILE   write the report to FILE instead of stderr (default $RECOMPYLE_OUTPUT)
   --timeline          also record when each call began and ended (implied by chrome;
                       makes speedscope's profile evented)
-  --timeline-cap N    keep at most N timeline events (default: the profiler's); later
-                      ones are dropped and counted, the call tree stays exact
+  --timeline-cap N    keep at most N timeline events (default 2000000; implies
+                      --timeline); later ones are dropped and counted, the tree stays exact
   --min-duration DUR  leave calls shorter than DUR (e.g. 50us, 1ms) out of the timeline
+                      (implies --timeline)
   --min-percent P     tree format: hide calls under P% of their thread's time (default 1)
   --track-globals PATTERNS
                       track the globals of these modules (instrumented too; '__main__'
@@ -54,10 +56,24 @@ options:
 
 TOP_USAGE = """\
 usage: python -m recompyle run [options] (script.py | -m module) [args...]
+       python -m recompyle view REPORT.json [-o PAGE.html]
        python -m recompyle --version
 
 commands:
   run    run a program instrumented and report a flat profile of its calls
+  view   render a saved JSON report as one self-contained HTML page
+"""
+
+VIEW_USAGE = """\
+usage: python -m recompyle view REPORT.json [-o PAGE.html]
+
+Render a JSON report (run --format json) as one self-contained HTML page: flame graph,
+call-site table and annotated source. Files that changed or went missing since the report
+was written are named on stderr and in the page.
+
+options:
+  -o, --output FILE   the page to write (default: REPORT with .html for .json)
+  -h, --help          show this help
 """
 
 
@@ -124,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "view":
+        return view(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -225,7 +243,11 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
             f"{option} {fmt.name} writes binary data, not for a terminal ({where}): give -o FILE"
         )
     cap = opts.get("timeline_cap")
-    if cap is not None and (not cap.isdigit() or int(cap) <= 0):
+    try:
+        timeline_cap = None if cap is None else int(cap)
+    except ValueError:
+        timeline_cap = 0
+    if timeline_cap is not None and timeline_cap <= 0:
         raise UsageError(f"--timeline-cap: {cap!r} is not a positive whole number of events")
     min_duration = opts.get("min_duration")
     try:
@@ -247,8 +269,9 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
     return {
         "fmt": fmt.name,
         "output": output,
-        "timeline": "timeline" in opts,
-        "timeline_cap": None if cap is None else int(cap),
+        # a cap or a minimum duration only means something for a timeline: they ask for one
+        "timeline": bool({"timeline", "timeline_cap", "min_duration"} & set(opts)),
+        "timeline_cap": timeline_cap,
         "min_duration_ns": min_duration_ns,
         "min_percent": min_percent,
     }
@@ -270,6 +293,67 @@ def _is_terminal(path: str) -> bool:
         return os.isatty(fd)
     finally:
         os.close(fd)
+
+
+def view(args: list[str]) -> int:
+    """``recompyle view REPORT.json [-o PAGE.html]``: the saved report as an HTML page, its
+    files checked against their recorded hashes (a changed file's spans would point at the
+    wrong text, so the page shows the recorded copy and says so)."""
+    report = output = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(VIEW_USAGE)
+            return 0
+        name, eq, value = arg.partition("=")
+        if name in ("-o", "--output"):
+            if not eq:
+                if i + 1 >= len(args):
+                    sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: {name} needs a value\n")
+                    return 2
+                i += 1
+                value = args[i]
+            output = value
+        elif arg.startswith("-") and arg != "-" or report is not None:
+            sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: unexpected argument {arg!r}\n")
+            return 2
+        else:
+            report = arg
+        i += 1
+    if report is None:
+        sys.stderr.write(f"{VIEW_USAGE}recompyle view: error: give the JSON report to render\n")
+        return 2
+    if output is None:
+        stem = report[:-5] if report.lower().endswith(".json") else report
+        output = stem + ".html"
+    import json
+
+    from recompyle.export import html
+    from recompyle.report import write_file
+    from recompyle.sources import check_files
+
+    try:
+        with open(report, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        sys.stderr.write(f"recompyle view: error: cannot read {report}: {exc}\n")
+        return 2
+    checks = check_files(doc) if isinstance(doc, dict) else {}
+    try:
+        page = html.render(doc, file_status=checks)
+    except ValueError as exc:
+        sys.stderr.write(f"recompyle view: error: {report}: {exc}\n")
+        return 2
+    try:
+        write_file(output, page)
+    except OSError as exc:
+        sys.stderr.write(f"recompyle view: error: cannot write {output}: {exc}\n")
+        return 2
+    for path, check in checks.items():
+        if check.status in ("changed", "missing", "unavailable"):
+            sys.stderr.write(f"recompyle view: {path}: {check.note}\n")
+    return 0
 
 
 def _fresh_main(tracked: bool = False) -> types.ModuleType:

@@ -1,6 +1,6 @@
 """The report stage: the profile as text (stderr by default) or JSON, and the profile
 document in the formats of ``recompyle.export`` (speedscope, Chrome trace, pstats,
-callgrind, collapsed stacks, a text call tree).
+callgrind, collapsed stacks, a text call tree, an HTML page).
 
 JSON report (``--format json``): the *profile document*, one object, version 2 (a
 superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``):
@@ -47,6 +47,7 @@ if False:  # typing only: this module is imported at start-up, keep it light
     from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
 __all__ = [
+    "add_files",
     "build_document",
     "render_json",
     "render_text",
@@ -181,7 +182,18 @@ def run_view() -> "ProfileView":
 def render_json(view: "ProfileView") -> str:
     import json
 
-    return json.dumps(build_document(view), indent=1) + "\n"
+    return json.dumps(add_files(build_document(view)), indent=1) + "\n"
+
+
+def add_files(doc: "dict[str, Any]") -> "dict[str, Any]":
+    """Fill the document's ``files`` section (each site's file: SHA-256 and source text,
+    see ``recompyle.sources``) unless it has one: ``recompyle view`` shows a saved report's
+    source from it and tells a file that changed since."""
+    if not doc.get("files"):
+        from recompyle.sources import file_entries
+
+        doc["files"] = file_entries(str(s["file"]) for s in doc.get("sites") or ())
+    return doc
 
 
 def write_report(
@@ -205,7 +217,7 @@ def write_report(
     if fmt == "text":
         data = render_text(view.sites, limit=None if output else 40)
     else:
-        doc = build_document(view)
+        doc = add_files(build_document(view))
         if fmt == "json":
             import json
 

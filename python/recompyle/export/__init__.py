@@ -125,6 +125,14 @@ FORMATS: tuple[Format, ...] = (
         "collapsed stacks for flamegraph.pl, inferno, speedscope",
     ),
     Format("tree", "tree_text", (), False, False, "indented call tree for the terminal"),
+    Format(
+        "html",
+        "html",
+        ("*.html", "*.htm"),
+        False,
+        False,
+        "one self-contained page: flame graph, call-site table, annotated source",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FORMATS}
