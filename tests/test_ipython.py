@@ -3,6 +3,7 @@ notebook executed by a real kernel (nbclient + ipykernel)."""
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 import textwrap
@@ -200,7 +201,10 @@ def test_notebook(tmp_path: Path) -> None:
     if _has_html():
         # The HTML report, through the display system, with the tree as plain text.
         (shown,) = [o for o in outputs if o.output_type == "display_data"]
-        assert "<iframe" in shown["data"]["text/html"]
+        page = shown["data"]["text/html"]
+        assert page.startswith("<iframe") and "srcdoc=" in page
+        # The cell's source is in the page (the source view), escaped into the attribute.
+        assert "def square(x):" in html.unescape(page)
         text = shown["data"]["text/plain"]
     else:
         text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -290,6 +290,10 @@ def test_viewer_formats(project: pytest.Pytester) -> None:
     assert [n.split(" (")[0] for n in slow] == ["helper", "time.sleep"]
     sleep = [e for e in lanes[slow_lane] if e["name"].startswith("time.sleep")][0]
     assert sleep["dur"] >= 250_000  # microseconds: the test's sleep
+    page = project.path / "session.html"
+    _run(project, "--recompyle=mypkg.*", f"--recompyle-report={page}")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "test_mod.py::test_slow" in text
     speedscope = _load(scope)
     check_speedscope(speedscope)
     assert any("test_mod.py::test_slow" in p["name"] for p in speedscope["profiles"])

@@ -254,13 +254,23 @@ class ProfileDisplay:
 
 
 def _document(profile: Profiler) -> dict[str, Any]:
-    """The profile document, with the ``files`` section where this build has one (the
-    HTML report shows the source from it)."""
-    from recompyle import report
+    """The profile document with its ``files`` section (the HTML report shows the source
+    from it), cells included: a cell is no file on disk, its text is in ``linecache``."""
+    import hashlib
+    import linecache
 
-    doc = profile.document()
-    add_files = getattr(report, "add_files", None)
-    return add_files(doc) if add_files is not None else doc
+    from recompyle.report import add_files
+
+    doc = add_files(profile.document())
+    for site in doc["sites"]:
+        path = site["file"]
+        entry = linecache.cache.get(path)
+        if path in doc["files"] or entry is None or len(entry) < 3:
+            continue
+        text = "".join(entry[2])
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        doc["files"][path] = {"sha256": digest, "source": text}
+    return doc
 
 
 def _in_notebook(shell: Any) -> bool:

@@ -249,7 +249,9 @@ class SessionProfile:
         else:
             self.document = self._session_document()
         if self.output:
-            self._write_report(self.document)
+            from recompyle.report import add_files
+
+            self._write_report(add_files(self.document))
 
     def _write_part(self, directory: str, workerid: str) -> None:
         from recompyle.report import write_file
