@@ -32,6 +32,7 @@ _EXPORTS = {
     "RecompyleWarning": "recompyle.loader",
     "instrument_source": "recompyle.loader",
     "Profiler": "recompyle.profiler",
+    "CallLog": "recompyle.call_log",
     "SiteStats": "recompyle.profiler",
     "wrap_calls": "recompyle.decorators",
     "flat_profile": "recompyle.decorators",

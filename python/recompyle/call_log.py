@@ -70,8 +70,8 @@ class CallLog:
 
     calls: list[RecordedCall] = field(default_factory=list)
     events: list[RecordedEvent] = field(default_factory=list)
-    _handler: Handler | None = None
-    _open: dict[int, RecordedCall] = field(default_factory=dict)
+    _handler: Handler | None = field(default=None, init=False, repr=False)
+    _open: dict[int, RecordedCall] = field(default_factory=dict, init=False, repr=False)
 
     def start(self) -> CallLog:
         if self._handler is None:
