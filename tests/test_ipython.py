@@ -129,6 +129,14 @@ def test_top_level_await(shell, capsys) -> None:
     }
 
 
+def test_line_magic_awaits(shell, capsys) -> None:
+    run(shell, "import asyncio\nasync def later(x):\n    await asyncio.sleep(0)\n    return x\n")
+    result = run(shell, "%recompyle --format text await later(5)")
+    assert result.success, result.error_in_exec
+    assert result.result == 5
+    assert "1 calls at 1 call sites" in capsys.readouterr().out
+
+
 def test_modules_and_output_file(shell, tmp_path: Path, capsys, monkeypatch) -> None:
     pkg = tmp_path / "magicpkg"
     pkg.mkdir()
@@ -186,6 +194,8 @@ def test_notebook(tmp_path: Path) -> None:
             "await asyncio.sleep(0)\n"
             "sum(square(i) for i in range(4))\n"
         ),
+        # A statement that awaits, on the kernel's running loop.
+        nbformat.v4.new_code_cell("%recompyle --format text await asyncio.sleep(0, 'done')"),
     ]
     client = nbclient.NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -210,6 +220,11 @@ def test_notebook(tmp_path: Path) -> None:
         text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "recompyle call tree: 1 thread" in text, outputs
     assert "sum (" in text and "asyncio.sleep (" in text
+    line = nb.cells[2].outputs
+    assert [o["data"]["text/plain"] for o in line if o.output_type == "execute_result"] == [
+        "'done'"
+    ]
+    assert "1 calls at 1 call sites" in "".join(o.get("text", "") for o in line)
 
 
 def _this_python_kernel():

@@ -90,11 +90,12 @@ class RecompyleMagics(Magics):
             self._show(options, profile)
         return value
 
-    async def run_async(self, line: str, cell: str) -> Any:
-        """``%%recompyle`` for a cell that awaits at top level (see the module's doc)."""
+    async def run_async(self, line: str, cell: str | None) -> Any:
+        """``%%recompyle`` (``%recompyle`` when ``cell`` is None) for code that awaits at
+        top level (see the module's doc)."""
         __tracebackhide__ = True  # noqa: F841
-        options = self._options(line, False)
-        code = self._prepare(options, cell)
+        options = self._options(line, cell is None)
+        code = self._prepare(options, options.statement if cell is None else cell)
         profile = Profiler()
         try:
             with profile:
@@ -360,19 +361,32 @@ def _split_compile(text: str, name: str, flags: int) -> CellCode:
 
 
 def _await_cells(lines: list[str]) -> list[str]:
-    """Input transformer: a ``%%recompyle`` cell whose body awaits at top level becomes an
-    ``await`` of ``run_cell_async``, so IPython runs it on its loop."""
-    if not lines or not lines[0].startswith(_MAGIC) or lines[0][len(_MAGIC) :][:1].strip():
+    """Input transformer: a ``%%recompyle`` cell whose body awaits at top level, or a
+    one-line ``%recompyle`` whose statement does, becomes an ``await`` of
+    ``run_cell_async``, so IPython runs it on its loop."""
+    if not lines:
         return lines
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is None or not shell.autoawait:
         return lines
-    body = "".join(lines[1:])
-    if not _awaits(shell, body):
+    magics = shell.magics_manager.registry.get("RecompyleMagics")
+    first = lines[0]
+    line = first[len(_MAGIC) :].strip()
+    if first.startswith(_MAGIC) and not first[len(_MAGIC) :][:1].strip():
+        body: str | None = "".join(lines[1:])
+        awaited = body
+    elif len(lines) == 1 and first.startswith(_MAGIC[1:] + " ") and magics is not None:
+        line, body = first[len(_MAGIC) - 1 :].strip(), None
+        try:
+            awaited = magics._options(line, True).statement
+        except Exception:
+            return lines  # the magic reports it
+    else:
         return lines
-    line = lines[0][len(_MAGIC) :].strip()
+    if not _awaits(shell, awaited):
+        return lines
     return [f"await __import__('recompyle.ipython').ipython.run_cell_async({line!r}, {body!r})\n"]
 
 
@@ -385,8 +399,9 @@ def _awaits(shell: Any, body: str) -> bool:
     return bool(code.co_flags & _CO_COROUTINE)
 
 
-async def run_cell_async(line: str, cell: str) -> Any:
-    """What an awaiting ``%%recompyle`` cell runs (see ``_await_cells``)."""
+async def run_cell_async(line: str, cell: str | None) -> Any:
+    """What an awaiting ``%%recompyle`` cell (or ``%recompyle`` line, ``cell`` None) runs
+    (see ``_await_cells``)."""
     __tracebackhide__ = True  # noqa: F841
     from IPython import get_ipython
 
