@@ -21,6 +21,8 @@ step "rust: fmt, clippy, tests"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --exclude recompyle_python --quiet
+# The extension crate's pure logic (no interpreter needed): the call tree.
+cargo test -p recompyle_python --lib --quiet call_tree
 
 # Interpreters: $RECOMPYLE_TEST_PYTHONS, else every python3.9-3.13 on PATH or under pyenv.
 pythons=()

@@ -111,6 +111,19 @@ async def awaits_cancelled():
     except asyncio.CancelledError:
         return "propagated"
 
+class Suspend:
+    def __await__(self):
+        yield "suspended"
+
+class Marker:
+    pass
+
+async def inner(marker):
+    await Suspend()
+
+async def outer(marker):
+    await inner(marker)
+
 async def slow_cancelled():
     task = asyncio.current_task()
     asyncio.get_running_loop().call_later(0.01, task.cancel)
@@ -388,3 +401,19 @@ def test_a_profiler_inside_the_cli_run_does_not_stop_the_cli_profiler(tmp_path):
     assert doc["version"] == 2
     assert sum(s["calls"] for s in doc["sites"] if s["callee"] == "f") == 4
     assert doc["roots"][0]["name"] == "MainThread"
+
+
+def test_an_abandoned_awaited_call_in_a_cycle_is_collected(prog):
+    import gc
+    import weakref
+
+    with recompyle.Profiler():
+        marker = prog.Marker()
+        coro = prog.outer(marker)
+        assert coro.send(None) == "suspended"
+        assert type(coro.cr_await).__name__ == "AwaitedCall"
+        marker.coro = coro  # a cycle through the awaiting coroutine's frame
+        alive = weakref.ref(marker)
+        del coro, marker
+        gc.collect()
+    assert alive() is None

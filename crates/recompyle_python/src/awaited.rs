@@ -55,6 +55,8 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     ]));
     let mut slots = vec![
         slot(ffi::Py_tp_dealloc, awaited_dealloc as *mut c_void),
+        slot(ffi::Py_tp_traverse, awaited_traverse as *mut c_void),
+        slot(ffi::Py_tp_clear, awaited_clear as *mut c_void),
         slot(ffi::Py_tp_iter, awaited_iter as *mut c_void),
         slot(ffi::Py_tp_iternext, awaited_next as *mut c_void),
         slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
@@ -69,7 +71,9 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
         name: c"recompyle._core.AwaitedCall".as_ptr(),
         basicsize: std::mem::size_of::<Awaited>() as c_int,
         itemsize: 0,
-        flags: ffi::Py_TPFLAGS_DEFAULT as std::ffi::c_uint,
+        // Collected: the awaiting coroutine's frame holds this object, which holds the
+        // awaited coroutine, whose frame may hold the task that runs the first.
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_GC) as std::ffi::c_uint,
         slots: slots.as_mut_ptr(),
     }));
     // SAFETY: the spec and everything it points to are leaked, so live forever.
@@ -126,18 +130,43 @@ pub unsafe fn wrap(
     std::ptr::write(&raw mut (*a).iter, null_mut());
     std::ptr::write(&raw mut (*a).pending, pending);
     (*a).done = false;
+    // PyType_GenericAlloc zeroed the object and tracked it already.
     Ok(obj)
 }
 
-unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
+unsafe extern "C" fn awaited_traverse(
+    obj: *mut ffi::PyObject,
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+) -> c_int {
     let a = obj.cast::<Awaited>();
-    let tp = ffi::Py_TYPE(obj);
+    for o in [(*a).inner, (*a).iter] {
+        if !o.is_null() {
+            let r = visit(o, arg);
+            if r != 0 {
+                return r;
+            }
+        }
+    }
+    // Heap types' instances own a reference to their type (3.9+).
+    visit(ffi::Py_TYPE(obj).cast(), arg)
+}
+
+unsafe extern "C" fn awaited_clear(obj: *mut ffi::PyObject) -> c_int {
+    let a = obj.cast::<Awaited>();
     for field in [&mut (*a).inner, &mut (*a).iter] {
         let o = std::mem::replace(field, null_mut());
         if !o.is_null() {
             ffi::Py_DECREF(o);
         }
     }
+    0
+}
+
+unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
+    let tp = ffi::Py_TYPE(obj);
+    ffi::PyObject_GC_UnTrack(obj.cast());
+    awaited_clear(obj);
     if let Some(free) = (*tp).tp_free {
         free(obj.cast());
     }
@@ -145,7 +174,20 @@ unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
 }
 
 unsafe extern "C" fn awaited_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    ffi::PyObject_Repr((*obj.cast::<Awaited>()).inner)
+    let inner = (*obj.cast::<Awaited>()).inner;
+    if inner.is_null() {
+        return ffi::PyUnicode_FromString(c"<recompyle awaited call (cleared)>".as_ptr());
+    }
+    ffi::PyObject_Repr(inner)
+}
+
+/// Set when the collector cleared the object while something still steps it.
+#[cold]
+unsafe fn cleared() {
+    ffi::PyErr_SetString(
+        ffi::PyExc_RuntimeError,
+        c"recompyle: awaited call used after it was collected".as_ptr(),
+    );
 }
 
 unsafe extern "C" fn awaited_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -164,6 +206,10 @@ unsafe extern "C" fn awaited_await(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
     let a = obj.cast::<Awaited>();
     if (*a).iter.is_null() {
         let inner = (*a).inner;
+        if inner.is_null() {
+            cleared();
+            return null_mut();
+        }
         let iter = if ffi::PyCoro_CheckExact(inner) != 0 {
             let yf = ffi::PyObject_GetAttrString(inner, c"cr_await".as_ptr());
             if yf.is_null() {
@@ -226,7 +272,7 @@ unsafe fn step<R>(
     } else {
         (*a).iter
     };
-    if (*a).done {
+    if (*a).done || iter.is_null() {
         return run(iter);
     }
     let resumed = profiler::resume(py, &(*a).pending);
@@ -239,6 +285,26 @@ unsafe fn step<R>(
     res
 }
 
+/// [`step`] for a step that returns an object: NULL ends the call (with its value as
+/// `StopIteration`, or raising).
+#[inline]
+unsafe fn step_object(
+    obj: *mut ffi::PyObject,
+    run: impl FnOnce(*mut ffi::PyObject) -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    step(
+        obj,
+        |iter| {
+            if iter.is_null() {
+                cleared();
+                return null_mut();
+            }
+            run(iter)
+        },
+        |res| res.is_null().then(|| ended_by_null()),
+    )
+}
+
 /// A NULL result ended the call: raised unless the error is `StopIteration` (or none).
 unsafe fn ended_by_null() -> bool {
     let err = ffi::PyErr_Occurred();
@@ -246,14 +312,10 @@ unsafe fn ended_by_null() -> bool {
 }
 
 unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    step(
-        obj,
-        |iter| match (*ffi::Py_TYPE(iter)).tp_iternext {
-            Some(next) => next(iter),
-            None => ffi::PyIter_Next(iter),
-        },
-        |res| res.is_null().then(|| ended_by_null()),
-    )
+    step_object(obj, |iter| match (*ffi::Py_TYPE(iter)).tp_iternext {
+        Some(next) => next(iter),
+        None => ffi::PyIter_Next(iter),
+    })
 }
 
 #[cfg(Py_3_10)]
@@ -264,7 +326,13 @@ unsafe extern "C" fn awaited_am_send(
 ) -> ffi::PySendResult {
     step(
         obj,
-        |iter| ffi::PyIter_Send(iter, arg, presult),
+        |iter| {
+            if iter.is_null() {
+                cleared();
+                return ffi::PySendResult::PYGEN_ERROR;
+            }
+            ffi::PyIter_Send(iter, arg, presult)
+        },
         |res| match res {
             ffi::PySendResult::PYGEN_NEXT => None,
             ffi::PySendResult::PYGEN_RETURN => Some(false),
@@ -277,58 +345,50 @@ unsafe extern "C" fn awaited_send(
     obj: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    step(
-        obj,
-        |iter| {
-            if value == ffi::Py_None() {
-                if let Some(next) = (*ffi::Py_TYPE(iter)).tp_iternext {
-                    let res = next(iter);
-                    if res.is_null() && ffi::PyErr_Occurred().is_null() {
-                        ffi::PyErr_SetNone(ffi::PyExc_StopIteration);
-                    }
-                    return res;
+    step_object(obj, |iter| {
+        if value == ffi::Py_None() {
+            if let Some(next) = (*ffi::Py_TYPE(iter)).tp_iternext {
+                let res = next(iter);
+                if res.is_null() && ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_SetNone(ffi::PyExc_StopIteration);
                 }
+                return res;
             }
-            ffi::PyObject_CallMethodObjArgs(
-                iter,
-                c"send".as_ptr().cast_mut().cast(),
-                value,
-                null_mut::<ffi::PyObject>(),
-            )
-        },
-        |res| res.is_null().then(|| ended_by_null()),
-    )
+        }
+        ffi::PyObject_CallMethodObjArgs(
+            iter,
+            c"send".as_ptr().cast_mut().cast(),
+            value,
+            null_mut::<ffi::PyObject>(),
+        )
+    })
 }
 
 unsafe extern "C" fn awaited_throw(
     obj: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    step(
-        obj,
-        |iter| {
-            let meth = ffi::PyObject_GetAttrString(iter, c"throw".as_ptr());
-            if meth.is_null() {
-                // Like a generator delegating to an iterator without `throw`: the exception
-                // is raised where the awaiting code is.
-                ffi::PyErr_Clear();
-                let first = ffi::PyTuple_GetItem(args, 0);
-                if first.is_null() {
-                    return null_mut();
-                }
-                if ffi::PyExceptionInstance_Check(first) != 0 {
-                    ffi::PyErr_SetObject(ffi::Py_TYPE(first).cast(), first);
-                } else {
-                    ffi::PyErr_SetNone(first);
-                }
+    step_object(obj, |iter| {
+        let meth = ffi::PyObject_GetAttrString(iter, c"throw".as_ptr());
+        if meth.is_null() {
+            // Like a generator delegating to an iterator without `throw`: the exception is
+            // raised where the awaiting code is.
+            ffi::PyErr_Clear();
+            let first = ffi::PyTuple_GetItem(args, 0);
+            if first.is_null() {
                 return null_mut();
             }
-            let res = ffi::PyObject_Call(meth, args, null_mut());
-            ffi::Py_DECREF(meth);
-            res
-        },
-        |res| res.is_null().then(|| ended_by_null()),
-    )
+            if ffi::PyExceptionInstance_Check(first) != 0 {
+                ffi::PyErr_SetObject(ffi::Py_TYPE(first).cast(), first);
+            } else {
+                ffi::PyErr_SetNone(first);
+            }
+            return null_mut();
+        }
+        let res = ffi::PyObject_Call(meth, args, null_mut());
+        ffi::Py_DECREF(meth);
+        res
+    })
 }
 
 unsafe extern "C" fn awaited_close(
@@ -338,7 +398,11 @@ unsafe extern "C" fn awaited_close(
     step(
         obj,
         |iter| {
-            let meth = ffi::PyObject_GetAttrString(iter, c"close".as_ptr());
+            let meth = if iter.is_null() {
+                null_mut()
+            } else {
+                ffi::PyObject_GetAttrString(iter, c"close".as_ptr())
+            };
             if meth.is_null() {
                 ffi::PyErr_Clear();
                 ffi::Py_INCREF(ffi::Py_None());

@@ -219,6 +219,8 @@ pub struct Entry {
     stack: *mut Stack,
     epoch: u64,
     depth: usize,
+    /// The site is the operand of `await`.
+    awaited: bool,
 }
 
 /// This thread's stack, registering the thread on first use in this epoch.
@@ -236,7 +238,13 @@ fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
 fn new_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
     // SAFETY: the GIL is held.
     let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+    // This may run while the call's exception is set (an awaited call ending in error):
+    // the name lookup must neither see nor lose it.
+    let pending = PyErr::take(py);
     let name = thread_name(py, thread_id);
+    if let Some(err) = pending {
+        err.restore(py);
+    }
     let p = profile(py);
     let root = p.roots.len() as u32;
     let node = p.tree.add_root(root);
@@ -294,11 +302,13 @@ fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
         Some(link) => link,
         None => p.tree.link(top, dense, key),
     };
+    let awaited = p.awaited.get(dense as usize) == Some(&true);
     p.tree.enter(stack_ref, link, clock::ticks());
     Entry {
         stack,
         epoch,
         depth: stack_ref.frames.len(),
+        awaited,
     }
 }
 
@@ -314,17 +324,14 @@ pub unsafe fn leave_result(
     entry: Entry,
     res: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if !res.is_null() && EPOCH.get(py).get() == entry.epoch {
-        let p = profile(py);
+    if entry.awaited
+        && !res.is_null()
+        && crate::awaited::awaitable(res)
+        && EPOCH.get(py).get() == entry.epoch
         // SAFETY: the epoch is current, so the stack is alive.
-        let stack = &mut *entry.stack;
-        if stack.frames.len() == entry.depth {
-            let node = stack.top();
-            let dense = p.tree.nodes[node as usize].site as usize;
-            if p.awaited.get(dense) == Some(&true) && crate::awaited::awaitable(res) {
-                return start_awaited(py, entry, res);
-            }
-        }
+        && (*entry.stack).frames.len() == entry.depth
+    {
+        return start_awaited(py, entry, res);
     }
     leave(py, entry, res.is_null());
     res

@@ -598,11 +598,8 @@ impl<'a> Visitor<'a> for CallVisitor<'_, '_> {
                 self.awaited = outer_await;
             }
             Expr::Await(await_expr) => {
-                let outer = self.awaited;
-                self.awaited = match &*await_expr.value {
-                    Expr::Call(call) => Some(call.range()),
-                    _ => None,
-                };
+                let outer =
+                    std::mem::replace(&mut self.awaited, crate::rewrite::awaited_call(await_expr));
                 self.visit_expr(&await_expr.value);
                 self.awaited = outer;
             }

@@ -220,6 +220,14 @@ pub(crate) fn has_future_annotations(body: &[Stmt]) -> bool {
     false
 }
 
+/// The range of the call that is `await`'s operand, if it is a call (`await f(x)`).
+pub(crate) fn awaited_call(await_expr: &ast::ExprAwait) -> Option<ruff_text_size::TextRange> {
+    match &*await_expr.value {
+        Expr::Call(call) => Some(call.range()),
+        _ => None,
+    }
+}
+
 struct RawSite {
     start: u32,
     end: u32,
@@ -765,11 +773,7 @@ impl Rewriter<'_, '_> {
             Expr::Await(await_expr) => {
                 // Only the call that is the operand itself: `await f(x)`, not `await f(x) + 1`
                 // (whose operand is the sum) nor the calls inside `f(x)`'s arguments.
-                let outer = self.awaited;
-                self.awaited = match &*await_expr.value {
-                    Expr::Call(call) => Some(call.range()),
-                    _ => None,
-                };
+                let outer = std::mem::replace(&mut self.awaited, awaited_call(await_expr));
                 self.visit_expr(&await_expr.value);
                 self.awaited = outer;
             }

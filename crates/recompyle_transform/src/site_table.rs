@@ -149,7 +149,7 @@ mod tests {
             end_col: 9,
             callee: callee.into(),
             qualname: qualname.into(),
-            awaited: line % 2 == 0,
+            awaited: line & 1 == 0,
         }
     }
 
