@@ -100,7 +100,7 @@ def test_nothing_happens_unless_asked(project: pytest.Pytester) -> None:
 
 def test_summary_and_outcomes(project: pytest.Pytester) -> None:
     plain = _run(project)
-    profiled = _run(project, "--recompyle=mypkg.*", "--recompyle-per-test=2")
+    profiled = _run(project, "--recompyle=mypkg.*", "--recompyle-per-test=5")
     assert (
         _outcomes(profiled)
         == _outcomes(plain)
@@ -117,11 +117,13 @@ def test_summary_and_outcomes(project: pytest.Pytester) -> None:
     # Only mypkg's own call sites are instrumented, not the test module's.
     assert "mypkg/core.py:9:5  time.sleep" in out
     assert "mypkg/core.py:14:11  ValueError" in out
+    # Which test is slowest depends on the machine's load (a failing test's traceback takes
+    # time too); each test's block lists its own sites, slowest first.
     lines = profiled.stdout.lines
-    first = lines.index("slowest call sites of the 2 slowest tests:")
-    slowest = lines[first + 1]
-    assert slowest.endswith("test_mod.py::test_slow"), slowest
-    assert "time.sleep" in lines[first + 2]
+    first = lines.index("slowest call sites of the 5 slowest tests:")
+    (slow,) = [i for i, line in enumerate(lines) if line.endswith("test_mod.py::test_slow")]
+    assert slow > first
+    assert "time.sleep" in lines[slow + 1] and "helper" in lines[slow + 2]
 
 
 def test_already_imported_modules_are_named(project: pytest.Pytester) -> None:
