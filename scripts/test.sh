@@ -90,6 +90,12 @@ for py in "${pythons[@]}"; do
   [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "coverage>=7" \
     "gprof2dot>=2024" "selenium>=4.10"
+  # The pytest plugin's xdist test and the IPython/Jupyter tests (a notebook run by a real
+  # kernel); pip picks the newest IPython this interpreter supports (9.x needs 3.11+).
+  # Their tests skip, naming what is missing, only if these cannot be installed.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    pytest-xdist ipython ipykernel nbclient nbformat ||
+    echo "warning: pytest-xdist/IPython/Jupyter not installed for $tag; their tests skip"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
     --no-deps "$work"/wheels/recompyle-*-"$tag"-*.whl
   # Run from a copy-free location so `import recompyle` finds the installed wheel, not ./python.

@@ -32,6 +32,7 @@ _EXPORTS = {
     "RecompyleWarning": "recompyle.loader",
     "instrument_source": "recompyle.loader",
     "Profiler": "recompyle.profiler",
+    "CallLog": "recompyle.call_log",
     "SiteStats": "recompyle.profiler",
     "wrap_calls": "recompyle.decorators",
     "flat_profile": "recompyle.decorators",
@@ -70,6 +71,20 @@ def __getattr__(name: str):
         value = getattr(value, name)
     globals()[name] = value
     return value
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext recompyle``: the ``%%recompyle`` magics (``recompyle.ipython``; the
+    package itself does not need IPython)."""
+    from recompyle.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    from recompyle.ipython import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __dir__():

@@ -387,18 +387,7 @@ def main(args: list[str]) -> int:
 
 def render(doc: Document, fmt: str, *, min_percent: float | None = None) -> str | bytes:
     """A (merged) document as a report in ``fmt``: its JSON, the flat text table, or any
-    format of ``recompyle.export``."""
-    if fmt == "json":
-        return json.dumps(doc, indent=1) + "\n"
-    if fmt != "text":
-        from recompyle.export import get_format
+    format of ``recompyle.export`` (``recompyle.report.render_document``)."""
+    from recompyle.report import render_document
 
-        return get_format(fmt).render(doc, min_percent=min_percent)
-    import dataclasses
-
-    from recompyle.profiler import SiteStats
-    from recompyle.report import render_text
-
-    names = {f.name for f in dataclasses.fields(SiteStats)}
-    rows = [SiteStats(**{k: v for k, v in row.items() if k in names}) for row in doc["sites"]]
-    return render_text(rows)
+    return render_document(doc, fmt, min_percent=min_percent)

@@ -27,6 +27,7 @@ from recompyle.loader import RecompyleLoader, warn_at_user
 
 __all__ = [
     "RecompyleFinder",
+    "already_imported",
     "install",
     "installed_patterns",
     "tracked_patterns",
@@ -187,28 +188,39 @@ def install(
     if report_unmatched:
         _watch_patterns(named)
     if warn_imported and named.strip(", "):
-        fresh = _core.ModuleMatcher(named)
-        if fresh.matches("__main__") and "__main__" in sys.modules:
+        if _core.ModuleMatcher(named).matches("__main__") and "__main__" in sys.modules:
             warn_at_user(
                 "recompyle: __main__ is the running script, compiled before install(), so "
                 "it is not instrumented and its calls are not reported; put the code in a "
                 "module imported after install(), or run the script with "
                 "`python -m recompyle run script.py`"
             )
-        already = sorted(
-            name
-            for name, module in list(sys.modules.items())
-            if name != "__main__"
-            and fresh.matches(name)
-            and isinstance(getattr(module, "__spec__", None), ModuleSpec)
-            and _instrumentable(module.__spec__)
-        )
+        already = [name for name in already_imported(patterns, track_globals) if name != "__main__"]
         if already:
             warn_at_user(
                 "recompyle: already imported before instrumentation was installed, so not "
                 f"instrumented: {', '.join(already)}"
             )
     return finder
+
+
+def already_imported(patterns: str, track_globals: str = "") -> "list[str]":
+    """The modules these patterns select that are imported already, and so cannot be
+    instrumented (sorted). A bare ``*`` cannot mean the modules every start-up imports
+    (warnings, codecs, what other ``.pth`` files load): only patterns that name modules
+    count."""
+    both = f"{patterns},{track_globals}"
+    named = ",".join(p for p in both.split(",") if p.strip() not in ("*", "**"))
+    if not named.strip(", "):
+        return []
+    fresh = _core.ModuleMatcher(named)
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if fresh.matches(name)
+        and isinstance(getattr(module, "__spec__", None), ModuleSpec)
+        and _instrumentable(module.__spec__)
+    )
 
 
 def uninstall() -> None:

@@ -291,6 +291,32 @@ def select_modules(rows: "list[SiteStats]", modules: "str | None") -> "list[Site
     return [r for r in rows if matcher.matches(r.module)]
 
 
+def render_document(
+    doc: "dict[str, Any]",
+    fmt: str,
+    *,
+    limit: "int | None" = None,
+    min_percent: "float | None" = None,
+) -> "str | bytes":
+    """A profile document in format ``fmt``: for documents that are not one profiler's
+    view (the pytest plugin's, with a root per test, merged from xdist workers)."""
+    if fmt == "text":
+        from dataclasses import fields
+
+        from recompyle.profiler import SiteStats
+
+        names = {f.name for f in fields(SiteStats)}
+        rows = [SiteStats(**{k: v for k, v in s.items() if k in names}) for s in doc["sites"]]
+        return render_text(rows, limit)
+    if fmt == "json":
+        import json
+
+        return json.dumps(doc, indent=1) + "\n"
+    from recompyle.export import get_format
+
+    return get_format(fmt).render(doc, min_percent=min_percent)
+
+
 def _say_dropped(doc: "dict[str, Any]") -> None:
     """A timeline that reached its cap is incomplete: say so, once, where people look."""
     timeline = doc.get("timeline") or {}

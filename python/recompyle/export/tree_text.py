@@ -69,10 +69,12 @@ def render(doc: Doc, min_percent: float = DEFAULT_MIN_PERCENT) -> str:
         raise ValueError(f"min_percent must be between 0 and 100, not {min_percent}")
     names = [frame_name(s) for s in doc["sites"]]
     roots: list[dict[str, Any]] = doc["roots"]
-    threads = sum(1 for r in roots if r.get("kind", "thread") == "thread")
-    counts = [_plural(threads, "thread")]
-    if len(roots) > threads:
-        counts.append(_plural(len(roots) - threads, "task"))
+    # Threads and tasks, and the pytest plugin's roots (one per test, and the session's).
+    kinds = {"thread": 0, "task": 0}
+    for r in roots:
+        kind = str(r.get("kind", "thread"))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    counts = [_plural(n, kind) for kind, n in kinds.items() if n] or ["0 threads"]
     head = f"recompyle call tree: {', '.join(counts)}"
     if doc.get("wall_ns") is not None:
         head += f", wall {duration(doc['wall_ns'])}"
