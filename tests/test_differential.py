@@ -19,14 +19,19 @@ instrumented ones never do) cannot make the runs differ:
     (``<frozen runpy>``), so even tracebacks are comparable verbatim, and it imports the
     program through ``sys.meta_path`` where the hook's finder swaps in its loader. No profile
     report is asked for here, so this route also covers the trampoline without the profiler.
+    A third run, the *probe* (``PROBE``: the same variables plus a JSON report, the program
+    run by runpy as ``-m`` does), must report calls at the program's own sites: the
+    comparison is not vacuous.
 
 ``globals`` route (tracked module globals, nothing listening)
-    as ``env``, with ``RECOMPYLE_TRACK_GLOBALS=PROG,dthelpers.*`` instead: the program and
-    the helpers run in tracked namespaces, with the transform's write and class-body reports.
+    as ``env``, with ``RECOMPYLE_TRACK_GLOBALS=__main__,PROG,dthelpers.*`` instead: the
+    program (compiled as ``PROG``, run in the interpreter's ``__main__``) and the helpers run
+    in tracked namespaces, with the transform's write and class-body reports. Its probe also
+    counts global events with a handler: the program's own file must have some.
 
 ``deps`` route (a dependency graph recorded over the whole run)
     as ``run``, plus ``--deps GRAPH.json``: every call and every global read is an event a
-    Python handler records; the graph must be written.
+    Python handler records; the graph must hold the program's own call and read edges.
 
 Markers read from the first lines of a program (comments):
 
@@ -35,16 +40,15 @@ Markers read from the first lines of a program (comments):
                        plain run so a program that stops doing what it was written for is noticed.
 ``# args: a "b c"``    command-line arguments (shlex syntax).
 ``# quiet``            the program prints nothing and makes no instrumented call (it does not
-                       compile); otherwise it must print something and its own file must have
-                       call sites with calls in the report.
+                       compile, so ``run`` writes no report); otherwise it must print something
+                       and its own file must have call sites with calls in the report.
 
 Files in tests/programs whose names start with ``_`` are not programs; ``dthelpers`` is a
 helper package some programs import (instrumented too).
 
 Known recompyle bugs are listed in ``XFAIL`` below, per (program, route) and range of Python
 versions, each with its diagnosis; they are strict, so a fix makes the suite fail until the
-entry is removed. ``test_env_route_really_instruments`` checks that the env route does
-instrument (otherwise its comparisons would pass vacuously).
+entry is removed.
 """
 
 from __future__ import annotations
@@ -254,6 +258,7 @@ class Outcome:
     plain: subprocess.CompletedProcess
     instrumented: subprocess.CompletedProcess
     report: Path | None
+    probe: subprocess.CompletedProcess | None = None
 
 
 def _base_env() -> dict[str, str]:
@@ -295,9 +300,37 @@ def _commands(
         ]
         return plain, instrumented, env, env
     plain = [exe, "-m", prog.name, *prog.args]
-    variable = "RECOMPYLE_TRACK_GLOBALS" if case.route == "globals" else "RECOMPYLE_MODULES"
-    instr_env = dict(env, **{variable: f"{prog.name},{HELPER_PATTERN}"})
-    return plain, list(plain), env, instr_env
+    return plain, list(plain), env, dict(env, **_env_selection(case))
+
+
+def _env_selection(case: Case) -> dict[str, str]:
+    """The variables of the env and globals routes. ``python -m PROG`` runs the program in
+    the interpreter's own ``__main__``, which the globals route tracks by that name."""
+    if case.route == "globals":
+        return {"RECOMPYLE_TRACK_GLOBALS": f"__main__,{case.program.name},{HELPER_PATTERN}"}
+    return {"RECOMPYLE_MODULES": f"{case.program.name},{HELPER_PATTERN}"}
+
+
+# The probe of the env and globals routes: the program run as `python -m PROG` does (runpy,
+# in the interpreter's own __main__), with the route's variables, a profile report and, for
+# globals, a handler counting global events per file. Its output is not compared (a handler
+# listens); it shows that the route's configuration instruments (and tracks) the program.
+PROBE = """\
+import atexit, collections, json, runpy, sys
+import recompyle
+events = collections.Counter()
+def on_global(event):
+    events[event.filename] += 1
+if sys.argv[1] == "globals":
+    recompyle.add_handler(globals=on_global)
+def dump(path=sys.argv[2]):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(dict(events), f)
+atexit.register(dump)
+name = sys.argv[3]
+sys.argv[:] = ["-m", *sys.argv[4:]]
+runpy._run_module_as_main(name)
+"""
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -316,7 +349,13 @@ def _execute(case: Case, workdir: Path, report_dir: Path) -> Outcome:
     plain_cmd, instr_cmd, plain_env, instr_env = _commands(case, report)
     plain = _run(plain_cmd, plain_env, workdir)
     instrumented = _run(instr_cmd, instr_env, workdir)
-    return Outcome(plain, instrumented, report if case.route in ("run", "deps") else None)
+    if case.route in ("run", "deps"):
+        return Outcome(plain, instrumented, report)
+    events = report.with_suffix(".events.json")
+    probe_env = dict(instr_env, RECOMPYLE_OUTPUT=str(report), RECOMPYLE_FORMAT="json")
+    probe_cmd = [sys.executable, "-c", PROBE, case.route, str(events), case.program.name]
+    probe = _run([*probe_cmd, *case.program.args], probe_env, workdir)
+    return Outcome(plain, instrumented, report, probe)
 
 
 def _case_params() -> list:
@@ -414,14 +453,45 @@ def test_differential(case: Case, outcomes: dict[str, Outcome], workdir: Path) -
     assert not problems, "\n".join(problems)
 
     if outcome.report is not None:
-        _check_report(case, outcome.report, workdir)
-    if case.route == "deps" and outcome.report is not None:
-        graph = json.loads(outcome.report.with_suffix(".deps.json").read_text(encoding="utf-8"))
-        assert graph["format"] == "recompyle-deps" and isinstance(graph["edges"], list)
+        _check_report(case, outcome.report, workdir, outcome.probe)
+    if case.route == "deps":
+        _check_graph(case, outcome.report.with_suffix(".deps.json"))
+    if case.route == "globals" and not case.program.quiet:
+        events = json.loads(outcome.report.with_suffix(".events.json").read_text("utf-8"))
+        program_file = str(workdir / case.program.path.name)
+        assert events.get(program_file, 0) > 0, (
+            f"no global event from {program_file}: the globals route did not track the "
+            f"program (events per file: {events})"
+        )
 
 
-def _check_report(case: Case, report: Path, workdir: Path) -> None:
-    assert report.is_file(), f"no JSON report written at {report}"
+def _check_graph(case: Case, path: Path) -> None:
+    """The deps route's graph exists and, for a program that runs, holds the program's own
+    calls and global reads (its code runs as ``__main__``)."""
+    if case.program.quiet:
+        assert not path.exists(), "a run that never started wrote a dependency graph"
+        return
+    graph = json.loads(path.read_text(encoding="utf-8"))
+    assert graph["format"] == "recompyle-deps" and isinstance(graph["edges"], list)
+    mine = {e["kind"] for e in graph["edges"] if e["from"].startswith("function:__main__:")}
+    assert mine == {
+        "call",
+        "read",
+    }, f"the graph lacks the program's own calls or reads (edge kinds from __main__: {mine})"
+
+
+def _check_report(
+    case: Case, report: Path, workdir: Path, probe: subprocess.CompletedProcess | None = None
+) -> None:
+    if case.program.quiet:
+        # Quiet programs do not compile. Under `run` that is a run that never started, which
+        # writes no profile; the start-up hook cannot tell, and writes an empty one.
+        if case.route in ("run", "deps"):
+            assert not report.exists(), f"a run that never started wrote {report}"
+        return
+    assert report.is_file(), f"no JSON report written at {report}" + (
+        "\n" + _describe(probe) if probe is not None else ""
+    )
     doc = json.loads(report.read_text(encoding="utf-8"))
     sites = doc.get("sites")
     assert isinstance(sites, list), f"report has no 'sites' list: {sorted(doc)}"
@@ -433,8 +503,6 @@ def _check_report(case: Case, report: Path, workdir: Path) -> None:
         for key in ("line", "col", "calls", "total_ns"):
             assert isinstance(site[key], int) and site[key] >= 0, f"bad {key} in {site}"
         assert site["line"] >= 1, site
-    if case.program.quiet:
-        return
     # Every program calls at least print(), so its own file has sites that were called.
     program_file = str(workdir / case.program.path.name)
     own = [s for s in sites if s["file"] == program_file and s["calls"] > 0]
@@ -442,31 +510,6 @@ def _check_report(case: Case, report: Path, workdir: Path) -> None:
         f"no call site of {program_file} recorded a call; files in report: "
         f"{sorted({s['file'] for s in sites})}"
     )
-
-
-def test_env_route_really_instruments(tmp_path: Path, workdir: Path) -> None:
-    """The env-route comparisons mean something only if the start-up hook instruments a program
-    run with ``-m`` (and the helper package): ask it for a profile report too, and look."""
-    prog = next(p for p in PROGRAMS if p.name == "module_getattr")
-    report = tmp_path / "env-report.json"
-    cmd = [sys.executable, "-m", prog.name]
-    plain = _run(cmd, _base_env(), workdir)
-    env = dict(
-        _base_env(),
-        RECOMPYLE_MODULES=f"{prog.name},{HELPER_PATTERN}",
-        RECOMPYLE_FORMAT="json",
-        RECOMPYLE_OUTPUT=str(report),
-    )
-    instrumented = _run(cmd, env, workdir)
-    assert (instrumented.returncode, instrumented.stdout, instrumented.stderr) == (
-        plain.returncode,
-        plain.stdout,
-        plain.stderr,
-    ), _describe(instrumented)
-    _check_report(Case(prog, "env"), report, workdir)
-    sites = json.loads(report.read_text(encoding="utf-8"))["sites"]
-    helper_dir = str(workdir / "dthelpers")
-    assert any(s["file"].startswith(helper_dir) and s["calls"] > 0 for s in sites), sites
 
 
 # --- checks of the test material itself ------------------------------------------------------

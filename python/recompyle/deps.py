@@ -690,8 +690,11 @@ def write_at_exit(path: str) -> Tracer:
     tracer = Tracer()
     tracer.start()
     path = os.path.abspath(path)
+    owner = os.getpid()
 
     def write() -> None:
+        if os.getpid() != owner:
+            return  # a forked child: its graph is a copy of the parent's, who writes it
         tracer.stop()
         try:
             tracer.graph.write(path)

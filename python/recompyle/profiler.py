@@ -7,11 +7,12 @@ a call's time includes everything it called.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from recompyle import _core
 
-__all__ = ["Profiler", "SiteStats", "snapshot"]
+__all__ = ["Profiler", "SiteStats", "snapshot", "start"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ def snapshot() -> list[SiteStats]:
     return rows
 
 
+_forks_reset = False
+
+
+def start() -> None:
+    """Start the process's profile. A process forked from this one starts with an empty
+    profile, not a copy of its parent's: whoever reports the child's calls (or merges them
+    with the parent's) then counts each call once."""
+    global _forks_reset
+    if not _forks_reset and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_core.profiler_reset)
+        _forks_reset = True
+    _core.profiler_start()
+
+
 class Profiler:
     """Times every instrumented call while running; a context manager too.
 
@@ -61,7 +76,7 @@ class Profiler:
     """
 
     def start(self) -> Profiler:
-        _core.profiler_start()
+        start()
         return self
 
     def stop(self) -> None:

@@ -26,7 +26,15 @@ if False:  # typing only: this module is imported at start-up, keep it light
 
     from recompyle.profiler import SiteStats
 
-__all__ = ["FORMATS", "render_json", "render_text", "report_at_exit", "write_report"]
+__all__ = [
+    "FORMATS",
+    "cancel_report_at_exit",
+    "report_pending",
+    "render_json",
+    "render_text",
+    "report_at_exit",
+    "write_report",
+]
 
 FORMATS = ("text", "json")
 _FORMAT_VERSION = 1
@@ -50,6 +58,15 @@ def _duration(ns: float) -> str:
     return f"{ns:.0f} ns"
 
 
+def _escape_controls(text: str) -> str:
+    """``text`` with every unprintable character (ESC, BEL, backspace, tab, newline, ...)
+    escaped as ``repr`` writes it: a callee's source text or a file name cannot then send
+    escape sequences to the terminal showing the report, nor split one site over rows."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     total_calls = sum(r.calls for r in rows)
     lines = [
@@ -63,9 +80,9 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     lines.append(header)
     shown = rows if limit is None else rows[:limit]
     for r in shown:
-        where = f"{_display_path(r.file)}:{r.line}:{r.col + 1}"
+        where = _escape_controls(f"{_display_path(r.file)}:{r.line}:{r.col + 1}")
         callee = r.callee if len(r.callee) <= 60 else r.callee[:57] + "..."
-        callee = " ".join(callee.split())
+        callee = _escape_controls(" ".join(callee.split()))
         lines.append(
             f"{r.calls:>10} {_duration(r.total_ns):>12} {_duration(r.mean_ns):>12} "
             f"{_duration(r.max_ns):>12}  {where}  {callee}"
@@ -124,36 +141,42 @@ def write_report(
 
 def write_text_file(output: str, text: str) -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
-    no debris, so the text goes to a temporary file renamed over the target. Renaming over
-    anything but a regular file would replace it: ``/dev/null``, a FIFO or a terminal is
-    written in place, and a symlink's target is what gets replaced."""
-    target = os.path.realpath(output)
-    if os.path.exists(target) and not os.path.isfile(target):
+    no debris (``recompyle.atomic_file``). A device, FIFO or terminal is written in place
+    and a symlink through to its target; a symlink loop is refused (``OutputPathError``)."""
+    from recompyle.atomic_file import resolve_output, write_atomically
+
+    target, in_place = resolve_output(output)
+    if in_place:
         with open(target, "w", encoding="utf-8") as f:
             f.write(text)
         return
-    tmp = f"{target}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(target, text.encode("utf-8"))
 
 
 _at_exit: "dict[str, str | None]" = {}
+_owner = [0]  # pid of the process that asked for the report
 
 
 def _write_at_exit() -> None:
+    if _owner[0] != os.getpid():
+        # A forked child: the report belongs to the process that asked for it (the child's
+        # profile started empty at the fork, so nothing of the parent's is counted twice).
+        return
     output = _at_exit.get("output")
     try:
         write_report(_at_exit.get("format") or "text", output)
     except OSError as exc:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
+
+
+def report_pending() -> bool:
+    """Whether this process writes a report at exit."""
+    return _owner[0] == os.getpid()
+
+
+def cancel_report_at_exit() -> None:
+    """No report at exit after all: the run never started (its target was not found)."""
+    _owner[0] = 0
 
 
 def default_format(output: "str | None") -> str:
@@ -165,10 +188,11 @@ def report_at_exit(fmt: "str | None", output: "str | None") -> None:
     """Profile from now on and write the report when the interpreter exits: after the
     program's own ``atexit`` handlers and after its non-daemon threads ended. Once, with the
     last settings given."""
-    from recompyle import _core
+    from recompyle.profiler import start
 
     if not _at_exit:
         atexit.register(_write_at_exit)
     _at_exit["format"] = fmt or default_format(output)
     _at_exit["output"] = output
-    _core.profiler_start()
+    _owner[0] = os.getpid()
+    start()
