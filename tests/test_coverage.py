@@ -59,10 +59,12 @@ def run_coverage(tmp: Path, name: str, env_extra: dict[str, str]) -> dict:
         text=True,
     )
     assert run.returncode == 0, run.stderr
+    # Not under the run's RECOMPYLE_* variables: this process would write its own (empty)
+    # profile over the run's report.
     subprocess.run(
         [sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(report)],
         cwd=tmp,
-        env=env,
+        env={k: v for k, v in env.items() if k not in env_extra},
         capture_output=True,
         check=True,
     )

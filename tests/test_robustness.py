@@ -118,8 +118,8 @@ def test_temporary_name_is_unpredictable_and_exclusive(tmp_path, monkeypatch):
     victim.write_text("keep")
     # Links planted at the old predictable names, and at every name this process could
     # have used, must not be followed.
-    for name in (f"{target}.{os.getpid()}.tmp", f".report.json.{os.getpid()}.tmp"):
-        os.symlink(victim, name)
+    for name in (f"report.json.{os.getpid()}.tmp", f".report.json.{os.getpid()}.tmp"):
+        os.symlink(victim, tmp_path / name)
     opened: list[tuple[str, int]] = []
     real_open = os.open
 

@@ -12,9 +12,9 @@ Cases (default: all; ``--runs`` repeats each, default 1; the issue asks for 20 i
               loop's calls are all counted and the program ends normally.
 ``daemons``   daemon threads inside instrumented calls while the interpreter exits, with the
               profiler and a handler listening: exit status 0, never an abort (SIGABRT).
-``processes`` 32 processes import the same fresh (never cached) modules at once and write
-              their report to the same file: each runs right, the file is one whole report,
-              no temporary file is left.
+``processes`` 32 processes import the same fresh (never cached) modules at once, racing to
+              write their cache files, and write their report to the same file: each runs
+              right, the file is one whole report, no temporary file is left.
 ``memory``    10 million instrumented calls with the profiler on: resident memory after them
               is within 2 MiB of what it was after the first million.
 
@@ -225,7 +225,12 @@ def case_processes(cwd: Path, calls: int) -> str | None:
     )
     report = cwd / "shared.json"
     code = "import st_fresh; print(sum(getattr(st_fresh, f'm{i}').VALUE for i in range(8)))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMPYLE_")}
+    # Bytecode writes on: the processes race to write the same cache files too.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RECOMPYLE_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(RECOMPYLE_MODULES="st_fresh.*", RECOMPYLE_OUTPUT=str(report))
     procs = [
         subprocess.Popen(
@@ -247,8 +252,11 @@ def case_processes(cwd: Path, calls: int) -> str | None:
     calls_of_abs = sum(s["calls"] for s in doc["sites"] if s["callee"] == "abs")
     if calls_of_abs != 800:
         return f"the report counts {calls_of_abs} calls of abs, one process made 800"
-    debris = [p.name for p in cwd.iterdir() if p.name.endswith(".tmp")]
-    debris += [p.name for p in (package / "__pycache__").iterdir() if p.name.endswith(".tmp")]
+    cached = sorted(p.name for p in (package / "__pycache__").glob("*.pyc"))
+    if len(cached) != 9 or not all(".recompyle-" in name for name in cached):
+        return f"expected the 9 modules' cache files, found {cached}"
+    debris = [p.name for p in [*cwd.iterdir(), *(package / "__pycache__").iterdir()]]
+    debris = [name for name in debris if name.endswith(".tmp")]
     if debris:
         return f"temporary files left: {debris}"
     return None
