@@ -429,7 +429,7 @@ def _loads(code: types.CodeType) -> dict[str, set[tuple[int | None, int | None]]
             if ins.starts_line is not None:
                 line = ins.starts_line
             col = None
-        if not ins.opname.startswith("LOAD"):
+        if "LOAD" not in ins.opname:  # LOAD_*, and 3.13's fused STORE_FAST_LOAD_FAST
             continue
         names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
         for name in names:
