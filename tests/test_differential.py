@@ -153,8 +153,8 @@ _known(
     "refcount 3 -> 4, and an argument the callee `del`s is not freed). What the deps route "
     "adds is for method sites: the CallEvent owns a reference to the object the method is "
     "called on (`bound_self`, events.rs) until the call returns, so inside the method "
-    "sys.getrefcount(self) sees one more (3 -> 5 on 3.11+ with the proxy's, 3 -> 4 on "
-    "3.9/3.10; a temporary's 2 -> 4 / 2 -> 3).",
+    "sys.getrefcount(self) sees one more (3.11: 3 -> 5 with the proxy's, a temporary's "
+    "2 -> 4; 3.9: 4 -> 5, a temporary's 3 -> 4).",
 )
 for _route in ("globals", "deps"):
     _known(
