@@ -11,6 +11,8 @@ cost four dictionary lookups), and by
 ``RECOMPYLE_FORMAT``   ``text`` or ``json``: profile every instrumented call and write the
                        report at interpreter exit.
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
+``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
+                       they profile and leave their part there.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises instead of running
                        uninstrumented with a warning.
 
@@ -51,6 +53,15 @@ def install_from_env() -> bool:
         install(patterns, track_globals=tracked)
         if tracked and ModuleMatcher(tracked).matches("__main__"):
             _track_main()
+    from recompyle import processes
+
+    if processes.child_mode():
+        # A child of a profiled run: it profiles and leaves its part to the top process,
+        # whatever RECOMPYLE_OUTPUT it inherited.
+        from recompyle import _core
+
+        _core.profiler_start()
+        return True
     if fmt is not None or output is not None:
         if not (patterns or tracked):
             # A report of nothing. `python -m recompyle run` reads these variables itself
@@ -62,6 +73,7 @@ def install_from_env() -> bool:
         from recompyle.report import report_at_exit
 
         report_at_exit(fmt, output)
+        processes.start_top(output, patterns, tracked)
     return True
 
 

@@ -37,7 +37,12 @@ options:
   --deps FILE         write the dependency graph of the run to FILE: Graphviz DOT if it
                       ends in .dot, else JSON; tracks the globals of every instrumented
                       module and of the script
+  --per-process       keep the processes of the run apart in the report (one lane or
+                      profile each) instead of merging their threads by name
   -h, --help          show this help
+
+Child processes (subprocess, multiprocessing, os.fork) that have recompyle installed are
+profiled too, and their profiles merged into the report.
 """
 
 TOP_USAGE = """\
@@ -45,7 +50,8 @@ usage: python -m recompyle run [options] (script.py | -m module) [args...]
        python -m recompyle --version
 
 commands:
-  run    run a program instrumented and report a flat profile of its calls
+  run      run a program instrumented and report a flat profile of its calls
+  combine  merge profile parts of several processes or runs into one report
 """
 
 
@@ -71,6 +77,10 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
+        if arg == "--per-process":
+            opts["per_process"] = "1"
+            i += 1
+            continue
         if arg == "-m":
             if i + 1 >= len(args):
                 raise UsageError("-m needs a module name")
@@ -105,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "combine":
+        from recompyle.combine import main as combine_main
+
+        return combine_main(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -184,6 +198,11 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         except BaseException as exc:  # noqa: B036 -- SyntaxError and the like, as python
             return _uncaught(exc)
     report_at_exit(fmt, output)
+    from recompyle import processes
+
+    processes.start_top(
+        output, patterns, tracked, main=script or "", per_process=bool(opts.get("per_process"))
+    )
     if deps:
         from recompyle.deps import write_at_exit
 

@@ -22,7 +22,7 @@ import sys
 
 if False:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
-    from typing import IO
+    from typing import IO, Any
 
     from recompyle.profiler import SiteStats
 
@@ -139,6 +139,19 @@ def write_report(
         out.flush()
 
 
+def write_document(doc: "dict[str, Any]", fmt: str, output: "str | None") -> None:
+    """Write a profile document (several processes merged, ``recompyle.combine``) as a
+    report in ``fmt``, to ``output`` or stderr."""
+    from recompyle.combine import render
+
+    text = render(doc, fmt)
+    if output:
+        write_text_file(output, text)
+    else:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
 def write_text_file(output: str, text: str) -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
     no debris (``recompyle.atomic_file``). A device, FIFO or terminal is written in place
@@ -158,13 +171,28 @@ _owner = [0]  # pid of the process that asked for the report
 
 
 def _write_at_exit() -> None:
+    from recompyle import processes
+
+    role = processes.role()
+    if role == "top" and processes.finished():
+        return  # written already, at os._exit
+    if role == "child":  # a child of a profiled run leaves its part to the top process
+        processes.write_own_part()
+        return
     if _owner[0] != os.getpid():
-        # A forked child: the report belongs to the process that asked for it (the child's
-        # profile started empty at the fork, so nothing of the parent's is counted twice).
+        # Not the process that asked for the report: a process forked outside a run that
+        # collects children's parts (its profile started empty at the fork, so nothing of
+        # the parent's is counted twice), or a run that never started.
+        if role == "top":
+            processes.has_parts()  # which removes the run's (empty) parts directory
         return
     output = _at_exit.get("output")
+    fmt = _at_exit.get("format") or "text"
     try:
-        write_report(_at_exit.get("format") or "text", output)
+        if role == "top" and (processes.has_parts() or processes.per_process()):
+            write_document(processes.collect(processes.own_document()), fmt, output)
+        else:
+            write_report(fmt, output)
     except OSError as exc:
         sys.stderr.write(f"recompyle: cannot write the report to {output!r}: {exc}\n")
 
@@ -195,4 +223,7 @@ def report_at_exit(fmt: "str | None", output: "str | None") -> None:
     _at_exit["format"] = fmt or default_format(output)
     _at_exit["output"] = output
     _owner[0] = os.getpid()
+    from recompyle import processes
+
+    processes.configure(finish=_write_at_exit)
     start()
