@@ -1,7 +1,7 @@
 """Start-up for the environment-variable route, run from ``recompyle_startup.pth`` at interpreter
-start when ``RECOMPYLE_MODULES``, ``RECOMPYLE_TRACK_GLOBALS``, ``RECOMPYLE_OUTPUT`` or
-``RECOMPYLE_FORMAT`` is set (the ``.pth`` line checks the variables first, so unset ones
-cost four dictionary lookups), and by
+start when ``RECOMPYLE_MODULES``, ``RECOMPYLE_TRACK_GLOBALS``, ``RECOMPYLE_OUTPUT``,
+``RECOMPYLE_FORMAT`` or ``RECOMPYLE_PARTS`` is set (the ``.pth`` line checks the variables
+first, so unset ones cost five dictionary lookups), and by
 ``import recompyle.autoinstrument``.
 
 ``RECOMPYLE_MODULES``  patterns of modules to instrument (see ``recompyle.finder``).
