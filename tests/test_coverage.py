@@ -59,10 +59,12 @@ def run_coverage(tmp: Path, name: str, env_extra: dict[str, str]) -> dict:
         text=True,
     )
     assert run.returncode == 0, run.stderr
+    # Not under the run's RECOMPYLE_* variables: this process would write its own (empty)
+    # profile over the run's report.
     subprocess.run(
         [sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(report)],
         cwd=tmp,
-        env=env,
+        env={k: v for k, v in env.items() if k not in env_extra},
         capture_output=True,
         check=True,
     )
@@ -72,6 +74,7 @@ def run_coverage(tmp: Path, name: str, env_extra: dict[str, str]) -> dict:
         "executed": entry["executed_lines"],
         "missing": entry["missing_lines"],
         "out": run.stdout,
+        "loader": run.stderr.splitlines()[-1],
     }
 
 
@@ -79,14 +82,20 @@ def run_coverage(tmp: Path, name: str, env_extra: dict[str, str]) -> dict:
 def test_coverage_lines_match(tmp_path: Path, name: str) -> None:
     module = f"cov_{name}"
     shutil.copy(PROGRAMS / f"{name}.py", tmp_path / f"{module}.py")
-    (tmp_path / "driver.py").write_text(f"import {module}\n")
+    # The driver names the module's loader on stderr (stdout is compared): the comparison
+    # means something only if the instrumented runs were instrumented.
+    (tmp_path / "driver.py").write_text(
+        f"import sys, {module}\nprint(type({module}.__loader__).__name__, file=sys.stderr)\n"
+    )
     plain = run_coverage(tmp_path, module, {})
     instrumented = run_coverage(tmp_path, module, {"RECOMPYLE_MODULES": module})
+    report = tmp_path / "report.json"
     profiled = run_coverage(
-        tmp_path,
-        module,
-        {"RECOMPYLE_MODULES": module, "RECOMPYLE_OUTPUT": str(tmp_path / "report.json")},
+        tmp_path, module, {"RECOMPYLE_MODULES": module, "RECOMPYLE_OUTPUT": str(report)}
     )
+    assert plain.pop("loader") == "SourceFileLoader"
+    assert instrumented.pop("loader") == profiled.pop("loader") == "RecompyleLoader"
     assert instrumented == plain
     assert profiled == plain
-    assert (tmp_path / "report.json").exists()
+    sites = json.loads(report.read_text())["sites"]
+    assert any(s["file"].endswith(f"{module}.py") and s["calls"] > 0 for s in sites), sites

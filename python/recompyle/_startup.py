@@ -1,11 +1,13 @@
 """Start-up for the environment-variable route, run from ``recompyle_startup.pth`` at interpreter
-start when ``RECOMPYLE_MODULES`` or ``RECOMPYLE_TRACK_GLOBALS`` is set (the ``.pth`` line
-checks the variables first, so unset ones cost two dictionary lookups), and by
+start when ``RECOMPYLE_MODULES``, ``RECOMPYLE_TRACK_GLOBALS``, ``RECOMPYLE_OUTPUT``,
+``RECOMPYLE_FORMAT`` or ``RECOMPYLE_PARTS`` is set (the ``.pth`` line checks the variables
+first, so unset ones cost five dictionary lookups), and by
 ``import recompyle.autoinstrument``.
 
 ``RECOMPYLE_MODULES``  patterns of modules to instrument (see ``recompyle.finder``).
 ``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
-                       instrumented too; see ``recompyle.tracking``).
+                       instrumented too; see ``recompyle.tracking``); ``__main__`` is the
+                       namespace the program runs in.
 ``RECOMPYLE_FORMAT``   a report format (``text``, ``json``, ``tree``, ``speedscope``,
                        ``chrome``, ``pstats``, ``callgrind``, ``collapsed``, ``html``; see
                        ``recompyle.export``): profile every instrumented call and write the
@@ -71,7 +73,12 @@ def install_from_env() -> bool:
         # set for a whole test suite reaches subprocesses whose stderr is compared.
         # (A child of a profiled run leaves that to the top process.)
         asks_report = (fmt is not None or output is not None) and not processes.child_mode()
-        install(patterns, track_globals=tracked, report_unmatched=asks_report)
+        # `__main__` is tracked here (it exists already: no loader of ours makes it), not
+        # named to the finder, which would warn that it is running.
+        named = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
+        install(patterns, track_globals=named, report_unmatched=asks_report)
+        if tracked and ModuleMatcher(tracked).matches("__main__"):
+            _track_main()
     if processes.child_mode():
         # A child of a profiled run: it profiles and leaves its part to the top process,
         # whatever RECOMPYLE_OUTPUT it inherited.
@@ -80,11 +87,42 @@ def install_from_env() -> bool:
         profile_as_child()
         return True
     if fmt is not None or output is not None:
+        if not (patterns or tracked):
+            # A report of nothing. `python -m recompyle run` reads these variables itself
+            # (and sets up the report), so the complaint waits for the exit.
+            import atexit
+
+            atexit.register(_report_of_nothing, os.getpid(), output or fmt or "")
+            return True
         from recompyle.report import report_at_exit
 
         report_at_exit(fmt, output)
         processes.start_top(output, patterns, tracked)
     return True
+
+
+def _track_main() -> None:
+    """Track the interpreter's own ``__main__``, where ``python script.py`` and ``python -m
+    module`` run the program: its namespace exists before the program starts, so it is
+    swapped now (no loader of ours creates it)."""
+    from types import ModuleType
+
+    from recompyle._core import track_module
+
+    main = sys.modules.get("__main__")
+    if type(main) is ModuleType:
+        track_module(main)
+
+
+def _report_of_nothing(pid: int, asked: str) -> None:
+    from recompyle.report import report_pending
+
+    if os.getpid() == pid and not report_pending():
+        variable = "RECOMPYLE_OUTPUT" if os.environ.get("RECOMPYLE_OUTPUT") else "RECOMPYLE_FORMAT"
+        _complain(
+            f"{variable}={asked!r} asks for a report, but RECOMPYLE_MODULES is empty: "
+            "nothing was instrumented, no report written"
+        )
 
 
 install_from_env()

@@ -416,6 +416,45 @@ def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
     return False
 
 
+def _loads(code: types.CodeType) -> dict[str, set[tuple[int | None, int | None]]]:
+    """Where ``code`` loads each name: (line, column) on 3.11+, where instructions record
+    columns (a fused load of two names, 3.13's LOAD_FAST_LOAD_FAST, has only the first
+    one's, so its names count by line); (line, None) before."""
+    loads: dict[str, set[tuple[int | None, int | None]]] = {}
+    line = None
+    for ins in dis.get_instructions(code):
+        if _VERSION >= (3, 11):
+            line, col = ins.positions.lineno, ins.positions.col_offset  # type: ignore[union-attr]
+        else:
+            if ins.starts_line is not None:
+                line = ins.starts_line
+            col = None
+        if "LOAD" not in ins.opname:  # LOAD_*, and 3.13's fused STORE_FAST_LOAD_FAST
+            continue
+        names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+        for name in names:
+            if isinstance(name, str):
+                loads.setdefault(name, set()).add((line, col if len(names) == 1 else None))
+    return loads
+
+
+def _source_matches(loads: dict[str, set[tuple[int | None, int | None]]], call: tuple) -> bool:
+    """Whether the code loads each lvalue argument's root name at the position the source
+    text gives it (by line only where columns are not known), and the callee's root name on
+    the call's first line (the call may start at a parenthesis before it)."""
+    (line, _col, _end_line, _end_col), (kind, base, _attr), _text, pos, kws = call
+    callee = base[0] if base is not None else "super" if kind == "super" else None
+    if callee is not None and all(at_line != line for at_line, _ in loads.get(callee, ())):
+        return False
+    for arg_line, arg_col, _arg_text, lvalue, _reason in [*pos, *(a for _k, a in kws)]:
+        if lvalue is None:
+            continue
+        at = loads.get(lvalue[0], ())
+        if (arg_line, arg_col) not in at and (arg_line, None) not in at:
+            return False
+    return True
+
+
 def _analyse(frame: types.FrameType) -> _Site:
     """Find and classify the call the frame is making (once per site)."""
     code = frame.f_code
@@ -450,7 +489,17 @@ def _analyse(frame: types.FrameType) -> _Site:
     except _core.ParseError as exc:
         site.error = f"its source does not parse ({exc})"
         return site
-    calls = [_Call(code, code.co_filename, c) for c in found]
+    # The file may have changed since the code was compiled: a call found in today's text
+    # is trusted only if the running code loads its names where the text has them.
+    loads = _loads(code)
+    current = [c for c in found if _source_matches(loads, c)]
+    if found and not current:
+        site.error = (
+            f"the source of {code.co_filename!r} does not match the running code there "
+            "(changed since it was compiled?)"
+        )
+        return site
+    calls = [_Call(code, code.co_filename, c) for c in current]
     if positions is None:
         calls = [c for c in calls if _fits_instruction(c, op, oparg)]
     if not calls:

@@ -42,8 +42,9 @@ rebuilt extension never reads code an older build wrote.
 
 Writing is best effort and never raises: ``sys.dont_write_bytecode``, a read-only
 directory, a file where ``__pycache__`` should be or a full disk skip the write (reading
-still works). Each writer fills a temporary file whose name holds its process and thread,
-then ``os.replace``s it into place, so concurrent writers never interleave and a reader sees
+still works). Each writer fills a temporary file of its own (``recompyle.atomic_file``: a
+random name created exclusively beside the target), then ``os.replace``s it into place, so
+concurrent writers never interleave and a reader sees
 either the old file or a complete new one.
 
 Only modules that are loaded already at start-up are imported here (the start-up hook runs
@@ -56,10 +57,10 @@ import os
 import sys
 import time
 from _io import open_code
-from _thread import get_ident
 from importlib import _bootstrap_external
 
 from recompyle import __version__, _core
+from recompyle.atomic_file import write_atomically
 
 if False:  # typing only; `types` is not loaded at start-up on every version
     from types import CodeType
@@ -321,8 +322,8 @@ def store(
 
 
 def _write(cpath: str, blob: bytes, source_path: str) -> bool:
-    """Put ``blob`` at ``cpath`` atomically (a temporary file of this process and thread,
-    then ``os.replace``); False if it cannot be done."""
+    """Put ``blob`` at ``cpath`` atomically (``atomic_file.write_atomically``: a temporary
+    file of its own, then ``os.replace``); False if it cannot be done."""
     if sys.dont_write_bytecode:
         return False
     try:
@@ -331,20 +332,9 @@ def _write(cpath: str, blob: bytes, source_path: str) -> bool:
         mode = 0o666
     if not _make_dirs(os.path.dirname(cpath)):
         return False
-    tmp = f"{cpath}.{os.getpid()}.{get_ident()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o666)
+        write_atomically(cpath, blob, mode & 0o666)
     except OSError:
-        return False
-    try:
-        with open(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, cpath)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         return False
     return True
 

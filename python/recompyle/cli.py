@@ -18,6 +18,7 @@ from importlib.machinery import SourceFileLoader
 
 USAGE = """\
 usage: python -m recompyle run [options] script.py [args...]
+       python -m recompyle run [options] (directory | app.zip) [args...]
        python -m recompyle run [options] -m module [args...]
 
 Run a Python program with its call sites instrumented, and report a flat profile.
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(script: str | None, module: str | None, args: list[str], opts: dict[str, str]) -> int:
     from recompyle.finder import install
-    from recompyle.report import report_at_exit
+    from recompyle.report import cancel_report_at_exit, report_at_exit
 
     output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
     asked_format = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT")
@@ -214,15 +215,41 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         except ValueError as exc:
             sys.stderr.write(f"recompyle run: error: {option}: {exc}\n")
             return 2
-    # The target runs in a `__main__` made here (the pattern names it), never imported.
+    # A directory or zip archive runs its `__main__` module, as `python DIR` does; a file
+    # runs in a `__main__` made here (the pattern names it), never imported.
+    importer = _main_importer(script) if script is not None else None
     main_name = "__main__" if module is None else module
     track_main = bool(deps) or ModuleMatcher(tracked).matches(main_name)
+    if importer is not None:
+        if type(importer).__name__ != "FileFinder":
+            sys.stderr.write(
+                f"recompyle: {script} is run by {type(importer).__name__}, whose modules are "
+                "not instrumented (only .py files in directories are)\n"
+            )
     tracked = _without_main(tracked)
     patterns = _without_main(patterns)
+    main_module = _fresh_main(track_main)
     if patterns or tracked:
         install(patterns, track_globals=tracked)
     if extra:
         install(extra, report_unmatched=False)
+    if importer is not None:
+        # The directory's (or archive's) __main__.py is imported as __main__.
+        install("__main__", warn_imported=False, report_unmatched=False)
+    code = None
+    if script is not None and importer is None:
+        # Read and compile before the profile starts: a run that never started (no such
+        # file, a syntax error) reports its error as `python` does, and no profile.
+        try:
+            code = _load_script(script, args, main_module, track_main)
+        except OSError as exc:
+            sys.stderr.write(
+                f"{sys.executable}: can't open file {os.path.abspath(script)!r}: "
+                f"[Errno {exc.errno}] {exc.strerror}\n"
+            )
+            return 2
+        except BaseException as exc:  # noqa: B036 -- SyntaxError and the like, as python
+            return _uncaught(exc)
     # With --deps the graph is what was asked for: a profile only if asked too.
     if "no_report" not in opts and (not deps or output or asked_format):
         report_at_exit(modules=report_modules, **report)  # type: ignore[arg-type]
@@ -235,16 +262,21 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
             main=script or "",
             per_process=bool(opts.get("per_process")),
         )
-    main_module = _fresh_main(track_main)
     if deps:
         from recompyle.deps import write_at_exit
 
         write_at_exit(deps)
     try:
+        if code is not None:
+            return _run_script(code, main_module)
         if script is not None:
-            return _run_script(script, args, main_module, track_main)
+            return _run_main_importer(script, args)
         return _run_module(module or "", args)
     except SystemExit:
+        if code is None and main_module.__dict__.get("__spec__") is None:
+            # runpy sets __spec__ just before running the target: it found nothing to run
+            # (no such module, no __main__.py) and exits with python's message.
+            cancel_report_at_exit()
         raise
     except BaseException as exc:  # noqa: B036 -- the target's uncaught exception
         return _uncaught(exc)
@@ -408,6 +440,28 @@ def view(args: list[str]) -> int:
     return 0
 
 
+def _main_importer(path: str) -> object | None:
+    """The path hook's importer for ``path`` when it is a directory or a zip archive, which
+    ``python PATH`` runs as ``PATH/__main__.py``; None for a plain file."""
+    if not os.path.exists(path) or os.path.isfile(path) and not _is_zip(path):
+        return None
+    for hook in sys.path_hooks:
+        try:
+            return hook(os.path.abspath(path))
+        except ImportError:
+            continue
+    return None
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
 def _fresh_main(tracked: bool = False) -> types.ModuleType:
     """A ``__main__`` like the one CPython creates at start-up, not recompyle's own (with a
     tracked namespace when its globals are tracked)."""
@@ -422,26 +476,37 @@ def _fresh_main(tracked: bool = False) -> types.ModuleType:
     return main
 
 
-def _run_script(path: str, args: list[str], main: types.ModuleType, tracked: bool = False) -> int:
+def _load_script(
+    path: str, args: list[str], main: types.ModuleType, tracked: bool = False
+) -> types.CodeType:
+    """The script's instrumented code, with ``sys.argv``, ``sys.path[0]`` and ``__main__``
+    set up as ``python path`` does."""
     from recompyle.loader import instrument_source
 
     abspath = os.path.abspath(path)
-    try:
-        with open(abspath, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        sys.stderr.write(
-            f"{sys.executable}: can't open file {abspath!r}: [Errno {exc.errno}] {exc.strerror}\n"
-        )
-        return 2
+    with open(abspath, "rb") as f:
+        data = f.read()
     sys.argv[:] = [path, *args]
     sys.path[0] = os.path.dirname(os.path.realpath(abspath))
     main.__loader__ = SourceFileLoader("__main__", abspath)
     main.__dict__["__file__"] = abspath
     main.__dict__["__cached__"] = None
-    # SyntaxError: reported by run()
-    code = instrument_source(data, abspath, "__main__", track_globals=tracked)
+    return instrument_source(data, abspath, "__main__", track_globals=tracked)
+
+
+def _run_script(code: types.CodeType, main: types.ModuleType) -> int:
     exec(code, main.__dict__)
+    return 0
+
+
+def _run_main_importer(path: str, args: list[str]) -> int:
+    """``python DIR`` / ``python app.zip``: the path goes first on ``sys.path`` and its
+    ``__main__`` module runs as ``__main__`` (what ``runpy.run_path`` does too)."""
+    import runpy
+
+    sys.argv[:] = [path, *args]
+    sys.path[0] = os.path.abspath(path)
+    runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
     return 0
 
 

@@ -740,8 +740,11 @@ def write_at_exit(path: str) -> Tracer:
     path = os.path.abspath(path)  # now: the program may chdir before it exits
     tracer = Tracer()
     tracer.start()
+    owner = os.getpid()
 
     def write() -> None:
+        if os.getpid() != owner:
+            return  # a forked child: its graph is a copy of the parent's, who writes it
         tracer.stop()
         try:
             tracer.graph.write(path)

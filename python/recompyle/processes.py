@@ -122,7 +122,7 @@ def _ready_for_fork() -> None:
     fork. (A new interpreter imports it when it ends, not at its start.)"""
     import json  # noqa: F401
 
-    from recompyle import combine  # noqa: F401
+    from recompyle import atomic_file, combine  # noqa: F401
 
 
 def _become_child_after_fork() -> None:
@@ -287,6 +287,7 @@ def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
     when there is no directory (the top process ended and took the parts)."""
     import json
 
+    from recompyle.atomic_file import write_atomically
     from recompyle.combine import new_part_id
 
     directory = directory or os.environ.get(ENV_DIR)
@@ -297,18 +298,7 @@ def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
     data = json.dumps(doc).encode("utf-8")
     name = f"part-{os.getpid()}-{part_id.rsplit(':', 1)[-1]}.json"
     path = os.path.join(directory, name)
-    tmp = os.path.join(directory, f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        with open(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, data, 0o600)
     return path
 
 

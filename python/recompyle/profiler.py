@@ -16,6 +16,7 @@ time minus the time of the reported calls made inside it.
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -202,6 +203,19 @@ def _fold_max(counts: Any) -> None:
     _core.profiler_clear_max()
 
 
+_forks_reset = False
+
+
+def _reset_in_forked_children() -> None:
+    """A process forked from this one starts with an empty profile, not a copy of its
+    parent's: whoever reports the child's calls (or merges them with the parent's) then
+    counts each call once."""
+    global _forks_reset
+    if not _forks_reset:
+        os.register_at_fork(after_in_child=_core.profiler_reset)
+        _forks_reset = True
+
+
 class Profiler:
     """Times every instrumented call while running; a context manager too.
 
@@ -245,6 +259,7 @@ class Profiler:
     def start(self) -> Profiler:
         if self in _running:
             return self
+        _reset_in_forked_children()
         _core.profiler_start(self.tree_enabled)
         counts = _counts()
         _fold_max(counts)

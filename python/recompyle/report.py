@@ -50,8 +50,10 @@ if False:  # typing only: this module is imported at start-up, keep it light
 __all__ = [
     "add_files",
     "build_document",
+    "cancel_report_at_exit",
     "render_json",
     "render_text",
+    "report_pending",
     "report_at_exit",
     "write_file",
     "write_report",
@@ -93,6 +95,19 @@ def shorten_middle(text: str, width: int) -> str:
     return text[: width - 3 - tail] + "..." + text[-tail:]
 
 
+def _escape_controls(text: str) -> str:
+    """``text`` with every unprintable character (ESC, BEL, backspace, tab, newline, ...)
+    escaped as ``repr`` writes it: a callee's source text or a file name cannot then send
+    escape sequences to the terminal showing the report, nor split one site over rows. A
+    lone surrogate from ``os.fsdecode`` (a path byte that is not UTF-8) stays: it is written
+    back as the path's own byte, which is no control character."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or "\udc80" <= c <= "\udcff" else repr(c)[1:-1] for c in text
+    )
+
+
 def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     from recompyle.export._document import duration as _duration
 
@@ -109,7 +124,8 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     shown = rows if limit is None else rows[:limit]
     for r in shown:
         where = f"{_display_path(r.file)}:{r.line}:{char_column(r.file, r.line, r.col)}"
-        callee = shorten_middle(" ".join(r.callee.split()), _CALLEE_WIDTH)
+        where = _escape_controls(where)
+        callee = _escape_controls(shorten_middle(" ".join(r.callee.split()), _CALLEE_WIDTH))
         lines.append(
             f"{r.calls:>10} {_duration(r.total_ns):>12} {_duration(r.mean_ns):>12} "
             f"{_duration(r.max_ns):>12}  {where}  {callee}"
@@ -347,34 +363,29 @@ def write_document(
 
 def write_file(output: str, data: "str | bytes") -> None:
     """Whole or nothing for a file: a reader never sees half a report, and a failure leaves
-    no debris, so the data goes to a temporary file renamed over the target. Renaming over
-    anything but a regular file would replace it: ``/dev/null``, a FIFO or a terminal is
-    written in place, and a symlink's target is what gets replaced. Text is UTF-8."""
+    no debris (``recompyle.atomic_file``). A device, FIFO or terminal is written in place
+    and a symlink through to its target; a symlink loop is refused (``OutputPathError``).
+    Text is UTF-8, a path's own bytes kept (surrogateescape)."""
+    from recompyle.atomic_file import resolve_output, write_atomically
+
     binary = isinstance(data, bytes)
-    mode, encoding = ("wb", None) if binary else ("w", "utf-8")
-    errors = None if binary else "surrogateescape"  # a path's own bytes, as they were
-    target = os.path.realpath(output)
-    if os.path.exists(target) and not os.path.isfile(target):
-        with open(target, mode, encoding=encoding, errors=errors) as f:
-            f.write(data)
+    target, in_place = resolve_output(output)
+    if in_place:
+        if binary:
+            with open(target, "wb") as f:
+                f.write(data)
+        else:
+            with open(target, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(data)
         return
-    tmp = f"{target}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, mode, encoding=encoding, errors=errors) as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(target, data if binary else data.encode("utf-8", "surrogateescape"))
 
 
 write_text_file = write_file  # the name the dependency graph writer uses
 
 
 _at_exit: "dict[str, Any]" = {}
+_owner = [0]  # pid of the process that asked for the report
 # The run's own profiler (started by report_at_exit): one among any the program starts.
 _run_profiler: "dict[str, Profiler]" = {}
 _started_unix_ns: "list[int]" = []
@@ -388,6 +399,13 @@ def _write_at_exit() -> None:
         return  # written already, at os._exit
     if role == "child":  # a child of a profiled run leaves its part to the top process
         processes.write_own_part()
+        return
+    if _owner[0] != os.getpid():
+        # Not the process that asked for the report: a process forked outside a run that
+        # collects children's parts (its profile started empty at the fork, so nothing of
+        # the parent's is counted twice), or a run that never started.
+        if role == "top":
+            processes.has_parts()  # which removes the run's (empty) parts directory
         return
     output = _at_exit.get("output")
     fmt = _at_exit.get("format") or "text"
@@ -407,6 +425,16 @@ def _write_at_exit() -> None:
         sys.stderr.write(f"recompyle: cannot write the report to {named!r}: {exc}\n")
     except Exception as exc:  # the program's exit status and output stay its own
         sys.stderr.write(f"recompyle: cannot write the {fmt} report: {exc}\n")
+
+
+def report_pending() -> bool:
+    """Whether this process writes a report at exit."""
+    return _owner[0] == os.getpid()
+
+
+def cancel_report_at_exit() -> None:
+    """No report at exit after all: the run never started (its target was not found)."""
+    _owner[0] = 0
 
 
 def default_format(output: "str | None") -> str:
@@ -445,6 +473,7 @@ def report_at_exit(
     _at_exit["named"] = output  # as the user wrote it, for messages
     _at_exit["modules"] = modules
     _at_exit["min_percent"] = min_percent
+    _owner[0] = os.getpid()
     from recompyle import processes
 
     processes.configure(document=_own_document, finish=_write_at_exit)
