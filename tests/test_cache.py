@@ -185,20 +185,114 @@ def test_cache_miss_really_fails_under_the_probe(package, writable, monkeypatch)
         _import_from_cache_only(name, monkeypatch)
 
 
-def test_validation_is_by_content_not_mtime(package, writable):
-    name, root = package("X = len('ab')\n")
-    assert _import_fresh(name).X == 2
-    path = root / "__init__.py"
-    st = path.stat()
-    path.write_text("X = abs(-777)\n")  # same size, and the same mtime below
+def _age(path: Path, seconds: int = 100) -> os.stat_result:
+    """Give ``path`` an mtime in the past, so the cache records its stamp (a file modified
+    in the last two seconds gets none, see ``recompyle.cache``)."""
+    past = path.stat().st_mtime_ns - seconds * 10**9
+    os.utime(path, ns=(past, past))
+    return path.stat()
+
+
+def _same_size_same_mtime_edit(path: Path, text: str, st: os.stat_result) -> None:
+    path.write_text(text)
     assert path.stat().st_size == st.st_size
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_warm_import_takes_the_stamp_and_does_not_read_the_source(package, writable, monkeypatch):
+    name, root = package()
+    path = root / "__init__.py"
+    _age(path)
+    _import_fresh(name)
+    (cache_file,) = _cache_files(root)
+    st = path.stat()
+    assert (
+        cache_file.read_bytes()[16 : cache._HEADER]
+        == cache.Stamp(st.st_mtime_ns, st.st_size).pack()
+    )
+    opened: list[str] = []
+    real_open = cache.open_code
+
+    def spying_open(p):
+        opened.append(os.fspath(p))
+        return real_open(p)
+
+    monkeypatch.setattr(cache, "open_code", spying_open)
+    _assert_instrumented(_import_from_cache_only(name, monkeypatch))
+    assert opened == [str(cache_file)]
+
+
+def test_touched_but_unchanged_source_is_restamped_not_transformed(package, writable, monkeypatch):
+    name, root = package()
+    path = root / "__init__.py"
+    _age(path)
+    _import_fresh(name)
+    (cache_file,) = _cache_files(root)
+    before = cache_file.read_bytes()
+    st = _age(path, 50)  # a checkout touched it: new mtime, same bytes
+    _assert_instrumented(_import_from_cache_only(name, monkeypatch))
+    after = cache_file.read_bytes()
+    assert after[16 : cache._HEADER] == cache.Stamp(st.st_mtime_ns, st.st_size).pack()
+    assert after[:16] == before[:16] and after[cache._HEADER :] == before[cache._HEADER :]
+
+
+def test_changed_source_is_a_miss_even_with_a_recent_mtime(package, writable):
+    name, root = package("X = len('ab')\n")
+    path = root / "__init__.py"
+    assert _import_fresh(name).X == 2
+    path.write_text("X = abs(-777)\n")  # same size, written just now
+    mod = _import_fresh(name)
+    assert mod.X == 777
+
+
+def test_a_file_modified_just_now_gets_no_stamp(package, writable):
+    name, root = package()
+    _import_fresh(name)
+    (cache_file,) = _cache_files(root)
+    assert cache_file.read_bytes()[16 : cache._HEADER] == bytes(16)
+
+
+def test_same_size_and_mtime_edit_is_caught_by_hash_only(package, writable, monkeypatch):
+    """The documented trade-off of the default (CPython's own for timestamp pycs), and the
+    ``RECOMPYLE_CACHE_CHECK=hash`` setting that closes it."""
+    name, root = package("X = len('ab')\n")
+    path = root / "__init__.py"
+    st = _age(path)
+    assert _import_fresh(name).X == 2
+    _same_size_same_mtime_edit(path, "X = abs(-777)\n", st)
+    assert _import_fresh(name).X == 2  # not seen by default: the stamp matches
+    monkeypatch.setenv("RECOMPYLE_CACHE_CHECK", "hash")
     mod = _import_fresh(name)
     assert mod.X == 777
     seen = []
     with recompyle.handler(before=lambda e: seen.append(e.source)):
         importlib.reload(mod)
     assert seen == ["abs"]
+
+
+def test_unknown_cache_check_value_warns_and_checks_by_hash(package, writable, monkeypatch):
+    name, root = package("X = len('ab')\n")
+    path = root / "__init__.py"
+    st = _age(path)
+    assert _import_fresh(name).X == 2
+    _same_size_same_mtime_edit(path, "X = abs(-777)\n", st)
+    monkeypatch.setenv("RECOMPYLE_CACHE_CHECK", "sometimes")
+    monkeypatch.setattr(cache, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="RECOMPYLE_CACHE_CHECK='sometimes'"):
+        assert _import_fresh(name).X == 777
+
+
+def test_debug_cache_says_why_each_module_missed(package, writable, tmp_path):
+    name, root = package()
+    code = f"import recompyle; recompyle.install({name + '.*'!r}); import {name}"
+    first = _run(code, tmp_path, RECOMPYLE_DEBUG="cache")
+    assert first.returncode == 0, first.stderr
+    assert f"recompyle: cache: {root / '__init__.py'}: miss: no cache file" in first.stderr
+    (root / "__init__.py").write_text(SOURCE + "\nY = 1\n")
+    second = _run(code, tmp_path, RECOMPYLE_DEBUG="cache")
+    assert "miss: the source changed since the cache was written" in second.stderr
+    quiet = _run(code, tmp_path)
+    assert "recompyle: cache" not in quiet.stderr
 
 
 def test_optimization_levels_have_their_own_files(tmp_path, writable):
@@ -215,15 +309,16 @@ def test_optimization_levels_have_their_own_files(tmp_path, writable):
 def _damaged(blob: bytes) -> list[tuple[str, bytes]]:
     n = len(blob)
     cases = [
-        (f"truncated to {k}", blob[:k]) for k in (0, 3, 8, 15, 16, 17, 24, n // 2, n - 9, n - 1)
+        (f"truncated to {k}", blob[:k])
+        for k in (0, 3, 8, 15, 16, 17, 24, 31, 32, 33, n // 2, n - 9, n - 1)
     ]
-    for pos in (0, 5, 9, 16, 20, n // 3, n // 2, n - 12, n - 1):
+    for pos in (0, 5, 9, 16, 20, 27, 33, n // 3, n // 2, n - 12, n - 1):
         flipped = bytearray(blob)
         flipped[pos] ^= 0x5A
         cases.append((f"byte {pos} flipped", bytes(flipped)))
     cases.append(("garbage appended", blob + b"\x00garbage"))
     cases.append(("all zeros", bytes(n)))
-    cases.append(("empty marshal payload", blob[:16] + b"N" + blob[-8:]))
+    cases.append(("empty marshal payload", blob[: cache._HEADER] + b"N" + blob[-8:]))
     return cases
 
 
@@ -256,7 +351,7 @@ def test_payload_that_is_not_ours_is_a_miss(package, writable, monkeypatch):
     good = cache_file.read_bytes()
     source_hash = good[8:16]
     plain_code = compile((root / "__init__.py").read_bytes(), str(root / "__init__.py"), "exec")
-    layout, key, sites, code = marshal.loads(good[16:-8])
+    layout, key, sites, code = marshal.loads(good[cache._HEADER : -8])
     payloads = [
         plain_code,
         (layout + 1, key, sites, code),
@@ -268,7 +363,8 @@ def test_payload_that_is_not_ours_is_a_miss(package, writable, monkeypatch):
     ]
     for payload in payloads:
         data = marshal.dumps(payload)
-        blob = good[:8] + source_hash + data + importlib.util.source_hash(data)
+        blob = good[:8] + source_hash + good[16 : cache._HEADER] + data
+        blob += importlib.util.source_hash(data)
         cache_file.write_bytes(blob)
         with monkeypatch.context() as m:
             m.setenv("RECOMPYLE_STRICT", "1")
@@ -438,7 +534,7 @@ def test_cached_key_taken_in_this_process_falls_back_to_a_transform(package, wri
     name, root = package()
     _import_fresh(name)
     (cache_file,) = _cache_files(root)
-    _, key, _, _ = marshal.loads(cache_file.read_bytes()[16:-8])
+    _, key, _, _ = marshal.loads(cache_file.read_bytes()[cache._HEADER : -8])
     script = f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})

@@ -22,6 +22,7 @@ from importlib.machinery import SourceFileLoader
 from recompyle import _core, cache
 
 if False:  # typing only; `types` is not loaded at start-up on every version
+    from collections.abc import Callable
     from types import CodeType
 
 __all__ = ["RecompyleLoader", "RecompyleWarning", "instrument_source"]
@@ -95,6 +96,8 @@ def _try_instrument(
     optimize: int,
     cached: bool = False,
     tracked: bool = False,
+    stamp: "cache.Stamp | None" = None,
+    probe: bool = True,
 ) -> "CodeType | str":
     """Instrumented code, or why there is none (the caller then compiles the original, so
     a file CPython rejects raises CPython's own error, outside any handler of ours).
@@ -102,13 +105,13 @@ def _try_instrument(
     With ``cached``, the bytecode cache is read first and written after a transform; a
     cached module key that another file holds in this process counts as a miss, and the
     transform below salts its way to a free key. ``tracked``: the module's globals are
-    tracked, so the code also reports what its namespace cannot see (``globals.rs``)."""
-    if cached:
+    tracked, so the code also reports what its namespace cannot see (``globals.rs``).
+    ``stamp``: the file's, taken before ``data`` was read from it (see ``recompyle.cache``);
+    ``probe=False``: the caller has just asked the cache, skip reading it again."""
+    if cached and probe:
         code = cache.load(path, data, module, optimize, tracked)
         if code is not None:
-            _keep_selectors_through_finalization()
-            _remember_qualnames(code, tracked)
-            return code
+            return _loaded(code, tracked)
     for salt in range(_MAX_SALTS):
         try:
             transformed = _core.transform(data, path, _VERSION, salt, track_globals=tracked)
@@ -127,10 +130,31 @@ def _try_instrument(
             _keep_selectors_through_finalization()
             if cached:
                 key, table = transformed.module_key, transformed.site_table
-                cache.store(path, data, optimize, key, table, code, tracked)
+                cache.store(path, data, optimize, key, table, code, tracked, stamp)
             _remember_qualnames(code, tracked)
             return code
     return "no free site key"
+
+
+def _loaded(code: "CodeType", tracked: bool) -> "CodeType":
+    """Code from the cache, made ready as a transform's would be."""
+    _keep_selectors_through_finalization()
+    _remember_qualnames(code, tracked)
+    return code
+
+
+def _instrument_file(
+    path: str, data_of: "Callable[[str], bytes]", module: str, tracked: bool
+) -> "tuple[CodeType | str, bytes | None]":
+    """The file's instrumented code (or why there is none) and, when it had to be read, its
+    bytes. A warm import stats the file and takes the cached code without reading the
+    source, as CPython does with its timestamp pycs (``recompyle.cache``)."""
+    code = cache.load_current(path, module, -1, tracked)
+    if code is not None:
+        return _loaded(code, tracked), None
+    stamp = cache.stamp_of(path)  # before the read: a change in between fails the stamp
+    data = data_of(path)
+    return _try_instrument(data, path, module, -1, True, tracked, stamp, probe=False), data
 
 
 def _remember_qualnames(code: "CodeType", tracked: bool) -> None:
@@ -194,8 +218,7 @@ class RecompyleLoader(SourceFileLoader):
         not possible. A module CPython accepts but we cannot instrument is named in a
         ``RecompyleWarning``."""
         path = self.get_filename(self.name)
-        data = self.get_data(path)
-        result = _try_instrument(data, path, self.name, -1, True, self.track_globals)
+        result, data = _instrument_file(path, self.get_data, self.name, self.track_globals)
         if isinstance(result, str):
             try:
                 compile(data, path, "exec", dont_inherit=True)
@@ -211,9 +234,14 @@ class RecompyleLoader(SourceFileLoader):
         if code is not None:
             return code
         path = self.get_filename(fullname)
-        return instrument_source(
-            self.get_data(path), path, fullname, cached=True, track_globals=self.track_globals
-        )
+        result, data = _instrument_file(path, self.get_data, fullname, self.track_globals)
+        if not isinstance(result, str):
+            return result
+        if data is None:
+            data = self.get_data(path)
+        code = compile(data, path, "exec", dont_inherit=True)
+        _warn_uninstrumented(path, fullname, result)
+        return code
 
     def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
         if isinstance(data, str):
