@@ -206,7 +206,9 @@ def _run_script(path: str, args: list[str], main: types.ModuleType, tracked: boo
     sys.path[0] = os.path.dirname(os.path.realpath(abspath))
     main.__loader__ = SourceFileLoader("__main__", abspath)
     main.__dict__["__file__"] = abspath
-    main.__dict__["__cached__"] = None
+    if sys.version_info < (3, 15):
+        # 3.15 no longer sets __cached__ on a script's __main__.
+        main.__dict__["__cached__"] = None
     # SyntaxError: reported by run()
     code = instrument_source(data, abspath, "__main__", track_globals=tracked)
     exec(code, main.__dict__)

@@ -60,7 +60,10 @@ def forward(x: Undefined, y: t("fwd y")) -> list[Undefined]:  # noqa: F821
     return x
 
 
-print(annotationlib.get_annotations(forward, format=annotationlib.Format.FORWARDREF), order)
+refs = annotationlib.get_annotations(forward, format=annotationlib.Format.FORWARDREF)
+# (No reprs: a ForwardRef's names its owner with its address.)
+print({k: type(v).__name__ for k, v in refs.items()}, refs["x"].__forward_arg__, order)
+print(refs["return"].__origin__, refs["return"].__args__[0].__forward_arg__)
 order.clear()
 print(annotationlib.get_annotations(forward, format=annotationlib.Format.STRING), order)
 order.clear()
