@@ -111,8 +111,13 @@ step "rust: clippy for CPython ${all_versions[*]}"
 cfg_dir="$work/pyo3-cfg"
 mkdir -p "$cfg_dir"
 for version in "${all_versions[@]}"; do
-  printf 'implementation=CPython\nversion=%s\nshared=true\nabi3=false\n' "$version" \
-    >"$cfg_dir/$version.txt"
+  # Written once and renamed into place: another run reading it never sees it half written,
+  # and an unchanged file does not make pyo3's build script run again.
+  cfg=$(printf 'implementation=CPython\nversion=%s\nshared=true\nabi3=false' "$version")
+  if [[ "$(cat "$cfg_dir/$version.txt" 2>/dev/null)" != "$cfg" ]]; then
+    printf '%s\n' "$cfg" >"$cfg_dir/$version.txt.$$"
+    mv -f "$cfg_dir/$version.txt.$$" "$cfg_dir/$version.txt"
+  fi
   PYO3_CONFIG_FILE="$cfg_dir/$version.txt" CARGO_TARGET_DIR="$root/target/clippy" \
     cargo clippy --workspace --all-targets --quiet -- -D warnings ||
     die "clippy failed for CPython $version's cfgs"
