@@ -245,11 +245,17 @@ def test_changed_source_is_a_miss_even_with_a_recent_mtime(package, writable):
     assert mod.X == 777
 
 
-def test_a_file_modified_just_now_gets_no_stamp(package, writable):
-    name, root = package()
-    _import_fresh(name)
-    (cache_file,) = _cache_files(root)
-    assert cache_file.read_bytes()[16 : cache._HEADER] == bytes(16)
+def test_a_file_modified_just_now_gets_no_stamp():
+    now = 1_700_000_000_123_456_789
+    fine = cache.Stamp(now - 50_000_000, 10)  # 50 ms ago, nanosecond mtimes
+    assert cache._stamp_bytes(fine, now) == bytes(16)
+    older = cache.Stamp(now - 150_000_000, 10)
+    assert cache._stamp_bytes(older, now) == older.pack()
+    coarse = cache.Stamp((now // 10**9 - 1) * 10**9, 10)  # whole seconds, 1.1 s ago
+    assert cache._stamp_bytes(coarse, now) == bytes(16)
+    coarse_old = cache.Stamp((now // 10**9 - 3) * 10**9, 10)
+    assert cache._stamp_bytes(coarse_old, now) == coarse_old.pack()
+    assert cache._stamp_bytes(None, now) == bytes(16)
 
 
 def test_same_size_and_mtime_edit_is_caught_by_hash_only(package, writable, monkeypatch):

@@ -207,6 +207,13 @@ class Program:
     def name(self) -> str:
         return self.path.stem
 
+    @property
+    def helper_pattern(self) -> str:
+        """``dthelpers.*`` for a program that imports the helper package, else nothing: a
+        pattern matching no imported module is named on stderr at exit (issue 21)."""
+        uses = b"dthelpers" in self.path.read_bytes()
+        return HELPER_PATTERN if uses else ""
+
 
 def _read_markers(path: Path) -> Program:
     # Markers are ASCII comments; decode as latin-1 so any source encoding (and a BOM) is fine.
@@ -283,8 +290,7 @@ def _commands(
             "-m",
             "recompyle",
             "run",
-            "--modules",
-            HELPER_PATTERN,
+            *(["--modules", prog.helper_pattern] if prog.helper_pattern else []),
             *deps,
             "-o",
             str(report),

@@ -37,16 +37,29 @@ _EXPORTS = {
     "flat_profile": "recompyle.decorators",
     "rewrite_function": "recompyle.decorators",
     "RecompyleBaseTransformer": "recompyle.decorators",
+    "RewriteError": "recompyle.function_rewrite",
+    "default_below_log": "recompyle.decorators",
+    "default_above_log": "recompyle.decorators",
     # The module itself, which is callable: importing the submodule makes the package's
     # attribute the module, so the decorator and the module must be one object.
     "byref": "recompyle.byref",
     "ByRefError": "recompyle.byref",
 }
 
+# Submodules a reader reaches as ``recompyle.deps.hash_value`` after a plain
+# ``import recompyle``: imported on first attribute access, like the names above.
+_SUBMODULES = frozenset(
+    ("decorators", "deps", "finder", "handlers", "loader", "profiler", "report", "tracking")
+)
+
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"recompyle.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'recompyle' has no attribute {name!r}")
@@ -60,4 +73,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

@@ -100,6 +100,8 @@ def add_handler(
     after: Optional[Callable[[CallEvent], object]] = None,
     *,
     globals: Optional[Callable[[GlobalEvent], object]] = None,
+    callee: Union[Callable[..., Any], str, None] = None,
+    module: Optional[str] = None,
 ) -> Handler: ...
 
 # Tracked module globals (globals.rs).

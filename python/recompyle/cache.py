@@ -26,8 +26,9 @@ keeps both the size and the mtime (set back with ``os.utime``) is not seen.
 ``RECOMPYLE_CACHE_CHECK=hash`` always validates by content, at the cost of reading and hashing
 every source on every import. Two guards keep the stamp honest: it is taken *before* the
 source is read (a file changed in between then fails the stamp check, never passes it), and a
-file modified within the last two seconds gets no stamp (a zero stamp always fails), since a
-second write in the same clock tick would keep its mtime; the next import re-stamps it.
+file modified within the last tenth of a second (two seconds where mtimes are whole seconds)
+gets no stamp (a zero stamp always fails), since a second write in the same clock tick would
+keep its mtime; the next import re-stamps it.
 Code compiled from bytes that were not read from the file (``source_to_code`` on an editor's
 buffer) is always validated by content.
 
@@ -142,8 +143,11 @@ class Stamp:
 
 #: No stamp: never matches a file (validation falls back to the content hash).
 _NO_STAMP = bytes(_STAMP)
-# A file modified this recently may be written again within the same mtime tick.
-_RACY_NS = 2_000_000_000
+# A file modified this recently may be written again within the same mtime tick: a tenth of
+# a second where timestamps have sub-second digits, two seconds where they are whole
+# seconds (FAT's two-second clock, ext3, HFS+).
+_RACY_NS = 100_000_000
+_RACY_COARSE_NS = 2_000_000_000
 
 
 def stamp_of(source_path: str) -> "Stamp | None":
@@ -279,10 +283,14 @@ def load(
     return _unpack(blob, source_path, module)
 
 
-def _stamp_bytes(stamp: "Stamp | None") -> bytes:
-    """What to record for ``stamp``: nothing for a file modified in the last two seconds,
-    which could change again within the same mtime tick."""
-    if stamp is None or time.time_ns() - stamp.mtime_ns < _RACY_NS:
+def _stamp_bytes(stamp: "Stamp | None", now_ns: "int | None" = None) -> bytes:
+    """What to record for ``stamp``: nothing for a file modified so recently that it could
+    change again within the same mtime tick."""
+    if stamp is None:
+        return _NO_STAMP
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    window = _RACY_COARSE_NS if stamp.mtime_ns % 1_000_000_000 == 0 else _RACY_NS
+    if now_ns - stamp.mtime_ns < window:
         return _NO_STAMP
     return stamp.pack()
 

@@ -35,8 +35,17 @@ options:
                       is the script); default $RECOMPYLE_TRACK_GLOBALS
   --deps FILE         write the dependency graph of the run to FILE: Graphviz DOT if it
                       ends in .dot, else JSON; tracks the globals of every instrumented
-                      module and of the script
+                      module and of the script; no flat profile then unless -o or
+                      --format asks for one
+  --report-modules PATTERNS
+                      show only the call sites in these modules (patterns as --modules)
+  --no-report         no flat profile at all
+  --per-process       keep the processes of the run apart in the report (one lane or
+                      profile each) instead of merging their threads by name
   -h, --help          show this help
+
+Child processes (subprocess, multiprocessing, os.fork) that have recompyle installed are
+profiled too, and their profiles merged into the report.
 """
 
 TOP_USAGE = """\
@@ -44,7 +53,8 @@ usage: python -m recompyle run [options] (script.py | -m module) [args...]
        python -m recompyle --version
 
 commands:
-  run    run a program instrumented and report a flat profile of its calls
+  run      run a program instrumented and report a flat profile of its calls
+  combine  merge profile parts of several processes or runs into one report
 """
 
 
@@ -63,6 +73,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--output": "output",
         "--track-globals": "track_globals",
         "--deps": "deps",
+        "--report-modules": "report_modules",
     }
     i = 0
     while i < len(args):
@@ -70,6 +81,14 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
+        if arg == "--no-report":
+            opts["no_report"] = "1"
+            i += 1
+            continue
+        if arg == "--per-process":
+            opts["per_process"] = "1"
+            i += 1
+            continue
         if arg == "-m":
             if i + 1 >= len(args):
                 raise UsageError("-m needs a module name")
@@ -104,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"recompyle {__version__}")
         return 0
+    if argv[0] == "combine":
+        from recompyle.combine import main as combine_main
+
+        return combine_main(argv[1:])
     if argv[0] != "run":
         sys.stderr.write(f"recompyle: unknown command {argv[0]!r}\n{TOP_USAGE}")
         return 2
@@ -123,21 +146,33 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     from recompyle.report import FORMATS, default_format, report_at_exit
 
     output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
-    fmt = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT") or default_format(output)
+    asked_format = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT")
+    fmt = asked_format or default_format(output)
     if fmt not in FORMATS:
         sys.stderr.write(f"recompyle run: error: --format must be one of {', '.join(FORMATS)}\n")
         return 2
+    from recompyle.loader import strict_setting_error
+
+    strict_error = strict_setting_error()
+    if strict_error:
+        sys.stderr.write(f"recompyle run: error: {strict_error}\n")
+        return 2
     patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
-    if module is not None:
-        patterns = ",".join(p for p in (patterns, module, f"{module}.__main__") if p)
+    # What -m adds is not the user's typing: not named at exit if it matched nothing.
+    extra = "" if module is None else f"{module},{module}.__main__"
     tracked = opts.get("track_globals") or os.environ.get("RECOMPYLE_TRACK_GLOBALS") or ""
     deps = opts.get("deps")
     if deps:
         # A dependency graph needs the global reads of everything instrumented.
-        tracked = ",".join(p for p in (tracked, patterns) if p)
+        tracked = ",".join(p for p in (tracked, patterns, extra) if p)
     from recompyle._core import ModuleMatcher
 
-    for option, value in (("--modules", patterns), ("--track-globals", tracked)):
+    report_modules = opts.get("report_modules")
+    for option, value in (
+        ("--modules", patterns),
+        ("--track-globals", tracked),
+        ("--report-modules", report_modules or ""),
+    ):
         try:
             ModuleMatcher(value)
         except ValueError as exc:
@@ -146,9 +181,12 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     # The target runs in a `__main__` made here (the pattern names it), never imported.
     main_name = "__main__" if module is None else module
     track_main = bool(deps) or ModuleMatcher(tracked).matches(main_name)
-    tracked = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
+    tracked = _without_main(tracked)
+    patterns = _without_main(patterns)
     if patterns or tracked:
         install(patterns, track_globals=tracked)
+    if extra:
+        install(extra, report_unmatched=False)
     for flag, target in (("-o", output), ("--deps", deps)):
         if target:
             parent = os.path.dirname(os.path.abspath(target))
@@ -157,7 +195,18 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
                     f"recompyle run: error: no directory {parent!r} for {flag} {target}\n"
                 )
                 return 2
-    report_at_exit(fmt, output)
+    # With --deps the graph is what was asked for: a profile only if asked too.
+    if "no_report" not in opts and (not deps or output or asked_format):
+        report_at_exit(fmt, output, report_modules)
+        from recompyle import processes
+
+        processes.start_top(
+            output,
+            ",".join(p for p in (patterns, extra) if p),
+            tracked,
+            main=script or "",
+            per_process=bool(opts.get("per_process")),
+        )
     main_module = _fresh_main(track_main)
     if deps:
         from recompyle.deps import write_at_exit
@@ -171,6 +220,12 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
         raise
     except BaseException as exc:  # noqa: B036 -- the target's uncaught exception
         return _uncaught(exc)
+
+
+def _without_main(patterns: str) -> str:
+    """``patterns`` without ``__main__``: the target always is instrumented here, and it is
+    not an import the finder would see."""
+    return ",".join(p for p in patterns.split(",") if p.strip() != "__main__")
 
 
 def _fresh_main(tracked: bool = False) -> types.ModuleType:

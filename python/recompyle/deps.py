@@ -445,7 +445,7 @@ def _on_call(event: Any) -> None:
             _, caller, callee_id = known
             _link_running(g, caller)
             continue
-        caller = _function_node(g, event.module or "?", event.caller or "?")
+        caller = _function_node(g, event.module or "?", event.caller or "?", _caller_code(event))
         _link_running(g, caller)
         callee_id = _callable_node(g, func)
         g._edge(caller, callee_id, "call")
@@ -454,6 +454,18 @@ def _on_call(event: Any) -> None:
             g._call_memo[site] = (ref, caller, callee_id)
     if callee_id is not None:
         _stack.set((callee_id, event, _stack.get()))
+
+
+def _caller_code(event: Any) -> Any:
+    """The code object of the function making the call, when the frame below the handler
+    is it (the proxy is native, so it is): its node then gets a ``source_hash`` even when
+    none of its global reads was tracked."""
+    try:
+        frame = sys._getframe(2)  # _caller_code <- _on_call <- the calling frame
+    except ValueError:
+        return None
+    code = frame.f_code
+    return code if code_qualname(code) == event.caller else None
 
 
 def _on_return(event: Any) -> None:
@@ -559,13 +571,27 @@ def _deactivate(tracer: Tracer) -> None:
             _hash_cache.clear()  # it holds the scalars it hashed: not past the tracing
 
 
+_warned_untracked = False
+
+
 class Tracer:
     """Record a dependency graph of everything run inside ``with Tracer() as t:``
     (``t.graph``). Tracers nest; each records what runs while it is active, in every
-    thread."""
+    thread.
 
-    def __init__(self) -> None:
+    ``modules`` (patterns as for ``install``): instrument those modules and track their
+    globals from their next import on, as ``run --deps`` does, so ``Tracer(modules="myapp.*")``
+    made before ``import myapp`` is all a graph with read edges needs. Without it, read
+    edges come only from modules ``track_globals`` selected; a ``Tracer`` started while no
+    module is tracked says so once (``RecompyleWarning``)."""
+
+    def __init__(self, modules: Optional[str] = None) -> None:
         self.graph = DependencyGraph()
+        self.modules = modules
+        if modules:
+            from recompyle.finder import install
+
+            install(modules, track_globals=modules)
 
     def __enter__(self) -> Tracer:
         self.start()
@@ -575,6 +601,7 @@ class Tracer:
         self.stop()
 
     def start(self) -> None:
+        _warn_if_untracked()
         _activate(self)
 
     def stop(self) -> None:
@@ -583,6 +610,29 @@ class Tracer:
     @property
     def active(self) -> bool:
         return self in _active
+
+
+def _warn_if_untracked() -> None:
+    global _warned_untracked
+    from recompyle.finder import installed_patterns, tracked_patterns
+
+    if _warned_untracked or tracked_patterns():
+        return
+    # Tracked without patterns: `run --deps`'s script, code loaded with `track_module`.
+    if any(
+        _core.is_tracked_namespace(getattr(m, "__dict__", None)) for m in list(sys.modules.values())
+    ):
+        return
+    _warned_untracked = True
+    from recompyle.loader import warn_at_user
+
+    what = "no module is instrumented or" if not installed_patterns() else "no module's globals are"
+    warn_at_user(
+        f"recompyle: {what} tracked, so this Tracer's graph records no global read as it "
+        "happens (and no call without instrumented modules): use "
+        'Tracer(modules="myapp.*") before importing them, or '
+        'recompyle.track_globals("myapp.*")'
+    )
 
 
 def _global_names(code: types.CodeType) -> set[str]:
@@ -687,9 +737,9 @@ def write_at_exit(path: str) -> Tracer:
     when the interpreter exits."""
     import atexit
 
+    path = os.path.abspath(path)  # now: the program may chdir before it exits
     tracer = Tracer()
     tracer.start()
-    path = os.path.abspath(path)
 
     def write() -> None:
         tracer.stop()

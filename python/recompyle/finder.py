@@ -23,9 +23,16 @@ from _thread import _local
 from importlib.machinery import ModuleSpec, SourceFileLoader
 
 from recompyle import _core
-from recompyle.loader import RecompyleLoader, RecompyleWarning
+from recompyle.loader import RecompyleLoader, warn_at_user
 
-__all__ = ["RecompyleFinder", "install", "installed_patterns", "tracked_patterns", "uninstall"]
+__all__ = [
+    "RecompyleFinder",
+    "install",
+    "installed_patterns",
+    "tracked_patterns",
+    "uninstall",
+    "unmatched_patterns",
+]
 
 
 class RecompyleFinder:
@@ -45,6 +52,8 @@ class RecompyleFinder:
         tracked = self.track_matcher.matches(fullname)
         if not tracked and not self.matcher.matches(fullname):
             return None
+        if _unmatched:
+            _matched(fullname)
         # A finder after us may import (and so come back here) while we ask it.
         busy = getattr(self._local, "busy", None)
         if busy is None:
@@ -100,15 +109,66 @@ def _finder() -> "RecompyleFinder | None":
     return None
 
 
+# Each pattern given to install() that no imported module has matched yet, with its own
+# matcher; named at exit, as coverage.py names a module that was never imported, so that a
+# typo (`myap.*`) does not instrument nothing in silence.
+_unmatched: "dict[str, _core.ModuleMatcher]" = {}
+_unmatched_hook = False
+
+
+def _matched(fullname: str) -> None:
+    for pattern, matcher in list(_unmatched.items()):
+        if matcher.matches(fullname):
+            _unmatched.pop(pattern, None)  # another thread may have crossed it off
+
+
+def _watch_patterns(patterns: str) -> None:
+    """Remember the patterns of ``patterns`` that match no module imported so far."""
+    global _unmatched_hook
+    names = list(sys.modules)
+    for pattern in (p.strip() for p in patterns.split(",")):
+        if not pattern or pattern in ("*", "**") or pattern in _unmatched:
+            continue
+        matcher = _core.ModuleMatcher(pattern)
+        if not any(matcher.matches(name) for name in names):
+            _unmatched[pattern] = matcher
+    if _unmatched and not _unmatched_hook:
+        import atexit
+
+        _unmatched_hook = True
+        atexit.register(_report_unmatched_at_exit)
+
+
+def unmatched_patterns() -> "list[str]":
+    """The patterns given to ``install`` that no module imported so far has matched."""
+    return list(_unmatched)
+
+
+def _report_unmatched_at_exit() -> None:
+    """At exit: name each pattern that selected nothing (stderr, one line each)."""
+    for pattern in _unmatched:
+        sys.stderr.write(
+            f"recompyle: no module matching {pattern!r} was imported, so it instrumented "
+            "nothing (a typo in the pattern?)\n"
+        )
+    _unmatched.clear()
+
+
 def install(
-    patterns: str = "", *, warn_imported: bool = True, track_globals: str = ""
+    patterns: str = "",
+    *,
+    warn_imported: bool = True,
+    track_globals: str = "",
+    report_unmatched: bool = True,
 ) -> "RecompyleFinder":
     """Instrument modules matching ``patterns`` from their next import on, and track the
     globals of those matching ``track_globals`` (which are instrumented as well).
 
     Idempotent: installing again adds patterns to the installed finder. Modules already
     imported cannot be instrumented; with ``warn_imported`` each selected one is named in a
-    ``RecompyleWarning``.
+    ``RecompyleWarning``, and so is ``__main__``, the running script, which was compiled
+    before this call. With ``report_unmatched``, a pattern that no imported module matched
+    is named on stderr at exit.
     """
     finder = _finder()
     if finder is None:
@@ -124,23 +184,29 @@ def install(
     # other .pth files load): only patterns that name modules warn about them.
     both = f"{patterns},{track_globals}"
     named = ",".join(p for p in both.split(",") if p.strip() not in ("*", "**"))
+    if report_unmatched:
+        _watch_patterns(named)
     if warn_imported and named.strip(", "):
         fresh = _core.ModuleMatcher(named)
+        if fresh.matches("__main__") and "__main__" in sys.modules:
+            warn_at_user(
+                "recompyle: __main__ is the running script, compiled before install(), so "
+                "it is not instrumented and its calls are not reported; put the code in a "
+                "module imported after install(), or run the script with "
+                "`python -m recompyle run script.py`"
+            )
         already = sorted(
             name
             for name, module in list(sys.modules.items())
-            if fresh.matches(name)
+            if name != "__main__"
+            and fresh.matches(name)
             and isinstance(getattr(module, "__spec__", None), ModuleSpec)
             and _instrumentable(module.__spec__)
         )
         if already:
-            import warnings
-
-            warnings.warn(
+            warn_at_user(
                 "recompyle: already imported before instrumentation was installed, so not "
-                f"instrumented: {', '.join(already)}",
-                RecompyleWarning,
-                stacklevel=2,
+                f"instrumented: {', '.join(already)}"
             )
     return finder
 
@@ -148,6 +214,7 @@ def install(
 def uninstall() -> None:
     """Remove the finder; modules already instrumented stay so."""
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, RecompyleFinder)]
+    _unmatched.clear()
 
 
 def installed_patterns() -> "list[str]":

@@ -7,13 +7,19 @@ re-raised to the caller unchanged after the handlers ran). ``globals(event)`` ru
 read, write and deletion of a global of a tracked module (``recompyle.tracking``) with a
 ``GlobalEvent``. A handler that raises is reported once as a ``HandlerWarning`` and the
 program goes on; calls a handler makes, and globals it reads, are not reported.
+
+``callee=`` (a callable, or a qualified name such as ``"Client.send"`` or
+``"myapp.client.Client.send"``) and ``module=`` (patterns over the module the call site is
+in) restrict ``before``/``after`` to some calls. They are checked natively
+(``crates/recompyle_python/src/filter.rs``) before any event is made, so the calls no
+handler wants cost a few comparisons, not a Python call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Union
 
 from recompyle._core import CallEvent, GlobalEvent, Handler, add_handler
 
@@ -30,10 +36,16 @@ def remove_handler(h: Handler) -> None:
 
 @contextmanager
 def handler(
-    before: Callback = None, after: Callback = None, *, globals: GlobalsCallback = None
+    before: Callback = None,
+    after: Callback = None,
+    *,
+    globals: GlobalsCallback = None,
+    callee: Union[Callable[..., object], str, None] = None,
+    module: Optional[str] = None,
 ) -> Iterator[Handler]:
-    """Register ``before``/``after`` (and ``globals``) for the duration of a ``with`` block."""
-    h = add_handler(before=before, after=after, globals=globals)
+    """Register ``before``/``after`` (and ``globals``) for the duration of a ``with`` block;
+    ``callee`` and ``module`` filter the calls, as for ``add_handler``."""
+    h = add_handler(before=before, after=after, globals=globals, callee=callee, module=module)
     try:
         yield h
     finally:

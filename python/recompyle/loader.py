@@ -36,17 +36,52 @@ class RecompyleWarning(RuntimeWarning):
     """A module could not be instrumented and runs as written."""
 
 
+#: The values ``RECOMPYLE_STRICT`` may take (README): on, off (unset is off).
+STRICT_VALUES = ("0", "1")
+
+
+def strict_setting_error() -> "str | None":
+    """Why ``RECOMPYLE_STRICT`` is set wrongly, or None: only documented values are
+    accepted, so ``RECOMPYLE_STRICT=yes`` is refused rather than read one way or the other."""
+    value = os.environ.get("RECOMPYLE_STRICT", "").strip()
+    if value in ("", *STRICT_VALUES):
+        return None
+    return f"RECOMPYLE_STRICT={value!r} is not one of {', '.join(STRICT_VALUES)}"
+
+
 def _strict() -> bool:
-    return os.environ.get("RECOMPYLE_STRICT", "") not in ("", "0")
+    return os.environ.get("RECOMPYLE_STRICT", "").strip() == "1"
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_bootstrap(filename: str) -> bool:
+    # What `warnings` skips when it counts a stack level.
+    return "importlib" in filename and "_bootstrap" in filename
+
+
+def warn_at_user(message: str, category: "type[Warning]" = RecompyleWarning) -> None:
+    """``warnings.warn`` pointing at the first frame that is neither recompyle's nor the
+    import machinery's: the user's ``import`` or ``install()`` line, not ``loader.py``."""
+    import warnings
+
+    frame = sys._getframe(1)
+    level = 2  # 1 would be this function, 2 is its caller
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == _HERE:
+        frame = frame.f_back
+        while frame is not None and _is_bootstrap(frame.f_code.co_filename):
+            frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _warn_uninstrumented(path: str, module: str, reason: str) -> None:
     message = f"recompyle: {path} ({module}) runs uninstrumented: {reason}"
     if _strict():
+        # RECOMPYLE_STRICT=1 (README): the error named there.
         raise RuntimeError(message)
-    import warnings
-
-    warnings.warn(message, RecompyleWarning, stacklevel=2)
+    warn_at_user(message)
 
 
 _finalization_ready = False

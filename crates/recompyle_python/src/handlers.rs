@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::events::CallEvent;
+use crate::filter::CallFilter;
 use crate::gil::GilCell;
 use crate::globals::{GlobalEvent, LISTENING};
 use crate::{ACTIVE, HANDLERS};
@@ -35,8 +36,49 @@ pub struct Handler {
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
     globals: Option<Py<PyAny>>,
+    /// Which calls `before`/`after` see (`callee=`, `module=`); all when `None`.
+    filter: Option<CallFilter>,
     reported: AtomicBool,
     errors: AtomicU64,
+}
+
+/// Whether every registered handler with call callbacks has a filter (`set_registered`).
+static ALL_FILTERED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a call selected at `site` (of `callee`, NULL when not known yet) with handlers
+/// listening and the profiler not must be reported: false only when every handler has a
+/// filter and none passes it, so the selector hands out the callee itself and the call
+/// costs what it costs with nothing listening, plus the filters.
+///
+/// # Safety
+/// The GIL is held, `callee` is NULL or a live object, and no exception is set.
+#[inline(always)]
+pub unsafe fn wants_selected(
+    py: Python<'_>,
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+) -> bool {
+    if !ALL_FILTERED.load(Ordering::Relaxed) {
+        return true;
+    }
+    filtered_wants(py, site, callee)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn filtered_wants(
+    py: Python<'_>,
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+) -> bool {
+    let Some(site) = crate::sites::id_of(site) else {
+        ffi::PyErr_Clear();
+        return true; // the proxy reports the bad id
+    };
+    match snapshot(py) {
+        Some(registered) => wanted(py, &registered, site, callee).any(),
+        None => false,
+    }
 }
 
 /// The registered handlers, replaced (never mutated) on change so a dispatch in progress
@@ -51,11 +93,17 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
         h.before.is_some() || h.after.is_some()
     });
     let globals = handlers.iter().any(|h| h.get().globals.is_some());
+    // Every call handler filtered: the selectors may skip the proxy for calls none wants.
+    let filtered = handlers.iter().all(|h| {
+        let h = h.get();
+        h.filter.is_some() || (h.before.is_none() && h.after.is_none())
+    });
     if handlers.is_empty() {
         *REGISTERED.get_mut(py) = None;
     } else {
         *REGISTERED.get_mut(py) = Some(PyTuple::new(py, handlers)?.unbind());
     }
+    ALL_FILTERED.store(calls && filtered, Ordering::Relaxed);
     if calls {
         ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
     } else {
@@ -118,16 +166,23 @@ impl Handler {
     }
 }
 
+/// Handlers with a filter are the first this many registered: `Wanted` has a bit for each.
+const MAX_FILTERED: usize = 64;
+
 /// Register callbacks called as `before(event)` and `after(event)` around every
 /// instrumented call, and `globals(event)` for every global read, write and deletion of a
-/// tracked module. Returns the `Handler`.
+/// tracked module. With `callee` (a callable, or a qualified name) and/or `module`
+/// (patterns over the call site's module), `before`/`after` see only those calls.
+/// Returns the `Handler`.
 #[pyfunction]
-#[pyo3(signature = (before = None, after = None, *, globals = None))]
+#[pyo3(signature = (before = None, after = None, *, globals = None, callee = None, module = None))]
 pub fn add_handler(
     py: Python<'_>,
     before: Option<Py<PyAny>>,
     after: Option<Py<PyAny>>,
     globals: Option<Py<PyAny>>,
+    callee: Option<Bound<'_, PyAny>>,
+    module: Option<&str>,
 ) -> PyResult<Py<Handler>> {
     for (name, cb) in [
         ("before", &before),
@@ -148,17 +203,24 @@ pub fn add_handler(
             "a handler needs a before, after or globals callback",
         ));
     }
+    let filter = CallFilter::new(py, callee, module)?;
+    let mut all = registered(py);
+    if filter.is_some() && all.len() >= MAX_FILTERED {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "at most {MAX_FILTERED} handlers can be registered when one with a filter is added"
+        )));
+    }
     let handler = Py::new(
         py,
         Handler {
             before,
             after,
             globals,
+            filter,
             reported: AtomicBool::new(false),
             errors: AtomicU64::new(0),
         },
     )?;
-    let mut all = registered(py);
     all.push(handler.clone_ref(py));
     set_registered(py, all)?;
     Ok(handler)
@@ -175,22 +237,91 @@ pub fn in_handler() -> bool {
     IN_HANDLER.with(Cell::get)
 }
 
+/// Run `f` with this thread's calls unreported, as a handler's are: for Python code that
+/// recompyle itself runs (a callee's `__qualname__` property, asked by a filter).
+pub fn unreported<T>(f: impl FnOnce() -> T) -> T {
+    let was = IN_HANDLER.with(|flag| flag.replace(true));
+    let result = f();
+    IN_HANDLER.with(|flag| flag.set(was));
+    result
+}
+
 /// The current handler tuple, if any. A `Bound`, not a `Py`: the per-call path runs without
 /// pyo3's GIL count, where dropping a `Py` would queue its decref in pyo3's pool.
 pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
     REGISTERED.get(py).as_ref().map(|t| t.bind(py).clone())
 }
 
-/// Call every handler's `before` (or `after`) callback with `event`. Never raises: the
-/// exception state of the caller is whatever it was before.
+/// Which of the registered handlers want a call: bit `i` for handler `i`, which has a
+/// `before` or `after` callback and whose filter (if any) passes the call; handlers past
+/// `MAX_FILTERED` have no filter and want every call.
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    mask: u64,
+    beyond: bool,
+}
+
+impl Wanted {
+    pub const NONE: Wanted = Wanted {
+        mask: 0,
+        beyond: false,
+    };
+
+    /// Whether any handler wants the call (else it is made as if none were registered).
+    pub fn any(self) -> bool {
+        self.mask != 0 || self.beyond
+    }
+
+    fn has(self, i: usize) -> bool {
+        i >= MAX_FILTERED || self.mask & (1 << i) != 0
+    }
+}
+
+/// The handlers of `handlers` that want the call of `callee` at `site`.
+///
+/// # Safety
+/// The GIL is held, `callee` is a live object and no exception is set.
+pub unsafe fn wanted(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    site: u64,
+    callee: *mut ffi::PyObject,
+) -> Wanted {
+    let mut w = Wanted::NONE;
+    for (i, item) in handlers.iter().enumerate() {
+        let Ok(handler) = item.cast::<Handler>() else {
+            continue;
+        };
+        let h = handler.get();
+        if h.before.is_none() && h.after.is_none() {
+            continue;
+        }
+        if i >= MAX_FILTERED {
+            w.beyond = true;
+        } else if h
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.selects(py, site, callee))
+        {
+            w.mask |= 1 << i;
+        }
+    }
+    w
+}
+
+/// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.
+/// Never raises: the exception state of the caller is whatever it was before.
 pub fn run(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, CallEvent>,
     after: bool,
+    wanted: Wanted,
 ) {
-    dispatch(py, handlers, event.as_any(), |h| {
-        if after {
+    dispatch(py, handlers, event.as_any(), |i, h| {
+        if !wanted.has(i) {
+            None
+        } else if after {
             h.after.as_ref()
         } else {
             h.before.as_ref()
@@ -200,7 +331,7 @@ pub fn run(
 
 /// Call every handler's `globals` callback with `event`; never raises.
 pub fn run_globals(py: Python<'_>, handlers: &Bound<'_, PyTuple>, event: &Bound<'_, GlobalEvent>) {
-    dispatch(py, handlers, event.as_any(), |h| h.globals.as_ref());
+    dispatch(py, handlers, event.as_any(), |_, h| h.globals.as_ref());
 }
 
 /// Call the callback `pick` chooses of every handler with `event`, with the thread's own
@@ -209,15 +340,15 @@ fn dispatch(
     py: Python<'_>,
     handlers: &Bound<'_, PyTuple>,
     event: &Bound<'_, PyAny>,
-    pick: impl Fn(&Handler) -> Option<&Py<PyAny>>,
+    pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) {
     IN_HANDLER.with(|f| f.set(true));
-    for item in handlers.iter() {
+    for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
             continue;
         };
         let h = handler.get();
-        let Some(cb) = pick(h) else {
+        let Some(cb) = pick(i, h) else {
             continue;
         };
         // One positional argument; the slot before it is ours to lend (ARGUMENTS_OFFSET),
@@ -249,7 +380,7 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
         return;
     }
     let message = format!(
-        "recompyle: event handler {} raised {}; the program goes on, the handler stays \
+        "recompyle: event handler {} raised {}{}; the program goes on, the handler stays \
          registered, and its further errors are not reported",
         cb.repr()
             .map(|r| r.to_string())
@@ -258,6 +389,7 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
             .repr()
             .map(|r| r.to_string())
             .unwrap_or_else(|_| "?".into()),
+        raised_at(py, &err),
     );
     let message = std::ffi::CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     let category = py.get_type::<HandlerWarning>();
@@ -265,4 +397,29 @@ fn report(py: Python<'_>, handler: &Handler, cb: &Bound<'_, PyAny>, err: PyErr) 
         // Warnings are errors here (-W error): the handler's error still must not escape.
         warn_err.write_unraisable(py, Some(cb));
     }
+}
+
+/// `" at FILE:LINE in FUNCTION"`, the innermost frame of `err`'s traceback (where the
+/// handler's typo is), or nothing when there is no traceback to read.
+fn raised_at(py: Python<'_>, err: &PyErr) -> String {
+    let innermost = || -> PyResult<String> {
+        let Some(mut tb) = err.traceback(py).map(Bound::into_any) else {
+            return Ok(String::new());
+        };
+        loop {
+            let next = tb.getattr("tb_next")?;
+            if next.is_none() {
+                break;
+            }
+            tb = next;
+        }
+        let code = tb.getattr("tb_frame")?.getattr("f_code")?;
+        Ok(format!(
+            " at {}:{} in {}",
+            code.getattr("co_filename")?,
+            tb.getattr("tb_lineno")?,
+            code.getattr("co_name")?
+        ))
+    };
+    innermost().unwrap_or_default()
 }

@@ -9,6 +9,7 @@ mod byref;
 mod clock;
 mod code_object;
 mod events;
+mod filter;
 mod function_sites;
 mod gil;
 mod globals;

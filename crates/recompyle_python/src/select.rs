@@ -38,7 +38,7 @@ fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
 #[pymethods]
 impl ModuleMatcher {
     #[new]
-    fn new(patterns: &str) -> PyResult<Self> {
+    pub(crate) fn new(patterns: &str) -> PyResult<Self> {
         let mut include = GlobSetBuilder::new();
         let mut kept = Vec::new();
         for raw in patterns.split(',') {
@@ -83,13 +83,13 @@ impl ModuleMatcher {
     }
 
     /// Whether the dotted module name is selected.
-    fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let path = name.replace('.', "/");
         self.include.is_match(&path) && !self.exclude.is_match(&path)
     }
 
     #[getter]
-    fn patterns(&self) -> Vec<String> {
+    pub(crate) fn patterns(&self) -> Vec<String> {
         self.patterns.clone()
     }
 

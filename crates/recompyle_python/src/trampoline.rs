@@ -294,6 +294,11 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
         ffi::Py_DECREF(callee);
         return bad_call(c"recompyle: a site id must be an int");
     }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), site, callee)
+    {
+        return callee; // filtered out: the interpreter makes the call itself
+    }
     new_proxy(site, callee, null_mut())
 }
 
@@ -328,6 +333,11 @@ unsafe extern "C" fn select_method(
         ffi::Py_DECREF(obj);
         return bad_call(c"recompyle: a site id must be an int");
     }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), site, null_mut())
+    {
+        return obj; // no handler wants this module's calls
+    }
     // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
     new_proxy(site, null_mut(), obj)
 }
@@ -348,6 +358,17 @@ unsafe extern "C" fn proxy_getattro(
     let unbound = _PyObject_GetMethod(target, name, &mut meth);
     if meth.is_null() {
         return null_mut();
+    }
+    if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+        && !handlers::wants_selected(Python::assume_attached(), (*p).site, meth)
+    {
+        // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
+        if unbound != 1 {
+            return meth;
+        }
+        let bound = bind(meth, target);
+        ffi::Py_DECREF(meth);
+        return bound;
     }
     if ffi::Py_REFCNT(obj) == 1 {
         // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
@@ -651,7 +672,12 @@ unsafe fn with_handlers(
     } else {
         None
     };
-    let Some(registered) = registered else {
+    // Handlers whose filter passes this call; none: the call is made as without handlers.
+    let wanted = match &registered {
+        Some(r) => handlers::wanted(py, r, site, callee),
+        None => handlers::Wanted::NONE,
+    };
+    let (Some(registered), true) = (registered, wanted.any()) else {
         // A handler is running on this thread: its own calls are neither reported nor timed.
         if handlers::in_handler() || !profiling {
             return forward(callee, bound_self, args, nargsf, kwnames);
@@ -671,7 +697,7 @@ unsafe fn with_handlers(
             return forward(callee, bound_self, args, nargsf, kwnames);
         }
     };
-    handlers::run(py, registered, &event, false);
+    handlers::run(py, registered, &event, false, wanted);
     let t0 = clock::ticks();
     let res = forward(callee, bound_self, args, nargsf, kwnames);
     if profiling {
@@ -685,7 +711,7 @@ unsafe fn with_handlers(
         event
             .borrow_mut()
             .finish(None, Some(err.value(py).clone().into_any().unbind()));
-        handlers::run(py, registered, &event, true);
+        handlers::run(py, registered, &event, true, wanted);
         release(py, event);
         err.restore(py);
         res
@@ -693,7 +719,7 @@ unsafe fn with_handlers(
         event
             .borrow_mut()
             .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
-        handlers::run(py, registered, &event, true);
+        handlers::run(py, registered, &event, true, wanted);
         release(py, event);
         res
     }
