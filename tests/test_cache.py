@@ -510,9 +510,12 @@ def test_runpy_and_pkgutil_get_code_write_only_our_file(package, writable, tmp_p
     assert result["RESULT"] == 4
     assert _core.TRAMPOLINE_NAME in result["g"].__code__.co_names
     importlib.import_module(f"{name}.tool")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        loader = pkgutil.get_loader(f"{name}.tool")
+    if hasattr(pkgutil, "get_loader"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loader = pkgutil.get_loader(f"{name}.tool")
+    else:  # removed in 3.14: the spec's loader is what it returned
+        loader = importlib.util.find_spec(f"{name}.tool").loader
     assert isinstance(loader, RecompyleLoader)
     for code in (
         loader.get_code(f"{name}.tool"),

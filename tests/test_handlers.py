@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 import threading
 import warnings
 import weakref
@@ -296,8 +297,7 @@ def test_selectors_reject_bad_calls():
 
 
 def test_call_errors_name_the_real_callee_while_listening(instrumented):
-    mod = instrumented(
-        """
+    source = """
         def f(a):
             return a
 
@@ -307,13 +307,21 @@ def test_call_errors_name_the_real_callee_while_listening(instrumented):
         def star():
             return f(*None)
         """
-    )
+    mod = instrumented(source)
+    # The interpreter's own wording (it changes between versions: compare with a plain run).
+    plain: dict[str, object] = {"__name__": "mod"}
+    exec(compile(textwrap.dedent(source), "<plain>", "exec"), plain)
+    expected: dict[str, str] = {}
+    for name in ("dup", "star"):
+        with pytest.raises(TypeError) as info:
+            plain[name]()
+        expected[name] = str(info.value)
+    assert "mod.f() got multiple values for keyword argument 'a'" in expected["dup"]
     with recompyle.handler(before=lambda e: None):
-        multiple = r"mod.f\(\) got multiple values for keyword argument 'a'"
-        with pytest.raises(TypeError, match=multiple):
-            mod.dup()
-        with pytest.raises(TypeError, match=r"argument after \* must be an iterable, not NoneType"):
-            mod.star()
+        for name in ("dup", "star"):
+            with pytest.raises(TypeError) as info:
+                getattr(mod, name)()
+            assert str(info.value) == expected[name]
 
 
 def test_profiler_counts_calls_and_raises(instrumented):

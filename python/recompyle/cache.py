@@ -72,7 +72,9 @@ LAYOUT = 3
 # PEP 552 flags: bit 0 hash-based, bit 1 check the source.
 _FLAGS = (0b11).to_bytes(4, "little")
 _MAGIC = _bootstrap_external.MAGIC_NUMBER
-_HASH_KEY = _bootstrap_external._RAW_MAGIC_NUMBER
+# The key `importlib.util.source_hash` uses: the magic number read as a little-endian int
+# (`_RAW_MAGIC_NUMBER` up to 3.13, `_imp.pyc_magic_number_token` from 3.14: the same number).
+_HASH_KEY = int.from_bytes(_MAGIC, "little")
 _STAMP = 16
 _HEADER = 16 + _STAMP
 _TRAILER = 8

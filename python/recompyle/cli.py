@@ -470,7 +470,10 @@ def _fresh_main(tracked: bool = False) -> types.ModuleType:
         from recompyle._core import track_module
 
         track_module(main)
-    main.__dict__["__annotations__"] = {}
+    if sys.version_info < (3, 14):
+        # Up to 3.13 the interpreter's __main__ starts with an empty dict; from 3.14 (PEP 649)
+        # it has none, and one set here would hide what the module's __annotate__ computes.
+        main.__dict__["__annotations__"] = {}
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     return main
@@ -490,7 +493,9 @@ def _load_script(
     sys.path[0] = os.path.dirname(os.path.realpath(abspath))
     main.__loader__ = SourceFileLoader("__main__", abspath)
     main.__dict__["__file__"] = abspath
-    main.__dict__["__cached__"] = None
+    if sys.version_info < (3, 15):
+        # 3.15 no longer sets __cached__ on a script's __main__.
+        main.__dict__["__cached__"] = None
     return instrument_source(data, abspath, "__main__", track_globals=tracked)
 
 

@@ -23,7 +23,9 @@ print("__builtins__ type", type(__builtins__).__name__)
 print("__spec__ name", getattr(__spec__, "name", None))
 print("__package__", repr(__package__))
 print("__doc__", repr(__doc__))
-print("__annotations__", __annotations__)
+# The module attribute (from 3.14, PEP 649, the bare name is no global) and its source.
+print("__annotations__", sys.modules[__name__].__annotations__)
+print("__annotate__", type(globals().get("__annotate__")).__name__)
 cached = globals().get("__cached__")
 print("__cached__", None if cached is None else cached.rsplit("/", 2)[-2:])
 

@@ -34,7 +34,11 @@ pub(crate) const PROFILING: u8 = 2;
 /// With [`PROFILING`]: also the calling-context tree.
 pub(crate) const TREE: u8 = 4;
 
-#[pymodule]
+/// `gil_used = true`: the per-call state (`gil::GilCell`, the profiler's stacks, the handler
+/// snapshot) relies on the GIL serialising every call, so a free-threaded interpreter (3.13t,
+/// 3.14t) must enable the GIL when this module is imported, which it does with a
+/// `RuntimeWarning` naming the module (pyo3 0.30 would otherwise declare `Py_MOD_GIL_NOT_USED`).
+#[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;

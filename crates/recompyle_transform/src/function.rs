@@ -18,7 +18,7 @@ use ruff_python_ast::{self as ast, Expr, Number, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::positions::{Edit, LineIndex, PositionMap};
-use crate::rewrite::{has_future_annotations, is_literal, MAX_CALLEE_DEPTH};
+use crate::rewrite::{annotations_as_written, is_literal, MAX_CALLEE_DEPTH};
 use crate::{site_id, TransformError};
 
 /// The builtin a rewritten call calls: `__recompyle_w__(SITE, callee, *args, **kwargs)`.
@@ -110,7 +110,7 @@ pub fn rewrite_function(
         options,
         edits: Vec::new(),
         sites: Vec::new(),
-        future_annotations: has_future_annotations(&module.body),
+        future_annotations: annotations_as_written(&module.body, options.version),
         in_debug_fstring: 0,
         callee_depth: 0,
         awaited: None,
@@ -601,6 +601,14 @@ impl<'a> Visitor<'a> for CallVisitor<'_, '_> {
                 let outer =
                     std::mem::replace(&mut self.awaited, crate::rewrite::awaited_call(await_expr));
                 self.visit_expr(&await_expr.value);
+                self.awaited = outer;
+            }
+            // A template keeps each interpolation's text (`Interpolation.expression`).
+            Expr::TString(_) => {
+                let outer = self.awaited.take();
+                self.in_debug_fstring += 1;
+                visitor::walk_expr(self, expr);
+                self.in_debug_fstring -= 1;
                 self.awaited = outer;
             }
             _ => {

@@ -75,7 +75,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         edits: Vec::new(),
         sites: Vec::new(),
         scopes: Vec::new(),
-        future_annotations: has_future_annotations(&module.body),
+        future_annotations: annotations_as_written(&module.body, options.version),
         in_debug_fstring: 0,
         callee_depth: 0,
         error: None,
@@ -201,7 +201,15 @@ pub(crate) fn is_literal(callee: &Expr) -> bool {
 /// allows 200 open brackets. Calls deeper in a chain than this stay as written.
 pub(crate) const MAX_CALLEE_DEPTH: u32 = 100;
 
-pub(crate) fn has_future_annotations(body: &[Stmt]) -> bool {
+/// Annotations stay as written when the module's own code never evaluates them: under
+/// `from __future__ import annotations` CPython stores their text, and from 3.14 (PEP 649)
+/// `__annotate__` runs them on demand, which annotationlib's `STRING` and `FORWARDREF`
+/// formats do with fake globals that would render a rewritten call as the rewrite's text.
+pub(crate) fn annotations_as_written(body: &[Stmt], version: (u8, u8)) -> bool {
+    version >= (3, 14) || has_future_annotations(body)
+}
+
+fn has_future_annotations(body: &[Stmt]) -> bool {
     for (i, stmt) in body.iter().enumerate() {
         match stmt {
             Stmt::Expr(e) if i == 0 && e.value.is_string_literal_expr() => continue,
@@ -372,8 +380,10 @@ struct Rewriter<'src, 'opt> {
     edits: Vec<Edit>,
     sites: Vec<RawSite>,
     scopes: Vec<Scope>,
+    /// See `annotations_as_written`.
     future_annotations: bool,
-    /// Inside `{expr=}`: CPython prints the expression's source text, so it stays as written.
+    /// Inside `{expr=}` or a template string: CPython keeps the expression's source text
+    /// (printed, or `Interpolation.expression`), so it stays as written.
     in_debug_fstring: u32,
     /// How many rewritten calls have this expression inside their callee.
     callee_depth: u32,
@@ -624,6 +634,11 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
                 let elts: Vec<&Expr> = c.key.as_deref().into_iter().chain([&*c.value]).collect();
                 self.visit_comprehension_in_class(&elts, &c.generators)
             }
+            Expr::TString(_) => {
+                self.in_debug_fstring += 1;
+                self.visit_expr_inner(expr);
+                self.in_debug_fstring -= 1;
+            }
             _ => self.visit_expr_inner(expr),
         }
     }
@@ -642,7 +657,6 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
     }
 
     fn visit_annotation(&mut self, expr: &'a Expr) {
-        // Under `from __future__ import annotations` CPython stores the annotation's text.
         if !self.future_annotations {
             self.visit_expr(expr);
         }

@@ -80,6 +80,24 @@ fn annotations_are_calls_without_future_import() {
 }
 
 #[test]
+fn annotations_are_left_as_text_from_314() {
+    // PEP 649: `__annotate__` runs them on demand (annotationlib renders their text).
+    insta::assert_snapshot!(render_for(
+        "def f(x: g(1)) -> h(2):\n    y: k(3) = m(4)\nz: n(5) = p(6)\n",
+        (3, 14)
+    ));
+}
+
+#[test]
+fn template_strings_keep_their_text() {
+    // PEP 750: `Interpolation.expression` is each interpolation's source text.
+    insta::assert_snapshot!(render_for(
+        "tmpl = t\"{g(x)} {h(y)!r:>{w(1)}}\" + k(f\"{m(2)}\")\n",
+        (3, 14)
+    ));
+}
+
+#[test]
 fn unicode_columns_are_utf8_bytes() {
     insta::assert_snapshot!(render("é = 1; ñ(é)\n"));
 }
