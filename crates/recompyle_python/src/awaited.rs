@@ -195,6 +195,33 @@ unsafe extern "C" fn awaited_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject
     obj
 }
 
+/// A type's name as CPython's `%T` formats it (`module.Qualname`, the module left out for
+/// builtins and `__main__`); an empty string if it cannot be had.
+///
+/// # Safety
+/// The GIL is held and `tp` is a live type object.
+#[cfg(Py_3_15)]
+unsafe fn fully_qualified_name(tp: *mut ffi::PyTypeObject) -> String {
+    let name = ffi::PyType_GetFullyQualifiedName(tp);
+    if name.is_null() {
+        ffi::PyErr_Clear();
+        return String::new();
+    }
+    let mut size: ffi::Py_ssize_t = 0;
+    let utf8 = ffi::PyUnicode_AsUTF8AndSize(name, &mut size);
+    let text = if utf8.is_null() {
+        ffi::PyErr_Clear();
+        String::new()
+    } else {
+        String::from_utf8_lossy(std::slice::from_raw_parts(utf8.cast::<u8>(), size as usize))
+            .into_owned()
+    };
+    ffi::Py_DECREF(name);
+    text
+}
+
+/// # Safety
+/// The GIL is held.
 unsafe fn set_type_error(message: &str) {
     let text = std::ffi::CString::new(message).unwrap_or_default();
     ffi::PyErr_SetString(ffi::PyExc_TypeError, text.as_ptr());
@@ -235,18 +262,32 @@ unsafe extern "C" fn awaited_await(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
             if res.is_null() {
                 return null_mut();
             }
-            if ffi::PyCoro_CheckExact(res) != 0 {
-                ffi::Py_DECREF(res);
-                set_type_error("__await__() returned a coroutine");
-                return null_mut();
-            }
-            if ffi::PyIter_Check(res) == 0 {
-                let name = CStr::from_ptr((*ffi::Py_TYPE(res)).tp_name).to_string_lossy();
-                let name: String = name.chars().take(100).collect();
-                ffi::Py_DECREF(res);
-                set_type_error(&format!(
-                    "__await__() returned non-iterator of type '{name}'"
-                ));
+            let is_coro = ffi::PyCoro_CheckExact(res) != 0;
+            if is_coro || ffi::PyIter_Check(res) == 0 {
+                // CPython's own wording, which 3.15 changed.
+                #[cfg(Py_3_15)]
+                {
+                    let _ = is_coro;
+                    let owner = fully_qualified_name(ffi::Py_TYPE(inner));
+                    let got = fully_qualified_name(ffi::Py_TYPE(res));
+                    ffi::Py_DECREF(res);
+                    set_type_error(&format!(
+                        "{owner}.__await__() must return an iterator, not {got}"
+                    ));
+                }
+                #[cfg(not(Py_3_15))]
+                {
+                    let name = CStr::from_ptr((*ffi::Py_TYPE(res)).tp_name).to_string_lossy();
+                    let name: String = name.chars().take(100).collect();
+                    ffi::Py_DECREF(res);
+                    if is_coro {
+                        set_type_error("__await__() returned a coroutine");
+                    } else {
+                        set_type_error(&format!(
+                            "__await__() returned non-iterator of type '{name}'"
+                        ));
+                    }
+                }
                 return null_mut();
             }
             res
