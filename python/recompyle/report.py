@@ -489,14 +489,15 @@ def report_at_exit(
 
 def profile_as_child() -> None:
     """A child of a profiled run (``recompyle.processes``): profile as the run does, call tree
-    included, and let ``processes`` write this process's part from that profile."""
-    from recompyle import processes
-    from recompyle.profiler import Profiler
+    included, and let ``processes`` write this process's part from that profile. The native
+    recording starts directly (everything it records is this child's): importing
+    ``recompyle.profiler`` here would cost every child its dataclasses at start-up."""
+    from recompyle import _core, processes
 
     processes.configure(document=_own_document)
-    if "profiler" not in _run_profiler:
+    if not _started_unix_ns:
         _started_unix_ns.append(time.time_ns())
-        _run_profiler["profiler"] = Profiler().start()
+        _core.profiler_start(True)
 
 
 def _own_document() -> "dict[str, Any]":
