@@ -200,8 +200,8 @@ def _chain_sigterm() -> None:
 
 def write_own_part() -> None:
     """This child's part, once (at exit, ``os._exit`` or SIGTERM, whichever comes first)."""
-    if role() != "child" or _state["written"]:
-        return
+    if role() != "child" or _state["written"] or "document" not in _state:
+        return  # not a child, written already, or never profiling (nothing to leave)
     _state["written"] = True
     # A SIGTERM while the part is written (Pool.terminate() right as a worker ends) would
     # kill the process half-way: it waits until the part is in place, then acts as always.
@@ -219,9 +219,9 @@ def write_own_part() -> None:
 
 
 def own_document() -> dict[str, Any]:
-    """This process's profile as a document (the report stage's builder, ``configure``)."""
-    build = _state.get("document")
-    return build() if build is not None else _flat_document()
+    """This process's profile as a document, from the report stage's builder (``configure``:
+    ``report.report_at_exit`` and ``report.profile_as_child`` set it before any role)."""
+    return _state["document"]()
 
 
 def configure(
@@ -235,51 +235,6 @@ def configure(
         _state["document"] = document
     if finish is not None:
         _state["finish"] = finish
-
-
-def _flat_document() -> dict[str, Any]:
-    """A version-2 document of the flat profile (no tree), where the call tree is absent."""
-    import time
-
-    from recompyle import _core
-
-    sites = []
-    for site_id, calls, total_ns, max_ns, raised in _core.profiler_snapshot():
-        try:
-            file, module, line, col, end_line, end_col, callee, caller = _core.site_info(site_id)
-        except ValueError:
-            continue
-        sites.append(
-            {
-                "file": file,
-                "line": line,
-                "col": col,
-                "end_line": end_line,
-                "end_col": end_col,
-                "callee": callee,
-                "caller": caller,
-                "module": module,
-                "calls": calls,
-                "total_ns": total_ns,
-                "self_ns": 0,
-                "mean_ns": round(total_ns / calls, 1) if calls else 0.0,
-                "max_ns": max_ns,
-                "raised": raised,
-            }
-        )
-    sites.sort(key=lambda r: (-r["total_ns"], r["file"], r["line"], r["col"]))
-    return {
-        "version": 2,
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "argv": list(sys.argv),
-        "pid": os.getpid(),
-        "wall_ns": None,
-        "started_unix_ns": time.time_ns(),
-        "sites": sites,
-        "roots": [],
-        "timeline": None,
-        "files": {},
-    }
 
 
 def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
