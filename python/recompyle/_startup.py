@@ -69,17 +69,20 @@ def install_from_env() -> bool:
             except ValueError as exc:
                 _complain(f"{variable}: {exc}; nothing is instrumented")
                 return False
+    # A child of a profiled run (set up here, once) leaves its part to the top process.
+    is_child = processes.child_mode()
+    if patterns or tracked:
         # A pattern that matched nothing is named at exit only beside a report: a variable
         # set for a whole test suite reaches subprocesses whose stderr is compared.
         # (A child of a profiled run leaves that to the top process.)
-        asks_report = (fmt is not None or output is not None) and not processes.child_mode()
+        asks_report = (fmt is not None or output is not None) and not is_child
         # `__main__` is tracked here (it exists already: no loader of ours makes it), not
         # named to the finder, which would warn that it is running.
         named = ",".join(p for p in tracked.split(",") if p.strip() != "__main__")
         install(patterns, track_globals=named, report_unmatched=asks_report)
         if tracked and ModuleMatcher(tracked).matches("__main__"):
             _track_main()
-    if processes.child_mode():
+    if is_child:
         # A child of a profiled run: it profiles and leaves its part to the top process,
         # whatever RECOMPYLE_OUTPUT it inherited.
         from recompyle.report import profile_as_child
