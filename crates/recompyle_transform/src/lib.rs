@@ -13,11 +13,13 @@
 #![forbid(unsafe_code)]
 
 pub mod call_args;
+mod call_walk;
 pub mod function;
 pub mod linetable;
 pub mod lnotab;
 mod positions;
 mod rewrite;
+mod scope;
 pub mod site_table;
 
 pub use positions::PositionMap;
