@@ -18,8 +18,7 @@ use ruff_text_size::{Ranged, TextRange};
 
 use crate::positions::LineIndex;
 use crate::scope::{
-    walk_class_header, walk_comprehension_scope, walk_function_signature, Declarations, ScopeKind,
-    Scopes,
+    walk_class_header, walk_function_signature, Comprehension, Declarations, ScopeKind, Scopes,
 };
 use recompyle_parser::ParseFailure;
 
@@ -354,19 +353,14 @@ impl CallFinder<'_> {
         self.scopes.exit();
     }
 
-    fn comprehension<'a>(
-        &mut self,
-        kind: ScopeKind,
-        generators: &'a [ast::Comprehension],
-        elts: &[&'a Expr],
-    ) {
+    fn comprehension(&mut self, comprehension: &Comprehension<'_>) {
         // The first iterable is evaluated in the enclosing scope.
-        let Some(first) = generators.first() else {
+        let Some(first) = comprehension.first_iter() else {
             return;
         };
-        self.visit_expr(&first.iter);
-        self.scopes.enter_comprehension(kind, generators);
-        walk_comprehension_scope(self, generators, elts);
+        self.visit_expr(first);
+        self.scopes.enter_comprehension(comprehension);
+        comprehension.walk_own_scope(self);
         self.scopes.exit();
     }
 }
@@ -418,22 +412,11 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                     |this| this.visit_expr(&lambda.body),
                 );
             }
-            Expr::ListComp(c) => {
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &[&c.elt])
-            }
-            Expr::SetComp(c) => {
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &[&c.elt])
-            }
-            Expr::DictComp(c) => {
-                let mut elts: Vec<&Expr> = Vec::new();
-                if let Some(key) = &c.key {
-                    elts.push(key);
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                match Comprehension::of(expr) {
+                    Some(comprehension) => self.comprehension(&comprehension),
+                    None => visitor::walk_expr(self, expr),
                 }
-                elts.push(&c.value);
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &elts)
-            }
-            Expr::Generator(g) => {
-                self.comprehension(ScopeKind::Generator, &g.generators, &[&g.elt])
             }
             _ => visitor::walk_expr(self, expr),
         }

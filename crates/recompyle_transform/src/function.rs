@@ -360,10 +360,7 @@ fn find_target<'a>(
                 )))
             }
         };
-        let first = def
-            .decorator_list
-            .first()
-            .map_or(def.range().start(), |d| d.range().start());
+        let first = first_byte(def);
         let text_start = def_keyword(source, def)
             .ok_or_else(|| TransformError::Internal(format!("no 'def' before {}", options.name)))?;
         return Ok(Found {
@@ -404,6 +401,13 @@ fn find_target<'a>(
     }
 }
 
+/// The first byte of a function's text: its first decorator's, or its `def`'s.
+fn first_byte(def: &ast::StmtFunctionDef) -> TextSize {
+    def.decorator_list
+        .first()
+        .map_or(def.range().start(), |d| d.range().start())
+}
+
 /// The `def` (or `async`) keyword of a function: the text between the last decorator and the
 /// name holds only it and white space.
 fn def_keyword(source: &str, def: &ast::StmtFunctionDef) -> Option<TextSize> {
@@ -429,10 +433,7 @@ struct Finder<'a, 'l, 'o> {
 impl<'a> Visitor<'a> for Finder<'a, '_, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         if let Stmt::FunctionDef(def) = stmt {
-            let first = def
-                .decorator_list
-                .first()
-                .map_or(def.range().start(), |d| d.range().start());
+            let first = first_byte(def);
             if def.name.as_str() == self.options.name
                 && self.lines.line_col(first.to_u32()).0 == self.options.line
             {

@@ -7,8 +7,8 @@ use ruff_text_size::{Ranged, TextRange, TextSize};
 use crate::call_walk::{self, CallRewriter, CallWalk};
 use crate::positions::{apply_edits, Edit, LineIndex, PositionMap};
 use crate::scope::{
-    bound_names, bound_names_of_targets, walk_class_header, walk_comprehension_scope,
-    walk_function_signature, Declarations, ScopeKind, Scopes,
+    bound_names, bound_names_of_targets, walk_class_header, walk_function_signature, Comprehension,
+    Declarations, ScopeKind, Scopes,
 };
 use crate::{site_id, TransformError};
 
@@ -152,6 +152,12 @@ impl Rewriter<'_, '_> {
         }
     }
 
+    /// The id of the next site.
+    fn next_id(&mut self) -> Option<u64> {
+        let index = self.walk.site_index(self.sites.len())?;
+        Some(site_id(self.options.module_key, index))
+    }
+
     /// A site of `range` in the current scope.
     fn push_site(&mut self, range: TextRange, callee: String, awaited: bool) {
         let span = self.lines.span(range);
@@ -191,10 +197,9 @@ impl Rewriter<'_, '_> {
         prefix: &str,
         suffix: &str,
     ) {
-        let Some(index) = self.walk.site_index(self.sites.len()) else {
+        let Some(id) = self.next_id() else {
             return;
         };
-        let id = site_id(self.options.module_key, index);
         self.edits.push(Edit::insert(
             at,
             format!("{prefix}{WRITE_REPORTER}({id}){suffix}"),
@@ -217,10 +222,9 @@ impl Rewriter<'_, '_> {
     }
 
     fn wrap_class_name(&mut self, name: &ast::ExprName) {
-        let Some(index) = self.walk.site_index(self.sites.len()) else {
+        let Some(id) = self.next_id() else {
             return;
         };
-        let id = site_id(self.options.module_key, index);
         let range = name.range();
         self.edits.push(Edit::insert(
             range.start(),
@@ -232,28 +236,23 @@ impl Rewriter<'_, '_> {
 
     /// A comprehension in a class body: its first iterable is evaluated by the class body,
     /// the rest in the comprehension's own scope.
-    fn visit_comprehension_in_class<'a>(
-        &mut self,
-        elts: &[&'a Expr],
-        generators: &'a [ast::Comprehension],
-    ) {
-        if let Some(first) = generators.first() {
-            self.visit_expr(&first.iter);
+    fn visit_comprehension_in_class<'a>(&mut self, comprehension: &Comprehension<'a>) {
+        if let Some(first) = comprehension.first_iter() {
+            self.visit_expr(first);
         }
         self.no_class_reads += 1;
-        walk_comprehension_scope(self, generators, elts);
+        comprehension.walk_own_scope(self);
         self.no_class_reads -= 1;
     }
 
     fn rewrite_call(&mut self, call: &ast::ExprCall, awaited: bool) {
-        let Some(index) = self.walk.site_index(self.sites.len()) else {
+        let Some(id) = self.next_id() else {
             return;
         };
         let Some(open) = self.walk.open_paren(self.source, call) else {
             return;
         };
         let start = call.range().start();
-        let id = site_id(self.options.module_key, index);
         match &*call.func {
             // `obj.m(a)` -> `__recompyle_m__(ID, obj).m(a)`: still a method call to the
             // compiler (LOAD_METHOD, no bound method, its own positions, name mangling); the
@@ -393,18 +392,13 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Name(name) if self.wraps_class_name(name) => self.wrap_class_name(name),
-            Expr::ListComp(c) if self.in_class_tracking() => {
-                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
-            }
-            Expr::SetComp(c) if self.in_class_tracking() => {
-                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
-            }
-            Expr::Generator(c) if self.in_class_tracking() => {
-                self.visit_comprehension_in_class(&[&c.elt], &c.generators)
-            }
-            Expr::DictComp(c) if self.in_class_tracking() => {
-                let elts: Vec<&Expr> = c.key.as_deref().into_iter().chain([&*c.value]).collect();
-                self.visit_comprehension_in_class(&elts, &c.generators)
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_)
+                if self.in_class_tracking() =>
+            {
+                match Comprehension::of(expr) {
+                    Some(comprehension) => self.visit_comprehension_in_class(&comprehension),
+                    None => visitor::walk_expr(self, expr),
+                }
             }
             Expr::TString(_) => call_walk::visit_template(self, expr),
             Expr::Call(call) => {

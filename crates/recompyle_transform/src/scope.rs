@@ -3,7 +3,7 @@
 //! left out unless asked for), the stack of scopes a walk is in ([`Scopes`]: qualified names,
 //! the class that mangles private names, how a name is bound), the names a statement binds
 //! ([`bound_names`]), and what a class statement or a comprehension evaluates where
-//! ([`walk_class_header`], [`walk_function_signature`], [`walk_comprehension_scope`]).
+//! ([`walk_class_header`], [`walk_function_signature`], [`Comprehension`]).
 
 use std::collections::HashSet;
 
@@ -155,8 +155,9 @@ impl Scopes {
     }
 
     /// Enter a comprehension's own scope, which binds its `for` targets.
-    pub fn enter_comprehension(&mut self, kind: ScopeKind, generators: &[ast::Comprehension]) {
-        let bound = bound_names_of_targets(generators.iter().map(|g| &g.target))
+    pub fn enter_comprehension(&mut self, comprehension: &Comprehension<'_>) {
+        let kind = comprehension.kind;
+        let bound = bound_names_of_targets(comprehension.generators.iter().map(|g| &g.target))
             .into_iter()
             .collect();
         let qualname = self.current().qualname.clone();
@@ -317,25 +318,59 @@ pub(crate) fn walk_function_signature<'a, V: Visitor<'a>>(
     }
 }
 
-/// Visit what a comprehension evaluates in its own scope, in CPython's order: each target,
-/// each iterable but the first (the enclosing scope evaluates that one), each condition,
-/// then the element(s).
-pub(crate) fn walk_comprehension_scope<'a, V: Visitor<'a>>(
-    visitor: &mut V,
-    generators: &'a [ast::Comprehension],
-    elts: &[&'a Expr],
-) {
-    for (i, generator) in generators.iter().enumerate() {
-        visitor.visit_expr(&generator.target);
-        if i > 0 {
-            visitor.visit_expr(&generator.iter);
-        }
-        for cond in &generator.ifs {
-            visitor.visit_expr(cond);
-        }
+/// A list, set or dict comprehension or a generator expression.
+pub(crate) struct Comprehension<'a> {
+    pub kind: ScopeKind,
+    pub generators: &'a [ast::Comprehension],
+    /// A dict comprehension's key.
+    key: Option<&'a Expr>,
+    /// The element, or a dict comprehension's value.
+    elt: &'a Expr,
+}
+
+impl<'a> Comprehension<'a> {
+    pub fn of(expr: &'a Expr) -> Option<Self> {
+        let (kind, generators, key, elt) = match expr {
+            Expr::ListComp(c) => (ScopeKind::InlinedComprehension, &c.generators, None, &c.elt),
+            Expr::SetComp(c) => (ScopeKind::InlinedComprehension, &c.generators, None, &c.elt),
+            Expr::DictComp(c) => (
+                ScopeKind::InlinedComprehension,
+                &c.generators,
+                c.key.as_deref(),
+                &c.value,
+            ),
+            Expr::Generator(c) => (ScopeKind::Generator, &c.generators, None, &c.elt),
+            _ => return None,
+        };
+        Some(Comprehension {
+            kind,
+            generators,
+            key,
+            elt,
+        })
     }
-    for elt in elts {
-        visitor.visit_expr(elt);
+
+    /// The first iterable: the enclosing scope evaluates it.
+    pub fn first_iter(&self) -> Option<&'a Expr> {
+        self.generators.first().map(|g| &g.iter)
+    }
+
+    /// Visit what the comprehension evaluates in its own scope, in CPython's order: each
+    /// target, each iterable but the first, each condition, then the key and the element.
+    pub fn walk_own_scope<V: Visitor<'a>>(&self, visitor: &mut V) {
+        for (i, generator) in self.generators.iter().enumerate() {
+            visitor.visit_expr(&generator.target);
+            if i > 0 {
+                visitor.visit_expr(&generator.iter);
+            }
+            for cond in &generator.ifs {
+                visitor.visit_expr(cond);
+            }
+        }
+        if let Some(key) = self.key {
+            visitor.visit_expr(key);
+        }
+        visitor.visit_expr(self.elt);
     }
 }
 
@@ -393,10 +428,8 @@ mod tests {
         assert_eq!(scopes.binding("n"), Binding::Nonlocal);
         let module = body("[g for g, *h in x]\n");
         let Stmt::Expr(e) = &module[0] else { panic!() };
-        let Expr::ListComp(c) = &*e.value else {
-            panic!()
-        };
-        scopes.enter_comprehension(ScopeKind::InlinedComprehension, &c.generators);
+        let comprehension = Comprehension::of(&e.value).expect("a comprehension");
+        scopes.enter_comprehension(&comprehension);
         assert_eq!(scopes.qualname(), "K.m");
         assert_eq!(scopes.binding("g"), Binding::Comprehension);
         assert_eq!(scopes.binding("h"), Binding::Comprehension);
