@@ -18,7 +18,8 @@ use ruff_text_size::{Ranged, TextRange};
 
 use crate::positions::LineIndex;
 use crate::scope::{
-    walk_class_header, walk_function_signature, Comprehension, Declarations, ScopeKind, Scopes,
+    visit_lambda, visit_scope_body, walk_class_header, walk_function_signature, Comprehension,
+    Declarations, ScopeKind, ScopeWalker, Scopes,
 };
 use recompyle_parser::ParseFailure;
 
@@ -341,18 +342,6 @@ impl CallFinder<'_> {
         });
     }
 
-    fn in_scope(
-        &mut self,
-        kind: ScopeKind,
-        name: &str,
-        declarations: Declarations,
-        f: impl FnOnce(&mut Self),
-    ) {
-        self.scopes.enter(kind, name, declarations);
-        f(self);
-        self.scopes.exit();
-    }
-
     fn comprehension(&mut self, comprehension: &Comprehension<'_>) {
         // The first iterable is evaluated in the enclosing scope.
         let Some(first) = comprehension.first_iter() else {
@@ -365,6 +354,24 @@ impl CallFinder<'_> {
     }
 }
 
+impl<'a> ScopeWalker<'a> for CallFinder<'_> {
+    fn declarations(&self, body: &[Stmt]) -> Declarations {
+        Declarations::from_body(body)
+    }
+
+    fn in_scope(
+        &mut self,
+        kind: ScopeKind,
+        name: &str,
+        declarations: Declarations,
+        visit: impl FnOnce(&mut Self),
+    ) {
+        self.scopes.enter(kind, name, declarations);
+        visit(self);
+        self.scopes.exit();
+    }
+}
+
 impl<'a> Visitor<'a> for CallFinder<'_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
@@ -373,23 +380,11 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                     self.visit_decorator(decorator);
                 }
                 walk_function_signature(self, def);
-                let declarations = Declarations::from_body(&def.body);
-                self.in_scope(
-                    ScopeKind::Function,
-                    def.name.as_str(),
-                    declarations,
-                    |this| this.visit_body(&def.body),
-                );
+                visit_scope_body(self, ScopeKind::Function, def.name.as_str(), &def.body);
             }
             Stmt::ClassDef(class) => {
                 walk_class_header(self, class);
-                let declarations = Declarations::from_body(&class.body);
-                self.in_scope(
-                    ScopeKind::Class,
-                    class.name.as_str(),
-                    declarations,
-                    |this| this.visit_body(&class.body),
-                );
+                visit_scope_body(self, ScopeKind::Class, class.name.as_str(), &class.body);
             }
             _ => visitor::walk_stmt(self, stmt),
         }
@@ -401,17 +396,7 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                 self.check_call(call);
                 visitor::walk_expr(self, expr);
             }
-            Expr::Lambda(lambda) => {
-                if let Some(parameters) = &lambda.parameters {
-                    self.visit_parameters(parameters);
-                }
-                self.in_scope(
-                    ScopeKind::Function,
-                    "<lambda>",
-                    Declarations::default(),
-                    |this| this.visit_expr(&lambda.body),
-                );
-            }
+            Expr::Lambda(lambda) => visit_lambda(self, lambda),
             Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
                 match Comprehension::of(expr) {
                     Some(comprehension) => self.comprehension(&comprehension),

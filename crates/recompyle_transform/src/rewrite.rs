@@ -7,8 +7,8 @@ use ruff_text_size::{Ranged, TextRange, TextSize};
 use crate::call_walk::{self, CallRewriter, CallWalk};
 use crate::positions::{apply_edits, Edit, LineIndex, PositionMap};
 use crate::scope::{
-    bound_names, bound_names_of_targets, walk_class_header, walk_function_signature, Comprehension,
-    Declarations, ScopeKind, Scopes,
+    bound_names, bound_names_of_targets, visit_lambda, visit_scope_body, walk_class_header,
+    walk_function_signature, Comprehension, Declarations, ScopeKind, ScopeWalker, Scopes,
 };
 use crate::{site_id, TransformError};
 
@@ -129,29 +129,6 @@ struct Rewriter<'src, 'opt> {
 }
 
 impl Rewriter<'_, '_> {
-    fn in_scope(
-        &mut self,
-        kind: ScopeKind,
-        name: &str,
-        declarations: Declarations,
-        f: impl FnOnce(&mut Self),
-    ) {
-        self.scopes.enter(kind, name, declarations);
-        let blocked = std::mem::take(&mut self.no_class_reads);
-        f(self);
-        self.no_class_reads = blocked;
-        self.scopes.exit();
-    }
-
-    /// What a scope's body declares, as far as the rewrite needs it.
-    fn declarations(&self, body: &[Stmt]) -> Declarations {
-        if self.options.track_globals {
-            Declarations::from_body(body)
-        } else {
-            Declarations::default()
-        }
-    }
-
     /// The id of the next site.
     fn next_id(&mut self) -> Option<u64> {
         let index = self.walk.site_index(self.sites.len())?;
@@ -351,26 +328,40 @@ impl Rewriter<'_, '_> {
                 self.no_class_reads += annotation_scope;
                 walk_function_signature(self, def);
                 self.no_class_reads -= annotation_scope;
-                let declarations = self.declarations(&def.body);
-                self.in_scope(
-                    ScopeKind::Function,
-                    def.name.as_str(),
-                    declarations,
-                    |this| this.visit_body(&def.body),
-                );
+                visit_scope_body(self, ScopeKind::Function, def.name.as_str(), &def.body);
             }
             Stmt::ClassDef(class) => {
                 walk_class_header(self, class);
-                let declarations = self.declarations(&class.body);
-                self.in_scope(
-                    ScopeKind::Class,
-                    class.name.as_str(),
-                    declarations,
-                    |this| this.visit_body(&class.body),
-                );
+                visit_scope_body(self, ScopeKind::Class, class.name.as_str(), &class.body);
             }
             _ => visitor::walk_stmt(self, stmt),
         }
+    }
+}
+
+impl<'a> ScopeWalker<'a> for Rewriter<'_, '_> {
+    /// With `track_globals`, the `global` declarations (the rewrite reads no others).
+    fn declarations(&self, body: &[Stmt]) -> Declarations {
+        if self.options.track_globals {
+            Declarations::from_body(body)
+        } else {
+            Declarations::default()
+        }
+    }
+
+    fn in_scope(
+        &mut self,
+        kind: ScopeKind,
+        name: &str,
+        declarations: Declarations,
+        visit: impl FnOnce(&mut Self),
+    ) {
+        self.scopes.enter(kind, name, declarations);
+        // A nested scope's names are its own: the class body's reads start over.
+        let blocked = std::mem::take(&mut self.no_class_reads);
+        visit(self);
+        self.no_class_reads = blocked;
+        self.scopes.exit();
     }
 }
 
@@ -409,17 +400,7 @@ impl<'a> Visitor<'a> for Rewriter<'_, '_> {
                 call_walk::walk_call(self, call, instrument);
             }
             Expr::Await(await_expr) => call_walk::visit_await(self, await_expr),
-            Expr::Lambda(lambda) => {
-                if let Some(parameters) = &lambda.parameters {
-                    self.visit_parameters(parameters);
-                }
-                self.in_scope(
-                    ScopeKind::Function,
-                    "<lambda>",
-                    Declarations::default(),
-                    |this| this.visit_expr(&lambda.body),
-                );
-            }
+            Expr::Lambda(lambda) => visit_lambda(self, lambda),
             _ => visitor::walk_expr(self, expr),
         }
     }

@@ -288,6 +288,45 @@ impl<'a> Visitor<'a> for WalrusTargets {
     }
 }
 
+/// A walker that keeps a [`Scopes`] stack while it visits.
+pub(crate) trait ScopeWalker<'a>: Visitor<'a> + Sized {
+    /// What a function's or class's `body` declares, as far as the walker needs it.
+    fn declarations(&self, body: &[Stmt]) -> Declarations;
+
+    /// Run `visit` inside the scope `name` (entered and left on the walker's stack).
+    fn in_scope(
+        &mut self,
+        kind: ScopeKind,
+        name: &str,
+        declarations: Declarations,
+        visit: impl FnOnce(&mut Self),
+    );
+}
+
+/// Visit a function's or class's body in its own scope.
+pub(crate) fn visit_scope_body<'a, V: ScopeWalker<'a>>(
+    visitor: &mut V,
+    kind: ScopeKind,
+    name: &str,
+    body: &'a [Stmt],
+) {
+    let declarations = visitor.declarations(body);
+    visitor.in_scope(kind, name, declarations, |v| v.visit_body(body));
+}
+
+/// Visit a lambda: its parameters' defaults in the enclosing scope, its body in its own.
+pub(crate) fn visit_lambda<'a, V: ScopeWalker<'a>>(visitor: &mut V, lambda: &'a ast::ExprLambda) {
+    if let Some(parameters) = &lambda.parameters {
+        visitor.visit_parameters(parameters);
+    }
+    visitor.in_scope(
+        ScopeKind::Function,
+        "<lambda>",
+        Declarations::default(),
+        |v| v.visit_expr(&lambda.body),
+    );
+}
+
 /// Visit what a class statement evaluates in the enclosing scope, before its body:
 /// decorators, type parameters, then bases and keywords.
 pub(crate) fn walk_class_header<'a, V: Visitor<'a>>(visitor: &mut V, class: &'a ast::StmtClassDef) {
