@@ -470,7 +470,7 @@ def rewrite_function(
             )
         new_node.decorator_list = []
         module = ast.Module(body=[new_node], type_ignores=[])
-        namespace: dict[str, object] = dict(custom_locals or {})
+        namespace: dict[str, Any] = dict(custom_locals or {})
         exec(
             compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True),
             func.__globals__,

@@ -6,7 +6,7 @@
   names the caller; the callee is what was called), and every function decorated with
   ``@track``;
 * **read** edges, function → global: every global a tracked module's code reads
-  (``recompyle.tracking``). A global whose value is a module, function, class or other
+  (``recompyle.tracked_globals``). A global whose value is a module, function, class or other
   callable is an edge to that node; any other value is a *value node* with a content hash.
 
 Nodes: ``function`` (module, qualname, SHA-256 of its source text), ``class``, ``builtin``
@@ -59,7 +59,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Optional, TypeVar
 
 from recompyle import _core
-from recompyle.tracking import code_qualname
+from recompyle.qualnames import code_qualname
 
 __all__ = ["DependencyGraph", "Tracer", "hash_value", "track", "write_at_exit"]
 
@@ -654,7 +654,7 @@ def track(func: F) -> F:
     called from (instrumented or not), with a call edge from its caller.
 
     Its global reads are recorded as they happen when its module is tracked
-    (``recompyle.tracking``); otherwise, at each call, the globals its code *may* read
+    (``recompyle.tracked_globals``); otherwise, at each call, the globals its code *may* read
     (the names its bytecode loads, found in its ``__globals__`` now) are recorded, as read
     edges marked ``"static"`` on the value node."""
     if not callable(func):
@@ -667,7 +667,7 @@ def track(func: F) -> F:
         and isinstance(globals_ns, dict)
         and not _core.is_tracked_namespace(globals_ns)
     )
-    names = sorted(_global_names(code)) if static else []
+    names = sorted(_global_names(code)) if code is not None and static else []
 
     def enter() -> object:
         token = object()

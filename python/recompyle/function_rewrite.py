@@ -243,9 +243,9 @@ def _new_function(func: types.FunctionType, code: types.CodeType) -> types.Funct
     new.__doc__ = func.__doc__
     new.__qualname__ = func.__qualname__
     new.__module__ = func.__module__
-    if hasattr(func, "__type_params__"):
+    if sys.version_info >= (3, 12):  # PEP 695: every function has them from 3.12
         new.__type_params__ = func.__type_params__
-    new.__wrapped__ = func
+    new.__dict__["__wrapped__"] = func  # as functools.update_wrapper sets it
     return new
 
 

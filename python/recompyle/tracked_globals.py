@@ -15,19 +15,18 @@ nothing.
 Only modules that are loaded already at start-up are imported here.
 """
 
+from __future__ import annotations
+
 from recompyle import _core
 from recompyle.finder import install, tracked_patterns
 
-if False:  # typing only
-    from types import CodeType, ModuleType
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only
+    from types import ModuleType
 
-__all__ = ["code_qualname", "is_tracked", "track_globals", "tracked_patterns"]
-
-# Class bodies are neither optimized nor given new locals; function code always is.
-_CO_OPTIMIZED = 0x1
-_CO_NEWLOCALS = 0x2
-
-_QUALNAMES: "dict[CodeType, str]" = {}
+__all__ = ["is_tracked", "track_globals", "tracked_patterns"]
 
 
 def track_globals(patterns: str) -> None:
@@ -37,37 +36,6 @@ def track_globals(patterns: str) -> None:
     install("", track_globals=patterns)
 
 
-def is_tracked(module: "ModuleType") -> bool:
+def is_tracked(module: ModuleType) -> bool:
     """Whether ``module``'s globals are tracked."""
     return _core.is_tracked_namespace(getattr(module, "__dict__", None))
-
-
-def remember_qualnames(code: "CodeType") -> None:
-    """Record the qualified name of every code object nested in module code ``code`` (for
-    interpreters before 3.11, whose code objects lack ``co_qualname``)."""
-    _walk(code, "")
-
-
-def _walk(code: "CodeType", prefix: str) -> None:
-    code_type = type(code)
-    for const in code.co_consts:
-        if type(const) is not code_type:
-            continue
-        qualname = f"{prefix}{const.co_name}"
-        _QUALNAMES[const] = qualname
-        is_function = const.co_flags & (_CO_OPTIMIZED | _CO_NEWLOCALS) == (
-            _CO_OPTIMIZED | _CO_NEWLOCALS
-        )
-        child = f"{qualname}.<locals>." if is_function else f"{qualname}."
-        _walk(const, child)
-
-
-def code_qualname(code: "CodeType") -> str:
-    """The qualified name of the function (or class body, or ``<module>``) ``code`` runs."""
-    qualname = getattr(code, "co_qualname", None)
-    if qualname is not None:
-        return qualname
-    known = _QUALNAMES.get(code)
-    if known is not None:
-        return known
-    return code.co_name
