@@ -732,28 +732,60 @@ def byref(*names: str) -> Callable[[_F], _F]:
 _Write = tuple[str, Any, Any, str]
 
 
-class _Target(NamedTuple):
-    """Where a usual site writes a parameter back: a root name in a scope, then steps."""
+class _Target:
+    """Where a usual site writes a parameter back: a root name in a scope, then steps. (A
+    slotted class, not a NamedTuple: the short path reads these on every call, and slot
+    reads are what CPython's specialising interpreter makes fastest.)"""
 
-    param: str
-    scope: str
-    root: str
-    steps: tuple[tuple[bool, Any], ...]
+    __slots__ = ("param", "scope", "root", "steps")
+
+    def __init__(
+        self, param: str, scope: str, root: str, steps: tuple[tuple[bool, Any], ...]
+    ) -> None:
+        self.param = param
+        self.scope = scope
+        self.root = root
+        self.steps = steps
 
 
-class _FastSite(NamedTuple):
+class _FastSite:
     """A site ``bind`` found usual (``f(a, b.c)``, ``obj.m(a, k=v)``): the next calls from
-    it take ``_fast_plan``, the same checks without the generality."""
+    it take ``_fast_plan``, the same checks without the generality. (Slotted, as _Target.)"""
 
-    code: types.CodeType
-    method: bool  # a method call: the callee is looked up on the first argument's type
-    name: str  # the callee's global name or the method's attribute name
-    nargs: int  # positional arguments, the bound object included
-    targets: tuple[_Target, ...]
-    needs_locals: bool  # a local root has steps: its object is read from f_locals
-    fixed_plan: list[_Write] | None  # plain names only: the plan is the same every time
-    global_roots: tuple[str, ...]  # must still exist for the fixed plan to hold
-    keywords: tuple[str, ...]  # keyword names, in order
+    __slots__ = (
+        "code",
+        "method",
+        "name",
+        "nargs",
+        "targets",
+        "needs_locals",
+        "fixed_plan",
+        "global_roots",
+        "keywords",
+    )
+
+    def __init__(
+        self,
+        *,
+        code: types.CodeType,
+        method: bool,
+        name: str,
+        nargs: int,
+        targets: tuple[_Target, ...],
+        needs_locals: bool,
+        fixed_plan: list[_Write] | None,
+        global_roots: tuple[str, ...],
+        keywords: tuple[str, ...],
+    ) -> None:
+        self.code = code
+        self.method = method  # a method call: the callee is looked up on the first argument
+        self.name = name  # the callee's global name or the method's attribute name
+        self.nargs = nargs  # positional arguments, the bound object included
+        self.targets = targets
+        self.needs_locals = needs_locals  # a local root has steps: read from f_locals
+        self.fixed_plan = fixed_plan  # plain names only: the plan is the same every time
+        self.global_roots = global_roots  # must still exist for the fixed plan to hold
+        self.keywords = keywords  # keyword names, in order
 
 
 def _make_wrapper(
@@ -957,14 +989,16 @@ def _fast_plan(
             return None
     elif globals_.get(name) is not wrapper:
         return None
-    if site.fixed_plan is not None:
+    fixed_plan = site.fixed_plan
+    if fixed_plan is not None:
         for root in site.global_roots:
             if root not in globals_:
                 return None
-        return site.fixed_plan
+        return fixed_plan
     locs = frame.f_locals if site.needs_locals else None
     plan: list[_Write] = []
-    for param, scope, root, steps in site.targets:
+    for target in site.targets:
+        param, scope, root, steps = target.param, target.scope, target.root, target.steps
         if not steps:
             if scope is _GLOBAL and root not in globals_:
                 return None
