@@ -59,6 +59,7 @@ import types
 from typing import Any, Callable, NamedTuple, TypeVar, Union
 
 from recompyle import _core
+from recompyle.code_tables import insert_unlocated, shift_exception_table
 
 __all__ = ["ByRefError", "byref"]
 
@@ -105,83 +106,6 @@ class ByRefError(ValueError):
 # --- the copy of the function that runs as a generator ------------------------------------
 
 
-def _varint_chunks(value: int) -> list[int]:
-    """6-bit groups, most significant first: the exception table's varint."""
-    chunks = [value & 63]
-    value >>= 6
-    while value:
-        chunks.append(value & 63)
-        value >>= 6
-    chunks.reverse()
-    return chunks
-
-
-def _shift_exception_table(table: bytes, units: int) -> bytes:
-    """Every handler's start and target moved ``units`` code units later (3.11+)."""
-    out = bytearray()
-    i = 0
-    while i < len(table):
-        fields = []
-        for _ in range(4):
-            byte = table[i]
-            i += 1
-            value = byte & 63
-            while byte & 64:
-                byte = table[i]
-                i += 1
-                value = (value << 6) | (byte & 63)
-            fields.append(value)
-        fields[0] += units
-        fields[2] += units
-        for n, value in enumerate(fields):
-            chunks = _varint_chunks(value)
-            for k, chunk in enumerate(chunks):
-                byte = chunk | (64 if k < len(chunks) - 1 else 0)
-                if n == 0 and k == 0:
-                    byte |= 128
-                out.append(byte)
-    return bytes(out)
-
-
-def _linetable_entry_size(table: bytes, i: int) -> int:
-    """Bytes of the location entry at ``i`` (3.11+ ``co_linetable``)."""
-    code = (table[i] >> 3) & 15
-    j = i + 1
-    if code == 15:
-        return 1
-    if code in (10, 11, 12):
-        return 3
-    if code < 10:
-        return 2
-    varints = 1 if code == 13 else 4
-    for _ in range(varints):
-        while table[j] & 64:
-            j += 1
-        j += 1
-    return j - i
-
-
-def _insert_linetable(table: bytes, at_unit: int, units: int) -> bytes:
-    """``units`` code units without a location inserted at code unit ``at_unit``: such an
-    entry leaves the running line alone, so every later position stays."""
-    unit = 0
-    i = 0
-    while i < len(table) and unit < at_unit:
-        length = (table[i] & 7) + 1
-        size = _linetable_entry_size(table, i)
-        if unit + length > at_unit:
-            if (table[i] >> 3) & 15 != 15:
-                raise ValueError("the function's prologue has a location")
-            before, after = at_unit - unit, unit + length - at_unit
-            middle = bytes([0x80 | (15 << 3) | (before - 1), 0x80 | (15 << 3) | (after - 1)])
-            return (
-                table[:i] + middle[:1] + bytes([0xF8 | (units - 1)]) + middle[1:] + table[i + 1 :]
-            )
-        unit += length
-        i += size
-    return table[:i] + bytes([0xF8 | (units - 1)]) + table[i:]
-
-
 def generator_code(code: types.CodeType) -> types.CodeType:
     """``code`` compiled as a generator: calling a function of it binds the arguments and
     stops before the body; its frame (``gi_frame``) keeps the final locals.
@@ -201,8 +125,8 @@ def generator_code(code: types.CodeType) -> types.CodeType:
     return code.replace(
         co_flags=flags,
         co_code=ops[:at] + prologue + ops[at:],
-        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
-        co_linetable=_insert_linetable(code.co_linetable, at // 2, 2),
+        co_exceptiontable=shift_exception_table(code.co_exceptiontable, 2),
+        co_linetable=insert_unlocated(code.co_linetable, at // 2, 2),
         co_stacksize=max(code.co_stacksize, 1),
     )
 

@@ -65,6 +65,7 @@ __all__ = ["DependencyGraph", "Tracer", "hash_value", "track", "write_at_exit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 # (node id, owner, parent): owner is the CallEvent (or a track() token) that pushed it.
 class _Running:
     """One call in progress on the tracers' call stack (a linked list, so that a context
