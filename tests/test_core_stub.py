@@ -29,11 +29,21 @@ def stub_tree() -> ast.Module:
     return ast.parse(STUB.read_text(encoding="utf-8"))
 
 
+def _holds_here(test: ast.expr) -> bool:
+    """The value, on this interpreter, of a stub's ``if sys.version_info ...`` condition."""
+    return bool(eval(compile(ast.Expression(test), str(STUB), "eval"), {"sys": sys}))
+
+
 def stub_names(tree: ast.Module) -> dict[str, ast.stmt]:
-    """The names the stub defines at module level (not its imports)."""
+    """The names the stub defines at module level (not its imports), in the branches of its
+    version checks that hold on this interpreter."""
     names: dict[str, ast.stmt] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, ast.If):
+            body[:0] = node.body if _holds_here(node.test) else node.orelse
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names[node.name] = node
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names[node.target.id] = node

@@ -1,5 +1,6 @@
 """Type stubs for the native module ``recompyle._core`` (crates/recompyle_python)."""
 
+import sys
 from collections.abc import Callable
 from types import CodeType, FrameType, ModuleType
 from typing import Any, Optional, Union, final
@@ -9,12 +10,20 @@ TRAMPOLINE_NAME: str
 
 METHOD_SELECTOR_NAME: str
 
-def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
-    """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
+if sys.version_info >= (3, 11):
+    def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
+        """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
 
-def select_method(site_id: int, obj: object, /) -> Any:
-    """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are proxies
-    reporting the method call."""
+    def select_method(site_id: int, obj: object, /) -> Any:
+        """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are
+        proxies reporting the method call."""
+
+else:
+    # Before 3.11 the two selectors are instances of a native type (``Selector``, not a
+    # module attribute), called the same way: 3.9/3.10 charge every builtin-function call a
+    # recursion level.
+    select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
+    select_method: Callable[[int, object], Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...
