@@ -380,11 +380,11 @@ def section_suite(args, results: dict) -> None:
                     raise SectionFailed(f"suite {name}/{c}: '{said}', then '{outcome[c][1]}'")
                 if rep:
                     times[c].append(elapsed)
-        calls = "?"
-        if os.path.exists(report):
-            with open(report) as fh:
-                calls = f"{sum(s['calls'] for s in json.load(fh)['sites']):,}"
-            os.unlink(report)
+        if not os.path.exists(report):
+            raise SectionFailed(f"suite {name}: the profiled run wrote no report ({report})")
+        with open(report) as fh:
+            calls = f"{sum(s['calls'] for s in json.load(fh)['sites']):,}"
+        os.unlink(report)
         if os.path.exists(prof):
             os.unlink(prof)
         for c, (status, said) in outcome.items():
