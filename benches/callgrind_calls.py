@@ -24,7 +24,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = ["plain", "instr", "handler", "profiler", "tree", "timeline", "cprofile"]
-WORKLOADS = ["call", "kwcall", "method", "builtin"]
+# two_noops: two plain calls of a no-op Python function per iteration (what a no-op
+# before+after handler's own two calls cost), for the handler's net figure.
+WORKLOADS = ["call", "kwcall", "method", "builtin", "two_noops"]
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
