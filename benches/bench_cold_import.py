@@ -15,8 +15,11 @@ process runs the stages a cold import runs, without importing anything:
 
 CPython's ``compile()`` is not split into parse and code generation: 3.11 has no call that
 parses without building the Python ``ast`` objects, and that alone takes longer than the
-whole ``compile()``. Executing the module body and writing
-the file are left out (the same for both, or noise from the disk). Each figure is the
+whole ``compile()``. Executing the module body and writing the file are left out (the
+same for both, or noise from the disk). ``--variants`` also compiles the rewritten texts
+edited into smaller rewrites (site ids of one digit; no site-id argument:
+``__recompyle__(f)(x)``), not correct code, only to show what a smaller rewrite would cost
+the compiler. Each figure is the
 thread CPU time of the stage summed over the 38 modules, min over ``--repeats`` rounds
 (plain and ours interleaved in each round), so a loaded machine inflates it little.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import marshal
 import os
+import re
 import sys
 import tempfile
 import time
@@ -82,9 +86,35 @@ def ours_round(files: list[tuple[str, bytes]], sizes: dict) -> dict[str, int]:
     return t
 
 
+_SITE_ID = re.compile(r"(__recompyle(?:_m)?__\()\d+")
+
+
+def variants(files: list[tuple[str, bytes]], repeats: int) -> dict[str, float]:
+    """compile() time of the plain, rewritten and edited texts, interleaved, min over repeats."""
+    rewritten = [(p, _core.transform(d, p, _VERSION).source) for p, d in files]
+    texts = {
+        "plain": [(p, d.decode("utf-8")) for p, d in files],
+        "rewritten": rewritten,
+        "site ids of one digit": [(p, _SITE_ID.sub(r"\g<1>7", s)) for p, s in rewritten],
+        "no site-id argument": [
+            (p, _SITE_ID.sub(r"\g<1>", s).replace("__(, ", "__(")) for p, s in rewritten
+        ],
+    }
+    best = dict.fromkeys(texts, float("inf"))
+    names = list(texts)
+    for rep in range(repeats):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            t0 = time.thread_time_ns()
+            for path, text in texts[name]:
+                compile(text, path, "exec", dont_inherit=True)
+            best[name] = min(best[name], time.thread_time_ns() - t0)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--variants", action="store_true", help="also compile smaller rewrites")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="recompyle_cold_") as directory:
         names = imports_worker.make(directory)
@@ -103,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 got = plain_round(files) if who == "plain" else ours_round(files, sizes)
                 for k, v in got.items():
                     best[who][k] = min(best[who].get(k, v), v)
+        compiled = variants(files, args.repeats) if args.variants else None
     original = sum(len(d) for _, d in files)
     print(
         f"cold import stages, {len(files)} modules, Python {sys.version.split()[0]}: thread CPU"
@@ -126,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         f"compile: {extra / 1e6:+.1f} ms for the rewritten text ({extra / sizes['sites'] / 1e3:.1f}"
         f" us per call site); the rest of ours: {(total_o - best['ours']['compile']) / 1e6:.1f} ms"
     )
+    if compiled:
+        print("compile() of smaller rewrites (not correct code; thread CPU, min, interleaved):")
+        for name, ns in compiled.items():
+            print(f"  {name:<24}{ns / 1e6:8.1f} ms {ns / compiled['plain']:6.2f}x")
     return 0
 
 
