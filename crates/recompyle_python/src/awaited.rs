@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use crate::cpython::{slot, TypePtr};
 use crate::profiler;
-use crate::trampoline::slot;
 
 /// An awaited call in progress: the awaitable it returned and the profiler's record.
 #[repr(C)]
@@ -34,11 +34,6 @@ pub struct Awaited {
     pending: profiler::Pending,
     done: bool,
 }
-
-struct TypePtr(*mut ffi::PyTypeObject);
-// SAFETY: the type object is immortal for the process and only used with the GIL held.
-unsafe impl Send for TypePtr {}
-unsafe impl Sync for TypePtr {}
 
 static TYPE: OnceLock<TypePtr> = OnceLock::new();
 

@@ -5,26 +5,21 @@
 //! `callee` is an object (a function, class or builtin; a bound method, `classmethod` or
 //! `staticmethod` stands for its function) compared by identity with what the site calls,
 //! or a string compared with the callee's `__qualname__`, or with `__module__` + "." +
-//! `__qualname__`. `module` is patterns (as `ModuleMatcher`) over the module the call
+//! `__qualname__`. `module` is patterns (as `ModuleMatcher`, `module_patterns.rs`) over the module the call
 //! site is in (`event.module`), answered once per module and remembered.
 
 use std::collections::HashMap;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use recompyle_transform::split_site_id;
 
+use crate::cpython::{is_bound_method, PyMethod_Function};
 use crate::gil::GilCell;
-use crate::select::ModuleMatcher;
+use crate::listeners;
+use crate::module_patterns::ModulePatterns;
 use crate::sites;
-
-extern "C" {
-    /// `types.MethodType` (public C API, not declared by pyo3-ffi).
-    static mut PyMethod_Type: ffi::PyTypeObject;
-    /// A bound method's function, borrowed.
-    fn PyMethod_Function(meth: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
 
 enum Callee {
     /// Compared by identity (owned reference).
@@ -34,7 +29,7 @@ enum Callee {
 }
 
 struct Modules {
-    matcher: ModuleMatcher,
+    matcher: ModulePatterns,
     /// Module key of a site id → whether the module matches.
     seen: GilCell<HashMap<u32, bool>>,
 }
@@ -59,7 +54,7 @@ impl CallFilter {
         let modules = match module {
             None => None,
             Some(patterns) => {
-                let matcher = ModuleMatcher::new(patterns)?;
+                let matcher = ModulePatterns::new(patterns).map_err(PyValueError::new_err)?;
                 if matcher.patterns().is_empty() {
                     return Err(pyo3::exceptions::PyValueError::new_err(
                         "module= needs at least one pattern",
@@ -90,7 +85,7 @@ impl CallFilter {
             ],
         )?;
         // SAFETY: reading the address of a static type object.
-        let is_method = unsafe { ffi::Py_TYPE(obj.as_ptr()) == &raw mut PyMethod_Type };
+        let is_method = unsafe { is_bound_method(obj.as_ptr()) };
         let target = if is_method || obj.is_instance(wrappers.as_any())? {
             obj.getattr("__func__")?
         } else {
@@ -131,7 +126,7 @@ impl CallFilter {
         if obj.is_null() {
             return true;
         }
-        if ffi::Py_TYPE(obj) == &raw mut PyMethod_Type {
+        if is_bound_method(obj) {
             obj = PyMethod_Function(obj);
         }
         match &self.callee {
@@ -154,7 +149,7 @@ unsafe fn name_matches(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> b
     }
     // Any other callable's names may be properties running Python code: its calls are
     // not reported, as a handler's are not.
-    crate::handlers::unreported(|| attr_names_match(py, obj, name))
+    listeners::unreported(|| attr_names_match(py, obj, name))
 }
 
 /// `name_matches` through attribute lookups.

@@ -7,7 +7,6 @@
 //! the caller raises it at the call, as if the call had raised it. While a handler runs, instrumented calls it
 //! makes on its thread go straight through, so a handler never sees its own calls.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyException, PyRuntimeWarning};
@@ -15,11 +14,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::events::CallEvent;
+use crate::events::{CallEvent, GlobalEvent};
 use crate::filter::CallFilter;
 use crate::gil::GilCell;
-use crate::globals::{GlobalEvent, LISTENING};
-use crate::{ACTIVE, HANDLERS};
+use crate::listeners::{set_in_handler, ACTIVE, GLOBALS_LISTENING, HANDLERS};
 
 pyo3::create_exception!(
     recompyle._core,
@@ -27,10 +25,6 @@ pyo3::create_exception!(
     PyRuntimeWarning,
     "A recompyle event handler raised; the program went on."
 );
-
-thread_local! {
-    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Registered callbacks: `before`/`after` around calls, `globals` for global reads and
 /// writes of tracked modules. `remove()` unregisters it.
@@ -112,7 +106,7 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
     } else {
         ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
     }
-    LISTENING.store(globals, Ordering::Relaxed);
+    GLOBALS_LISTENING.store(globals, Ordering::Relaxed);
     Ok(())
 }
 
@@ -235,20 +229,6 @@ pub fn handlers(py: Python<'_>) -> Vec<Py<Handler>> {
     registered(py)
 }
 
-/// Whether a handler is running on this thread (its own calls are not reported).
-pub fn in_handler() -> bool {
-    IN_HANDLER.with(Cell::get)
-}
-
-/// Run `f` with this thread's calls unreported, as a handler's are: for Python code that
-/// recompyle itself runs (a callee's `__qualname__` property, asked by a filter).
-pub fn unreported<T>(f: impl FnOnce() -> T) -> T {
-    let was = IN_HANDLER.with(|flag| flag.replace(true));
-    let result = f();
-    IN_HANDLER.with(|flag| flag.set(was));
-    result
-}
-
 /// The current handler tuple, if any. A `Bound`, not a `Py`: the per-call path runs without
 /// pyo3's GIL count, where dropping a `Py` would queue its decref in pyo3's pool.
 pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
@@ -353,7 +333,7 @@ fn dispatch(
     event: &Bound<'_, PyAny>,
     pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) -> PyResult<()> {
-    IN_HANDLER.with(|f| f.set(true));
+    set_in_handler(true);
     for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
             continue;
@@ -377,7 +357,7 @@ fn dispatch(
         if res.is_null() {
             let err = PyErr::fetch(py);
             if !err.is_instance_of::<PyException>(py) {
-                IN_HANDLER.with(|f| f.set(false));
+                set_in_handler(false);
                 return Err(err);
             }
             report(py, h, cb.bind(py), err);
@@ -386,7 +366,7 @@ fn dispatch(
             unsafe { ffi::Py_DECREF(res) };
         }
     }
-    IN_HANDLER.with(|f| f.set(false));
+    set_in_handler(false);
     Ok(())
 }
 

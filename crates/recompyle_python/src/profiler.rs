@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 
@@ -16,29 +16,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::call_tree::{Frame, Link, NodeId, Stack, Tree};
+use crate::clock;
 use crate::gil::GilCell;
-use crate::{clock, ACTIVE, PROFILING, TREE};
-
-/// Site ids are already well spread in their low bits; one multiply mixes the high bits in.
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n) ^ self.0.rotate_left(32));
-    }
-}
+use crate::id_hash::IdHasher;
+use crate::listeners::{ACTIVE, PROFILING, TREE};
 
 /// One flat row: every call of the site, inclusive times (a recursive call's time is in
 /// its own row and again in its caller's, as each call's inclusive time is added).

@@ -19,30 +19,31 @@
 //! class body loads.
 //!
 //! With nothing listening a read costs the dictionary lookup and one atomic load; the
-//! events are built only for handlers with a `globals` callback ([`crate::handlers`]).
+//! events ([`GlobalEvent`], `events.rs`) are built only for handlers with a `globals`
+//! callback ([`crate::handlers`]).
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use recompyle_transform::names;
 
+use crate::cpython::{fast_call_builtin, slot, type_error, BuiltinInfo};
+use crate::events::{GlobalEvent, GlobalKind};
 use crate::handlers;
+use crate::listeners::{self, GLOBALS_LISTENING};
 use crate::sites;
-use crate::trampoline::{self, slot};
-
-/// Set while some handler has a `globals` callback.
-pub static LISTENING: AtomicBool = AtomicBool::new(false);
-
-pub use recompyle_transform::{CLASS_READ_REPORTER, WRITE_REPORTER};
 
 struct Ptrs {
+    /// Owned (immortal): the `TrackedGlobals` type.
     tp: *mut ffi::PyTypeObject,
     dict_subscript: ffi::binaryfunc,
     dict_ass_subscript: ffi::objobjargproc,
+    /// Owned (never released): the interned `"__name__"`.
     name_key: *mut ffi::PyObject,
 }
 // SAFETY: the type and the interned string live for the process; used with the GIL held.
@@ -128,7 +129,7 @@ unsafe fn is_tracked(obj: *mut ffi::PyObject) -> bool {
 
 #[inline(always)]
 fn listening() -> bool {
-    LISTENING.load(Ordering::Relaxed) && !handlers::in_handler()
+    GLOBALS_LISTENING.load(Ordering::Relaxed) && !listeners::in_handler()
 }
 
 unsafe extern "C-unwind" fn subscript(
@@ -154,7 +155,7 @@ unsafe extern "C-unwind" fn subscript(
         return (ptrs().dict_subscript)(d, key);
     }
     ffi::Py_INCREF(value);
-    if listening() && report(Kind::Read, d, key, value, None) {
+    if listening() && report(GlobalKind::Read, d, key, value, None) {
         ffi::Py_DECREF(value);
         return null_mut();
     }
@@ -169,9 +170,9 @@ unsafe extern "C-unwind" fn ass_subscript(
     let status = (ptrs().dict_ass_subscript)(d, key, value);
     if status == 0 && listening() {
         let kind = if value.is_null() {
-            Kind::Delete
+            GlobalKind::Delete
         } else {
-            Kind::Write
+            GlobalKind::Write
         };
         if report(kind, d, key, value, None) {
             return -1;
@@ -181,7 +182,7 @@ unsafe extern "C-unwind" fn ass_subscript(
 }
 
 /// recompyle's own builtins (the call-site selectors, the reporters): interned name and
-/// object.
+/// object, both owned (references held for the process).
 struct OwnBuiltins(Vec<(*mut ffi::PyObject, *mut ffi::PyObject)>);
 // SAFETY: immortal for the process (references are held), read with the GIL held.
 unsafe impl Send for OwnBuiltins {}
@@ -244,7 +245,8 @@ const KEY_ERRORS_MAX: ffi::Py_ssize_t = 4096;
 /// else holds it and nothing was attached to it (no traceback, context, cause, notes or
 /// attributes, its args still `(key,)`), which makes it indistinguishable from a new one.
 unsafe fn raise_missing(key: *mut ffi::PyObject) {
-    // `pristine` reads exceptions with the layout of 3.12 and 3.13, so only those reuse.
+    // `is_pristine_key_error` reads exceptions with the layout of 3.12 and 3.13, so only
+    // those reuse.
     #[cfg(all(Py_3_12, not(Py_3_14)))]
     {
         let handled = ffi::PyErr_GetHandledException();
@@ -274,7 +276,10 @@ unsafe fn reusable_key_error(
         .get_or_insert_with(|| pyo3::types::PyDict::new(py).unbind());
     let cache = cache.as_ptr();
     let cached = ffi::PyDict_GetItemWithError(cache, key);
-    if !cached.is_null() && ffi::Py_REFCNT(cached) == 1 && pristine(cached, key) {
+    if !cached.is_null()
+        && ffi::Py_REFCNT(cached) == 1
+        && crate::cpython::is_pristine_key_error(cached, key)
+    {
         ffi::Py_INCREF(cached);
         return Some(cached);
     }
@@ -292,57 +297,6 @@ unsafe fn reusable_key_error(
     Some(fresh)
 }
 
-/// `PyException_HEAD` of CPython 3.12 and 3.13 (`Include/cpython/pyerrors.h`).
-#[cfg(all(Py_3_12, not(Py_3_14)))]
-#[repr(C)]
-struct BaseException312 {
-    ob_base: ffi::PyObject,
-    dict: *mut ffi::PyObject,
-    args: *mut ffi::PyObject,
-    notes: *mut ffi::PyObject,
-    traceback: *mut ffi::PyObject,
-    context: *mut ffi::PyObject,
-    cause: *mut ffi::PyObject,
-    suppress_context: std::ffi::c_char,
-}
-
-/// Built for 3.12 and 3.13 only, whose layout `BaseException312` is.
-#[cfg(all(Py_3_12, not(Py_3_14)))]
-unsafe fn pristine(exc: *mut ffi::PyObject, key: *mut ffi::PyObject) -> bool {
-    if ffi::Py_TYPE(exc) != ffi::PyExc_KeyError.cast() {
-        return false;
-    }
-    let e = exc.cast::<BaseException312>();
-    let args = (*e).args;
-    (*e).traceback.is_null()
-        && (*e).context.is_null()
-        && (*e).cause.is_null()
-        && (*e).suppress_context == 0
-        && (*e).notes.is_null()
-        && ((*e).dict.is_null() || ffi::PyDict_Size((*e).dict) == 0)
-        && !args.is_null()
-        && ffi::PyTuple_CheckExact(args) != 0
-        && ffi::PyTuple_GET_SIZE(args) == 1
-        && ffi::PyTuple_GET_ITEM(args, 0) == key
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Write,
-    Delete,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Read => "read",
-            Kind::Write => "write",
-            Kind::Delete => "delete",
-        }
-    }
-}
-
 /// Build the event and run the handlers. Leaves the caller's exception state as it was and
 /// returns false, unless a handler raised a `BaseException` that is not an `Exception`
 /// (`KeyboardInterrupt`, `SystemExit`): then that is the exception set, and true returned,
@@ -350,7 +304,7 @@ impl Kind {
 #[cold]
 #[inline(never)]
 unsafe fn report(
-    kind: Kind,
+    kind: GlobalKind,
     d: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
@@ -387,19 +341,15 @@ unsafe fn report(
             )
         }
     };
-    let event = GlobalEvent {
-        kind: kind.name(),
+    let event = GlobalEvent::new(
+        kind,
         module,
-        name: Bound::from_borrowed_ptr(py, key).unbind(),
-        value: if value.is_null() {
-            None
-        } else {
-            Some(Bound::from_borrowed_ptr(py, value).unbind())
-        },
+        Bound::from_borrowed_ptr(py, key).unbind(),
+        Bound::from_borrowed_ptr_or_opt(py, value).map(Bound::unbind),
         code,
         lineno,
-        site_id: site,
-    };
+        site,
+    );
     let escaped = match Bound::new(py, event) {
         Ok(event) => handlers::run_globals(py, &handlers, &event),
         Err(err) => {
@@ -500,10 +450,10 @@ unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) -> bool {
         let value = ffi::PyDict_GetItemWithError(globals, key);
         let escaped = if value.is_null() {
             ffi::PyErr_Clear();
-            report(Kind::Delete, globals, key, null_mut(), Some(site))
+            report(GlobalKind::Delete, globals, key, null_mut(), Some(site))
         } else {
             ffi::Py_INCREF(value);
-            let escaped = report(Kind::Write, globals, key, value, Some(site));
+            let escaped = report(GlobalKind::Write, globals, key, value, Some(site));
             ffi::Py_DECREF(value);
             escaped
         };
@@ -524,11 +474,7 @@ unsafe extern "C-unwind" fn report_writes(
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nargs != 1 {
-        ffi::PyErr_SetString(
-            ffi::PyExc_TypeError,
-            c"__recompyle_gw__() takes a site id".as_ptr(),
-        );
-        return null_mut();
+        return type_error(c"__recompyle_gw__() takes a site id");
     }
     if listening() {
         let globals = ffi::PyEval_GetGlobals();
@@ -554,11 +500,7 @@ unsafe extern "C-unwind" fn report_class_read(
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nargs != 2 {
-        ffi::PyErr_SetString(
-            ffi::PyExc_TypeError,
-            c"__recompyle_gr__() takes a site id and a value".as_ptr(),
-        );
-        return null_mut();
+        return type_error(c"__recompyle_gr__() takes a site id and a value");
     }
     let value = *args.add(1);
     ffi::Py_INCREF(value);
@@ -599,7 +541,7 @@ unsafe extern "C-unwind" fn report_class_read(
     }
     let escaped = !from_class
         && ffi::PyDict_GetItemWithError(globals, key) == value
-        && report(Kind::Read, globals, key, value, Some(site));
+        && report(GlobalKind::Read, globals, key, value, Some(site));
     ffi::Py_DECREF(key);
     if escaped {
         ffi::Py_DECREF(value);
@@ -615,140 +557,23 @@ const READ_DOC: &CStr = c"__recompyle_gr__(site_id, value, /)\n--\n\n\
 Returns value, a name a class body loaded, reporting it when it came from the module's \
 globals (recompyle, tracked modules).";
 
-/// The two reporting builtins: like the selectors (`trampoline::create`), builtin functions
-/// taking fast calls from 3.11 on (which charge no recursion level), objects of the selector
-/// type before (3.9 and 3.10 charge every builtin-function call one), so that a recursion
-/// hitting the limit fails in the program's own call, with CPython's own message.
+static WRITE_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::WRITE_REPORTER_C,
+    params: &[("site_id", "POSITIONAL_ONLY")],
+    repr: c"<recompyle call-site selector __recompyle_gw__>",
+};
+static READ_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::CLASS_READ_REPORTER_C,
+    params: &[("site_id", "POSITIONAL_ONLY"), ("value", "POSITIONAL_ONLY")],
+    repr: c"<recompyle call-site selector __recompyle_gr__>",
+};
+
+/// The two reporting builtins, made as the selectors are ([`fast_call_builtin`]), so that
+/// a recursion hitting the limit fails in the program's own call, with CPython's own
+/// message.
 pub fn create_reporters(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
-    if py.version_info() < (3, 11) {
-        let tp = trampoline::selector_type(py)?;
-        return Ok((
-            trampoline::new_selector(py, tp, report_writes, c"__recompyle_gw__")?,
-            trampoline::new_selector(py, tp, report_class_read, c"__recompyle_gr__")?,
-        ));
-    }
-    let def = |name: &'static CStr, f: crate::unwind::FastCall, doc: &'static CStr| {
-        Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: name.as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFast: crate::unwind::fast_call(f),
-            },
-            ml_flags: ffi::METH_FASTCALL,
-            ml_doc: doc.as_ptr(),
-        }))
-    };
-    let write = def(c"__recompyle_gw__", report_writes, WRITE_DOC);
-    let read = def(c"__recompyle_gr__", report_class_read, READ_DOC);
-    // SAFETY: the method definitions are leaked, so outlive the functions.
-    unsafe {
-        let w = Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyCFunction_NewEx(write, null_mut(), null_mut()),
-        )?;
-        let r =
-            Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(read, null_mut(), null_mut()))?;
-        Ok((w, r))
-    }
-}
-
-/// One read, write or deletion of a tracked module's global, for handlers' `globals`
-/// callbacks.
-#[pyclass(module = "recompyle._core", name = "GlobalEvent", frozen)]
-pub struct GlobalEvent {
-    kind: &'static str,
-    module: Option<Py<PyAny>>,
-    name: Py<PyAny>,
-    value: Option<Py<PyAny>>,
-    code: Option<Py<PyAny>>,
-    lineno: Option<c_int>,
-    site_id: Option<u64>,
-}
-
-#[pymethods]
-impl GlobalEvent {
-    /// "read", "write" or "delete".
-    #[getter]
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-    /// The module whose global it is (its `__name__`).
-    #[getter]
-    fn module(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.module.as_ref().map(|m| m.clone_ref(py))
-    }
-    /// The global's name.
-    #[getter]
-    fn name(&self, py: Python<'_>) -> Py<PyAny> {
-        self.name.clone_ref(py)
-    }
-    /// The value read or written; None for a deletion.
-    #[getter]
-    fn value(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.value.as_ref().map(|v| v.clone_ref(py))
-    }
-    /// The code object that read or wrote it (None when no Python frame runs).
-    #[getter]
-    fn code(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.code.as_ref().map(|c| c.clone_ref(py))
-    }
-    /// The line of that code.
-    #[getter]
-    fn lineno(&self) -> Option<c_int> {
-        self.lineno
-    }
-    /// That code's file.
-    #[getter]
-    fn filename(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        let code = self.code.as_ref()?;
-        code.bind(py).getattr("co_filename").ok().map(Bound::unbind)
-    }
-    /// Qualified name of the reading or writing code (`co_qualname` on 3.11+, else the
-    /// site table's, else `co_name`); `<module>` at top level.
-    #[getter]
-    fn function(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        if let Some(code) = &self.code {
-            let code = code.bind(py);
-            if let Ok(q) = code.getattr("co_qualname") {
-                return Some(q.unbind());
-            }
-        }
-        if let Some(site) = self.site_id {
-            if let Some((m, i)) = sites::lookup(site) {
-                return Some(
-                    pyo3::types::PyString::new(py, &m.sites[i].qualname)
-                        .into_any()
-                        .unbind(),
-                );
-            }
-        }
-        let code = self.code.as_ref()?;
-        code.bind(py).getattr("co_name").ok().map(Bound::unbind)
-    }
-    /// The site id of the reporting code the transform added, for reads in class bodies
-    /// and writes under `global`; None for reads and writes the namespace saw itself.
-    #[getter]
-    fn site_id(&self) -> Option<u64> {
-        self.site_id
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let show = |o: &Option<Py<PyAny>>| {
-            o.as_ref()
-                .and_then(|o| o.bind(py).str().ok().map(|s| s.to_string()))
-                .unwrap_or_else(|| "?".into())
-        };
-        let name = self
-            .name
-            .bind(py)
-            .str()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        format!(
-            "<GlobalEvent {} {}.{} at line {}>",
-            self.kind,
-            show(&self.module),
-            name,
-            self.lineno.map_or("?".to_string(), |l| l.to_string())
-        )
-    }
+    Ok((
+        fast_call_builtin(py, report_writes, WRITE_DOC, &WRITE_INFO)?,
+        fast_call_builtin(py, report_class_read, READ_DOC, &READ_INFO)?,
+    ))
 }

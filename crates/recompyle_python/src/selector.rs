@@ -12,32 +12,23 @@
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
 //! own frame, through the proxy too.
 
-use std::cell::Cell;
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use recompyle_transform::names;
 
+use crate::cpython::{
+    self, _PyObject_GetMethod, call_prepended, fast_call_builtin, getset, slot, type_error,
+    vectorcall_type, BuiltinInfo, TypePtr,
+};
 use crate::events::CallEvent;
 use crate::gil::GilCell;
-use crate::{clock, handlers, profiler, sites, unwind, ACTIVE, HANDLERS, PROFILING, TREE};
-
-extern "C-unwind" {
-    /// What LOAD_METHOD calls; exported by every CPython 3.9-3.13. Returns 1 with an
-    /// unbound callable that needs `obj` as first argument, 0 with a ready callable, and
-    /// sets `*method` to NULL with an exception on failure.
-    fn _PyObject_GetMethod(
-        obj: *mut ffi::PyObject,
-        name: *mut ffi::PyObject,
-        method: *mut *mut ffi::PyObject,
-    ) -> c_int;
-
-    /// Public C API (`Include/cpython/classobject.h`), not declared by pyo3-ffi.
-    fn PyMethod_New(func: *mut ffi::PyObject, slf: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
+use crate::listeners::{self, ACTIVE, HANDLERS, PROFILING, REPORTED_CALLS, TREE};
+use crate::{clock, handlers, profiler, sites, unwind};
 
 // Docstrings of the builtin-function form start with the signature, so `inspect.signature`
 // works on them as on every other builtin.
@@ -48,246 +39,47 @@ const SELECT_METHOD_DOC: &CStr = c"__recompyle_m__(site_id, obj, /)\n--\n\n\
 The object whose method an instrumented call site calls: obj itself when nothing listens, \
 or a target whose attributes are proxies that report the call. Inserted by recompyle.";
 
-const SELECTOR_DOC: &CStr = c"A call-site selector inserted by recompyle's rewrite.\n\n\
-__recompyle__(site_id, callee) is the callee of an instrumented call site, and \
-__recompyle_m__(site_id, obj) is obj, whose method the site calls: each is the object itself \
-when nothing listens, or a proxy that reports the call when a handler or the profiler \
-listens.";
+static SELECT_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::SELECTOR_C,
+    params: &[
+        ("site_id", "POSITIONAL_ONLY"),
+        ("callee", "POSITIONAL_ONLY"),
+    ],
+    repr: c"<recompyle call-site selector __recompyle__>",
+};
+static SELECT_METHOD_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::METHOD_SELECTOR_C,
+    params: &[("site_id", "POSITIONAL_ONLY"), ("obj", "POSITIONAL_ONLY")],
+    repr: c"<recompyle call-site selector __recompyle_m__>",
+};
 
-/// Create the two builtins.
-///
-/// From 3.11 on they are builtin functions, whose calls the interpreter specialises (a
-/// vectorcall object of our own costs ~8 ns more per call there). Before 3.11 they are
-/// instances of a small native type with a vectorcall slot instead, because 3.9 and 3.10
-/// charge every builtin-function call a recursion level: the selector, not the callee, would
-/// hit the recursion limit and word the error ("... while calling a Python object"). Objects
-/// of that type are not reported to `sys.setprofile` either.
+/// Create the two builtins (see [`fast_call_builtin`] for their form on each version).
 pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
     proxy_type(py)?;
-    if py.version_info() >= (3, 11) {
-        return Ok((
-            builtin(py, c"__recompyle__", select as unwind::FastCall, SELECT_DOC)?,
-            builtin(
-                py,
-                c"__recompyle_m__",
-                select_method as unwind::FastCall,
-                SELECT_METHOD_DOC,
-            )?,
-        ));
-    }
-    let tp = selector_type(py)?;
     Ok((
-        new_selector(py, tp, select, c"__recompyle__")?,
-        new_selector(py, tp, select_method, c"__recompyle_m__")?,
+        fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
+        fast_call_builtin(py, select_method, SELECT_METHOD_DOC, &SELECT_METHOD_INFO)?,
     ))
 }
-
-fn builtin<'py>(
-    py: Python<'py>,
-    name: &'static CStr,
-    f: unwind::FastCall,
-    doc: &'static CStr,
-) -> PyResult<Bound<'py, PyAny>> {
-    let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFast: unwind::fast_call(f),
-        },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: doc.as_ptr(),
-    }));
-    // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
-    unsafe {
-        let f = ffi::PyCFunction_NewEx(def, null_mut(), null_mut());
-        Bound::from_owned_ptr_or_err(py, f)
-    }
-}
-
-#[repr(C)]
-struct Selector {
-    ob_base: ffi::PyObject,
-    vectorcall: Option<unwind::Vectorcall>,
-    target: Option<unwind::FastCall>,
-    name: *const std::ffi::c_char,
-}
-
-pub(crate) fn selector_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
-    let getsets = Box::leak(Box::new([
-        getset(c"__signature__", selector_signature),
-        ffi::PyGetSetDef::default(),
-    ]));
-    vectorcall_type(
-        py,
-        c"recompyle._core.Selector",
-        std::mem::size_of::<Selector>(),
-        std::mem::offset_of!(Selector, vectorcall),
-        &[
-            slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
-            slot(ffi::Py_tp_doc, SELECTOR_DOC.as_ptr() as *mut c_void),
-            slot(ffi::Py_tp_getset, getsets.as_mut_ptr().cast()),
-        ],
-    )
-}
-
-/// A native type whose instances are called through the vectorcall pointer at `offset`.
-/// Everything handed to CPython is leaked: the type lives as long as the process.
-pub(crate) fn vectorcall_type(
-    py: Python<'_>,
-    name: &'static CStr,
-    basicsize: usize,
-    offset: usize,
-    extra: &[ffi::PyType_Slot],
-) -> PyResult<*mut ffi::PyTypeObject> {
-    let members = Box::leak(Box::new([
-        ffi::PyMemberDef {
-            name: c"__vectorcalloffset__".as_ptr(),
-            type_code: ffi::Py_T_PYSSIZET,
-            offset: offset as ffi::Py_ssize_t,
-            flags: ffi::Py_READONLY,
-            doc: std::ptr::null(),
-        },
-        ffi::PyMemberDef::default(),
-    ]));
-    let mut slots = vec![
-        slot(ffi::Py_tp_call, ffi::PyVectorcall_Call as *mut c_void),
-        slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
-    ];
-    slots.extend_from_slice(extra);
-    slots.push(slot(0, null_mut()));
-    let slots = Box::leak(slots.into_boxed_slice());
-    let spec = Box::leak(Box::new(ffi::PyType_Spec {
-        name: name.as_ptr(),
-        basicsize: basicsize as c_int,
-        itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
-        slots: slots.as_mut_ptr(),
-    }));
-    // SAFETY: the spec and everything it points to are leaked, so live forever.
-    let t = unsafe { ffi::PyType_FromSpec(spec) };
-    if t.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    Ok(t.cast())
-}
-
-pub(crate) fn new_selector<'py>(
-    py: Python<'py>,
-    tp: *mut ffi::PyTypeObject,
-    target: unwind::FastCall,
-    name: &'static CStr,
-) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `tp` is the selector type; PyType_GenericAlloc zeroes the object.
-    unsafe {
-        let obj = ffi::PyType_GenericAlloc(tp, 0);
-        if obj.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let sel = obj.cast::<Selector>();
-        (*sel).vectorcall = Some(selector_vectorcall);
-        (*sel).target = Some(target);
-        (*sel).name = name.as_ptr();
-        Ok(Bound::from_owned_ptr(py, obj))
-    }
-}
-
-/// `inspect.signature` works on every builtin; these objects are not builtin functions, so
-/// they say theirs with `__signature__`.
-unsafe extern "C-unwind" fn selector_signature(
-    obj: *mut ffi::PyObject,
-    _: *mut c_void,
-) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let name = CStr::from_ptr((*obj.cast::<Selector>()).name);
-    let params: &[&str] = if name == c"__recompyle__" {
-        &["site_id", "callee"]
-    } else if name == c"__recompyle_gw__" {
-        &["site_id"]
-    } else if name == c"__recompyle_gr__" {
-        &["site_id", "value"]
-    } else {
-        &["site_id", "obj"]
-    };
-    let build = || -> PyResult<Bound<'_, PyAny>> {
-        let inspect = py.import("inspect")?;
-        let parameter = inspect.getattr("Parameter")?;
-        let kind = parameter.getattr("POSITIONAL_ONLY")?;
-        let params = params
-            .iter()
-            .map(|p| parameter.call1((*p, &kind)))
-            .collect::<PyResult<Vec<_>>>()?;
-        inspect.getattr("Signature")?.call1((params,))
-    };
-    match build() {
-        Ok(sig) => sig.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            null_mut()
-        }
-    }
-}
-
-unsafe extern "C-unwind" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let name = CStr::from_ptr((*obj.cast::<Selector>()).name);
-    let text = format!("<recompyle call-site selector {}>", name.to_string_lossy());
-    ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t)
-}
-
-/// The vectorcall of both selector objects: the positional arguments go to the same
-/// function the builtin-function form calls.
-unsafe extern "C-unwind" fn selector_vectorcall(
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
-        return bad_call(c"recompyle's selectors take no keyword arguments");
-    }
-    match (*callable.cast::<Selector>()).target {
-        Some(target) => target(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf)),
-        None => bad_call(c"recompyle: selector without a target"),
-    }
-}
-
-/// Reported calls in progress, each a native frame on some thread's C stack. One count for
-/// all threads (GIL-guarded, no thread-local lookup on the per-call path): it is never less
-/// than any one thread's nesting, so the bound below holds per thread too.
-static DEPTH: GilCell<Cell<u32>> = GilCell::new(Cell::new(0));
-
-/// How deep reported calls may nest. A proxy calls its callee from C, so each nested
-/// reported call also nests a C call of the interpreter; plain 3.11+ code recurses without
-/// using the C stack, and a program that works under a raised recursion limit must not
-/// overflow it because it is profiled. 3.12 also counts each such C call against its C
-/// recursion limit (1500 units, two per call; 500 in debug builds). Deeper calls run
-/// unreported and untimed, exactly as without listeners, but the profiler still counts
-/// them ([`profiler::count_untimed`]): a report never undercounts.
-const MAX_DEPTH: u32 = 200;
 
 /// Whether the call being selected at `site` should be reported.
 #[inline(always)]
 unsafe fn listening(site: *mut ffi::PyObject) -> bool {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => false,
-        HANDLERS if handlers::in_handler() => false,
+        HANDLERS if listeners::in_handler() => false,
         active => {
             // SAFETY: the selectors and proxies only run with the GIL held.
             let py = Python::assume_attached();
-            if DEPTH.get(py).get() < MAX_DEPTH {
+            if REPORTED_CALLS.has_room(py) {
                 return true;
             }
-            if active & PROFILING != 0 && !handlers::in_handler() {
+            if active & PROFILING != 0 && !listeners::in_handler() {
                 profiler::count_untimed(py, site);
             }
             false
         }
     }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn bad_call(message: &CStr) -> *mut ffi::PyObject {
-    ffi::PyErr_SetString(ffi::PyExc_TypeError, message.as_ptr());
-    null_mut()
 }
 
 /// `callee` (a new reference) as what the interpreter should call: itself when nothing
@@ -299,7 +91,7 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
     }
     if ffi::PyLong_CheckExact(site) == 0 {
         ffi::Py_DECREF(callee);
-        return bad_call(c"recompyle: a site id must be an int");
+        return type_error(c"recompyle: a site id must be an int");
     }
     if ACTIVE.load(Ordering::Relaxed) == HANDLERS
         && !handlers::wants_selected(Python::assume_attached(), site, callee)
@@ -315,7 +107,7 @@ unsafe extern "C-unwind" fn select(
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nargs != 2 {
-        return bad_call(c"__recompyle__() takes a site id and a callee");
+        return type_error(c"__recompyle__() takes a site id and a callee");
     }
     let callee = *args.add(1);
     ffi::Py_INCREF(callee);
@@ -328,7 +120,7 @@ unsafe extern "C-unwind" fn select_method(
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nargs != 2 {
-        return bad_call(c"__recompyle_m__() takes a site id and an object");
+        return type_error(c"__recompyle_m__() takes a site id and an object");
     }
     let site = *args;
     let obj = *args.add(1);
@@ -338,7 +130,7 @@ unsafe extern "C-unwind" fn select_method(
     }
     if ffi::PyLong_CheckExact(site) == 0 {
         ffi::Py_DECREF(obj);
-        return bad_call(c"recompyle: a site id must be an int");
+        return type_error(c"recompyle: a site id must be an int");
     }
     if ACTIVE.load(Ordering::Relaxed) == HANDLERS
         && !handlers::wants_selected(Python::assume_attached(), site, null_mut())
@@ -373,7 +165,7 @@ unsafe extern "C-unwind" fn proxy_getattro(
         if unbound != 1 {
             return meth;
         }
-        let bound = bind(meth, target);
+        let bound = cpython::bind(meth, target);
         ffi::Py_DECREF(meth);
         return bound;
     }
@@ -397,22 +189,6 @@ unsafe extern "C-unwind" fn proxy_getattro(
     }
 }
 
-pub(crate) unsafe fn bind(
-    descr: *mut ffi::PyObject,
-    obj: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    if ffi::PyFunction_Check(descr) != 0 {
-        return PyMethod_New(descr, obj);
-    }
-    match (*ffi::Py_TYPE(descr)).tp_descr_get {
-        Some(get) => get(descr, obj, ffi::Py_TYPE(obj).cast()),
-        None => {
-            ffi::Py_INCREF(descr);
-            descr
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The proxy
 // ---------------------------------------------------------------------------------------
@@ -428,11 +204,6 @@ struct Proxy {
     /// descriptor) is called with as first argument; NULL otherwise.
     bound_self: *mut ffi::PyObject,
 }
-
-struct TypePtr(*mut ffi::PyTypeObject);
-// SAFETY: the type object is immortal for the process and only used with the GIL held.
-unsafe impl Send for TypePtr {}
-unsafe impl Sync for TypePtr {}
 
 static PROXY_TYPE: OnceLock<TypePtr> = OnceLock::new();
 
@@ -471,20 +242,6 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
     Ok(t)
 }
 
-pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
-    ffi::PyType_Slot { slot, pfunc }
-}
-
-pub(crate) fn getset(name: &'static CStr, get: unwind::Getter) -> ffi::PyGetSetDef {
-    ffi::PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(unwind::getter(get)),
-        set: None,
-        doc: std::ptr::null(),
-        closure: null_mut(),
-    }
-}
-
 /// A proxy holding `site` (borrowed; a reference is taken), `callee` and `bound_self`
 /// (owned references, either may be NULL; both are released on failure).
 unsafe fn new_proxy(
@@ -501,7 +258,7 @@ unsafe fn new_proxy(
     };
     let Some(tp) = PROXY_TYPE.get() else {
         release();
-        return bad_call(c"recompyle: proxy type missing");
+        return type_error(c"recompyle: proxy type missing");
     };
     let py = Python::assume_attached();
     let p = match FREE.get_mut(py).0.pop() {
@@ -601,15 +358,12 @@ unsafe extern "C-unwind" fn proxy_call(
     let p = obj.cast::<Proxy>();
     let callee = (*p).callee;
     if callee.is_null() {
-        return bad_call(c"recompyle: a method target is not callable");
+        return type_error(c"recompyle: a method target is not callable");
     }
     let bound_self = (*p).bound_self;
     let site = (*p).site;
-    let depth = DEPTH.get(Python::assume_attached());
-    depth.set(depth.get() + 1);
-    let res = report(callee, bound_self, site, args, nargsf, kwnames);
-    depth.set(depth.get() - 1);
-    res
+    let _depth = REPORTED_CALLS.enter(Python::assume_attached());
+    report(callee, bound_self, site, args, nargsf, kwnames)
 }
 
 #[inline(always)]
@@ -657,27 +411,17 @@ unsafe fn forward(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if bound_self.is_null() {
-        return crate::unwind::vectorcall(callee, args, nargsf, kwnames);
+        return unwind::vectorcall(callee, args, nargsf, kwnames);
     }
-    let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
-    let nkw = if kwnames.is_null() {
-        0
-    } else {
-        ffi::PyTuple_GET_SIZE(kwnames) as usize
-    };
-    if nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0 {
-        // The caller lets us borrow args[-1] for the duration of the call.
-        let slot = args.cast_mut().sub(1);
-        let saved = *slot;
-        *slot = bound_self;
-        let res = crate::unwind::vectorcall(callee, slot, nargs + 1, kwnames);
-        *slot = saved;
-        return res;
-    }
-    let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(nargs + nkw + 1);
-    stack.push(bound_self);
-    stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
-    crate::unwind::vectorcall(callee, stack.as_ptr(), nargs + 1, kwnames)
+    // The caller may let us borrow args[-1] for the duration of the call.
+    call_prepended(
+        callee,
+        bound_self,
+        args,
+        ffi::PyVectorcall_NARGS(nargsf) as usize,
+        kwnames,
+        nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0,
+    )
 }
 
 #[inline(never)]
@@ -693,7 +437,7 @@ unsafe fn with_handlers(
     // SAFETY: only called from a vectorcall, with the GIL held.
     let py = Python::assume_attached();
     let profiling = active & PROFILING != 0;
-    let registered = if active & HANDLERS != 0 && !handlers::in_handler() {
+    let registered = if active & HANDLERS != 0 && !listeners::in_handler() {
         handlers::snapshot(py)
     } else {
         None
@@ -705,7 +449,7 @@ unsafe fn with_handlers(
     };
     let (Some(registered), true) = (registered, wanted.any()) else {
         // A handler is running on this thread: its own calls are neither reported nor timed.
-        if handlers::in_handler() || !profiling {
+        if listeners::in_handler() || !profiling {
             return forward(callee, bound_self, args, nargsf, kwnames);
         }
         return timed(py, active, site, || {
