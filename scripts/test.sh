@@ -125,6 +125,9 @@ python3 scripts/check_module_cycles.py --allow awaited:profiler
 
 # pyo3 sets `Py_3_N` cfgs from the interpreter it builds for, and the extension has code for
 # some versions only: lint it as built for each, from a config file (no interpreter needed).
+# The lint policy is `[workspace.lints]` in Cargo.toml: among others every `unsafe fn`
+# (private ones too, `clippy.toml`) needs a `# Safety` section (`missing_safety_doc`), and
+# every unsafe operation in one its own `unsafe` block (`unsafe_op_in_unsafe_fn`).
 step "rust: clippy for CPython ${all_versions[*]}"
 cfg_dir="$work/pyo3-cfg"
 mkdir -p "$cfg_dir"

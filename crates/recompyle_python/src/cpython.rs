@@ -56,7 +56,7 @@ extern "C" {
 /// `obj` must be a live object; the GIL is held.
 #[inline(always)]
 pub(crate) unsafe fn is_bound_method(obj: *mut ffi::PyObject) -> bool {
-    ffi::Py_TYPE(obj) == &raw mut PyMethod_Type
+    unsafe { ffi::Py_TYPE(obj) == &raw mut PyMethod_Type }
 }
 
 /// `descr` bound to `obj` as attribute lookup would: a function becomes a bound method, a
@@ -69,14 +69,16 @@ pub(crate) unsafe fn bind(
     descr: *mut ffi::PyObject,
     obj: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if ffi::PyFunction_Check(descr) != 0 {
-        return PyMethod_New(descr, obj);
-    }
-    match (*ffi::Py_TYPE(descr)).tp_descr_get {
-        Some(get) => get(descr, obj, ffi::Py_TYPE(obj).cast()),
-        None => {
-            ffi::Py_INCREF(descr);
-            descr
+    unsafe {
+        if ffi::PyFunction_Check(descr) != 0 {
+            return PyMethod_New(descr, obj);
+        }
+        match (*ffi::Py_TYPE(descr)).tp_descr_get {
+            Some(get) => get(descr, obj, ffi::Py_TYPE(obj).cast()),
+            None => {
+                ffi::Py_INCREF(descr);
+                descr
+            }
         }
     }
 }
@@ -112,21 +114,23 @@ pub(crate) unsafe fn is_pristine_key_error(
     exc: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
 ) -> bool {
-    if ffi::Py_TYPE(exc) != ffi::PyExc_KeyError.cast() {
-        return false;
+    unsafe {
+        if ffi::Py_TYPE(exc) != ffi::PyExc_KeyError.cast() {
+            return false;
+        }
+        let e = exc.cast::<BaseException312>();
+        let args = (*e).args;
+        (*e).traceback.is_null()
+            && (*e).context.is_null()
+            && (*e).cause.is_null()
+            && (*e).suppress_context == 0
+            && (*e).notes.is_null()
+            && ((*e).dict.is_null() || ffi::PyDict_Size((*e).dict) == 0)
+            && !args.is_null()
+            && ffi::PyTuple_CheckExact(args) != 0
+            && ffi::PyTuple_GET_SIZE(args) == 1
+            && ffi::PyTuple_GET_ITEM(args, 0) == key
     }
-    let e = exc.cast::<BaseException312>();
-    let args = (*e).args;
-    (*e).traceback.is_null()
-        && (*e).context.is_null()
-        && (*e).cause.is_null()
-        && (*e).suppress_context == 0
-        && (*e).notes.is_null()
-        && ((*e).dict.is_null() || ffi::PyDict_Size((*e).dict) == 0)
-        && !args.is_null()
-        && ffi::PyTuple_CheckExact(args) != 0
-        && ffi::PyTuple_GET_SIZE(args) == 1
-        && ffi::PyTuple_GET_ITEM(args, 0) == key
 }
 
 // ---------------------------------------------------------------------------------------
@@ -141,8 +145,10 @@ pub(crate) unsafe fn is_pristine_key_error(
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn type_error(message: &CStr) -> *mut ffi::PyObject {
-    ffi::PyErr_SetString(ffi::PyExc_TypeError, message.as_ptr());
-    null_mut()
+    unsafe {
+        ffi::PyErr_SetString(ffi::PyExc_TypeError, message.as_ptr());
+        null_mut()
+    }
 }
 
 /// `target(first, *args, **kwargs)`, the arguments being a vectorcall's own (`nargs`
@@ -163,23 +169,25 @@ pub(crate) unsafe fn call_prepended(
     kwnames: *mut ffi::PyObject,
     may_borrow: bool,
 ) -> *mut ffi::PyObject {
-    if may_borrow {
-        let place = args.cast_mut().sub(1);
-        let saved = *place;
-        *place = first;
-        let result = unwind::vectorcall(target, place, nargs + 1, kwnames);
-        *place = saved;
-        return result;
+    unsafe {
+        if may_borrow {
+            let place = args.cast_mut().sub(1);
+            let saved = *place;
+            *place = first;
+            let result = unwind::vectorcall(target, place, nargs + 1, kwnames);
+            *place = saved;
+            return result;
+        }
+        let nkw = if kwnames.is_null() {
+            0
+        } else {
+            ffi::PyTuple_GET_SIZE(kwnames) as usize
+        };
+        let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(1 + nargs + nkw);
+        stack.push(first);
+        stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
+        unwind::vectorcall(target, stack.as_ptr(), nargs + 1, kwnames)
     }
-    let nkw = if kwnames.is_null() {
-        0
-    } else {
-        ffi::PyTuple_GET_SIZE(kwnames) as usize
-    };
-    let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(1 + nargs + nkw);
-    stack.push(first);
-    stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
-    unwind::vectorcall(target, stack.as_ptr(), nargs + 1, kwnames)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -382,22 +390,24 @@ unsafe extern "C-unwind" fn selector_signature(
     obj: *mut ffi::PyObject,
     _: *mut c_void,
 ) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let params = (*(*obj.cast::<Selector>()).info).params;
-    let build = || -> PyResult<Bound<'_, PyAny>> {
-        let inspect = py.import("inspect")?;
-        let parameter = inspect.getattr("Parameter")?;
-        let params = params
-            .iter()
-            .map(|(name, kind)| parameter.call1((*name, parameter.getattr(*kind)?)))
-            .collect::<PyResult<Vec<_>>>()?;
-        inspect.getattr("Signature")?.call1((params,))
-    };
-    match build() {
-        Ok(sig) => sig.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            null_mut()
+    unsafe {
+        let py = Python::assume_attached();
+        let params = (*(*obj.cast::<Selector>()).info).params;
+        let build = || -> PyResult<Bound<'_, PyAny>> {
+            let inspect = py.import("inspect")?;
+            let parameter = inspect.getattr("Parameter")?;
+            let params = params
+                .iter()
+                .map(|(name, kind)| parameter.call1((*name, parameter.getattr(*kind)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            inspect.getattr("Signature")?.call1((params,))
+        };
+        match build() {
+            Ok(sig) => sig.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                null_mut()
+            }
         }
     }
 }
@@ -405,7 +415,7 @@ unsafe extern "C-unwind" fn selector_signature(
 /// # Safety
 /// CPython calls it with the GIL held and `obj` a live selector object.
 unsafe extern "C-unwind" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    ffi::PyUnicode_FromString((*(*obj.cast::<Selector>()).info).repr.as_ptr())
+    unsafe { ffi::PyUnicode_FromString((*(*obj.cast::<Selector>()).info).repr.as_ptr()) }
 }
 
 /// The vectorcall of [`fast_call_builtin`]'s objects: the positional arguments go to the
@@ -420,11 +430,13 @@ unsafe extern "C-unwind" fn fast_call_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
-        return type_error(c"recompyle's selectors take no keyword arguments");
-    }
-    match (*callable.cast::<Selector>()).target {
-        Some(target) => target(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf)),
-        None => type_error(c"recompyle: selector without a target"),
+    unsafe {
+        if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
+            return type_error(c"recompyle's selectors take no keyword arguments");
+        }
+        match (*callable.cast::<Selector>()).target {
+            Some(target) => target(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf)),
+            None => type_error(c"recompyle: selector without a target"),
+        }
     }
 }

@@ -74,39 +74,41 @@ impl CallEvent {
         npos: usize,
         kwnames: *mut ffi::PyObject,
     ) -> PyResult<Bound<'py, CallEvent>> {
-        let func = Some(Bound::from_borrowed_ptr(py, func).unbind());
-        let bound_self = Bound::from_borrowed_ptr_or_opt(py, bound_self).map(Bound::unbind);
-        let borrowed = Some(Borrowed {
-            values,
-            npos,
-            kwnames,
-        });
-        if let Some(spare) = SPARE.get_mut(py).take() {
-            let event = spare.into_bound(py);
-            {
-                // Nobody else has a reference to the spare event, so nobody borrows it.
-                let mut e = event.try_borrow_mut()?;
-                e.site_id = site_id;
-                e.func = func;
-                e.bound_self = bound_self;
-                e.borrowed = borrowed;
+        unsafe {
+            let func = Some(Bound::from_borrowed_ptr(py, func).unbind());
+            let bound_self = Bound::from_borrowed_ptr_or_opt(py, bound_self).map(Bound::unbind);
+            let borrowed = Some(Borrowed {
+                values,
+                npos,
+                kwnames,
+            });
+            if let Some(spare) = SPARE.get_mut(py).take() {
+                let event = spare.into_bound(py);
+                {
+                    // Nobody else has a reference to the spare event, so nobody borrows it.
+                    let mut e = event.try_borrow_mut()?;
+                    e.site_id = site_id;
+                    e.func = func;
+                    e.bound_self = bound_self;
+                    e.borrowed = borrowed;
+                }
+                return Ok(event);
             }
-            return Ok(event);
+            Bound::new(
+                py,
+                CallEvent {
+                    site_id,
+                    func,
+                    bound_self,
+                    borrowed,
+                    args: None,
+                    kwargs: None,
+                    result: None,
+                    exception: None,
+                    finished: false,
+                },
+            )
         }
-        Bound::new(
-            py,
-            CallEvent {
-                site_id,
-                func,
-                bound_self,
-                borrowed,
-                args: None,
-                kwargs: None,
-                result: None,
-                exception: None,
-                finished: false,
-            },
-        )
     }
 
     pub fn finish(&mut self, result: Option<Py<PyAny>>, exception: Option<Py<PyAny>>) {

@@ -57,23 +57,28 @@ impl Record {
     }
 
     /// Add a call of `callee` that took `ticks`.
+    ///
+    /// # Safety
+    /// The GIL is held and `callee` is a live object.
     unsafe fn add(&mut self, py: Python<'_>, callee: *mut ffi::PyObject, ticks: u64) {
-        let identity = name_identity(callee);
-        let index = match self.last {
-            Some((id, index)) if id == identity => index,
-            _ => {
-                let index = match self.keys.iter().position(|(id, _)| *id == identity) {
-                    Some(i) => i as u32,
-                    None => {
-                        self.keys.push((identity, name_key(py, callee)));
-                        (self.keys.len() - 1) as u32
-                    }
-                };
-                self.last = Some((identity, index));
-                index
-            }
-        };
-        self.calls.push((index, ticks));
+        unsafe {
+            let identity = name_identity(callee);
+            let index = match self.last {
+                Some((id, index)) if id == identity => index,
+                _ => {
+                    let index = match self.keys.iter().position(|(id, _)| *id == identity) {
+                        Some(i) => i as u32,
+                        None => {
+                            self.keys.push((identity, name_key(py, callee)));
+                            (self.keys.len() - 1) as u32
+                        }
+                    };
+                    self.last = Some((identity, index));
+                    index
+                }
+            };
+            self.calls.push((index, ticks));
+        }
     }
 }
 
@@ -86,7 +91,7 @@ enum NameKey {
     CFunction(MethodDef),
 }
 
-/// A C method definition: static data of CPython or of an extension, never freed.
+/// A C method definition, borrowed: static data of CPython or of an extension, never freed.
 #[derive(Clone, Copy)]
 struct MethodDef(*const ffi::PyMethodDef);
 // SAFETY: points to immutable static data.
@@ -213,66 +218,81 @@ fn name_source<'py>(py: Python<'py>, key: &NameKey) -> PyResult<Bound<'py, PyAny
 
 /// What tells two callees' names apart without making them: the object (a bound method's
 /// function), or a builtin method's owner type and C definition.
+///
+/// # Safety
+/// `callee` is a live object; the GIL is held.
 unsafe fn name_identity(callee: *mut ffi::PyObject) -> (usize, usize) {
-    if is_bound_method(callee) {
-        return (PyMethod_Function(callee) as usize, 0);
-    }
-    if ffi::PyCFunction_Check(callee) != 0 {
-        let cfunc = callee.cast::<ffi::PyCFunctionObject>();
-        let owner = (*cfunc).m_self;
-        let ml = (*cfunc).m_ml as usize;
-        if owner.is_null() || ffi::PyModule_Check(owner) != 0 {
-            return (0, ml);
+    unsafe {
+        if is_bound_method(callee) {
+            return (PyMethod_Function(callee) as usize, 0);
         }
-        let tp = if ffi::PyType_Check(owner) != 0 {
-            owner
-        } else {
-            ffi::Py_TYPE(owner).cast()
-        };
-        return (tp as usize, ml);
+        if ffi::PyCFunction_Check(callee) != 0 {
+            let cfunc = callee.cast::<ffi::PyCFunctionObject>();
+            let owner = (*cfunc).m_self;
+            let ml = (*cfunc).m_ml as usize;
+            if owner.is_null() || ffi::PyModule_Check(owner) != 0 {
+                return (0, ml);
+            }
+            let tp = if ffi::PyType_Check(owner) != 0 {
+                owner
+            } else {
+                ffi::Py_TYPE(owner).cast()
+            };
+            return (tp as usize, ml);
+        }
+        (callee as usize, 0)
     }
-    (callee as usize, 0)
 }
 
 /// What the record keeps of `callee` for its name.
+///
+/// # Safety
+/// `callee` is a live object; the GIL is held.
 unsafe fn name_key(py: Python<'_>, callee: *mut ffi::PyObject) -> NameKey {
-    if is_bound_method(callee) {
-        let func = PyMethod_Function(callee);
-        return NameKey::Object(Bound::from_borrowed_ptr(py, func).unbind());
-    }
-    if ffi::PyCFunction_Check(callee) != 0 {
-        let cfunc = callee.cast::<ffi::PyCFunctionObject>();
-        let ml = (*cfunc).m_ml;
-        let owner = (*cfunc).m_self;
-        if owner.is_null() || ffi::PyModule_Check(owner) != 0 {
-            return NameKey::CFunction(MethodDef(ml));
+    unsafe {
+        if is_bound_method(callee) {
+            let func = PyMethod_Function(callee);
+            return NameKey::Object(Bound::from_borrowed_ptr(py, func).unbind());
         }
-        let tp = if ffi::PyType_Check(owner) != 0 {
-            owner
-        } else {
-            ffi::Py_TYPE(owner).cast()
-        };
-        return NameKey::CMethod(Bound::from_borrowed_ptr(py, tp).unbind(), MethodDef(ml));
+        if ffi::PyCFunction_Check(callee) != 0 {
+            let cfunc = callee.cast::<ffi::PyCFunctionObject>();
+            let ml = (*cfunc).m_ml;
+            let owner = (*cfunc).m_self;
+            if owner.is_null() || ffi::PyModule_Check(owner) != 0 {
+                return NameKey::CFunction(MethodDef(ml));
+            }
+            let tp = if ffi::PyType_Check(owner) != 0 {
+                owner
+            } else {
+                ffi::Py_TYPE(owner).cast()
+            };
+            return NameKey::CMethod(Bound::from_borrowed_ptr(py, tp).unbind(), MethodDef(ml));
+        }
+        NameKey::Object(Bound::from_borrowed_ptr(py, callee).unbind())
     }
-    NameKey::Object(Bound::from_borrowed_ptr(py, callee).unbind())
 }
 
 /// Add a finished call to the innermost running record of `profile` on this thread; a call
 /// made when none runs (a closure called after its function returned) is not recorded.
+///
+/// # Safety
+/// `callee` is a live object; the GIL is held.
 pub(crate) unsafe fn record_call(
     py: Python<'_>,
     profile: u64,
     callee: *mut ffi::PyObject,
     ticks: u64,
 ) {
-    STACK.with(|s| {
-        let Ok(mut stack) = s.try_borrow_mut() else {
-            return;
-        };
-        if let Some(record) = stack.iter_mut().rev().find(|r| r.profile == profile) {
-            record.add(py, callee, ticks);
-        }
-    });
+    unsafe {
+        STACK.with(|s| {
+            let Ok(mut stack) = s.try_borrow_mut() else {
+                return;
+            };
+            if let Some(record) = stack.iter_mut().rev().find(|r| r.profile == profile) {
+                record.add(py, callee, ticks);
+            }
+        });
+    }
 }
 
 /// Called by the awaitable `__recompyle_wa__` returns, when the awaited work is done.

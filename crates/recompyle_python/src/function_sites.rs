@@ -85,6 +85,11 @@ fn is_frame_sensitive(py: Python<'_>, callee: *mut ffi::PyObject) -> bool {
 
 /// Call `layers[..n]` then the callee. `args[-1]` may be overwritten for the call's
 /// duration when `slot` is true. (The arguments are the vectorcall's own, passed through.)
+///
+/// # Safety
+/// The GIL is held; `callee` is live, and `args`/`nargs`/`kwnames` are a valid vector call
+/// (`nargs` positional values, then one per keyword name); with `slot`, `args[-1]` may be
+/// written during the call.
 #[allow(clippy::too_many_arguments)]
 unsafe fn call_layers(
     py: Python<'_>,
@@ -97,67 +102,70 @@ unsafe fn call_layers(
     slot: bool,
     awaited: bool,
 ) -> *mut ffi::PyObject {
-    if n == 0 {
-        let flag = if slot {
-            ffi::PY_VECTORCALL_ARGUMENTS_OFFSET
-        } else {
-            0
-        };
-        return unwind::vectorcall(callee, args, nargs | flag, kwnames);
-    }
-    match &layers[n - 1] {
-        Layer::Time(profile) => {
-            let id = profile.get().id;
-            let start = clock::ticks();
-            let result = call_layers(py, layers, n - 1, callee, args, nargs, kwnames, slot, false);
-            if awaited && !result.is_null() {
-                if let Some(timer) = AWAIT_TIMER.get(py).as_ref() {
-                    let built = timer.bind(py).call1((
-                        Bound::from_owned_ptr(py, result),
-                        profile.bind(py),
-                        Bound::from_borrowed_ptr(py, callee),
-                        start,
-                    ));
-                    return match built {
-                        Ok(obj) => obj.into_ptr(),
-                        Err(err) => {
-                            err.restore(py);
-                            null_mut()
-                        }
-                    };
-                }
-            }
-            record_call(py, id, callee, clock::ticks().wrapping_sub(start));
-            result
-        }
-        Layer::Wrap(wrapper) => {
-            if is_frame_sensitive(py, callee) {
-                return call_layers(
-                    py,
-                    layers,
-                    n - 1,
-                    callee,
-                    args,
-                    nargs,
-                    kwnames,
-                    slot,
-                    awaited,
-                );
-            }
-            let first = if n == 1 {
-                callee
+    unsafe {
+        if n == 0 {
+            let flag = if slot {
+                ffi::PY_VECTORCALL_ARGUMENTS_OFFSET
             } else {
-                let proxy = new_layer_proxy(py, layers.clone(), n - 1, callee, awaited);
-                if proxy.is_null() {
-                    return null_mut();
-                }
-                proxy
+                0
             };
-            let result = call_prepended(wrapper.as_ptr(), first, args, nargs, kwnames, slot);
-            if n != 1 {
-                ffi::Py_DECREF(first);
+            return unwind::vectorcall(callee, args, nargs | flag, kwnames);
+        }
+        match &layers[n - 1] {
+            Layer::Time(profile) => {
+                let id = profile.get().id;
+                let start = clock::ticks();
+                let result =
+                    call_layers(py, layers, n - 1, callee, args, nargs, kwnames, slot, false);
+                if awaited && !result.is_null() {
+                    if let Some(timer) = AWAIT_TIMER.get(py).as_ref() {
+                        let built = timer.bind(py).call1((
+                            Bound::from_owned_ptr(py, result),
+                            profile.bind(py),
+                            Bound::from_borrowed_ptr(py, callee),
+                            start,
+                        ));
+                        return match built {
+                            Ok(obj) => obj.into_ptr(),
+                            Err(err) => {
+                                err.restore(py);
+                                null_mut()
+                            }
+                        };
+                    }
+                }
+                record_call(py, id, callee, clock::ticks().wrapping_sub(start));
+                result
             }
-            result
+            Layer::Wrap(wrapper) => {
+                if is_frame_sensitive(py, callee) {
+                    return call_layers(
+                        py,
+                        layers,
+                        n - 1,
+                        callee,
+                        args,
+                        nargs,
+                        kwnames,
+                        slot,
+                        awaited,
+                    );
+                }
+                let first = if n == 1 {
+                    callee
+                } else {
+                    let proxy = new_layer_proxy(py, layers.clone(), n - 1, callee, awaited);
+                    if proxy.is_null() {
+                        return null_mut();
+                    }
+                    proxy
+                };
+                let result = call_prepended(wrapper.as_ptr(), first, args, nargs, kwnames, slot);
+                if n != 1 {
+                    ffi::Py_DECREF(first);
+                }
+                result
+            }
         }
     }
 }
@@ -216,26 +224,36 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
 }
 
 /// `__recompyle_w__`'s vectorcall.
+///
+/// # Safety
+/// CPython calls it with the GIL held and a valid vector call.
 unsafe extern "C-unwind" fn wrap_vectorcall(
     _callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    call_site(args, nargsf, kwnames, false)
+    unsafe { call_site(args, nargsf, kwnames, false) }
 }
 
 /// `__recompyle_wa__`'s vectorcall: the call is directly awaited.
+///
+/// # Safety
+/// CPython calls it with the GIL held and a valid vector call.
 unsafe extern "C-unwind" fn wrap_awaited_vectorcall(
     _callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    call_site(args, nargsf, kwnames, true)
+    unsafe { call_site(args, nargsf, kwnames, true) }
 }
 
 /// `__recompyle_w__(SITE, callee, *args, **kwargs)`: the site's layers, then the callee.
+///
+/// # Safety
+/// The GIL is held and `args`/`nargsf`/`kwnames` are a valid vector call whose `args[-1]`
+/// may be borrowed during the call.
 #[inline(always)]
 unsafe fn call_site(
     args: *const *mut ffi::PyObject,
@@ -243,39 +261,43 @@ unsafe fn call_site(
     kwnames: *mut ffi::PyObject,
     awaited: bool,
 ) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
-    if nargs < 2 {
-        return type_error(c"__recompyle_w__ needs a site and a callee");
+    unsafe {
+        let py = Python::assume_attached();
+        let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
+        if nargs < 2 {
+            return type_error(c"__recompyle_w__ needs a site and a callee");
+        }
+        let site_obj = *args;
+        let Ok(site) = Bound::from_borrowed_ptr(py, site_obj).cast_into::<FunctionSite>() else {
+            return type_error(c"__recompyle_w__: the first argument is not a call site");
+        };
+        let site = site.get();
+        if !WRAPPED_CALLS.has_room(py) {
+            ffi::PyErr_SetString(
+                ffi::PyExc_RecursionError,
+                c"maximum recursion depth exceeded in calls through recompyle's function wrappers"
+                    .as_ptr(),
+            );
+            return null_mut();
+        }
+        let _depth = WRAPPED_CALLS.enter(py);
+        let layers = &site.layers;
+        call_layers(
+            py,
+            layers,
+            layers.len(),
+            *args.add(1),
+            args.add(2),
+            nargs - 2,
+            kwnames,
+            true,
+            awaited,
+        )
     }
-    let site_obj = *args;
-    let Ok(site) = Bound::from_borrowed_ptr(py, site_obj).cast_into::<FunctionSite>() else {
-        return type_error(c"__recompyle_w__: the first argument is not a call site");
-    };
-    let site = site.get();
-    if !WRAPPED_CALLS.has_room(py) {
-        ffi::PyErr_SetString(
-            ffi::PyExc_RecursionError,
-            c"maximum recursion depth exceeded in calls through recompyle's function wrappers"
-                .as_ptr(),
-        );
-        return null_mut();
-    }
-    let _depth = WRAPPED_CALLS.enter(py);
-    let layers = &site.layers;
-    call_layers(
-        py,
-        layers,
-        layers.len(),
-        *args.add(1),
-        args.add(2),
-        nargs - 2,
-        kwnames,
-        true,
-        awaited,
-    )
 }
 
+/// # Safety
+/// The GIL is held and `callee` is a live object (the proxy takes a reference).
 unsafe fn new_layer_proxy(
     py: Python<'_>,
     layers: Layers,
@@ -283,76 +305,95 @@ unsafe fn new_layer_proxy(
     callee: *mut ffi::PyObject,
     awaited: bool,
 ) -> *mut ffi::PyObject {
-    let Some(tp) = PROXY_TYPE.get() else {
-        return type_error(c"recompyle: proxy type missing");
-    };
-    let obj = ffi::PyType_GenericAlloc(tp.0, 0);
-    if obj.is_null() {
-        return null_mut();
+    unsafe {
+        let Some(tp) = PROXY_TYPE.get() else {
+            return type_error(c"recompyle: proxy type missing");
+        };
+        let obj = ffi::PyType_GenericAlloc(tp.0, 0);
+        if obj.is_null() {
+            return null_mut();
+        }
+        let _ = py;
+        let proxy = obj.cast::<LayerProxy>();
+        (*proxy).vectorcall = Some(proxy_vectorcall);
+        (*proxy).layers = Arc::into_raw(layers);
+        (*proxy).n = n;
+        ffi::Py_INCREF(callee);
+        (*proxy).callee = callee;
+        (*proxy).awaited = awaited;
+        obj
     }
-    let _ = py;
-    let proxy = obj.cast::<LayerProxy>();
-    (*proxy).vectorcall = Some(proxy_vectorcall);
-    (*proxy).layers = Arc::into_raw(layers);
-    (*proxy).n = n;
-    ffi::Py_INCREF(callee);
-    (*proxy).callee = callee;
-    (*proxy).awaited = awaited;
-    obj
 }
 
+/// # Safety
+/// CPython calls it with the GIL held, `callable` a live `LayerProxy` and a valid vector
+/// call.
 unsafe extern "C-unwind" fn proxy_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let proxy = callable.cast::<LayerProxy>();
-    let slot = nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0;
-    // Keep the layers alive across the call even if the proxy is dropped meanwhile.
-    Arc::increment_strong_count((*proxy).layers);
-    let layers = Arc::from_raw((*proxy).layers);
-    let callee = (*proxy).callee;
-    ffi::Py_INCREF(callee);
-    let result = call_layers(
-        py,
-        &layers,
-        (*proxy).n,
-        callee,
-        args,
-        ffi::PyVectorcall_NARGS(nargsf) as usize,
-        kwnames,
-        slot,
-        (*proxy).awaited,
-    );
-    ffi::Py_DECREF(callee);
-    result
+    unsafe {
+        let py = Python::assume_attached();
+        let proxy = callable.cast::<LayerProxy>();
+        let slot = nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0;
+        // Keep the layers alive across the call even if the proxy is dropped meanwhile.
+        Arc::increment_strong_count((*proxy).layers);
+        let layers = Arc::from_raw((*proxy).layers);
+        let callee = (*proxy).callee;
+        ffi::Py_INCREF(callee);
+        let result = call_layers(
+            py,
+            &layers,
+            (*proxy).n,
+            callee,
+            args,
+            ffi::PyVectorcall_NARGS(nargsf) as usize,
+            kwnames,
+            slot,
+            (*proxy).awaited,
+        );
+        ffi::Py_DECREF(callee);
+        result
+    }
 }
 
+/// # Safety
+/// CPython calls it once, with the GIL held, when the last reference to `obj`, a
+/// `LayerProxy`, is gone.
 unsafe extern "C-unwind" fn proxy_dealloc(obj: *mut ffi::PyObject) {
-    let proxy = obj.cast::<LayerProxy>();
-    if !(*proxy).layers.is_null() {
-        drop(Arc::from_raw((*proxy).layers));
+    unsafe {
+        let proxy = obj.cast::<LayerProxy>();
+        if !(*proxy).layers.is_null() {
+            drop(Arc::from_raw((*proxy).layers));
+        }
+        if !(*proxy).callee.is_null() {
+            ffi::Py_DECREF((*proxy).callee);
+        }
+        let tp = ffi::Py_TYPE(obj);
+        if let Some(free) = (*tp).tp_free {
+            free(obj.cast());
+        }
+        ffi::Py_DECREF(tp.cast());
     }
-    if !(*proxy).callee.is_null() {
-        ffi::Py_DECREF((*proxy).callee);
-    }
-    let tp = ffi::Py_TYPE(obj);
-    if let Some(free) = (*tp).tp_free {
-        free(obj.cast());
-    }
-    ffi::Py_DECREF(tp.cast());
 }
 
 /// A wrapper reads `call.__qualname__` and the like: the proxy answers for its callee.
+///
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `LayerProxy`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C-unwind" fn proxy_getattro(
     obj: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    ffi::PyObject_GetAttr((*obj.cast::<LayerProxy>()).callee, name)
+    unsafe { ffi::PyObject_GetAttr((*obj.cast::<LayerProxy>()).callee, name) }
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `LayerProxy`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C-unwind" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    ffi::PyObject_Repr((*obj.cast::<LayerProxy>()).callee)
+    unsafe { ffi::PyObject_Repr((*obj.cast::<LayerProxy>()).callee) }
 }

@@ -55,12 +55,17 @@ pub unsafe fn wants_selected(
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
 ) -> bool {
-    if !ALL_FILTERED.load(Ordering::Relaxed) {
-        return true;
+    unsafe {
+        if !ALL_FILTERED.load(Ordering::Relaxed) {
+            return true;
+        }
+        filtered_wants(py, site, callee)
     }
-    filtered_wants(py, site, callee)
 }
 
+/// # Safety
+/// The GIL is held, `site` is a live object, `callee` is NULL or a live object, and no
+/// exception is set.
 #[cold]
 #[inline(never)]
 unsafe fn filtered_wants(
@@ -68,13 +73,15 @@ unsafe fn filtered_wants(
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
 ) -> bool {
-    let Some(site) = crate::sites::id_of(site) else {
-        ffi::PyErr_Clear();
-        return true; // the proxy reports the bad id
-    };
-    match snapshot(py) {
-        Some(registered) => wanted(py, &registered, site, callee).any(),
-        None => false,
+    unsafe {
+        let Some(site) = crate::sites::id_of(site) else {
+            ffi::PyErr_Clear();
+            return true; // the proxy reports the bad id
+        };
+        match snapshot(py) {
+            Some(registered) => wanted(py, &registered, site, callee).any(),
+            None => false,
+        }
     }
 }
 
@@ -270,26 +277,28 @@ pub unsafe fn wanted(
     site: u64,
     callee: *mut ffi::PyObject,
 ) -> Wanted {
-    let mut w = Wanted::NONE;
-    for (i, item) in handlers.iter().enumerate() {
-        let Ok(handler) = item.cast::<Handler>() else {
-            continue;
-        };
-        let h = handler.get();
-        if h.before.is_none() && h.after.is_none() {
-            continue;
+    unsafe {
+        let mut w = Wanted::NONE;
+        for (i, item) in handlers.iter().enumerate() {
+            let Ok(handler) = item.cast::<Handler>() else {
+                continue;
+            };
+            let h = handler.get();
+            if h.before.is_none() && h.after.is_none() {
+                continue;
+            }
+            if i >= MAX_FILTERED {
+                w.beyond = true;
+            } else if h
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.selects(py, site, callee))
+            {
+                w.mask |= 1 << i;
+            }
         }
-        if i >= MAX_FILTERED {
-            w.beyond = true;
-        } else if h
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.selects(py, site, callee))
-        {
-            w.mask |= 1 << i;
-        }
+        w
     }
-    w
 }
 
 /// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.

@@ -119,11 +119,16 @@ fn ptrs() -> &'static Ptrs {
 }
 
 /// Whether `obj` is a tracked namespace.
+///
+/// # Safety
+/// `obj` is NULL or a live object; the GIL is held.
 #[inline(always)]
 unsafe fn is_tracked(obj: *mut ffi::PyObject) -> bool {
-    match PTRS.get() {
-        Some(p) => !obj.is_null() && ffi::Py_TYPE(obj) == p.tp,
-        None => false,
+    unsafe {
+        match PTRS.get() {
+            Some(p) => !obj.is_null() && ffi::Py_TYPE(obj) == p.tp,
+            None => false,
+        }
     }
 }
 
@@ -132,53 +137,63 @@ fn listening() -> bool {
     GLOBALS_LISTENING.load(Ordering::Relaxed) && !listeners::in_handler()
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `d` a live `TrackedGlobals`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C-unwind" fn subscript(
     d: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let value = ffi::PyDict_GetItemWithError(d, key);
-    if value.is_null() {
-        if !ffi::PyErr_Occurred().is_null() {
-            return null_mut();
-        }
-        if ffi::PyUnicode_CheckExact(key) != 0 {
-            if let Some(own) = own_builtin(key) {
-                return own;
+    unsafe {
+        let value = ffi::PyDict_GetItemWithError(d, key);
+        if value.is_null() {
+            if !ffi::PyErr_Occurred().is_null() {
+                return null_mut();
             }
-            // A builtin, or a NameError to be: CPython goes on to the builtins. The error
-            // is dict's own for a str key (the type has no `__missing__`), without dict's
-            // second lookup and tuple.
-            raise_missing(key);
+            if ffi::PyUnicode_CheckExact(key) != 0 {
+                if let Some(own) = own_builtin(key) {
+                    return own;
+                }
+                // A builtin, or a NameError to be: CPython goes on to the builtins. The error
+                // is dict's own for a str key (the type has no `__missing__`), without dict's
+                // second lookup and tuple.
+                raise_missing(key);
+                return null_mut();
+            }
+            // dict's own answer to a miss: KeyError (or __missing__), exactly as for a dict.
+            return (ptrs().dict_subscript)(d, key);
+        }
+        ffi::Py_INCREF(value);
+        if listening() && report(GlobalKind::Read, d, key, value, None) {
+            ffi::Py_DECREF(value);
             return null_mut();
         }
-        // dict's own answer to a miss: KeyError (or __missing__), exactly as for a dict.
-        return (ptrs().dict_subscript)(d, key);
+        value
     }
-    ffi::Py_INCREF(value);
-    if listening() && report(GlobalKind::Read, d, key, value, None) {
-        ffi::Py_DECREF(value);
-        return null_mut();
-    }
-    value
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `d` a live `TrackedGlobals`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C-unwind" fn ass_subscript(
     d: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
 ) -> c_int {
-    let status = (ptrs().dict_ass_subscript)(d, key, value);
-    if status == 0 && listening() {
-        let kind = if value.is_null() {
-            GlobalKind::Delete
-        } else {
-            GlobalKind::Write
-        };
-        if report(kind, d, key, value, None) {
-            return -1;
+    unsafe {
+        let status = (ptrs().dict_ass_subscript)(d, key, value);
+        if status == 0 && listening() {
+            let kind = if value.is_null() {
+                GlobalKind::Delete
+            } else {
+                GlobalKind::Write
+            };
+            if report(kind, d, key, value, None) {
+                return -1;
+            }
         }
+        status
     }
-    status
 }
 
 /// recompyle's own builtins (the call-site selectors, the reporters): interned name and
@@ -215,16 +230,21 @@ pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]
 
 /// A new reference to recompyle's builtin named `key` (compared by identity: names in code
 /// are interned), if it is one.
+///
+/// # Safety
+/// `key` is a live object; the GIL is held.
 #[inline(always)]
 unsafe fn own_builtin(key: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
-    let own = OWN_BUILTINS.get()?;
-    for &(name, obj) in &own.0 {
-        if name == key {
-            ffi::Py_INCREF(obj);
-            return Some(obj);
+    unsafe {
+        let own = OWN_BUILTINS.get()?;
+        for &(name, obj) in &own.0 {
+            if name == key {
+                ffi::Py_INCREF(obj);
+                return Some(obj);
+            }
         }
+        None
     }
-    None
 }
 
 // ---------------------------------------------------------------------------------------
@@ -244,63 +264,77 @@ const KEY_ERRORS_MAX: ffi::Py_ssize_t = 4096;
 /// `__context__`), the instance raised last time for this name is raised again if nothing
 /// else holds it and nothing was attached to it (no traceback, context, cause, notes or
 /// attributes, its args still `(key,)`), which makes it indistinguishable from a new one.
+///
+/// # Safety
+/// The GIL is held and `key` is a live str.
 unsafe fn raise_missing(key: *mut ffi::PyObject) {
-    // `is_pristine_key_error` reads exceptions with the layout of 3.12 and 3.13, so only
-    // those reuse.
-    #[cfg(all(Py_3_12, not(Py_3_14)))]
-    {
-        let handled = ffi::PyErr_GetHandledException();
-        let idle = handled.is_null() || handled == ffi::Py_None();
-        if !handled.is_null() {
-            ffi::Py_DECREF(handled);
-        }
-        if idle {
-            if let Some(exc) = reusable_key_error(Python::assume_attached(), key) {
-                ffi::PyErr_SetRaisedException(exc);
-                return;
+    unsafe {
+        // `is_pristine_key_error` reads exceptions with the layout of 3.12 and 3.13, so only
+        // those reuse.
+        #[cfg(all(Py_3_12, not(Py_3_14)))]
+        {
+            let handled = ffi::PyErr_GetHandledException();
+            let idle = handled.is_null() || handled == ffi::Py_None();
+            if !handled.is_null() {
+                ffi::Py_DECREF(handled);
             }
-            ffi::PyErr_Clear();
+            if idle {
+                if let Some(exc) = reusable_key_error(Python::assume_attached(), key) {
+                    ffi::PyErr_SetRaisedException(exc);
+                    return;
+                }
+                ffi::PyErr_Clear();
+            }
         }
+        ffi::PyErr_SetObject(ffi::PyExc_KeyError, key);
     }
-    ffi::PyErr_SetObject(ffi::PyExc_KeyError, key);
 }
 
-#[cfg(all(Py_3_12, not(Py_3_14)))]
 /// A new reference to a pristine `KeyError(key)` kept in the cache, or None.
+///
+/// # Safety
+/// The GIL is held and `key` is a live str.
+#[cfg(all(Py_3_12, not(Py_3_14)))]
 unsafe fn reusable_key_error(
     py: Python<'_>,
     key: *mut ffi::PyObject,
 ) -> Option<*mut ffi::PyObject> {
-    let cache = KEY_ERRORS
-        .get_mut(py)
-        .get_or_insert_with(|| pyo3::types::PyDict::new(py).unbind());
-    let cache = cache.as_ptr();
-    let cached = ffi::PyDict_GetItemWithError(cache, key);
-    if !cached.is_null()
-        && ffi::Py_REFCNT(cached) == 1
-        && crate::cpython::is_pristine_key_error(cached, key)
-    {
-        ffi::Py_INCREF(cached);
-        return Some(cached);
+    unsafe {
+        let cache = KEY_ERRORS
+            .get_mut(py)
+            .get_or_insert_with(|| pyo3::types::PyDict::new(py).unbind());
+        let cache = cache.as_ptr();
+        let cached = ffi::PyDict_GetItemWithError(cache, key);
+        if !cached.is_null()
+            && ffi::Py_REFCNT(cached) == 1
+            && crate::cpython::is_pristine_key_error(cached, key)
+        {
+            ffi::Py_INCREF(cached);
+            return Some(cached);
+        }
+        if cached.is_null() && ffi::PyDict_Size(cache) >= KEY_ERRORS_MAX {
+            return None;
+        }
+        let fresh = ffi::PyObject_CallOneArg(ffi::PyExc_KeyError, key);
+        if fresh.is_null() {
+            return None;
+        }
+        if ffi::PyDict_SetItem(cache, key, fresh) != 0 {
+            ffi::Py_DECREF(fresh);
+            return None;
+        }
+        Some(fresh)
     }
-    if cached.is_null() && ffi::PyDict_Size(cache) >= KEY_ERRORS_MAX {
-        return None;
-    }
-    let fresh = ffi::PyObject_CallOneArg(ffi::PyExc_KeyError, key);
-    if fresh.is_null() {
-        return None;
-    }
-    if ffi::PyDict_SetItem(cache, key, fresh) != 0 {
-        ffi::Py_DECREF(fresh);
-        return None;
-    }
-    Some(fresh)
 }
 
 /// Build the event and run the handlers. Leaves the caller's exception state as it was and
 /// returns false, unless a handler raised a `BaseException` that is not an `Exception`
 /// (`KeyboardInterrupt`, `SystemExit`): then that is the exception set, and true returned,
 /// for the caller to fail as if the access had raised it.
+///
+/// # Safety
+/// The GIL is held; `d` is a live tracked namespace, `key` a live object and `value` a live
+/// object or NULL.
 #[cold]
 #[inline(never)]
 unsafe fn report(
@@ -310,63 +344,65 @@ unsafe fn report(
     value: *mut ffi::PyObject,
     site: Option<u64>,
 ) -> bool {
-    let py = Python::assume_attached();
-    let saved = PyErr::take(py);
-    let Some(handlers) = handlers::snapshot(py) else {
-        if let Some(e) = saved {
-            e.restore(py);
-        }
-        return false;
-    };
-    let module = {
-        let m = ffi::PyDict_GetItemWithError(d, ptrs().name_key);
-        if m.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else {
-            Some(Bound::from_borrowed_ptr(py, m).unbind())
-        }
-    };
-    let (code, lineno) = {
-        let frame = ffi::PyEval_GetFrame();
-        if frame.is_null() {
-            ffi::PyErr_Clear();
-            (None, None)
-        } else {
-            let code = ffi::PyFrame_GetCode(frame);
-            let line = ffi::PyFrame_GetLineNumber(frame);
-            (
-                Bound::from_owned_ptr_or_opt(py, code.cast()).map(Bound::unbind),
-                Some(line),
-            )
-        }
-    };
-    let event = GlobalEvent::new(
-        kind,
-        module,
-        Bound::from_borrowed_ptr(py, key).unbind(),
-        Bound::from_borrowed_ptr_or_opt(py, value).map(Bound::unbind),
-        code,
-        lineno,
-        site,
-    );
-    let escaped = match Bound::new(py, event) {
-        Ok(event) => handlers::run_globals(py, &handlers, &event),
-        Err(err) => {
-            err.write_unraisable(py, None);
-            Ok(())
-        }
-    };
-    match escaped {
-        Err(err) => {
-            err.restore(py);
-            true
-        }
-        Ok(()) => {
+    unsafe {
+        let py = Python::assume_attached();
+        let saved = PyErr::take(py);
+        let Some(handlers) = handlers::snapshot(py) else {
             if let Some(e) = saved {
                 e.restore(py);
             }
-            false
+            return false;
+        };
+        let module = {
+            let m = ffi::PyDict_GetItemWithError(d, ptrs().name_key);
+            if m.is_null() {
+                ffi::PyErr_Clear();
+                None
+            } else {
+                Some(Bound::from_borrowed_ptr(py, m).unbind())
+            }
+        };
+        let (code, lineno) = {
+            let frame = ffi::PyEval_GetFrame();
+            if frame.is_null() {
+                ffi::PyErr_Clear();
+                (None, None)
+            } else {
+                let code = ffi::PyFrame_GetCode(frame);
+                let line = ffi::PyFrame_GetLineNumber(frame);
+                (
+                    Bound::from_owned_ptr_or_opt(py, code.cast()).map(Bound::unbind),
+                    Some(line),
+                )
+            }
+        };
+        let event = GlobalEvent::new(
+            kind,
+            module,
+            Bound::from_borrowed_ptr(py, key).unbind(),
+            Bound::from_borrowed_ptr_or_opt(py, value).map(Bound::unbind),
+            code,
+            lineno,
+            site,
+        );
+        let escaped = match Bound::new(py, event) {
+            Ok(event) => handlers::run_globals(py, &handlers, &event),
+            Err(err) => {
+                err.write_unraisable(py, None);
+                Ok(())
+            }
+        };
+        match escaped {
+            Err(err) => {
+                err.restore(py);
+                true
+            }
+            Ok(()) => {
+                if let Some(e) = saved {
+                    e.restore(py);
+                }
+                false
+            }
         }
     }
 }
@@ -434,121 +470,136 @@ fn site_names(site: u64) -> Option<Vec<String>> {
 }
 
 /// Report each name `site` stored; true when a handler's `BaseException` is now set.
+///
+/// # Safety
+/// The GIL is held and `globals` is a live tracked namespace.
 unsafe fn report_names(globals: *mut ffi::PyObject, site: u64) -> bool {
-    let Some(names) = site_names(site) else {
-        return false;
-    };
-    for name in names {
-        let Ok(len) = ffi::Py_ssize_t::try_from(name.len()) else {
-            continue;
+    unsafe {
+        let Some(names) = site_names(site) else {
+            return false;
         };
-        let key = ffi::PyUnicode_FromStringAndSize(name.as_ptr().cast(), len);
-        if key.is_null() {
-            ffi::PyErr_Clear();
-            continue;
+        for name in names {
+            let Ok(len) = ffi::Py_ssize_t::try_from(name.len()) else {
+                continue;
+            };
+            let key = ffi::PyUnicode_FromStringAndSize(name.as_ptr().cast(), len);
+            if key.is_null() {
+                ffi::PyErr_Clear();
+                continue;
+            }
+            let value = ffi::PyDict_GetItemWithError(globals, key);
+            let escaped = if value.is_null() {
+                ffi::PyErr_Clear();
+                report(GlobalKind::Delete, globals, key, null_mut(), Some(site))
+            } else {
+                ffi::Py_INCREF(value);
+                let escaped = report(GlobalKind::Write, globals, key, value, Some(site));
+                ffi::Py_DECREF(value);
+                escaped
+            };
+            ffi::Py_DECREF(key);
+            if escaped {
+                return true;
+            }
         }
-        let value = ffi::PyDict_GetItemWithError(globals, key);
-        let escaped = if value.is_null() {
-            ffi::PyErr_Clear();
-            report(GlobalKind::Delete, globals, key, null_mut(), Some(site))
-        } else {
-            ffi::Py_INCREF(value);
-            let escaped = report(GlobalKind::Write, globals, key, value, Some(site));
-            ffi::Py_DECREF(value);
-            escaped
-        };
-        ffi::Py_DECREF(key);
-        if escaped {
-            return true;
-        }
+        false
     }
-    false
 }
 
 /// `__recompyle_gw__(site_id)`: after a statement that stored (or deleted) declared
 /// globals, report each name's value now. Returns None; raises only a handler's
 /// `KeyboardInterrupt` or `SystemExit` (any `BaseException` not an `Exception`).
+///
+/// # Safety
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
 unsafe extern "C-unwind" fn report_writes(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    if nargs != 1 {
-        return type_error(c"__recompyle_gw__() takes a site id");
-    }
-    if listening() {
-        let globals = ffi::PyEval_GetGlobals();
-        if is_tracked(globals) {
-            let site = ffi::PyLong_AsUnsignedLongLong(*args);
-            if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear();
-            } else if report_names(globals, site) {
-                return null_mut();
+    unsafe {
+        if nargs != 1 {
+            return type_error(c"__recompyle_gw__() takes a site id");
+        }
+        if listening() {
+            let globals = ffi::PyEval_GetGlobals();
+            if is_tracked(globals) {
+                let site = ffi::PyLong_AsUnsignedLongLong(*args);
+                if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                } else if report_names(globals, site) {
+                    return null_mut();
+                }
             }
         }
+        let none = ffi::Py_None();
+        ffi::Py_INCREF(none);
+        none
     }
-    let none = ffi::Py_None();
-    ffi::Py_INCREF(none);
-    none
 }
 
 /// `__recompyle_gr__(site_id, value)`: `value`, which a class body loaded by name; reported
 /// as a global read when the name came from the module's globals, not the class namespace.
+///
+/// # Safety
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
 unsafe extern "C-unwind" fn report_class_read(
     _slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    if nargs != 2 {
-        return type_error(c"__recompyle_gr__() takes a site id and a value");
-    }
-    let value = *args.add(1);
-    ffi::Py_INCREF(value);
-    if !listening() {
-        return value;
-    }
-    let globals = ffi::PyEval_GetGlobals();
-    if !is_tracked(globals) {
-        return value;
-    }
-    let site = ffi::PyLong_AsUnsignedLongLong(*args);
-    if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
-        ffi::PyErr_Clear();
-        return value;
-    }
-    let Some(name) = site_names(site).and_then(|n| n.into_iter().next()) else {
-        return value;
-    };
-    let Ok(len) = ffi::Py_ssize_t::try_from(name.len()) else {
-        return value;
-    };
-    let key = ffi::PyUnicode_FromStringAndSize(name.as_ptr().cast(), len);
-    if key.is_null() {
-        ffi::PyErr_Clear();
-        return value;
-    }
-    // The class namespace answers first (LOAD_NAME's order); only a name it lacks, found
-    // in the globals as this very object, was read from the globals.
-    let locals = ffi::PyEval_GetLocals();
-    let mut from_class = false;
-    if locals.is_null() {
-        ffi::PyErr_Clear();
-    } else if locals != globals {
-        match ffi::PyMapping_HasKey(locals, key) {
-            1 => from_class = true,
-            _ => ffi::PyErr_Clear(),
+    unsafe {
+        if nargs != 2 {
+            return type_error(c"__recompyle_gr__() takes a site id and a value");
         }
+        let value = *args.add(1);
+        ffi::Py_INCREF(value);
+        if !listening() {
+            return value;
+        }
+        let globals = ffi::PyEval_GetGlobals();
+        if !is_tracked(globals) {
+            return value;
+        }
+        let site = ffi::PyLong_AsUnsignedLongLong(*args);
+        if site == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return value;
+        }
+        let Some(name) = site_names(site).and_then(|n| n.into_iter().next()) else {
+            return value;
+        };
+        let Ok(len) = ffi::Py_ssize_t::try_from(name.len()) else {
+            return value;
+        };
+        let key = ffi::PyUnicode_FromStringAndSize(name.as_ptr().cast(), len);
+        if key.is_null() {
+            ffi::PyErr_Clear();
+            return value;
+        }
+        // The class namespace answers first (LOAD_NAME's order); only a name it lacks, found
+        // in the globals as this very object, was read from the globals.
+        let locals = ffi::PyEval_GetLocals();
+        let mut from_class = false;
+        if locals.is_null() {
+            ffi::PyErr_Clear();
+        } else if locals != globals {
+            match ffi::PyMapping_HasKey(locals, key) {
+                1 => from_class = true,
+                _ => ffi::PyErr_Clear(),
+            }
+        }
+        let escaped = !from_class
+            && ffi::PyDict_GetItemWithError(globals, key) == value
+            && report(GlobalKind::Read, globals, key, value, Some(site));
+        ffi::Py_DECREF(key);
+        if escaped {
+            ffi::Py_DECREF(value);
+            return null_mut();
+        }
+        ffi::PyErr_Clear();
+        value
     }
-    let escaped = !from_class
-        && ffi::PyDict_GetItemWithError(globals, key) == value
-        && report(GlobalKind::Read, globals, key, value, Some(site));
-    ffi::Py_DECREF(key);
-    if escaped {
-        ffi::Py_DECREF(value);
-        return null_mut();
-    }
-    ffi::PyErr_Clear();
-    value
 }
 
 const WRITE_DOC: &CStr = c"__recompyle_gw__(site_id, /)\n--\n\n\

@@ -10,6 +10,8 @@
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
+#![forbid(unsafe_code)]
+
 pub mod call_args;
 pub mod function;
 pub mod linetable;
