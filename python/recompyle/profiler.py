@@ -21,10 +21,14 @@ import sys
 import time
 from dataclasses import dataclass
 
-if False:  # typing only: the run's profiler is made at start-up, keep the imports light
-    from typing import Any
-
 from recompyle import _core
+
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: the run's profiler is made at start-up, keep the imports light
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "CallNode",
@@ -145,9 +149,9 @@ class _RawCounts:
     """``_core.Counts`` read once: its attributes build a new list on every access."""
 
     ns_per_tick: float
-    sites: list[tuple[int, ...]]
-    nodes: list[tuple[int, ...]]
-    roots: list[tuple[int, int, str | None]]
+    sites: Sequence[tuple[int, ...]]
+    nodes: Sequence[tuple[int, ...]]
+    roots: Sequence[tuple[int, int, str | None]]
     epoch: int
     now: int
 
