@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::profiler::IdHasher;
+use crate::id_hash::IdHasher;
 
 /// Index of a node in [`Tree::nodes`].
 pub type NodeId = u32;

@@ -21,12 +21,8 @@ use crate::call_walk::{self, CallRewriter, CallWalk};
 use crate::positions::{apply_edits, Applied, Edit, LineIndex, PositionMap};
 use crate::{site_id, TransformError};
 
-/// The builtin a rewritten call calls: `__recompyle_w__(SITE, callee, *args, **kwargs)`.
-pub const WRAP_SELECTOR: &str = "__recompyle_w__";
-/// The same for a call that is directly awaited: the awaited work is what gets timed.
-pub const AWAIT_SELECTOR: &str = "__recompyle_wa__";
-/// The factory that holds the scaffold; never run, only compiled.
-pub const FACTORY: &str = "__recompyle_factory__";
+// The builtin names live in `names.rs` (one place for the transform and the bindings).
+pub use crate::names::{AWAIT_SELECTOR, FACTORY, WRAP_SELECTOR};
 
 /// Which calls to rewrite, by the name the original recompyle gives a callee.
 #[derive(Debug, Clone, Default)]

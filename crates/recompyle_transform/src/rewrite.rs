@@ -12,23 +12,8 @@ use crate::scope::{
 };
 use crate::{site_id, TransformError};
 
-/// The builtin a rewritten call site calls to get its callee: `__recompyle__(ID, f)` is `f`
-/// when nothing listens, else a native proxy that reports the call. A dunder, so class
-/// bodies never mangle it.
-pub const TRAMPOLINE: &str = "__recompyle__";
-
-/// The builtin for method call sites: `__recompyle_m__(ID, obj)` is `obj` when nothing
-/// listens, else an object whose attributes are proxies reporting the call.
-pub const METHOD_SELECTOR: &str = "__recompyle_m__";
-
-/// The builtin a tracked module calls after a statement that stored or deleted names its
-/// scope declares `global` (STORE_GLOBAL and DELETE_GLOBAL bypass the tracked namespace):
-/// `x += 1; __recompyle_gw__(ID)`. The site's callee column holds the names, `x,y`.
-pub const WRITE_REPORTER: &str = "__recompyle_gw__";
-
-/// The builtin around a name a class body of a tracked module loads (LOAD_NAME reads the
-/// globals with `PyDict_GetItem` there): `__recompyle_gr__(ID, name)` is the value.
-pub const CLASS_READ_REPORTER: &str = "__recompyle_gr__";
+// The builtin names live in `names.rs` (one place for the transform and the bindings).
+use crate::names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR as TRAMPOLINE, WRITE_REPORTER};
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
