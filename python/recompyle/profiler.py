@@ -94,7 +94,8 @@ class CallNode:
 
 @dataclass(frozen=True)
 class CallRoot:
-    """One thread's tree: ``kind`` is ``"thread"``, ``name`` the thread's name."""
+    """One thread's or asyncio task's tree: ``kind`` is ``"thread"`` or ``"task"``,
+    ``name`` the thread's or task's name (``Task-3``), ``thread_id`` the thread it ran on."""
 
     kind: str
     name: str
@@ -147,7 +148,7 @@ class _RawCounts:
     ns_per_tick: float
     sites: list[tuple[int, ...]]
     nodes: list[tuple[int, ...]]
-    roots: list[tuple[int, int, str | None]]
+    roots: list[tuple[int, int, str | None, str]]
     epoch: int
     now: int
 
@@ -420,7 +421,7 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
 
     roots: list[CallRoot] = []
     root_index: dict[int, int] = {}
-    for number, (node, thread_id, name) in enumerate(counts.roots):
+    for number, (node, thread_id, name, kind) in enumerate(counts.roots):
         kids = [c for c in (build(i) for i in children.get(node, ())) if c is not None]
         if not kids:
             continue
@@ -428,8 +429,8 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         root_index[number] = len(roots)
         roots.append(
             CallRoot(
-                "thread",
-                name or _thread_name(thread_id),
+                kind,
+                name or (f"Task {number}" if kind == "task" else _thread_name(thread_id)),
                 thread_id,
                 sum(k.total_ns for k in kids),
                 tuple(kids),
