@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::call_tree::{Frame, Link, NodeId, Stack, Tree};
+use crate::call_tree::{Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
 use crate::gil::GilCell;
 use crate::{clock, ACTIVE, PROFILING, TREE};
 
@@ -40,20 +40,22 @@ impl Hasher for IdHasher {
     }
 }
 
-/// One flat row: every call of the site, inclusive times (a recursive call's time is in
-/// its own row and again in its caller's, as each call's inclusive time is added).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    pub calls: u64,
-    pub ticks: u64,
-    pub max_ticks: u64,
-    pub raised: u64,
-    /// Calls counted but not timed: made deeper than the reporting limit.
-    pub untimed: u64,
-}
-
+/// Add one call to a site's flat row: every call of the site, inclusive times (a
+/// recursive call's time is in its own row and again in its caller's, as each call's
+/// inclusive time is added). `self_ticks` is unused in flat rows.
 #[inline(always)]
-fn add(s: &mut Stats, ticks: u64, raised: bool) {
+fn add(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
+    let Profile {
+        flat,
+        flat_marks,
+        windows,
+        ..
+    } = p;
+    let (Some(s), Some(mark)) = (flat.get_mut(dense as usize), flat_marks.get_mut(dense as usize))
+    else {
+        return;
+    };
+    windows.touch(Kind::Sites, dense, s, mark);
     s.calls += 1;
     s.ticks += ticks;
     if ticks > s.max_ticks {
@@ -106,7 +108,10 @@ struct Timeline {
 #[derive(Default)]
 struct Profile {
     /// Flat rows, by dense site index.
-    flat: Vec<Stats>,
+    flat: Vec<Totals>,
+    flat_marks: Vec<Mark>,
+    /// The profilers' windows over `flat` and `tree`.
+    windows: Windows,
     /// Dense index → site id.
     site_ids: Vec<u64>,
     /// Dense index → the site is the operand of `await`.
@@ -274,7 +279,8 @@ fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
         return d;
     }
     let d = p.flat.len() as u32;
-    p.flat.push(Stats::default());
+    p.flat.push(Totals::default());
+    p.flat_marks.push(Mark::default());
     p.site_ids.push(site);
     p.awaited.push(
         crate::sites::lookup(site).is_some_and(|(module, index)| module.sites[index].awaited),
@@ -286,7 +292,7 @@ fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
 /// Record one call of the site whose id is `site` in the flat table only.
 pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
     let d = dense_of_id(py, site);
-    add(&mut profile(py).flat[d as usize], ticks, raised);
+    add(profile(py), d, ticks, raised);
 }
 
 /// Record one call of the site whose id object is `site_obj` (an exact int), flat only.
@@ -297,9 +303,7 @@ pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
 pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
     if let Some(d) = dense_of(py, site_obj) {
         if let Some(p) = PROFILE.get_mut(py) {
-            if let Some(s) = p.flat.get_mut(d as usize) {
-                add(s, ticks, raised);
-            }
+            add(p, d, ticks, raised);
         }
     }
 }
@@ -675,11 +679,9 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
 
 #[inline(always)]
 fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
-    p.tree.add(frame, ticks, raised);
+    p.tree.add(&mut p.windows, frame, ticks, raised);
     let dense = p.tree.nodes[frame.node as usize].site;
-    if let Some(s) = p.flat.get_mut(dense as usize) {
-        add(s, ticks, raised);
-    }
+    add(p, dense, ticks, raised);
     if p.timeline.users != 0 {
         record_event(&mut p.timeline, frame, ticks, end, raised);
     }
@@ -725,14 +727,18 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         null_mut()
     };
     let p = profile(py);
-    if let Some(s) = p.flat.get_mut(dense as usize) {
+    if let (Some(s), Some(mark)) = (
+        p.flat.get_mut(dense as usize),
+        p.flat_marks.get_mut(dense as usize),
+    ) {
+        p.windows.touch(Kind::Sites, dense, s, mark);
         s.calls += 1;
         s.untimed += 1;
     }
     if !stack.is_null() {
         let top = (*stack).top();
         let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
-        p.tree.add_untimed(node);
+        p.tree.add_untimed(&mut p.windows, node);
     }
 }
 
@@ -802,20 +808,12 @@ pub fn profiler_reset(py: Python<'_>) {
         ..old
     };
     let timeline = std::mem::take(&mut profile(py).timeline);
+    let windows = profile(py).windows.carry();
     *PROFILE.get_mut(py) = Some(Profile {
         timeline,
+        windows,
         ..Profile::default()
     });
-}
-
-/// Every longest-call figure to zero: a profiler starting keeps the earlier maxima itself.
-#[pyfunction]
-pub fn profiler_clear_max(py: Python<'_>) {
-    let p = profile(py);
-    p.tree.clear_max();
-    for s in &mut p.flat {
-        s.max_ticks = 0;
-    }
 }
 
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
@@ -826,13 +824,14 @@ pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
     p.flat
         .iter()
         .zip(&p.site_ids)
-        .filter(|(s, _)| s.calls != 0)
-        .map(|(s, &site)| {
+        .zip(&p.flat_marks)
+        .filter(|((s, _), _)| s.calls != 0)
+        .map(|((s, &site), mark)| {
             (
                 site,
                 s.calls,
                 (s.ticks as f64 * scale).round() as u64,
-                (s.max_ticks as f64 * scale).round() as u64,
+                (mark.max_ever(s.max_ticks) as f64 * scale).round() as u64,
                 s.raised,
             )
         })
@@ -872,7 +871,11 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .flat
             .iter()
             .zip(&p.site_ids)
-            .map(|(s, &id)| (id, s.calls, s.ticks, s.max_ticks, s.raised, s.untimed))
+            .zip(&p.flat_marks)
+            .map(|((s, &id), mark)| {
+                let max = mark.max_ever(s.max_ticks);
+                (id, s.calls, s.ticks, max, s.raised, s.untimed)
+            })
             .collect(),
         nodes: p
             .tree
@@ -887,7 +890,7 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
                     t.calls,
                     t.ticks,
                     t.self_ticks,
-                    t.max_ticks,
+                    n.mark.max_ever(t.max_ticks),
                     t.raised,
                     t.untimed,
                 )
@@ -906,6 +909,118 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .collect(),
         epoch,
         now: clock::ticks(),
+    }
+}
+
+/// A profiler's window opens (it starts, or goes on after a stop): `(epoch, start number,
+/// clock tick now, nanoseconds per tick)`. O(1): nothing is copied until a node or site
+/// changes.
+#[pyfunction]
+pub fn profiler_window_open(py: Python<'_>) -> (u64, u32, u64, f64) {
+    let epoch = EPOCH.get(py).get();
+    let seq = profile(py).windows.open();
+    (epoch, seq, clock::ticks(), clock::ns_per_tick_cached())
+}
+
+/// The window `seq` closes (its profiler stopped); what it counted should be read first.
+#[pyfunction]
+pub fn profiler_window_close(py: Python<'_>, seq: u32) {
+    profile(py).windows.close(seq);
+}
+
+/// `(index, parent, site id, root, calls, ticks, self_ticks, max_ticks, raised, untimed)`.
+type WindowNode = (u32, i64, u64, u32, u64, u64, u64, u64, u64, u64);
+
+/// What changed while one profiler's window was open, in ticks: only the sites and nodes
+/// its calls touched.
+#[pyclass(module = "recompyle._core", frozen, get_all)]
+pub struct Window {
+    /// Nanoseconds per tick.
+    pub ns_per_tick: f64,
+    /// The native record's epoch (bumped by every reset).
+    pub epoch: u64,
+    /// Clock tick when taken.
+    pub now: u64,
+    /// `(site_id, calls, ticks, max_ticks, raised, untimed)` per site changed.
+    pub sites: Vec<(u64, u64, u64, u64, u64, u64)>,
+    /// `(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
+    /// untimed)` per node changed.
+    pub nodes: Vec<WindowNode>,
+    /// `(root, node, thread_id, name or None, kind)` for the roots of those nodes.
+    pub roots: Vec<(u32, u32, u64, Option<String>, &'static str)>,
+}
+
+/// What changed since the window `seq` opened: O(changes), not O(tree).
+#[pyfunction]
+pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
+    let ns_per_tick = clock::ns_per_tick_cached();
+    let epoch = EPOCH.get(py).get();
+    let p = profile(py);
+    let sites = p
+        .windows
+        .delta(Kind::Sites, seq, |i| p.flat.get(i as usize).copied())
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let id = *p.site_ids.get(i as usize)?;
+            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
+        })
+        .collect();
+    let mut roots: Vec<u32> = Vec::new();
+    let nodes: Vec<WindowNode> = p
+        .windows
+        .delta(Kind::Nodes, seq, |i| {
+            p.tree.nodes.get(i as usize).map(|n| n.totals)
+        })
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let n = p.tree.nodes.get(i as usize)?;
+            let site = *p.site_ids.get(n.site as usize)?;
+            let parent = if n.parent == u32::MAX {
+                -1
+            } else {
+                i64::from(n.parent)
+            };
+            roots.push(n.root);
+            Some((
+                i,
+                parent,
+                site,
+                n.root,
+                t.calls,
+                t.ticks,
+                t.self_ticks,
+                t.max_ticks,
+                t.raised,
+                t.untimed,
+            ))
+        })
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    let roots = roots
+        .into_iter()
+        .filter_map(|index| {
+            let r = p.roots.get(index as usize)?;
+            Some((index, r.node, r.thread_id, r.name.clone(), r.task))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(index, node, thread_id, name, task)| {
+            if task {
+                (index, node, thread_id, name, "task")
+            } else {
+                let name = name.or_else(|| thread_name(py, thread_id));
+                (index, node, thread_id, name, "thread")
+            }
+        })
+        .collect();
+    Window {
+        ns_per_tick,
+        epoch,
+        now: clock::ticks(),
+        sites,
+        nodes,
+        roots,
     }
 }
 
