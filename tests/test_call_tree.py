@@ -177,6 +177,7 @@ def task_roots(roots: list[CallRoot]) -> list[CallRoot]:
 def assert_within_parents(roots: list[CallRoot]) -> None:
     """No node (nor its children together) takes more time than its parent: no share
     above 100%. Recursion is collapsed, so a parent never repeats below itself."""
+
     def check(total: int, children: tuple[CallNode, ...]) -> None:
         assert sum(c.total_ns for c in children) <= total
         for c in children:
@@ -288,9 +289,8 @@ def test_interleaved_tasks_keep_their_calls_apart(prog):
     assert_within_parents(roots)
     for r in tasks:
         # Each gathered task's own calls are the top of its own tree.
-        assert {c.callee for c in r.children} <= {"a_work", "b_work", "asyncio.sleep", "range"} or any(
-            c.callee == "asyncio.gather" for c in r.children
-        )
+        top = {c.callee for c in r.children}
+        assert top <= {"a_work", "b_work", "asyncio.sleep", "range"} or "asyncio.gather" in top
     nodes = all_nodes(roots)
     a_work = [n for n in nodes if n.callee == "a_work"]
     b_work = [n for n in nodes if n.callee == "b_work"]
@@ -403,6 +403,39 @@ def test_max_is_per_profiler(prog):
     assert next(r for r in outer.stats() if r.callee == "time.sleep").max_ns >= 50_000_000
     assert next(r for r in inner.stats() if r.callee == "time.sleep").max_ns < 50_000_000
     assert [r.calls for r in inner.stats() if r.callee == "time.sleep"] == [1]
+
+
+def test_a_profiler_reads_only_what_its_calls_touched(prog):
+    """Profilers' baselines are native windows: starting one copies nothing, and reading it
+    back returns the nodes and sites its calls changed, whatever the tree's size (the
+    pytest plugin starts one per test)."""
+    with recompyle.Profiler():
+        prog.top()
+        prog.catches()
+        prog.consume()
+        prog.fact(20)
+        prog.in_thread("other")
+    whole = recompyle._core.profiler_counts()
+    assert len(whole.nodes) > 15
+    epoch, seq, _now, _scale = recompyle._core.profiler_window_open()
+    recompyle._core.profiler_start(True)
+    try:
+        prog.mid(2)
+        window = recompyle._core.profiler_window(seq)
+    finally:
+        recompyle._core.profiler_stop(True)
+        recompyle._core.profiler_window_close(seq)
+    assert window.epoch == epoch
+    assert sorted((row[4], row[5] > 0) for row in window.nodes) == [(1, True), (2, True)]
+    assert sorted(row[1] for row in window.sites) == [1, 2], "range once, leaf twice"
+    (root,) = window.roots
+    assert root[4] == "thread" and root[3] == threading.current_thread().name
+    # A maximum seen before the window is not the window's.
+    with recompyle.Profiler():
+        prog.nap(0.02)
+    with recompyle.Profiler() as p:
+        prog.nap(0)
+    assert next(r for r in p.stats() if r.callee == "time.sleep").max_ns < 20_000_000
 
 
 def test_calls_deeper_than_the_reporting_limit_are_counted(prog):

@@ -2,12 +2,13 @@
 
 Timing happens in the trampoline (two reads of the CPU's time-stamp counter around each
 call, ``crates/recompyle_python/src/profiler.rs``), which keeps one native record per
-process: a flat row per call site and a calling-context tree per thread. This module turns
-raw counts into named rows, and gives each ``Profiler`` its own view of them: the native
-recording runs while any profiler is started (a count), and each profiler subtracts the
-counts it found when it started, so profilers nest and overlap and a new one starts at
-zero. Longest-call figures cannot be subtracted: when a profiler starts, the running ones
-fold the current maxima into their own and the native maxima start again from zero.
+process: a flat row per call site and a calling-context tree per thread and per asyncio
+task. This module turns raw counts into named rows, and gives each ``Profiler`` its own
+view of them: the native recording runs while any profiler is started (a count), and each
+started profiler has a native *window* (copy on write: the first change to a node or site
+after a window opens saves its totals), so profilers nest and overlap, a new one starts at
+zero, and starting, stopping or reading one costs in proportion to what its calls touched,
+not to the size of the tree (the pytest plugin runs one per test).
 
 Times are inclusive (a call's time includes everything it called); ``self_ns`` is a call's
 time minus the time of the reported calls made inside it.
@@ -168,7 +169,9 @@ def _window(seq: int) -> _Raw:
     )
 
 
-def _add_rows(into: dict[int, list[int]], more: dict[int, list[int]], first: int, imax: int) -> None:
+def _add_rows(
+    into: dict[int, list[int]], more: dict[int, list[int]], first: int, imax: int
+) -> None:
     for key, row in more.items():
         have = into.get(key)
         if have is None:
@@ -464,9 +467,7 @@ def whole_view() -> ProfileView:
     c = _core.profiler_counts()
     site_ids = [row[0] for row in c.sites]
     nodes = {
-        i: [row[0], site_ids[row[1]], *row[2:]]
-        for i, row in enumerate(c.nodes)
-        if row[1] >= 0
+        i: [row[0], site_ids[row[1]], *row[2:]] for i, row in enumerate(c.nodes) if row[1] >= 0
     }
     raw = _Raw(
         c.ns_per_tick,
