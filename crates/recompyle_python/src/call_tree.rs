@@ -195,7 +195,6 @@ impl Tree {
         t.calls += 1;
         t.untimed += 1;
     }
-
 }
 
 /// What the profilers' windows need of a node or site: when its totals were last saved.
@@ -519,9 +518,15 @@ mod tests {
         let n = &tree.nodes[1];
         assert_eq!(n.mark.max_ever(n.totals.max_ticks), 50);
         w.close(outer);
-        assert!(w.logs.iter().all(Vec::is_empty), "nothing kept with no window open");
+        assert!(
+            w.logs.iter().all(Vec::is_empty),
+            "nothing kept with no window open"
+        );
         let late = w.open();
-        assert!(at_inner(&tree, &w, late).is_empty(), "a new window starts at zero");
+        assert!(
+            at_inner(&tree, &w, late).is_empty(),
+            "a new window starts at zero"
+        );
     }
 
     #[test]

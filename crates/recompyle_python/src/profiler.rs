@@ -51,8 +51,10 @@ fn add(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
         windows,
         ..
     } = p;
-    let (Some(s), Some(mark)) = (flat.get_mut(dense as usize), flat_marks.get_mut(dense as usize))
-    else {
+    let (Some(s), Some(mark)) = (
+        flat.get_mut(dense as usize),
+        flat_marks.get_mut(dense as usize),
+    ) else {
         return;
     };
     windows.touch(Kind::Sites, dense, s, mark);
