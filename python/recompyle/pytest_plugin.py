@@ -285,6 +285,10 @@ class SessionProfile:
 
     def close(self) -> None:
         self.outside.stop()
+        # The tests' documents (a tree per test: hundreds of thousands of dicts for a large
+        # suite) are done with: let them go before pytest's own clean-up collects garbage
+        # five times over (unraisableexception's gc_collect_harder), which walks them all.
+        self.tests, self.offsets, self.document = [], [], None
         if self._installed_finder:
             from recompyle.finder import uninstall
 
