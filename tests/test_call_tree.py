@@ -174,6 +174,18 @@ def task_roots(roots: list[CallRoot]) -> list[CallRoot]:
     return [r for r in roots if r.kind == "task"]
 
 
+def assert_well_nested(events: list[dict]) -> None:
+    """Within each root (thread or task), every event ends before the one enclosing it."""
+    stacks: dict[int, list[dict]] = {}
+    for e in events:
+        stack = stacks.setdefault(e["root"], [])
+        while stack and stack[-1]["end_ns"] <= e["start_ns"]:
+            stack.pop()
+        if stack:
+            assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
+        stack.append(e)
+
+
 def assert_within_parents(roots: list[CallRoot]) -> None:
     """No node (nor its children together) takes more time than its parent: no share
     above 100%. Recursion is collapsed, so a parent never repeats below itself."""
@@ -340,17 +352,7 @@ def test_tasks_have_roots_and_awaited_time_stays_at_the_await_site(prog):
     events = doc["timeline"]["events"]
     callees = {doc["sites"][e["site"]]["callee"] for e in events}
     assert {"asyncio.gather", "asyncio.sleep", "fetch", "leaf"} <= callees
-    by_root: dict[int, list[dict]] = {}
-    for e in events:
-        by_root.setdefault(e["root"], []).append(e)
-    for lane in by_root.values():
-        stack: list[dict] = []
-        for e in lane:
-            while stack and stack[-1]["end_ns"] <= e["start_ns"]:
-                stack.pop()
-            if stack:
-                assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
-            stack.append(e)
+    assert_well_nested(events)
     wait = next(e for e in events if doc["sites"][e["site"]]["callee"] == "asyncio.gather")
     assert wait["end_ns"] - wait["start_ns"] >= 60_000_000
 
@@ -462,14 +464,8 @@ def test_timeline_events_nest_and_the_cap_drops(prog):
     events = doc["timeline"]["events"]
     assert doc["timeline"]["dropped"] == 0
     assert len(events) == 2 + 2 + 5  # mid x2, range x2, leaf x5 (top is called from here)
-    stack: list[dict] = []
-    for e in events:
-        while stack and stack[-1]["end_ns"] <= e["start_ns"]:
-            stack.pop()
-        if stack:
-            assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
-        stack.append(e)
-        assert doc["sites"][e["site"]]["callee"] in {"mid", "range", "leaf"}
+    assert_well_nested(events)
+    assert {doc["sites"][e["site"]]["callee"] for e in events} == {"mid", "range", "leaf"}
     with recompyle.Profiler(timeline=True, timeline_cap=4) as capped:
         prog.top()
     doc = capped.document()
