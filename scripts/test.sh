@@ -55,6 +55,10 @@ python_suite() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
       pytest-xdist ipython ipykernel nbclient nbformat ||
       echo "warning: pytest-xdist/IPython/Jupyter not installed for $tag; their tests skip"
+    # mypy's stubtest checks _core.pyi against this interpreter's build of the extension
+    # (tests/test_core_stub.py). mypy 2 no longer runs on 3.9.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mypy>=1.15,<2" ||
+      echo "warning: mypy not installed for $tag; the stubtest check skips"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
       --no-deps "$wheels"/recompyle-*-"$tag"-*.whl
     # Run from a copy-free location so `import recompyle` finds the installed wheel.
@@ -114,8 +118,8 @@ for py in "${sid_pythons[@]}"; do printf '  %s (sid root)\n' "$py"; done
 step "rust: fmt, tests"
 cargo fmt --all --check
 cargo test --workspace --exclude recompyle_python --quiet
-# The extension crate's pure logic (no interpreter needed): the call tree.
-cargo test -p recompyle_python --lib --quiet call_tree
+# The extension crate's pure logic (no interpreter needed): the call tree, the site registry.
+cargo test -p recompyle_python --lib --quiet -- call_tree sites::
 
 # pyo3 sets `Py_3_N` cfgs from the interpreter it builds for, and the extension has code for
 # some versions only: lint it as built for each, from a config file (no interpreter needed).
@@ -161,11 +165,15 @@ fi
 
 status=0
 if [[ ${#pythons[@]} -gt 0 ]]; then
-  step "tools venv (ruff)"
+  step "tools venv (ruff, mypy)"
   [[ -x "$work/tools/bin/python" ]] || "${pythons[-1]}" -m venv "$work/tools"
-  "$work/tools/bin/python" -m pip install --quiet --disable-pip-version-check "ruff==0.8.4"
+  # mypy 1.x: the last series that checks for Python 3.9, the oldest supported.
+  "$work/tools/bin/python" -m pip install --quiet --disable-pip-version-check "ruff==0.8.4" \
+    "mypy>=1.15,<2"
   "$work/tools/bin/ruff" check python tests benches examples
   "$work/tools/bin/ruff" format --check python tests benches examples
+  # The type policy is written in pyproject.toml ([tool.mypy]): python/recompyle for 3.9.
+  "$work/tools/bin/mypy"
   python_suite tools "$work/wheels" "$@" || status=1
 fi
 

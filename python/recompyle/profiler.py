@@ -22,10 +22,14 @@ import sys
 import time
 from dataclasses import dataclass
 
-if False:  # typing only: the run's profiler is made at start-up, keep the imports light
-    from typing import Any
-
 from recompyle import _core
+
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: the run's profiler is made at start-up, keep the imports light
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "CallNode",

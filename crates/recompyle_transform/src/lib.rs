@@ -10,12 +10,16 @@
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
+#![forbid(unsafe_code)]
+
 pub mod call_args;
+mod call_walk;
 pub mod function;
 pub mod linetable;
 pub mod lnotab;
 mod positions;
 mod rewrite;
+mod scope;
 pub mod site_table;
 
 pub use positions::PositionMap;
