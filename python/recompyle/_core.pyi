@@ -155,7 +155,7 @@ def profiler_window_open() -> tuple[int, int, int, float]:
     """A profiler's window opens, O(1): (epoch, start number, clock tick, ns per tick)."""
 
 def profiler_window_close(seq: int) -> None: ...
-
+@final
 class Window:
     """What changed while one window was open, in ticks (profiler.rs): only what the
     window's calls touched."""

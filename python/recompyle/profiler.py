@@ -28,7 +28,6 @@ from recompyle import _core
 # TYPE_CHECKING as true, and `typing` is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing only: the run's profiler is made at start-up, keep the imports light
-    from collections.abc import Sequence
     from typing import Any
 
 __all__ = [
@@ -169,7 +168,7 @@ def _window(seq: int) -> _Raw:
         w.epoch,
         {row[0]: list(row[1:]) for row in w.sites},
         {row[0]: list(row[1:]) for row in w.nodes},
-        {row[0]: tuple(row[1:]) for row in w.roots},
+        {root: (node, thread, name, kind) for root, node, thread, name, kind in w.roots},
     )
 
 
@@ -478,7 +477,7 @@ def whole_view() -> ProfileView:
         c.epoch,
         {row[0]: list(row[1:]) for row in c.sites},
         nodes,
-        {i: tuple(r) for i, r in enumerate(c.roots)},
+        {i: (node, thread, name, kind) for i, (node, thread, name, kind) in enumerate(c.roots)},
     )
     return _build_view(Profiler(), raw)
 
