@@ -151,7 +151,33 @@ def profiler_start(tree: bool = True) -> None: ...
 def profiler_stop(tree: bool = True) -> None: ...
 def profiler_running() -> bool: ...
 def profiler_reset() -> None: ...
-def profiler_clear_max() -> None: ...
+def profiler_window_open() -> tuple[int, int, int, float]:
+    """A profiler's window opens, O(1): (epoch, start number, clock tick, ns per tick)."""
+
+def profiler_window_close(seq: int) -> None: ...
+@final
+class Window:
+    """What changed while one window was open, in ticks (profiler.rs): only what the
+    window's calls touched."""
+
+    @property
+    def ns_per_tick(self) -> float: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def sites(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(site_id, calls, ticks, max_ticks, raised, untimed) per site changed."""
+    @property
+    def nodes(self) -> list[tuple[int, int, int, int, int, int, int, int, int, int]]:
+        """(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
+        untimed) per node changed."""
+    @property
+    def roots(self) -> list[tuple[int, int, int, Optional[str], str]]:
+        """(root, node, thread_id, name, kind "thread" or "task") for those nodes' roots."""
+
+def profiler_window(seq: int) -> Window: ...
 def profiler_snapshot() -> list[tuple[int, int, int, int, int]]: ...
 @final
 class Counts:
@@ -166,8 +192,8 @@ class Counts:
     def nodes(self) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
         """(parent, site index, root, calls, ticks, self_ticks, max_ticks, raised, untimed)."""
     @property
-    def roots(self) -> list[tuple[int, int, Optional[str]]]:
-        """(node, thread_id, thread name) per thread root."""
+    def roots(self) -> list[tuple[int, int, Optional[str], str]]:
+        """(node, thread_id, name, kind "thread" or "task") per root."""
     @property
     def epoch(self) -> int: ...
     @property

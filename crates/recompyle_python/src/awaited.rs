@@ -5,8 +5,8 @@
 //! there. `await` asks it for its iterator (itself, having asked the result for its own,
 //! with CPython's checks and messages), and every step the awaiting coroutine takes through
 //! it (`send`, `__next__`, `throw`, `close`) is forwarded unchanged, with the call's node
-//! pushed on the thread's stack for the step: calls the awaited work makes are its children,
-//! whichever task runs, since only the running task's steps are on the stack. When a step
+//! pushed on the running task's stack for the step: calls the awaited work makes are its
+//! children, whichever other tasks run meanwhile (they have stacks of their own). When a step
 //! returns the result or raises, the call ends: its time is from the call to then, the wall
 //! time the caller waited, suspensions included.
 //!

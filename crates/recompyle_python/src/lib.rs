@@ -73,7 +73,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_counts, m)?)?;
-    m.add_function(wrap_pyfunction!(profiler::profiler_clear_max, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window_open, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window_close, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window, m)?)?;
+    m.add_class::<profiler::Window>()?;
     m.add_class::<profiler::Counts>()?;
     m.add_function(wrap_pyfunction!(profiler::timeline_acquire, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_release, m)?)?;
