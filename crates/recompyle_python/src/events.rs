@@ -8,6 +8,7 @@ use std::ffi::c_int;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 
 use recompyle_transform::Site;
 
@@ -119,17 +120,19 @@ impl CallEvent {
 
     /// The call is about to return and every handler has seen the event. A handler that
     /// kept it gets a copy of the arguments out of the interpreter's vector; otherwise the
-    /// event is emptied and kept for the next call.
-    pub fn release(event: Bound<'_, Self>) -> PyResult<()> {
+    /// event is emptied and kept for the next call. A failure (out of memory) is reported
+    /// as unraisable: the call's outcome stays the program's.
+    pub fn release(event: Bound<'_, Self>) {
         let py = event.py();
         // SAFETY: a live object.
         let kept = unsafe { ffi::Py_REFCNT(event.as_ptr()) } > 1;
-        let mut e = event.try_borrow_mut()?;
         if kept {
-            let copied = e.materialize(py);
-            e.borrowed = None;
-            return copied;
+            Self::detach(&event);
+            return;
         }
+        let Ok(mut e) = event.try_borrow_mut() else {
+            return;
+        };
         e.borrowed = None;
         e.finished = false;
         clear(py, &mut e.func);
@@ -143,7 +146,22 @@ impl CallEvent {
         if spare.is_none() {
             *spare = Some(event.unbind());
         }
-        Ok(())
+    }
+
+    /// The event stops borrowing the call's argument vector, copying the arguments out
+    /// (the event outlives the call's return). A failure is reported as unraisable; the
+    /// arguments then read as empty.
+    pub fn detach(event: &Bound<'_, Self>) {
+        let py = event.py();
+        let Ok(mut e) = event.try_borrow_mut() else {
+            return;
+        };
+        let copied = e.materialize(py);
+        e.borrowed = None;
+        drop(e);
+        if let Err(err) = copied {
+            err.write_unraisable(py, Some(event.as_any()));
+        }
     }
 
     fn materialize(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -184,6 +202,26 @@ impl CallEvent {
 
 #[pymethods]
 impl CallEvent {
+    // Collected: an awaited call's event lives until the `await` ends, held by the
+    // awaiting coroutine's frame, and its arguments or result may hold that coroutine.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for field in [&self.func, &self.bound_self, &self.result, &self.exception] {
+            visit.call(field)?;
+        }
+        visit.call(&self.args)?;
+        visit.call(&self.kwargs)?;
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.func = None;
+        self.bound_self = None;
+        self.args = None;
+        self.kwargs = None;
+        self.result = None;
+        self.exception = None;
+    }
+
     /// The callable that is (or was) called; at a method call site, the bound method
     /// `obj.name` evaluates to.
     #[getter]

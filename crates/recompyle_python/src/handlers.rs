@@ -7,6 +7,7 @@
 //! the caller raises it at the call, as if the call had raised it. While a handler runs, instrumented calls it
 //! makes on its thread go straight through, so a handler never sees its own calls.
 
+use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyException, PyRuntimeWarning};
@@ -17,7 +18,7 @@ use pyo3::types::PyTuple;
 use crate::events::{CallEvent, GlobalEvent};
 use crate::filter::CallFilter;
 use crate::gil::GilCell;
-use crate::listeners::{set_in_handler, ACTIVE, GLOBALS_LISTENING, HANDLERS};
+use crate::listeners::{in_handler, set_in_handler, ACTIVE, GLOBALS_LISTENING, HANDLERS};
 
 pyo3::create_exception!(
     recompyle._core,
@@ -301,6 +302,106 @@ pub unsafe fn wanted(
     }
 }
 
+/// Whether a handler `wanted` names has an `after` callback.
+fn wants_after(handlers: &Bound<'_, PyTuple>, wanted: Wanted) -> bool {
+    handlers.iter().enumerate().any(|(i, item)| {
+        wanted.has(i)
+            && item
+                .cast::<Handler>()
+                .is_ok_and(|h| h.get().after.is_some())
+    })
+}
+
+/// The call is over: `event` gets its outcome (`Ok` the result, `Err` the exception it
+/// raised), every `after` callback of the handlers `wanted` names runs, and the event is
+/// released. Returns a callback's `BaseException` that is not an `Exception`, for the
+/// caller to raise instead of the outcome.
+pub fn finish_call(
+    py: Python<'_>,
+    handlers: &Bound<'_, PyTuple>,
+    event: Bound<'_, CallEvent>,
+    outcome: Result<Option<Bound<'_, PyAny>>, Bound<'_, PyAny>>,
+    wanted: Wanted,
+) -> PyResult<()> {
+    let (result, exception) = match outcome {
+        Ok(result) => (result.map(Bound::unbind), None),
+        Err(exception) => (None, Some(exception.unbind())),
+    };
+    event.borrow_mut().finish(result, exception);
+    let escaped = run(py, handlers, &event, true, wanted);
+    CallEvent::release(event);
+    escaped
+}
+
+/// The after-callbacks of a call whose outcome comes later than its return: an awaited
+/// call, whose outcome is what its `await` gives (`crate::profiler::awaited` runs them
+/// then).
+pub struct After {
+    /// Owned: the handlers registered when the call was made (those that saw `before`).
+    handlers: Py<PyTuple>,
+    /// Owned: the call's event, which no longer borrows the call's arguments.
+    event: Py<CallEvent>,
+    wanted: Wanted,
+}
+
+impl After {
+    /// Keep `event` for the end of its call, when a handler `wanted` names has an `after`
+    /// callback or a handler kept the event (it would see the result); else give it back.
+    /// The event copies the call's arguments out of the interpreter's vector, which the
+    /// call's return frees.
+    pub fn defer<'py>(
+        handlers: &Bound<'py, PyTuple>,
+        event: Bound<'py, CallEvent>,
+        wanted: Wanted,
+    ) -> Result<After, Bound<'py, CallEvent>> {
+        // SAFETY: a live object.
+        let kept = unsafe { ffi::Py_REFCNT(event.as_ptr()) } > 1;
+        if !kept && !wants_after(handlers, wanted) {
+            return Err(event);
+        }
+        CallEvent::detach(&event);
+        Ok(After {
+            handlers: handlers.clone().unbind(),
+            event: event.unbind(),
+            wanted,
+        })
+    }
+
+    /// The call is over with `outcome`: as [`finish_call`].
+    pub fn run(
+        self,
+        py: Python<'_>,
+        outcome: Result<Option<Bound<'_, PyAny>>, Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let handlers = self.handlers.into_bound(py);
+        finish_call(
+            py,
+            &handlers,
+            self.event.into_bound(py),
+            outcome,
+            self.wanted,
+        )
+    }
+
+    /// Drop the references now (the call never ended: no after-event).
+    pub fn release(self, py: Python<'_>) {
+        drop(self.handlers.into_bound(py));
+        drop(self.event.into_bound(py));
+    }
+
+    /// Visit the objects held, for the collector's `tp_traverse`; stops at the first
+    /// non-zero `visit` result and returns it.
+    pub fn traverse(&self, mut visit: impl FnMut(*mut ffi::PyObject) -> c_int) -> c_int {
+        for obj in [self.handlers.as_ptr(), self.event.as_ptr()] {
+            let r = visit(obj);
+            if r != 0 {
+                return r;
+            }
+        }
+        0
+    }
+}
+
 /// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.
 /// An `Exception` is contained (the exception state of the caller is whatever it was
 /// before); any other `BaseException` stops the dispatch and is returned, for the caller to
@@ -342,6 +443,9 @@ fn dispatch(
     event: &Bound<'_, PyAny>,
     pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) -> PyResult<()> {
+    // Put back as it was: an awaited call's after-callbacks may run inside a handler that
+    // steps the awaiting coroutine.
+    let was = in_handler();
     set_in_handler(true);
     for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
@@ -366,7 +470,7 @@ fn dispatch(
         if res.is_null() {
             let err = PyErr::fetch(py);
             if !err.is_instance_of::<PyException>(py) {
-                set_in_handler(false);
+                set_in_handler(was);
                 return Err(err);
             }
             report(py, h, cb.bind(py), err);
@@ -375,7 +479,7 @@ fn dispatch(
             unsafe { ffi::Py_DECREF(res) };
         }
     }
-    set_in_handler(false);
+    set_in_handler(was);
     Ok(())
 }
 

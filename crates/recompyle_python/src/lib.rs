@@ -8,7 +8,6 @@
 //! and [`unwind`]; beside them, [`tracked_globals`], the decorators' call path
 //! ([`function_rewrite`], [`function_sites`], [`flat_profile`]) and [`byref`].
 
-mod awaited;
 mod byref;
 mod call_tree;
 mod clock;
@@ -101,7 +100,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     // The rewritten code finds its helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
-    awaited::init(py)?;
+    profiler::awaited::init(py)?;
     let (select, select_method) = selector::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;

@@ -6,10 +6,6 @@
 //! baselines, so profilers nest and overlap. The native recording runs while at least one
 //! profiler is started (a count); the tree is kept while at least one of them wants it.
 
-// `unsafe_op_in_unsafe_fn` (the workspace lint policy) is allowed here until this file's
-// owners give each unsafe operation its own block; every `unsafe fn` states its contract.
-#![allow(unsafe_op_in_unsafe_fn)]
-
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -24,6 +20,8 @@ use crate::clock;
 use crate::gil::GilCell;
 use crate::id_hash::IdHasher;
 use crate::listeners::{ACTIVE, PROFILING, TREE};
+
+pub(crate) mod awaited;
 
 /// Add one call to a site's flat row: every call of the site, inclusive times (a
 /// recursive call's time is in its own row and again in its caller's, as each call's
@@ -237,7 +235,8 @@ unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> 
             return Some(dense);
         }
     }
-    dense_miss(py, site_obj, slot)
+    // SAFETY: as this function's contract.
+    unsafe { dense_miss(py, site_obj, slot) }
 }
 
 /// # Safety
@@ -245,9 +244,11 @@ unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> 
 #[cold]
 #[inline(never)]
 unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) -> Option<u32> {
-    let Some(site) = crate::sites::id_of(site_obj) else {
+    // SAFETY: the GIL is held and `site_obj` is live.
+    let Some(site) = (unsafe { crate::sites::id_of(site_obj) }) else {
         // Not a site id (someone called the builtin by hand): nothing to record.
-        ffi::PyErr_Clear();
+        // SAFETY: the GIL is held.
+        unsafe { ffi::PyErr_Clear() };
         return None;
     };
     let dense = dense_of_id(py, site);
@@ -255,10 +256,13 @@ unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) 
     if cache.is_empty() {
         cache.resize(CACHE_SLOTS, (null_mut(), 0));
     }
-    ffi::Py_INCREF(site_obj);
+    // SAFETY: the GIL is held; the cache takes a reference to `site_obj` (live) and
+    // releases the one it held to the entry it replaces.
+    unsafe { ffi::Py_INCREF(site_obj) };
     let (old, _) = std::mem::replace(&mut cache[slot], (site_obj, dense));
     if !old.is_null() {
-        ffi::Py_DECREF(old);
+        // SAFETY: as above.
+        unsafe { ffi::Py_DECREF(old) };
     }
     Some(dense)
 }
@@ -291,7 +295,8 @@ pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
 /// `site_obj` must be a live int object and the GIL held.
 #[inline(always)]
 pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
-    if let Some(d) = dense_of(py, site_obj) {
+    // SAFETY: as this function's contract.
+    if let Some(d) = unsafe { dense_of(py, site_obj) } {
         if let Some(p) = PROFILE.get_mut(py) {
             add(p, d, ticks, raised);
         }
@@ -410,8 +415,10 @@ fn current_task<'py>(py: Python<'py>) -> Option<Bound<'py, PyAny>> {
 /// # Safety
 /// The GIL is held and `weak` is a weak reference.
 unsafe fn weak_target(weak: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the GIL is held and `weak` is a weak reference; the strong reference 3.13+
+    // hands out is released at once (only the address is compared).
     #[cfg(Py_3_13)]
-    {
+    unsafe {
         let mut obj = null_mut();
         if ffi::PyWeakref_GetRef(weak, &mut obj) < 0 {
             ffi::PyErr_Clear();
@@ -419,8 +426,9 @@ unsafe fn weak_target(weak: *mut ffi::PyObject) -> *mut ffi::PyObject {
         ffi::Py_XDECREF(obj);
         obj
     }
+    // SAFETY: the GIL is held and `weak` is a weak reference (a borrowed result).
     #[cfg(not(Py_3_13))]
-    {
+    unsafe {
         let obj = ffi::PyWeakref_GetObject(weak);
         if obj.is_null() {
             ffi::PyErr_Clear();
@@ -484,7 +492,8 @@ fn thread_name(py: Python<'_>, ident: u64) -> Option<String> {
 /// `site_obj` must be a live object and the GIL held.
 #[inline(always)]
 pub unsafe fn enter(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<Entry> {
-    let dense = dense_of(py, site_obj)?;
+    // SAFETY: as this function's contract.
+    let dense = unsafe { dense_of(py, site_obj) }?;
     Some(enter_dense(py, dense))
 }
 
@@ -517,26 +526,34 @@ fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
     }
 }
 
+impl Entry {
+    /// Whether the call is at a site the rewrite marked as the operand of `await`.
+    #[inline(always)]
+    pub fn awaited(&self) -> bool {
+        self.awaited
+    }
+}
+
 /// End the call `entry` entered, which returned `res` (NULL if it raised); returns what
 /// the caller gets: `res`, or for a call at an awaited site that returned something
-/// awaitable, an [`crate::awaited::Awaited`] that ends the call when the result is ready.
+/// awaitable, an [`awaited::Awaited`] that ends the call when the result is ready.
 ///
 /// # Safety
-/// The GIL must be held; `res` is a new reference or NULL.
+/// The GIL must be held; `res` is a new reference or NULL (then with the error set).
 #[inline(always)]
 pub unsafe fn leave_result(
     py: Python<'_>,
     entry: Entry,
     res: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if entry.awaited
-        && !res.is_null()
-        && crate::awaited::awaitable(res)
-        && EPOCH.get(py).get() == entry.epoch
-        // SAFETY: the epoch is current, so the stack is alive.
-        && (*entry.stack).frames.len() == entry.depth
-    {
-        return start_awaited(py, entry, res);
+    // SAFETY: `res` is live when not NULL.
+    if entry.awaited && !res.is_null() && unsafe { awaited::awaitable(res) } {
+        return match pend(py, entry) {
+            // SAFETY: the GIL is held, no error is set (the call returned), `res` is
+            // awaitable and its reference is handed over.
+            Some(pending) => unsafe { awaited::wrap(py, res, Some(pending), None) },
+            None => res,
+        };
     }
     leave(py, entry, res.is_null());
     res
@@ -544,7 +561,7 @@ pub unsafe fn leave_result(
 
 /// An awaited call that has returned its awaitable and is not over yet.
 pub struct Pending {
-    pub node: NodeId,
+    node: NodeId,
     /// The node on top when the call was made: its call is charged the wait at the end.
     parent: NodeId,
     start: u64,
@@ -553,48 +570,35 @@ pub struct Pending {
     epoch: u64,
 }
 
-/// # Safety
-/// The GIL is held; `entry` belongs to the current epoch and `res` is a new reference to an
-/// awaitable object, taken over.
+/// The call `entry` entered returned an awaitable at an awaited site: its frame leaves the
+/// stack, and its record waits for the awaited result ([`awaited`] ends it). `None` if the
+/// stack it was entered on is gone (a reset meanwhile): nothing to record, as [`leave`].
 #[cold]
 #[inline(never)]
-unsafe fn start_awaited(
-    py: Python<'_>,
-    entry: Entry,
-    res: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    let p = profile(py);
-    let stack = &mut *entry.stack;
-    let Some(frame) = p.tree.suspend(stack) else {
-        return res;
-    };
-    let pending = Pending {
+pub fn pend(py: Python<'_>, entry: Entry) -> Option<Pending> {
+    if EPOCH.get(py).get() != entry.epoch {
+        return None;
+    }
+    // SAFETY: the epoch is current, so the stack is alive in `Profile::stacks`.
+    let stack = unsafe { &mut *entry.stack };
+    if stack.frames.len() != entry.depth {
+        return None;
+    }
+    let frame = profile(py).tree.suspend(stack)?;
+    Some(Pending {
         node: frame.node,
         parent: stack.top(),
         start: frame.start,
         child_ticks: frame.child_ticks,
         recursive: frame.recursive,
         epoch: entry.epoch,
-    };
-    match crate::awaited::wrap(res, pending) {
-        Ok(obj) => obj,
-        Err(res) => {
-            // Could not wrap: the call ends now, as an ordinary one.
-            let end = clock::ticks();
-            let ticks = end.wrapping_sub(frame.start);
-            if let Some(parent) = stack.frames.last_mut() {
-                parent.child_ticks += ticks;
-            }
-            finish(profile(py), &frame, ticks, end, false);
-            res
-        }
-    }
+    })
 }
 
 /// A step of the awaited work begins: its node goes on the running task's (or thread's)
 /// stack. Returns that stack and its depth, to check at [`suspend`]; `None` if nothing was
 /// pushed.
-pub fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
+fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
     let epoch = EPOCH.get(py).get();
     if epoch != pending.epoch || ACTIVE.load(Ordering::Relaxed) & TREE == 0 {
         return None;
@@ -609,7 +613,7 @@ pub fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> 
 }
 
 /// The step is over: its node leaves the stack, keeping the time of the calls made in it.
-pub fn suspend(py: Python<'_>, pending: &mut Pending, resumed: Option<(*mut Stack, usize)>) {
+fn suspend(py: Python<'_>, pending: &mut Pending, resumed: Option<(*mut Stack, usize)>) {
     let Some((stack, depth)) = resumed else {
         return;
     };
@@ -628,7 +632,7 @@ pub fn suspend(py: Python<'_>, pending: &mut Pending, resumed: Option<(*mut Stac
 }
 
 /// The awaited result is ready (or the wait raised): the call ends now.
-pub fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
+fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
     let end = clock::ticks();
     if EPOCH.get(py).get() != pending.epoch {
         return;
@@ -706,10 +710,12 @@ fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: b
 #[cold]
 #[inline(never)]
 pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
-    if ffi::PyLong_CheckExact(site_obj) == 0 {
+    // SAFETY: the GIL is held and `site_obj` is live.
+    if unsafe { ffi::PyLong_CheckExact(site_obj) } == 0 {
         return;
     }
-    let Some(dense) = dense_of(py, site_obj) else {
+    // SAFETY: as above.
+    let Some(dense) = (unsafe { dense_of(py, site_obj) }) else {
         return;
     };
     let tree_on = ACTIVE.load(Ordering::Relaxed) & TREE != 0;
@@ -729,7 +735,8 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         s.untimed += 1;
     }
     if !stack.is_null() {
-        let top = (*stack).top();
+        // SAFETY: this epoch's stack, from `my_stack`; nothing else borrows it now.
+        let top = unsafe { (*stack).top() };
         let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
         p.tree.add_untimed(&mut p.windows, node);
     }

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use recompyle_transform::names;
 
 use crate::cpython::{
@@ -27,7 +28,9 @@ use crate::cpython::{
 };
 use crate::events::CallEvent;
 use crate::gil::GilCell;
+use crate::handlers::After;
 use crate::listeners::{self, ACTIVE, HANDLERS, PROFILING, REPORTED_CALLS, TREE};
+use crate::profiler::awaited;
 use crate::{clock, handlers, profiler, sites, unwind};
 
 // Docstrings of the builtin-function form start with the signature, so `inspect.signature`
@@ -552,47 +555,112 @@ unsafe fn with_handlers(
         };
         if let Err(err) = handlers::run(py, registered, &event, false, wanted) {
             // KeyboardInterrupt, SystemExit...: the program gets it at the call, not made.
-            release(py, event);
+            CallEvent::release(event);
             err.restore(py);
             return null_mut();
         }
-        let call = || forward(callee, bound_self, args, nargsf, kwnames);
-        let res = if profiling {
-            timed(py, active, site, call)
-        } else {
-            call()
-        };
-        let raised = if res.is_null() {
+        let tree = profiling && active & TREE != 0;
+        let entry = tree.then(|| profiler::enter_id(py, site));
+        // The flat-only profiler's start.
+        let t0 = (profiling && !tree).then(clock::ticks);
+        let res = forward(callee, bound_self, args, nargsf, kwnames);
+        if !res.is_null() && awaited::awaitable(res) && at_await(entry.as_ref(), site) {
+            return awaited_call(py, registered, event, wanted, res, entry, site, t0);
+        }
+        match (entry, t0) {
+            (Some(entry), _) => profiler::leave(py, entry, res.is_null()),
+            (None, Some(t0)) => {
+                profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null())
+            }
+            (None, None) => {}
+        }
+        call_over(py, registered, event, wanted, res)
+    }
+}
+
+/// Whether the call is the operand of `await` (the profiler's entry knows; else the site
+/// table, asked only for calls that returned something awaitable).
+fn at_await(entry: Option<&profiler::Entry>, site: u64) -> bool {
+    match entry {
+        Some(entry) => entry.awaited(),
+        None => sites::lookup(site).is_some_and(|(module, i)| module.sites[i].awaited),
+    }
+}
+
+/// An awaited call returned `res` (a new reference to an awaitable): the profiler's record
+/// (the tree's `entry`) and the after-handlers wait for the `await`'s outcome, through the
+/// awaitable returned instead (`profiler::awaited`). The flat-only profiler times the call
+/// itself, as it does without handlers; an event no one can see after the call ends now.
+///
+/// # Safety
+/// The GIL is held, no error is set, and `res` is a new reference to an awaitable object,
+/// taken over.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn awaited_call(
+    py: Python<'_>,
+    registered: &Bound<'_, PyTuple>,
+    event: Bound<'_, CallEvent>,
+    wanted: handlers::Wanted,
+    res: *mut ffi::PyObject,
+    entry: Option<profiler::Entry>,
+    site: u64,
+    t0: Option<u64>,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let pending = entry.and_then(|entry| profiler::pend(py, entry));
+        if let Some(t0) = t0 {
+            profiler::record(py, site, clock::ticks().wrapping_sub(t0), false);
+        }
+        match After::defer(registered, event, wanted) {
+            Ok(after) => awaited::wrap(py, res, pending, Some(after)),
+            Err(event) => {
+                let res = call_over(py, registered, event, wanted, res);
+                match pending {
+                    Some(pending) if !res.is_null() => awaited::wrap(py, res, Some(pending), None),
+                    _ => res,
+                }
+            }
+        }
+    }
+}
+
+/// The call returned `res` (NULL: it raised): the event gets the outcome, the
+/// after-handlers run; returns what the caller gets (an after-handler's `BaseException`
+/// instead of the outcome).
+///
+/// # Safety
+/// The GIL is held; `res` is a new reference, taken over, or NULL with the error set.
+unsafe fn call_over(
+    py: Python<'_>,
+    registered: &Bound<'_, PyTuple>,
+    event: Bound<'_, CallEvent>,
+    wanted: handlers::Wanted,
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if res.is_null() {
             let Some(err) = PyErr::take(py) else {
-                release(py, event);
+                CallEvent::release(event);
                 return res;
             };
-            event
-                .borrow_mut()
-                .finish(None, Some(err.value(py).clone().into_any().unbind()));
-            Some(err)
-        } else {
-            event
-                .borrow_mut()
-                .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
-            None
-        };
-        let escaped = handlers::run(py, registered, &event, true, wanted);
-        release(py, event);
-        match (escaped, raised) {
-            // An `after` handler's KeyboardInterrupt or SystemExit replaces the call's outcome.
-            (Err(err), _) => {
-                if !res.is_null() {
-                    ffi::Py_DECREF(res);
-                }
-                err.restore(py);
+            let exception = err.value(py).clone().into_any();
+            match handlers::finish_call(py, registered, event, Err(exception), wanted) {
+                Ok(()) => err.restore(py),
+                // An `after` handler's KeyboardInterrupt or SystemExit replaces the outcome.
+                Err(escaped) => escaped.restore(py),
+            }
+            return null_mut();
+        }
+        let result = Bound::from_borrowed_ptr(py, res);
+        match handlers::finish_call(py, registered, event, Ok(Some(result)), wanted) {
+            Ok(()) => res,
+            Err(escaped) => {
+                ffi::Py_DECREF(res);
+                escaped.restore(py);
                 null_mut()
             }
-            (Ok(()), Some(err)) => {
-                err.restore(py);
-                res
-            }
-            (Ok(()), None) => res,
         }
     }
 }
@@ -609,22 +677,13 @@ unsafe fn timed(
     call: impl FnOnce() -> *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if active & TREE != 0 {
-        // Awaited calls are timed to their end only without handlers: the after-event
-        // gets the call's own result.
         let entry = profiler::enter_id(py, site);
         let res = call();
-        profiler::leave(py, entry, res.is_null());
-        return res;
+        // SAFETY: the GIL is held; `res` is the call's new reference or NULL.
+        return unsafe { profiler::leave_result(py, entry, res) };
     }
     let t0 = clock::ticks();
     let res = call();
     profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
     res
-}
-
-/// The argument vector the event borrows is the caller's: done with before the call returns.
-fn release(py: Python<'_>, event: Bound<'_, CallEvent>) {
-    if let Err(err) = CallEvent::release(event) {
-        err.write_unraisable(py, None);
-    }
 }
