@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail when the modules of a Rust crate import each other in a cycle.
 
-Reads every ``src/*.rs`` of each crate given (default: the three crates of the workspace),
+Reads every ``src/**/*.rs`` of each crate given (default: the three crates of the
+workspace; a submodule's file, ``src/a/b.rs``, counts as its crate-level module ``a``),
 takes each ``crate::NAME`` path outside comments (``use`` lines and paths written inline
 alike) as an edge from that file's module to the module ``NAME``, and reports every
 strongly connected component of more than one module. A cycle means two stages cannot be
@@ -29,18 +30,28 @@ _STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 _PATH = re.compile(r"\bcrate::(?:\{([^}]*)\}|(\w+))")
 
 
+def _top_module(src: Path, path: Path) -> str:
+    """The crate-level module a file belongs to: ``src/a.rs`` is ``a``, and so are the files
+    of its submodules, ``src/a/b.rs`` (``crate::a::b``)."""
+    parts = path.relative_to(src).parts
+    return path.stem if len(parts) == 1 else parts[0]
+
+
 def module_graph(src: Path) -> dict[str, set[str]]:
-    """Module name -> the modules of the same crate it names with ``crate::``."""
-    modules = {p.stem for p in src.glob("*.rs")}
+    """Module name -> the modules of the same crate it names with ``crate::``; a module's
+    submodules' files count as the module's own."""
+    files = sorted(src.rglob("*.rs"))
+    modules = {_top_module(src, p) for p in files}
     graph: dict[str, set[str]] = {m: set() for m in modules}
-    for path in sorted(src.glob("*.rs")):
+    for path in files:
+        module = _top_module(src, path)
         text = path.read_text(encoding="utf-8")
         text = _STRING.sub('""', _BLOCK_COMMENT.sub("", _COMMENT.sub("", text)))
         for group, single in _PATH.findall(text):
             names = [single] if single else [n.split("::")[0].strip() for n in group.split(",")]
             for name in names:
-                if name in modules and name != path.stem:
-                    graph[path.stem].add(name)
+                if name in modules and name != module:
+                    graph[module].add(name)
     # lib.rs declares every module: it is the root, not a stage.
     graph.pop("lib", None)
     for targets in graph.values():
