@@ -564,7 +564,7 @@ unsafe fn with_handlers(
         // The flat-only profiler's start.
         let t0 = (profiling && !tree).then(clock::ticks);
         let res = forward(callee, bound_self, args, nargsf, kwnames);
-        if !res.is_null() && awaited::awaitable(res) && at_await(entry.as_ref(), site) {
+        if !res.is_null() && awaited::awaitable_if(res, || at_await(entry.as_ref(), site)) {
             return awaited_call(py, registered, event, wanted, res, entry, site, t0);
         }
         match (entry, t0) {

@@ -99,18 +99,51 @@ fn method(name: &'static CStr, f: *mut c_void, flags: c_int) -> ffi::PyMethodDef
     }
 }
 
-/// Whether `obj` can be awaited through its type's `__await__` slot (coroutines, futures,
-/// tasks, objects defining `__await__`): those are the results wrapped.
+/// Whether `obj` can be awaited: through its type's `__await__` slot (coroutines, futures,
+/// tasks, objects defining `__await__`), or a generator-based coroutine
+/// (`types.coroutine`). Those are the results wrapped.
 ///
 /// # Safety
-/// `obj` must be a live object.
+/// The GIL is held, no error is set, and `obj` is a live object.
 #[inline(always)]
 pub unsafe fn awaitable(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: as this function's contract.
+    unsafe { awaitable_if(obj, || true) }
+}
+
+/// [`awaitable`] `&& at_await()`, asking the generator's code (an attribute lookup) only
+/// when `at_await()` holds: calls that create generators pay one type check.
+///
+/// # Safety
+/// The GIL is held, no error is set, and `obj` is a live object.
+#[inline(always)]
+pub unsafe fn awaitable_if(obj: *mut ffi::PyObject, at_await: impl FnOnce() -> bool) -> bool {
     // SAFETY: a live object's type is a live type object, its `tp_as_async` NULL or valid.
     unsafe {
         let asy = (*ffi::Py_TYPE(obj)).tp_as_async;
-        !asy.is_null() && (*asy).am_await.is_some()
+        if !asy.is_null() && (*asy).am_await.is_some() {
+            return at_await();
+        }
+        ffi::PyGen_CheckExact(obj) != 0 && at_await() && iterable_coroutine(obj)
     }
+}
+
+/// Whether the generator `obj` is a coroutine (`types.coroutine`'s
+/// `CO_ITERABLE_COROUTINE`), which `await` takes as its own iterator.
+///
+/// # Safety
+/// The GIL is held, no error is set, and `obj` is a live generator.
+#[cold]
+#[inline(never)]
+unsafe fn iterable_coroutine(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: as the contract says; a generator's and a code object's attributes run no
+    // Python code.
+    let gen = unsafe { Bound::from_borrowed_ptr(Python::assume_attached(), obj) };
+    let flags = gen
+        .getattr(pyo3::intern!(gen.py(), "gi_code"))
+        .and_then(|code| code.getattr(pyo3::intern!(gen.py(), "co_flags")))
+        .and_then(|flags| flags.extract::<c_int>());
+    flags.is_ok_and(|flags| flags & ffi::CO_ITERABLE_COROUTINE != 0)
 }
 
 /// What the caller of an awaited call gets for `inner` (a new reference, taken over, to an
@@ -363,6 +396,11 @@ unsafe fn await_iter(inner: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: the GIL is held and `inner` live; every object made here is released or
     // returned.
     unsafe {
+        if ffi::PyGen_CheckExact(inner) != 0 {
+            // A generator-based coroutine (only those are wrapped) is its own iterator.
+            ffi::Py_INCREF(inner);
+            return inner;
+        }
         if ffi::PyCoro_CheckExact(inner) != 0 {
             let yf = ffi::PyObject_GetAttrString(inner, c"cr_await".as_ptr());
             if yf.is_null() {
@@ -381,7 +419,9 @@ unsafe fn await_iter(inner: *mut ffi::PyObject) -> *mut ffi::PyObject {
             ffi::Py_INCREF(inner);
             return inner;
         }
-        let Some(get) = (*(*ffi::Py_TYPE(inner)).tp_as_async).am_await else {
+        let asy = (*ffi::Py_TYPE(inner)).tp_as_async;
+        let Some(get) = (if asy.is_null() { None } else { (*asy).am_await }) else {
+            set_type_error("recompyle: the awaited object lost its __await__");
             return null_mut();
         };
         let res = get(inner);
