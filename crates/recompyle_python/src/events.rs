@@ -29,7 +29,7 @@ struct Borrowed {
 }
 
 // SAFETY: only read with the GIL held, and only while the call that owns the vector runs
-// (`CallEvent::release` drops it before the call returns).
+// (`CallEvent::release` or `detach` drops it before the call returns).
 unsafe impl Send for Borrowed {}
 unsafe impl Sync for Borrowed {}
 

@@ -539,9 +539,9 @@ unsafe fn with_handlers(
             if listeners::in_handler() || !profiling {
                 return forward(callee, bound_self, args, nargsf, kwnames);
             }
-            return timed(py, active, site, || {
-                forward(callee, bound_self, args, nargsf, kwnames)
-            });
+            let timing = Timing::start(py, active, site);
+            let res = forward(callee, bound_self, args, nargsf, kwnames);
+            return timing.end_result(py, site, res);
         };
         let registered = &registered;
         let npos = ffi::PyVectorcall_NARGS(nargsf) as usize;
@@ -559,60 +559,113 @@ unsafe fn with_handlers(
             err.restore(py);
             return null_mut();
         }
-        let tree = profiling && active & TREE != 0;
-        let entry = tree.then(|| profiler::enter_id(py, site));
-        // The flat-only profiler's start.
-        let t0 = (profiling && !tree).then(clock::ticks);
+        let timing = Timing::start(py, active, site);
         let res = forward(callee, bound_self, args, nargsf, kwnames);
-        if !res.is_null() && awaited::awaitable_if(res, || at_await(entry.as_ref(), site)) {
-            return awaited_call(py, registered, event, wanted, res, entry, site, t0);
+        if !res.is_null() && awaited::awaitable_if(res, || timing.at_await(site)) {
+            return awaited_call(py, registered, event, wanted, res, timing, site);
         }
-        match (entry, t0) {
-            (Some(entry), _) => profiler::leave(py, entry, res.is_null()),
-            (None, Some(t0)) => {
-                profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null())
-            }
-            (None, None) => {}
-        }
+        timing.end(py, site, res.is_null());
         call_over(py, registered, event, wanted, res)
     }
 }
 
-/// Whether the call is the operand of `await` (the profiler's entry knows; else the site
-/// table, asked only for calls that returned something awaitable).
-fn at_await(entry: Option<&profiler::Entry>, site: u64) -> bool {
-    match entry {
-        Some(entry) => entry.awaited(),
-        None => sites::lookup(site).is_some_and(|(module, i)| module.sites[i].awaited),
+/// The profiler's part of a call on the handler path.
+enum Timing {
+    /// No profiler runs.
+    Off,
+    /// The flat-only profiler: the call's start tick.
+    Flat(u64),
+    /// The tree's entry of the call.
+    Tree(profiler::Entry),
+}
+
+impl Timing {
+    #[inline(always)]
+    fn start(py: Python<'_>, active: u8, site: u64) -> Timing {
+        if active & PROFILING == 0 {
+            Timing::Off
+        } else if active & TREE != 0 {
+            Timing::Tree(profiler::enter_id(py, site))
+        } else {
+            Timing::Flat(clock::ticks())
+        }
+    }
+
+    /// The call is over.
+    #[inline(always)]
+    fn end(self, py: Python<'_>, site: u64, raised: bool) {
+        match self {
+            Timing::Off => {}
+            Timing::Flat(t0) => {
+                profiler::record(py, site, clock::ticks().wrapping_sub(t0), raised);
+            }
+            Timing::Tree(entry) => profiler::leave(py, entry, raised),
+        }
+    }
+
+    /// The call returned `res` (NULL: raised) to a caller no handler listens for: as
+    /// without handlers, the tree times an awaited call until its result is ready.
+    ///
+    /// # Safety
+    /// The GIL is held; `res` is the call's new reference (taken over) or NULL.
+    unsafe fn end_result(
+        self,
+        py: Python<'_>,
+        site: u64,
+        res: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject {
+        match self {
+            // SAFETY: as this function's contract.
+            Timing::Tree(entry) => unsafe { profiler::leave_result(py, entry, res) },
+            other => {
+                other.end(py, site, res.is_null());
+                res
+            }
+        }
+    }
+
+    /// An awaited call returned its awaitable: the tree's record waits for the result (as
+    /// without handlers, the flat-only profiler times the call itself).
+    fn pend(self, py: Python<'_>, site: u64) -> Option<profiler::Pending> {
+        match self {
+            Timing::Tree(entry) => profiler::pend(py, entry),
+            other => {
+                other.end(py, site, false);
+                None
+            }
+        }
+    }
+
+    /// Whether the call is the operand of `await` (the tree's entry knows; else the site
+    /// table, asked only for calls that returned something awaitable).
+    fn at_await(&self, site: u64) -> bool {
+        match self {
+            Timing::Tree(entry) => entry.awaited(),
+            _ => sites::lookup(site).is_some_and(|(module, i)| module.sites[i].awaited),
+        }
     }
 }
 
 /// An awaited call returned `res` (a new reference to an awaitable): the profiler's record
-/// (the tree's `entry`) and the after-handlers wait for the `await`'s outcome, through the
-/// awaitable returned instead (`profiler::awaited`). The flat-only profiler times the call
-/// itself, as it does without handlers; an event no one can see after the call ends now.
+/// and the after-handlers wait for the `await`'s outcome, through the awaitable returned
+/// instead (`profiler::awaited`); an event no one can see after the call ends now.
 ///
 /// # Safety
 /// The GIL is held, no error is set, and `res` is a new reference to an awaitable object,
 /// taken over.
 #[cold]
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn awaited_call(
     py: Python<'_>,
     registered: &Bound<'_, PyTuple>,
     event: Bound<'_, CallEvent>,
     wanted: handlers::Wanted,
     res: *mut ffi::PyObject,
-    entry: Option<profiler::Entry>,
+    timing: Timing,
     site: u64,
-    t0: Option<u64>,
 ) -> *mut ffi::PyObject {
     unsafe {
-        let pending = entry.and_then(|entry| profiler::pend(py, entry));
-        if let Some(t0) = t0 {
-            profiler::record(py, site, clock::ticks().wrapping_sub(t0), false);
-        }
+        let pending = timing.pend(py, site);
         match After::defer(registered, event, wanted) {
             Ok(after) => awaited::wrap(py, res, pending, Some(after)),
             Err(event) => {
@@ -663,27 +716,4 @@ unsafe fn call_over(
             }
         }
     }
-}
-
-/// Make `call` timed by the profiler at `site` (its tree too when `active` asks).
-///
-/// # Safety
-/// The GIL is held; `call` makes the call and returns a new reference, or NULL with an
-/// exception set.
-unsafe fn timed(
-    py: Python<'_>,
-    active: u8,
-    site: u64,
-    call: impl FnOnce() -> *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    if active & TREE != 0 {
-        let entry = profiler::enter_id(py, site);
-        let res = call();
-        // SAFETY: the GIL is held; `res` is the call's new reference or NULL.
-        return unsafe { profiler::leave_result(py, entry, res) };
-    }
-    let t0 = clock::ticks();
-    let res = call();
-    profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
-    res
 }
