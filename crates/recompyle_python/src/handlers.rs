@@ -373,14 +373,14 @@ impl After {
         py: Python<'_>,
         outcome: Result<Option<Bound<'_, PyAny>>, Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        // The await may end inside a handler (the collector closing an abandoned coroutine
+        // while the handler allocates): its own calls stay unreported after these run.
+        let was = in_handler();
         let handlers = self.handlers.into_bound(py);
-        finish_call(
-            py,
-            &handlers,
-            self.event.into_bound(py),
-            outcome,
-            self.wanted,
-        )
+        let event = self.event.into_bound(py);
+        let escaped = finish_call(py, &handlers, event, outcome, self.wanted);
+        set_in_handler(was);
+        escaped
     }
 
     /// Drop the references now (the call never ended: no after-event).
@@ -443,9 +443,6 @@ fn dispatch(
     event: &Bound<'_, PyAny>,
     pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) -> PyResult<()> {
-    // Put back as it was: an awaited call's after-callbacks may run inside a handler that
-    // steps the awaiting coroutine.
-    let was = in_handler();
     set_in_handler(true);
     for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
@@ -470,7 +467,7 @@ fn dispatch(
         if res.is_null() {
             let err = PyErr::fetch(py);
             if !err.is_instance_of::<PyException>(py) {
-                set_in_handler(was);
+                set_in_handler(false);
                 return Err(err);
             }
             report(py, h, cb.bind(py), err);
@@ -479,7 +476,7 @@ fn dispatch(
             unsafe { ffi::Py_DECREF(res) };
         }
     }
-    set_in_handler(was);
+    set_in_handler(false);
     Ok(())
 }
 

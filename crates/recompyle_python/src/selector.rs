@@ -561,7 +561,7 @@ unsafe fn with_handlers(
         }
         let timing = Timing::start(py, active, site);
         let res = forward(callee, bound_self, args, nargsf, kwnames);
-        if !res.is_null() && awaited::awaitable_if(res, || timing.at_await(site)) {
+        if !res.is_null() && awaited::awaitable_if(res, || timing.at_await(py, site)) {
             return awaited_call(py, registered, event, wanted, res, timing, site);
         }
         timing.end(py, site, res.is_null());
@@ -637,11 +637,11 @@ impl Timing {
     }
 
     /// Whether the call is the operand of `await` (the tree's entry knows; else the site
-    /// table, asked only for calls that returned something awaitable).
-    fn at_await(&self, site: u64) -> bool {
+    /// table, asked only for calls that returned a generator or something awaitable).
+    fn at_await(&self, py: Python<'_>, site: u64) -> bool {
         match self {
             Timing::Tree(entry) => entry.awaited(),
-            _ => sites::lookup(site).is_some_and(|(module, i)| module.sites[i].awaited),
+            _ => awaited::site_is_awaited(py, site),
         }
     }
 }

@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 
 use super::{finish_awaited, resume, suspend, Pending};
 use crate::cpython::{slot, TypePtr};
+use crate::gil::GilCell;
 use crate::handlers::After;
 
 /// An awaited call in progress: the awaitable it returned and who waits for its end.
@@ -126,6 +127,26 @@ pub unsafe fn awaitable_if(obj: *mut ffi::PyObject, at_await: impl FnOnce() -> b
         }
         ffi::PyGen_CheckExact(obj) != 0 && at_await() && iterable_coroutine(obj)
     }
+}
+
+/// Whether the site `site` is the operand of `await` (`Site::awaited`), for callers that
+/// have no profiler entry to ask: the site table's answer, remembered by site id in a small
+/// direct-mapped cache, as calls returning generators ask it at every site.
+pub fn site_is_awaited(py: Python<'_>, site: u64) -> bool {
+    const SLOTS: usize = 256;
+    /// `(site id, awaited)`; `u64::MAX` marks an empty slot.
+    static CACHE: GilCell<[(u64, bool); SLOTS]> = GilCell::new([(u64::MAX, false); SLOTS]);
+    let slot = ((site ^ (site >> 32)) as usize) % SLOTS;
+    let (id, awaited) = CACHE.get(py)[slot];
+    if id == site {
+        return awaited;
+    }
+    let Some((module, index)) = crate::sites::lookup(site) else {
+        return false;
+    };
+    let awaited = module.sites[index].awaited;
+    CACHE.get_mut(py)[slot] = (site, awaited);
+    awaited
 }
 
 /// Whether the generator `obj` is a coroutine (`types.coroutine`'s
