@@ -1,4 +1,6 @@
-"""The combine stage: profile documents of several processes (or runs) merged into one.
+"""The combine stage: profile documents of several processes, runs or tests merged into one
+(the one merge of the project: ``python -m recompyle combine``, the top process of a run
+(``recompyle.processes``) and the pytest plugin all use ``combine``).
 
 Each process of a run, or each run on another machine, leaves a *part*: a profile document
 (version 2, see ``recompyle.report``) that names itself in ``"parts"``, a list of part ids
@@ -10,14 +12,16 @@ instead of counted twice.
 What adds up, exactly: a call site is the same in two parts when its file, position, callee
 text and caller are; its ``calls``, ``total_ns``, ``self_ns`` and ``raised`` add,
 ``max_ns`` is the larger, ``mean_ns`` is recomputed, and ``processes`` counts the parts it
-was seen in. Tree nodes are the same when their paths of sites are, roots when their kind and
-name are (``per_process=True`` keeps each part's roots apart, named after its process).
+was seen in. Tree nodes are the same when their paths of sites are; roots combine by a
+policy (``ROOTS_POLICIES``): by kind and name, apart per process, or kept as they are.
 Timeline events are kept, moved onto a common clock when the parts say when they started
 (``started_unix_ns``), and their ``dropped`` counts add. ``files`` is the union; a file whose
 hash differs between parts is named in a warning and the first part's version is kept.
 
 A part that cannot be read (cut short, not JSON, another version, not a profile) is named in
-a warning and skipped; the rest are merged.
+a warning and skipped; the rest are merged. A part may name the modules the run's patterns
+selected in its process (``selected_modules``); a merge holds the union, so the top process
+can tell a pattern that matched nothing anywhere from one that only a child imported.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ __all__ = [
     "SITE_KEY_FIELDS",
     "combine",
     "main",
+    "fold",
     "new_part_id",
     "read_part",
+    "ROOTS_POLICIES",
 ]
 
 USAGE = """\
@@ -90,6 +96,13 @@ def read_part(path: str) -> Document | None:
     if problem:
         _skip(path, problem)
         return None
+    if not _part_ids(doc):
+        # A report written without an id is named by its content: the same file given
+        # twice is still refused.
+        import hashlib
+
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        doc["parts"] = [f"sha256:{hashlib.sha256(text).hexdigest()}"]
     return doc
 
 
@@ -114,20 +127,24 @@ def _problem(doc: object) -> str | None:
     return None
 
 
-class _Node:
-    """A merged tree node."""
+# How the roots (threads, tasks, tests) of the documents combine:
+#   "by-name"      the same kind and name in several documents is one root (the main threads of
+#                  a run's processes are one "MainThread"; its nodes count the processes);
+#   "per-process"  each document's roots kept apart, named "<pid>: <name>" (``--per-process``);
+#   "apart"        each document's roots kept as they are, in order (the pytest plugin: each
+#                  test's profile is one root named by the test).
+ROOTS_POLICIES = ("by-name", "per-process", "apart")
 
-    __slots__ = ("key", "calls", "total_ns", "self_ns", "max_ns", "raised", "processes", "children")
-
-    def __init__(self, key: SiteKey) -> None:
-        self.key = key
-        self.calls = self.total_ns = self.self_ns = self.max_ns = self.raised = 0
-        self.processes = 0
-        self.children: dict[SiteKey, _Node] = {}
+# A merged node: [calls, total_ns, self_ns, max_ns, raised, processes, children], children
+# keyed by the merged site index (an int hashes faster than the site's key tuple).
+_CALLS, _TOTAL, _SELF, _MAX, _RAISED, _PROCS, _KIDS = range(7)
+_node_counts = operator.itemgetter("calls", "total_ns", "self_ns", "max_ns", "raised")
+_row_counts = operator.itemgetter("calls", "total_ns", "self_ns", "max_ns", "raised")
+_COUNT_FIELDS = ("calls", "total_ns", "self_ns", "max_ns", "raised")
 
 
 class _Root:
-    """A merged root (a thread or task of one or more processes)."""
+    """A merged root (a thread or task of one or more processes, or a test)."""
 
     __slots__ = ("kind", "name", "thread_id", "total_ns", "processes", "children", "extra")
 
@@ -137,14 +154,25 @@ class _Root:
         self.thread_id = thread_id
         self.total_ns = 0
         self.processes = 0
-        self.children: dict[SiteKey, _Node] = {}
+        self.children: dict[int, list[Any]] = {}
         self.extra: dict[str, Any] = {}
 
 
-def combine(docs: list[Document], *, per_process: bool = False) -> Document:
-    """One document holding everything in ``docs`` (each a part or an earlier merge).
+def combine(
+    docs: list[Document],
+    *,
+    roots: str = "by-name",
+    offsets_ns: list[int] | None = None,
+) -> Document:
+    """One document holding everything in ``docs`` (each a part, an earlier merge, or a
+    test's profile): sites and tree nodes added up, ``roots`` combined by the policy named
+    (``ROOTS_POLICIES``). ``offsets_ns`` puts each document's timeline on the merged clock;
+    without it, the parts' ``started_unix_ns`` do (when every part has one).
 
-    Raises ``CombineError`` when a part appears twice."""
+    Raises ``CombineError`` when a part id appears twice. Documents without part ids (a
+    test's profile) are not parts: they are merged, and count no process."""
+    if roots not in ROOTS_POLICIES:
+        raise ValueError(f"roots={roots!r} is not one of {', '.join(ROOTS_POLICIES)}")
     seen: dict[str, int] = {}
     for i, doc in enumerate(docs):
         for part in _part_ids(doc):
@@ -154,187 +182,286 @@ def combine(docs: list[Document], *, per_process: bool = False) -> Document:
                     "combining it twice would count it twice"
                 )
             seen[part] = i
-    sites: dict[SiteKey, list[Any]] = {}  # key -> [row, processes]
-    roots: dict[tuple[str, str], _Root] = {}
+    counting = bool(seen)  # processes are counted when the inputs are processes' parts
+    index: dict[SiteKey, int] = {}
+    rows: list[dict[str, Any]] = []  # the first row seen of each site (its text fields)
+    acc: list[list[int]] = []  # [calls, total_ns, self_ns, max_ns, raised, processes]
+    merged_roots: dict[Any, _Root] = {}
     files: dict[str, Any] = {}
-    events: list[dict[str, Any]] = []
+    selected: set[str] = set()
+    events: list[tuple[Any, int, dict[str, Any], int]] = []
     dropped = 0
     has_timeline = False
-    starts = [d["started_unix_ns"] for d in docs if isinstance(d.get("started_unix_ns"), int)]
-    origin = min(starts) if len(starts) == len(docs) and docs else None
-    wall = [d["wall_ns"] for d in docs if isinstance(d.get("wall_ns"), int)]
-    for doc in docs:
-        keys = [_site_key(row) for row in doc["sites"]]
-        for key, row in zip(keys, doc["sites"]):
-            _add_site(sites, key, row)
-        root_index: list[tuple[str, str]] = []
-        for root in doc.get("roots", []):
+    if offsets_ns is None:
+        starts = [d.get("started_unix_ns") for d in docs]
+        origin = min(starts) if docs and all(isinstance(s, int) for s in starts) else None
+        shifts = [s - origin for s in starts] if origin is not None else [0] * len(docs)
+    else:
+        origin = None
+        shifts = list(offsets_ns)
+    walls = [d.get("wall_ns") for d in docs]
+    if docs and all(isinstance(w, int) for w in walls) and (origin is not None or offsets_ns):
+        # On one clock: from the first start to the last end.
+        wall_ns: int | None = max(s + w for s, w in zip(shifts, walls)) - min(shifts)
+    else:  # processes of one run overlap: the longest
+        wall_ns = max((w for w in walls if isinstance(w, int)), default=None)
+    for doc_i, doc in enumerate(docs):
+        sites = doc["sites"]
+        remap = _add_sites(index, rows, acc, sites, counting)
+        root_keys: list[Any] = []
+        for root_i, root in enumerate(doc.get("roots", [])):
             name = str(root.get("name", ""))
-            if per_process:
+            kind = str(root.get("kind", "thread"))
+            if roots == "per-process":
                 name = f"{doc.get('pid', '?')}: {name}"
-            rkey = (str(root.get("kind", "thread")), name)
-            root_index.append(rkey)
-            merged = roots.get(rkey)
+            rkey = (kind, name) if roots != "apart" else (doc_i, root_i)
+            root_keys.append(rkey)
+            merged = merged_roots.get(rkey)
             if merged is None:
-                merged = roots[rkey] = _Root(rkey[0], name, root.get("thread_id"))
-                if per_process:
+                merged = merged_roots[rkey] = _Root(kind, name, root.get("thread_id"))
+                if roots == "per-process":
                     merged.extra["pid"] = doc.get("pid")
+                elif roots == "apart":
+                    merged.extra = {k: v for k, v in root.items() if k not in _ROOT_FIELDS}
             elif merged.thread_id != root.get("thread_id"):
                 merged.thread_id = None  # merged across processes: no one thread id
             merged.total_ns += int(root.get("total_ns", 0))
             merged.processes += int(root.get("processes", 1))
-            _add_nodes(merged.children, root.get("children", []), keys)
-        for path, info in (doc.get("files") or {}).items():
-            old = files.get(path)
-            if old is None:
-                files[path] = info
-            elif isinstance(old, dict) and isinstance(info, dict):
-                if old.get("sha256") != info.get("sha256"):
-                    import warnings
-
-                    warnings.warn(
-                        f"recompyle combine: {path} differs between parts; "
-                        "the source shown is the first part's",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+            _add_nodes(merged.children, root.get("children", ()), remap)
+        _add_files(files, doc.get("files") or {})
+        selected.update(doc.get("selected_modules") or ())
         timeline = doc.get("timeline")
         if isinstance(timeline, dict):
             has_timeline = True
             dropped += int(timeline.get("dropped", 0))
-            shift = doc["started_unix_ns"] - origin if origin is not None else 0
+            shift = shifts[doc_i]
             for ev in timeline.get("events", []):
-                events.append(
-                    {
-                        **ev,
-                        "root": root_index[ev["root"]],
-                        "site": keys[ev["site"]],
-                        "start_ns": ev["start_ns"] + shift,
-                        "end_ns": ev["end_ns"] + shift,
-                    }
-                )
+                events.append((root_keys[ev["root"]], remap[ev["site"]], ev, shift))
     order = sorted(
-        sites.items(),
-        key=lambda kv: (-kv[1][0]["total_ns"], kv[0][0], kv[0][1], kv[0][2]),
+        range(len(rows)),
+        key=lambda i: (-acc[i][_TOTAL], rows[i]["file"], rows[i]["line"], rows[i]["col"]),
     )
-    index = {key: i for i, (key, _) in enumerate(order)}
-    root_list = list(roots.values())
-    root_pos = {(r.kind, r.name): i for i, r in enumerate(root_list)}
+    new_index = [0] * len(rows)
+    for new, old in enumerate(order):
+        new_index[old] = new
+    root_list = list(merged_roots.values())
+    root_pos = {key: i for i, key in enumerate(merged_roots)}
+    first = docs[0] if docs else {}
     out: Document = {
-        "version": VERSION,
-        "python": docs[0].get("python") if docs else None,
-        "argv": docs[0].get("argv") if docs else [],
-        "pid": docs[0].get("pid") if docs else None,
-        "wall_ns": max(wall) if wall else None,
-        "parts": list(seen),
-        "processes": sum(int(d.get("processes", 1)) for d in docs) if docs else 0,
-        "sites": [_site_row(row, seen_in) for _, (row, seen_in) in order],
-        "roots": [_root_doc(r, index) for r in root_list],
-        "timeline": None,
-        "files": files,
-    }
+        k: v for k, v in first.items() if k not in _COMPUTED
+    }  # the first document's other header fields (python, argv, pid...)
+    out.update(
+        version=VERSION,
+        python=first.get("python"),
+        argv=first.get("argv", []),
+        pid=first.get("pid"),
+        wall_ns=wall_ns,
+        sites=[_site_row(rows[i], acc[i], counting) for i in order],
+        roots=[_root_doc(r, new_index, counting) for r in root_list],
+        timeline=None,
+        files=files,
+    )
+    if counting:
+        out["parts"] = list(seen)
+        out["processes"] = sum(int(d.get("processes", 1)) for d in docs if _part_ids(d))
+    if selected:
+        out["selected_modules"] = sorted(selected)
     if origin is not None:
         out["started_unix_ns"] = origin
     if has_timeline:
-        events.sort(key=lambda e: (root_pos[e["root"]], e["start_ns"], -e["end_ns"]))
-        out["timeline"] = {
-            "dropped": dropped,
-            "events": [
-                {**e, "root": root_pos[e["root"]], "site": index[e["site"]]} for e in events
-            ],
-        }
+        placed = [
+            {
+                **ev,
+                "root": root_pos[rkey],
+                "site": new_index[site],
+                "start_ns": ev["start_ns"] + shift,
+                "end_ns": ev["end_ns"] + shift,
+            }
+            for rkey, site, ev, shift in events
+        ]
+        placed.sort(key=lambda e: (e["root"], e["start_ns"], -e["end_ns"]))
+        out["timeline"] = {"dropped": dropped, "events": placed}
     return out
+
+
+# Header fields combine computes; any other field of the first document is kept.
+_COMPUTED = frozenset(
+    ("version", "python", "argv", "pid", "wall_ns", "parts", "processes", "sites", "roots",
+     "timeline", "files", "started_unix_ns", "selected_modules")
+)  # fmt: skip
+_ROOT_FIELDS = frozenset(("kind", "name", "thread_id", "total_ns", "processes", "children"))
 
 
 def _part_ids(doc: Document) -> list[str]:
     parts = doc.get("parts")
-    if isinstance(parts, list) and parts:
-        return [str(p) for p in parts]
-    # A document written without an id is named by its content: the same file given twice
-    # is still refused.
-    import hashlib
-
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    return [f"sha256:{hashlib.sha256(text).hexdigest()}"]
+    return [str(p) for p in parts] if isinstance(parts, list) else []
 
 
-def _add_site(sites: dict[SiteKey, list[Any]], key: SiteKey, row: dict[str, Any]) -> None:
-    old = sites.get(key)
-    if old is None:
-        sites[key] = [dict(row), row.get("processes", 1)]
-        return
-    merged = old[0]
-    if _COUNTS <= row.keys() and _COUNTS <= merged.keys():
-        merged["calls"] += row["calls"]
-        merged["total_ns"] += row["total_ns"]
-        merged["self_ns"] += row["self_ns"]
-        merged["raised"] += row["raised"]
-        if row["max_ns"] > merged["max_ns"]:
-            merged["max_ns"] = row["max_ns"]
-    else:  # a row that lacks some counts (an older writer): they count as 0
-        for name in _SUMMED:
-            merged[name] = merged.get(name, 0) + row.get(name, 0)
-        merged["max_ns"] = max(merged.get("max_ns", 0), row.get("max_ns", 0))
-    old[1] += row.get("processes", 1)
+def _add_sites(
+    index: dict[SiteKey, int],
+    rows: list[dict[str, Any]],
+    acc: list[list[int]],
+    sites: list[dict[str, Any]],
+    counting: bool,
+) -> list[int]:
+    """Add a document's site rows; the merged index of each (the document's site index
+    → merged)."""
+    keys = list(map(_site_key, sites))
+    try:
+        counts = list(map(_row_counts, sites))
+    except KeyError:  # a row that lacks some counts (an older writer): they count as 0
+        counts = [tuple(row.get(f, 0) for f in _COUNT_FIELDS) for row in sites]
+    if counting and sites and "processes" in sites[0]:
+        procs: Any = [row.get("processes", 1) for row in sites]
+    else:
+        procs = [1] * len(sites)
+    remap = []
+    append = remap.append
+    get = index.get
+    for key, row, (calls, total, self_ns, max_ns, raised), p in zip(keys, sites, counts, procs):
+        at = get(key)
+        if at is None:
+            at = index[key] = len(rows)
+            rows.append(row)
+            acc.append([calls, total, self_ns, max_ns, raised, p])
+        else:
+            a = acc[at]
+            a[0] += calls
+            a[1] += total
+            a[2] += self_ns
+            if max_ns > a[3]:
+                a[3] = max_ns
+            a[4] += raised
+            a[5] += p
+        append(at)
+    return remap
 
 
-_SUMMED = ("calls", "total_ns", "self_ns", "raised")
-_COUNTS = frozenset((*_SUMMED, "max_ns"))
-
-
-def _site_row(row: dict[str, Any], processes: int) -> dict[str, Any]:
-    row = dict(row)
-    calls = row.get("calls", 0)
-    row["mean_ns"] = round(row.get("total_ns", 0) / calls, 1) if calls else 0.0
-    row["processes"] = processes
-    return row
-
-
-def _add_nodes(
-    into: dict[SiteKey, _Node], nodes: list[dict[str, Any]], keys: list[SiteKey]
-) -> None:
+def _add_nodes(into: dict[int, list[Any]], nodes: Any, remap: list[int]) -> None:
     for node in nodes:
-        key = keys[node["site"]]
-        merged = into.get(key)
+        site = remap[node["site"]]
+        try:
+            calls, total, self_ns, max_ns, raised = _node_counts(node)
+        except KeyError:
+            calls, total, self_ns, max_ns, raised = (node.get(f, 0) for f in _COUNT_FIELDS)
+        merged = into.get(site)
         if merged is None:
-            merged = into[key] = _Node(key)
-        get = node.get
-        merged.calls += get("calls", 0)
-        merged.total_ns += get("total_ns", 0)
-        merged.self_ns += get("self_ns", 0)
-        merged.raised += get("raised", 0)
-        max_ns = get("max_ns", 0)
-        if max_ns > merged.max_ns:
-            merged.max_ns = max_ns
-        merged.processes += get("processes", 1)
-        children = get("children")
+            merged = into[site] = [calls, total, self_ns, max_ns, raised,
+                                   node.get("processes", 1), {}]  # fmt: skip
+        else:
+            merged[0] += calls
+            merged[1] += total
+            merged[2] += self_ns
+            if max_ns > merged[3]:
+                merged[3] = max_ns
+            merged[4] += raised
+            merged[5] += node.get("processes", 1)
+        children = node.get("children")
         if children:
-            _add_nodes(merged.children, children, keys)
+            _add_nodes(merged[6], children, remap)
 
 
-def _node_doc(node: _Node, index: dict[SiteKey, int]) -> dict[str, Any]:
-    return {
-        "site": index[node.key],
-        "calls": node.calls,
-        "total_ns": node.total_ns,
-        "self_ns": node.self_ns,
-        "max_ns": node.max_ns,
-        "raised": node.raised,
-        "processes": node.processes,
-        "children": [_node_doc(c, index) for c in node.children.values()],
+def _add_files(files: dict[str, Any], more: dict[str, Any]) -> None:
+    for path, info in more.items():
+        old = files.get(path)
+        if old is None:
+            files[path] = info
+        elif isinstance(old, dict) and isinstance(info, dict):
+            if old.get("sha256") != info.get("sha256"):
+                import warnings
+
+                warnings.warn(
+                    f"recompyle combine: {path} differs between parts; "
+                    "the source shown is the first part's",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+
+
+def _site_row(row: dict[str, Any], a: list[int], counting: bool) -> dict[str, Any]:
+    calls, total = a[0], a[1]
+    out = {
+        **row,
+        "calls": calls,
+        "total_ns": total,
+        "self_ns": a[2],
+        "mean_ns": round(total / calls, 1) if calls else 0.0,
+        "max_ns": a[3],
+        "raised": a[4],
     }
+    if counting:
+        out["processes"] = a[5]
+    else:
+        out.pop("processes", None)
+    return out
 
 
-def _root_doc(root: _Root, index: dict[SiteKey, int]) -> dict[str, Any]:
-    return {
+def _node_docs(
+    children: dict[int, list[Any]], new_index: list[int], counting: bool
+) -> list[dict[str, Any]]:
+    out = []
+    for site, m in children.items():
+        node = {
+            "site": new_index[site],
+            "calls": m[0],
+            "total_ns": m[1],
+            "self_ns": m[2],
+            "max_ns": m[3],
+            "raised": m[4],
+        }
+        if counting:
+            node["processes"] = m[5]
+        node["children"] = _node_docs(m[6], new_index, counting) if m[6] else []
+        out.append(node)
+    return out
+
+
+def _root_doc(root: _Root, new_index: list[int], counting: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "kind": root.kind,
         "name": root.name,
         "thread_id": root.thread_id,
         "total_ns": root.total_ns,
-        "processes": root.processes,
-        **root.extra,
-        "children": [_node_doc(c, index) for c in root.children.values()],
     }
+    if counting:
+        out["processes"] = root.processes
+    out.update(root.extra)
+    out["children"] = _node_docs(root.children, new_index, counting)
+    return out
+
+
+def fold(doc: Document, kind: str, name: str, total_ns: int | None = None) -> Document:
+    """The document with all its roots made one root (``kind``, ``name``): their trees
+    merged node by node, ``total_ns`` given (the root's wall time) or their sum. A timeline
+    keeps the events of the root that recorded the most of them (one thread's well-nested
+    events; events of other threads would interleave), the others count as dropped. (The
+    pytest plugin makes each test's profile one root named by the test.)"""
+    roots = doc.get("roots", [])
+    merged: dict[int, list[Any]] = {}
+    identity = list(range(len(doc.get("sites", []))))
+    for root in roots:
+        _add_nodes(merged, root.get("children", ()), identity)
+    root = {
+        "kind": kind,
+        "name": name,
+        "thread_id": roots[0].get("thread_id", 0) if roots else 0,
+        "total_ns": total_ns if total_ns is not None else sum(r.get("total_ns", 0) for r in roots),
+        "children": _node_docs(merged, identity, False),
+    }
+    out = {**doc, "roots": [root]}
+    timeline = doc.get("timeline")
+    if timeline is not None:
+        events = timeline.get("events", [])
+        counts: dict[int, int] = {}
+        for event in events:
+            counts[event["root"]] = counts.get(event["root"], 0) + 1
+        kept_root = max(counts, key=counts.__getitem__) if counts else None
+        kept = [{**e, "root": 0} for e in events if e["root"] == kept_root]
+        out["timeline"] = {
+            "dropped": timeline.get("dropped", 0) + len(events) - len(kept),
+            "events": kept,
+        }
+    return out
 
 
 def main(args: list[str]) -> int:
@@ -371,7 +498,7 @@ def main(args: list[str]) -> int:
         print("recompyle combine: no part could be read", file=sys.stderr)
         return 1
     try:
-        merged = combine(docs, per_process=opts.per_process)
+        merged = combine(docs, roots="per-process" if opts.per_process else "by-name")
     except CombineError as exc:
         print(f"recompyle combine: {exc}", file=sys.stderr)
         return 2

@@ -157,6 +157,7 @@ def _install_child_hooks() -> None:
     atexit.register(write_own_part)
     _hook_os_exit()
     _chain_sigterm()
+    _wake_lock_waits()
 
 
 def _hook_os_exit() -> None:
@@ -171,6 +172,86 @@ def _hook_os_exit() -> None:
         _exit.__doc__ = real_exit.__doc__
         _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
         os._exit = _exit  # type: ignore[assignment]
+
+
+# -- SIGTERM ----------------------------------------------------------------------------------
+#
+# The part writer is a Python-level handler, and CPython runs one only between bytecodes of
+# the main thread: a SIGTERM that lands after the thread's last check and before it blocks
+# (under load, while it is preempted on its way into the wait) trips the handler, which then
+# waits for a wake-up that never comes (bpo-38227; coverage.py #1310). A multiprocessing
+# pool worker going back to the task queue as `Pool.terminate()` starts is that case: the
+# parent holds the queue's lock for good and waits for the worker, which sleeps in
+# `sem_wait` with the handler tripped (seen with gdb: `Handlers[SIGTERM].tripped == 1`).
+# So in a child, multiprocessing's lock waits (`with lock:`, which the queues' `get` uses)
+# wake every 0.1 s to let a tripped handler run; acquiring is otherwise unchanged.
+
+_WAKE_S = 0.1
+
+
+def _waking_enter(self: Any) -> bool:
+    """``SemLock.__enter__`` that returns to the interpreter every 0.1 s while it waits."""
+    acquire = self._semlock.acquire
+    while not acquire(True, _WAKE_S):
+        pass
+    return True
+
+
+def _patch_synchronize(module: Any) -> None:
+    semlock = getattr(module, "SemLock", None)
+    if semlock is not None and "__enter__" in vars(semlock):
+        _waking_enter.__wrapped__ = semlock.__enter__  # type: ignore[attr-defined]
+        semlock.__enter__ = _waking_enter
+
+
+class _AfterImport:
+    """A finder that asks the finders after it and patches ``multiprocessing.synchronize``
+    once its module has run (a spawn or forkserver worker imports it after start-up)."""
+
+    name = "multiprocessing.synchronize"
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        later = sys.meta_path[sys.meta_path.index(self) + 1 :] if self in sys.meta_path else []
+        for finder in later:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(fullname, path, target) if find_spec is not None else None
+            if spec is not None:
+                exec_module = getattr(spec.loader, "exec_module", None)
+                if exec_module is not None:
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class _PatchingLoader:
+    """The module's own loader, which patches the module after running it."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        _patch_synchronize(module)
+
+
+def _wake_lock_waits() -> None:
+    """Make multiprocessing's lock waits wake (see above), now or when imported."""
+    module = sys.modules.get(_AfterImport.name)
+    if module is not None:
+        _patch_synchronize(module)
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport())
 
 
 def _chain_sigterm() -> None:
@@ -210,12 +291,25 @@ def write_own_part() -> None:
     except (AttributeError, ValueError, OSError):
         mask = None
     try:
-        write_part(own_document())
+        write_part({**own_document(), "selected_modules": _selected_modules()})
     except Exception as exc:  # noqa: BLE001 -- the program's exit stays its own
         sys.stderr.write(f"recompyle: cannot write this process's profile part: {exc}\n")
     finally:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _selected_modules() -> list[str]:
+    """The modules of this process the run's patterns select (a bare ``*`` selects no name
+    worth telling): the top process warns about a pattern only if no process matched it."""
+    from recompyle._core import ModuleMatcher
+    from recompyle.finder import installed_patterns, tracked_patterns
+
+    named = [p for p in (*installed_patterns(), *tracked_patterns()) if p not in ("*", "**")]
+    if not named:
+        return []
+    matcher = ModuleMatcher(",".join(named))
+    return sorted(name for name in list(sys.modules) if matcher.matches(name))
 
 
 def own_document() -> dict[str, Any]:
@@ -305,7 +399,12 @@ def collect(own: dict[str, Any], *, per_process: bool | None = None) -> dict[str
         shutil.rmtree(directory, ignore_errors=True)
     if len(docs) == 1 and not per_process:
         return own
-    merged = combine(docs, per_process=per_process)
+    merged = combine(docs, roots="per-process" if per_process else "by-name")
+    # A pattern only a child's modules matched is not "matched nothing" (finder's warning,
+    # given at exit after this).
+    from recompyle.finder import matched_elsewhere
+
+    matched_elsewhere(merged.get("selected_modules") or [])
     merged["pid"] = os.getpid()
     merged["argv"] = own.get("argv", merged.get("argv"))
     return merged
