@@ -357,3 +357,25 @@ def test_pool_workers_lock_waits_wake_for_a_pending_sigterm(prog, tmp_path):
     assert done.stdout.splitlines() == [
         "__enter__", "fork _waking_enter", "spawn _waking_enter", "forkserver _waking_enter",
     ]  # fmt: skip
+
+
+def test_an_empty_part_is_what_the_report_stage_makes_of_nothing(prog, tmp_path):
+    """A child that recorded no call writes its part without the document builder: the
+    same document, field for field (but the clock)."""
+    code = textwrap.dedent(
+        """\
+        import json
+        from recompyle import _core, processes, report
+        report.profile_as_child()
+        assert processes._nothing_recorded()
+        built = report._own_document()
+        empty = processes.empty_document()
+        built.pop("started_unix_ns"), empty.pop("started_unix_ns")
+        print(built == empty, json.loads(processes._json_text(empty)) == empty)
+        import helper
+        print(processes._nothing_recorded())  # helper is instrumented: a full part
+        """
+    )
+    done = _run(["-c", code], tmp_path, RECOMPYLE_MODULES="helper")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "False"]

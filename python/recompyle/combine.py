@@ -26,11 +26,9 @@ can tell a pattern that matched nothing anywhere from one that only a child impo
 
 from __future__ import annotations
 
-import json
 import operator
 import os
 import sys
-from collections import deque
 
 if False:  # typing only: a profiled run's children import this at start-up
     from typing import Any
@@ -84,6 +82,8 @@ def new_part_id(pid: int | None = None) -> str:
 def read_part(path: str) -> Document | None:
     """The profile document in ``path``, or None with a warning naming the file and what is
     wrong with it."""
+    import json  # not at the top: children import this module for new_part_id
+
     try:
         with open(path, "rb") as fh:
             doc = json.loads(fh.read())
@@ -329,6 +329,8 @@ def _add_sites(
     → merged). Each row's counts go, as one tuple, to its site's bucket, summed at the end:
     the work per row is done by C loops (``map``), not by Python statements, which keeps
     merging a hundred parts of ten thousand sites to a fraction of a second."""
+    from collections import deque  # here: children import this module at exit
+
     keys = list(map(_site_key, sites))
     try:
         remap = list(map(index.__getitem__, keys))

@@ -103,7 +103,7 @@ def child_mode() -> bool:
     owner = os.environ.get(ENV_OWNER)
     if not directory or owner == str(os.getpid()) or not os.path.isdir(directory):
         return False
-    _state.update(role="child", pid=os.getpid(), written=False)
+    _state.update(role="child", pid=os.getpid(), written=False, started_unix_ns=_time_ns())
     _install_child_hooks()
     _watch_forks()
     _instrument_mp_main()
@@ -129,7 +129,7 @@ def _become_child_after_fork() -> None:
     """In a forked child: the profile so far is the parent's, so it starts empty here."""
     if _state["pid"] == os.getpid():
         return
-    _state.update(role="child", pid=os.getpid(), written=False)
+    _state.update(role="child", pid=os.getpid(), written=False, started_unix_ns=_time_ns())
     try:
         from recompyle import _core
 
@@ -291,7 +291,8 @@ def write_own_part() -> None:
     except (AttributeError, ValueError, OSError):
         mask = None
     try:
-        write_part({**own_document(), "selected_modules": _selected_modules()})
+        doc = empty_document() if _nothing_recorded() else own_document()
+        write_part({**doc, "selected_modules": _selected_modules()})
     except Exception as exc:  # noqa: BLE001 -- the program's exit stays its own
         sys.stderr.write(f"recompyle: cannot write this process's profile part: {exc}\n")
     finally:
@@ -318,6 +319,75 @@ def own_document() -> dict[str, Any]:
     return _state["document"]()
 
 
+def _nothing_recorded() -> bool:
+    """Whether this child cannot have recorded a call: no instrumented code ran here (no
+    module of recompyle's loader, no ``__mp_main__`` of ours, none of the other routes to
+    instrumented code imported). Asking the native profiler instead would cost up to 5 ms
+    (``_core.profiler_counts`` calibrates its clock over at least that long)."""
+    if _state.get("ran_main") or _INSTRUMENTING.intersection(sys.modules):
+        return False
+    for module in list(sys.modules.values()):
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if type(loader).__name__ == "RecompyleLoader":
+            return False
+    return True
+
+
+# Modules through which code is instrumented other than by an import (decorators, notebook
+# cells, the profiler's own API): a child that imported one builds its part in full.
+_INSTRUMENTING = frozenset(
+    ("recompyle.function_rewrite", "recompyle.ipython", "recompyle.profiler", "recompyle.deps")
+)
+
+
+def empty_document() -> dict[str, Any]:
+    """The part of a child that recorded nothing: what ``report.build_document`` makes of an
+    empty record (``tests/test_processes.py`` holds them equal), without importing the
+    report stage's document builder (``recompyle.profiler``: dataclasses, inspect, re),
+    which would cost every such child more than the rest of its start-up."""
+    return {
+        "version": 2,
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "argv": list(sys.argv),
+        "pid": os.getpid(),
+        "wall_ns": None,
+        "sites": [],
+        "roots": [],
+        "timeline": None,
+        "started_unix_ns": _state.get("started_unix_ns") or _time_ns(),
+        "files": {},
+    }
+
+
+def _time_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _json_text(value: Any) -> str:
+    """JSON of a small part (dicts, lists, strings, ints, None, booleans) without the json
+    package, whose decoder imports re (and enum): an empty part is written with this."""
+    from _json import encode_basestring_ascii as quote
+
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, dict):
+        items = (f"{quote(str(k))}: {_json_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_json_text, value)) + "]"
+    raise TypeError(f"not in a part: {type(value).__name__}")
+
+
 def configure(
     document: Callable[[], dict[str, Any]] | None = None,
     finish: Callable[[], None] | None = None,
@@ -334,8 +404,6 @@ def configure(
 def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
     """Write ``doc`` as this process's part into the run's parts directory; its path, or None
     when there is no directory (the top process ended and took the parts)."""
-    import json
-
     from recompyle.atomic_file import write_atomically
     from recompyle.combine import new_part_id
 
@@ -344,7 +412,12 @@ def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
         return None
     part_id = new_part_id()
     doc = {**doc, "parts": [part_id], "pid": os.getpid()}
-    data = json.dumps(doc).encode("utf-8")
+    if doc["sites"] or "json" in sys.modules:
+        import json
+
+        data = json.dumps(doc).encode("utf-8")
+    else:
+        data = _json_text(doc).encode("utf-8")
     name = f"part-{os.getpid()}-{part_id.rsplit(':', 1)[-1]}.json"
     path = os.path.join(directory, name)
     write_atomically(path, data, 0o600)
@@ -448,6 +521,7 @@ def _run_instrumented(
     with io.open_code(path) as fh:
         data = fh.read()
     code = instrument_source(data, path, run_name)
+    _state["ran_main"] = True
     module = types.ModuleType(run_name)
     namespace = module.__dict__
     if init_globals is not None:
