@@ -31,11 +31,11 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" "maturin>=1.5,<2" "pytest>=7" viztracer pyinstrument pyccolo typeguard
 "${pip[@]}" --no-deps --upgrade --target "$venv/recompyle-0.4.1" "recompyle==0.4.1"
 VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release --quiet
-corpus="$root/../shared/corpus"
+corpus="$root/tests/corpus"
 if [[ -x "$corpus/run_corpus.sh" ]]; then
   "$corpus/run_corpus.sh" --python "$venv/bin/python" --only cachetools,more-itertools \
     --work "$root/target/bench-env/corpus" --results "$root/target/bench-env/corpus-results"
 else
-  echo "no ../shared/corpus: the suite section will be skipped" >&2
+  echo "no tests/corpus: the suite section will be skipped" >&2
 fi
 echo "bench environment ready: $venv/bin/python benches/run_all.py"

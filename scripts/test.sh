@@ -55,6 +55,10 @@ python_suite() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
       pytest-xdist ipython ipykernel nbclient nbformat ||
       echo "warning: pytest-xdist/IPython/Jupyter not installed for $tag; their tests skip"
+    # mypy's stubtest checks _core.pyi against this interpreter's build of the extension
+    # (tests/test_core_stub.py). mypy 2 no longer runs on 3.9.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mypy>=1.15,<2" ||
+      echo "warning: mypy not installed for $tag; the stubtest check skips"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
       --no-deps "$wheels"/recompyle-*-"$tag"-*.whl
     # Run from a copy-free location so `import recompyle` finds the installed wheel.
@@ -114,11 +118,20 @@ for py in "${sid_pythons[@]}"; do printf '  %s (sid root)\n' "$py"; done
 step "rust: fmt, tests"
 cargo fmt --all --check
 cargo test --workspace --exclude recompyle_python --quiet
-# The extension crate's pure logic (no interpreter needed): the call tree.
-cargo test -p recompyle_python --lib --quiet call_tree
+# The extension crate's pure logic (no interpreter needed): the call tree, the site
+# registry, id and key hashing, module matching, the listeners' flags.
+cargo test -p recompyle_python --lib --quiet -- call_tree sites:: id_hash module_patterns listeners
+
+# No two modules of a crate import each other in a cycle. Allowed for now, and only this
+# one: `awaited.rs` <-> `profiler.rs` (the awaited-call timer and the profiler it reports
+# to), owned by the profiler's work, to fold together (awaited as the profiler's submodule).
+python3 scripts/check_module_cycles.py --allow awaited:profiler
 
 # pyo3 sets `Py_3_N` cfgs from the interpreter it builds for, and the extension has code for
 # some versions only: lint it as built for each, from a config file (no interpreter needed).
+# The lint policy is `[workspace.lints]` in Cargo.toml: among others every `unsafe fn`
+# (private ones too, `clippy.toml`) needs a `# Safety` section (`missing_safety_doc`), and
+# every unsafe operation in one its own `unsafe` block (`unsafe_op_in_unsafe_fn`).
 step "rust: clippy for CPython ${all_versions[*]}"
 cfg_dir="$work/pyo3-cfg"
 mkdir -p "$cfg_dir"
@@ -161,11 +174,15 @@ fi
 
 status=0
 if [[ ${#pythons[@]} -gt 0 ]]; then
-  step "tools venv (ruff)"
+  step "tools venv (ruff, mypy)"
   [[ -x "$work/tools/bin/python" ]] || "${pythons[-1]}" -m venv "$work/tools"
-  "$work/tools/bin/python" -m pip install --quiet --disable-pip-version-check "ruff==0.8.4"
+  # mypy 1.x: the last series that checks for Python 3.9, the oldest supported.
+  "$work/tools/bin/python" -m pip install --quiet --disable-pip-version-check "ruff==0.8.4" \
+    "mypy>=1.15,<2"
   "$work/tools/bin/ruff" check python tests benches examples
   "$work/tools/bin/ruff" format --check python tests benches examples
+  # The type policy is written in pyproject.toml ([tool.mypy]): python/recompyle for 3.9.
+  "$work/tools/bin/mypy"
   python_suite tools "$work/wheels" "$@" || status=1
 fi
 

@@ -128,6 +128,16 @@ async def slow_cancelled():
     task = asyncio.current_task()
     asyncio.get_running_loop().call_later(0.01, task.cancel)
     await asyncio.sleep(10)
+
+async def fetch(delay):
+    await asyncio.sleep(delay)
+    return leaf(delay)
+
+async def fan_out():
+    first = await fetch(0.02)
+    both = await asyncio.gather(fetch(0.03), fetch(0.06))
+    task = asyncio.create_task(fetch(0.01), name="single")
+    return first, both, await task
 """
 
 
@@ -154,6 +164,39 @@ def walk(nodes):
     for n in nodes:
         yield n
         yield from walk(n.children)
+
+
+def all_nodes(roots: list[CallRoot]) -> list[CallNode]:
+    return [n for r in roots for n in walk(r.children)]
+
+
+def task_roots(roots: list[CallRoot]) -> list[CallRoot]:
+    return [r for r in roots if r.kind == "task"]
+
+
+def assert_well_nested(events: list[dict]) -> None:
+    """Within each root (thread or task), every event ends before the one enclosing it."""
+    stacks: dict[int, list[dict]] = {}
+    for e in events:
+        stack = stacks.setdefault(e["root"], [])
+        while stack and stack[-1]["end_ns"] <= e["start_ns"]:
+            stack.pop()
+        if stack:
+            assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
+        stack.append(e)
+
+
+def assert_within_parents(roots: list[CallRoot]) -> None:
+    """No node (nor its children together) takes more time than its parent: no share
+    above 100%. Recursion is collapsed, so a parent never repeats below itself."""
+
+    def check(total: int, children: tuple[CallNode, ...]) -> None:
+        assert sum(c.total_ns for c in children) <= total
+        for c in children:
+            check(c.total_ns, c.children)
+
+    for r in roots:
+        check(r.total_ns, r.children)
 
 
 def test_tree_shape_counts_and_self_time(prog):
@@ -235,7 +278,8 @@ def test_awaited_call_is_timed_until_its_result_is_ready(prog):
 
     with recompyle.Profiler() as p:
         asyncio.run(prog.waits())
-    nodes = list(walk(main_root(p.tree()).children))
+    (task,) = task_roots(p.tree())
+    nodes = list(walk(task.children))
     slow = next(n for n in nodes if n.callee == "slow")
     assert slow.total_ns >= 50_000_000
     sleep = only(slow.children, "asyncio.sleep")
@@ -250,7 +294,16 @@ def test_interleaved_tasks_keep_their_calls_apart(prog):
 
     with recompyle.Profiler() as p:
         asyncio.run(prog.many())
-    nodes = list(walk(main_root(p.tree()).children))
+    roots = p.tree()
+    tasks = task_roots(roots)
+    assert len(tasks) == 101, "the main task and the 100 it gathers"
+    assert len({r.name for r in tasks}) == 101
+    assert_within_parents(roots)
+    for r in tasks:
+        # Each gathered task's own calls are the top of its own tree.
+        top = {c.callee for c in r.children}
+        assert top <= {"a_work", "b_work", "asyncio.sleep", "range"} or "asyncio.gather" in top
+    nodes = all_nodes(roots)
     a_work = [n for n in nodes if n.callee == "a_work"]
     b_work = [n for n in nodes if n.callee == "b_work"]
     assert sum(n.calls for n in a_work) == 150 and sum(n.calls for n in b_work) == 150
@@ -266,13 +319,51 @@ def test_interleaved_tasks_keep_their_calls_apart(prog):
     assert parents == {"a_work", "mid"}
 
 
+def test_tasks_have_roots_and_awaited_time_stays_at_the_await_site(prog):
+    """The rule: a call awaited at its site is timed until its result is ready, in the
+    awaiting task's tree; a coroutine only created at a site (gather, create_task) is timed
+    there for its creation, and its own calls are the top of the tree of the task running
+    it."""
+    import asyncio
+
+    with recompyle.Profiler(timeline=True) as p:
+        asyncio.run(prog.fan_out())
+    roots = p.tree()
+    assert_within_parents(roots)
+    tasks = {r.name: r for r in task_roots(roots)}
+    assert len(tasks) == 4 and "single" in tasks
+    main = next(r for r in tasks.values() if any(c.callee == "asyncio.gather" for c in r.children))
+    gather = only(main.children, "asyncio.gather")
+    assert gather.total_ns >= 60_000_000, "the wait is at the await site"
+    fetches = by_callee(main.children, "fetch")
+    awaited = [n for n in fetches if n.total_ns >= 20_000_000]
+    created = [n for n in fetches if n.total_ns < 20_000_000]
+    assert len(awaited) == 1 and only(awaited[0].children, "asyncio.sleep").calls == 1
+    assert len(created) == 3 and all(not n.children for n in created), "creation only"
+    assert only(main.children, "asyncio.create_task").total_ns < 20_000_000
+    others = [r for r in tasks.values() if r is not main]
+    waits = sorted(only(r.children, "asyncio.sleep").total_ns for r in others)
+    assert waits[0] >= 10_000_000 and waits[1] >= 30_000_000 and waits[2] >= 60_000_000
+    for r in others:
+        assert only(r.children, "leaf").calls == 1
+        assert r.total_ns >= only(r.children, "asyncio.sleep").total_ns
+    # The timeline has the awaited calls too, well nested in each task's lane.
+    doc = p.document()
+    events = doc["timeline"]["events"]
+    callees = {doc["sites"][e["site"]]["callee"] for e in events}
+    assert {"asyncio.gather", "asyncio.sleep", "fetch", "leaf"} <= callees
+    assert_well_nested(events)
+    wait = next(e for e in events if doc["sites"][e["site"]]["callee"] == "asyncio.gather")
+    assert wait["end_ns"] - wait["start_ns"] >= 60_000_000
+
+
 def test_cancellation_through_an_awaited_call(prog):
     import asyncio
 
     with recompyle.Profiler() as p:
         assert asyncio.run(prog.cancel_me()) == "cancelled"
         assert asyncio.run(prog.awaits_cancelled()) == "propagated"
-    nodes = list(walk(main_root(p.tree()).children))
+    nodes = all_nodes(p.tree())
     slow_cancelled = next(n for n in nodes if n.callee == "slow_cancelled")
     assert (slow_cancelled.calls, slow_cancelled.raised) == (1, 1)
     assert slow_cancelled.total_ns >= 10_000_000
@@ -316,6 +407,39 @@ def test_max_is_per_profiler(prog):
     assert [r.calls for r in inner.stats() if r.callee == "time.sleep"] == [1]
 
 
+def test_a_profiler_reads_only_what_its_calls_touched(prog):
+    """Profilers' baselines are native windows: starting one copies nothing, and reading it
+    back returns the nodes and sites its calls changed, whatever the tree's size (the
+    pytest plugin starts one per test)."""
+    with recompyle.Profiler():
+        prog.top()
+        prog.catches()
+        prog.consume()
+        prog.fact(20)
+        prog.in_thread("other")
+    whole = recompyle._core.profiler_counts()
+    assert len(whole.nodes) > 15
+    epoch, seq, _now, _scale = recompyle._core.profiler_window_open()
+    recompyle._core.profiler_start(True)
+    try:
+        prog.mid(2)
+        window = recompyle._core.profiler_window(seq)
+    finally:
+        recompyle._core.profiler_stop(True)
+        recompyle._core.profiler_window_close(seq)
+    assert window.epoch == epoch
+    assert sorted((row[4], row[5] > 0) for row in window.nodes) == [(1, True), (2, True)]
+    assert sorted(row[1] for row in window.sites) == [1, 2], "range once, leaf twice"
+    (root,) = window.roots
+    assert root[4] == "thread" and root[3] == threading.current_thread().name
+    # A maximum seen before the window is not the window's.
+    with recompyle.Profiler():
+        prog.nap(0.02)
+    with recompyle.Profiler() as p:
+        prog.nap(0)
+    assert next(r for r in p.stats() if r.callee == "time.sleep").max_ns < 20_000_000
+
+
 def test_calls_deeper_than_the_reporting_limit_are_counted(prog):
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(5000)
@@ -340,14 +464,8 @@ def test_timeline_events_nest_and_the_cap_drops(prog):
     events = doc["timeline"]["events"]
     assert doc["timeline"]["dropped"] == 0
     assert len(events) == 2 + 2 + 5  # mid x2, range x2, leaf x5 (top is called from here)
-    stack: list[dict] = []
-    for e in events:
-        while stack and stack[-1]["end_ns"] <= e["start_ns"]:
-            stack.pop()
-        if stack:
-            assert e["end_ns"] <= stack[-1]["end_ns"], "well nested"
-        stack.append(e)
-        assert doc["sites"][e["site"]]["callee"] in {"mid", "range", "leaf"}
+    assert_well_nested(events)
+    assert {doc["sites"][e["site"]]["callee"] for e in events} == {"mid", "range", "leaf"}
     with recompyle.Profiler(timeline=True, timeline_cap=4) as capped:
         prog.top()
     doc = capped.document()

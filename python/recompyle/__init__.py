@@ -15,9 +15,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "CallEvent": "recompyle._core",
     "GlobalEvent": "recompyle._core",
-    "track_globals": "recompyle.tracking",
-    "tracked_patterns": "recompyle.tracking",
-    "is_tracked": "recompyle.tracking",
+    "track_globals": "recompyle.tracked_globals",
+    "tracked_patterns": "recompyle.tracked_globals",
+    "is_tracked": "recompyle.tracked_globals",
     "Tracer": "recompyle.deps",
     "track": "recompyle.deps",
     "DependencyGraph": "recompyle.deps",
@@ -50,7 +50,17 @@ _EXPORTS = {
 # Submodules a reader reaches as ``recompyle.deps.hash_value`` after a plain
 # ``import recompyle``: imported on first attribute access, like the names above.
 _SUBMODULES = frozenset(
-    ("decorators", "deps", "finder", "handlers", "loader", "profiler", "report", "tracking")
+    (
+        "decorators",
+        "deps",
+        "finder",
+        "handlers",
+        "loader",
+        "profiler",
+        "report",
+        "tracked_globals",
+        "tracking",
+    )
 )
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

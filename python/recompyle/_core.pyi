@@ -1,25 +1,35 @@
 """Type stubs for the native module ``recompyle._core`` (crates/recompyle_python)."""
 
+import sys
 from collections.abc import Callable
 from types import CodeType, FrameType, ModuleType
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, final
 
 FORMAT_VERSION: int
 TRAMPOLINE_NAME: str
 
 METHOD_SELECTOR_NAME: str
 
-def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
-    """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
+if sys.version_info >= (3, 11):
+    def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
+        """The builtin ``__recompyle__``: ``callee``, or a proxy reporting the call."""
 
-def select_method(site_id: int, obj: object, /) -> Any:
-    """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are proxies
-    reporting the method call."""
+    def select_method(site_id: int, obj: object, /) -> Any:
+        """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are
+        proxies reporting the method call."""
+
+else:
+    # Before 3.11 the two selectors are instances of a native type (``Selector``, not a
+    # module attribute), called the same way: 3.9/3.10 charge every builtin-function call a
+    # recursion level.
+    select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
+    select_method: Callable[[int, object], Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...
 class HandlerWarning(RuntimeWarning): ...
 
+@final
 class Transformed:
     @property
     def source(self) -> str: ...
@@ -42,14 +52,15 @@ def transform(
 ) -> Transformed: ...
 def register_site_table(module_key: int, filename: str, module: str, table: bytes) -> bool: ...
 def site_info(site_id: int) -> tuple[str, str, int, int, int, int, str, str]: ...
-
+@final
 class ModuleMatcher:
-    def __init__(self, patterns: str) -> None: ...
+    def __new__(cls, patterns: str) -> ModuleMatcher: ...
     def matches(self, name: str) -> bool: ...
     @property
     def patterns(self) -> list[str]: ...
     def __bool__(self) -> bool: ...
 
+@final
 class CallEvent:
     @property
     def func(self) -> Callable[..., Any]: ...
@@ -82,6 +93,7 @@ class CallEvent:
     @property
     def caller(self) -> Optional[str]: ...
 
+@final
 class Handler:
     def remove(self) -> None: ...
     @property
@@ -108,11 +120,12 @@ def add_handler(
 WRITE_REPORTER_NAME: str
 CLASS_READ_REPORTER_NAME: str
 
+@final
 class TrackedGlobals(dict[str, Any]): ...
 
-def track_module(module: ModuleType, /) -> None: ...
-def is_tracked_namespace(namespace: object, /) -> bool: ...
-
+def track_module(module: ModuleType) -> None: ...
+def is_tracked_namespace(namespace: object) -> bool: ...
+@final
 class GlobalEvent:
     @property
     def kind(self) -> str: ...
@@ -138,9 +151,35 @@ def profiler_start(tree: bool = True) -> None: ...
 def profiler_stop(tree: bool = True) -> None: ...
 def profiler_running() -> bool: ...
 def profiler_reset() -> None: ...
-def profiler_clear_max() -> None: ...
-def profiler_snapshot() -> list[tuple[int, int, int, int, int]]: ...
+def profiler_window_open() -> tuple[int, int, int, float]:
+    """A profiler's window opens, O(1): (epoch, start number, clock tick, ns per tick)."""
 
+def profiler_window_close(seq: int) -> None: ...
+@final
+class Window:
+    """What changed while one window was open, in ticks (profiler.rs): only what the
+    window's calls touched."""
+
+    @property
+    def ns_per_tick(self) -> float: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def sites(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(site_id, calls, ticks, max_ticks, raised, untimed) per site changed."""
+    @property
+    def nodes(self) -> list[tuple[int, int, int, int, int, int, int, int, int, int]]:
+        """(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
+        untimed) per node changed."""
+    @property
+    def roots(self) -> list[tuple[int, int, int, Optional[str], str]]:
+        """(root, node, thread_id, name, kind "thread" or "task") for those nodes' roots."""
+
+def profiler_window(seq: int) -> Window: ...
+def profiler_snapshot() -> list[tuple[int, int, int, int, int]]: ...
+@final
 class Counts:
     """Raw profiler counts in clock ticks (profiler.rs)."""
 
@@ -153,8 +192,8 @@ class Counts:
     def nodes(self) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
         """(parent, site index, root, calls, ticks, self_ticks, max_ticks, raised, untimed)."""
     @property
-    def roots(self) -> list[tuple[int, int, Optional[str]]]:
-        """(node, thread_id, thread name) per thread root."""
+    def roots(self) -> list[tuple[int, int, Optional[str], str]]:
+        """(node, thread_id, name, kind "thread" or "task") per root."""
     @property
     def epoch(self) -> int: ...
     @property
@@ -169,6 +208,7 @@ def timeline_events(start: int, end: int) -> tuple[int, list[tuple[int, int, int
 WRAP_SELECTOR_NAME: str
 AWAIT_SELECTOR_NAME: str
 
+@final
 class FunctionSite:
     @property
     def line(self) -> int: ...
@@ -177,6 +217,7 @@ class FunctionSite:
     @property
     def callee(self) -> str: ...
 
+@final
 class FlatProfile:
     def __init__(self) -> None: ...
     def enter(self) -> int: ...
@@ -186,6 +227,7 @@ class FlatProfile:
         self, token: int, limit: float, below: bool, above: bool
     ) -> tuple[float, Optional[list[tuple[Any, list[float]]]]]: ...
 
+@final
 class RewrittenFunction:
     @property
     def code(self) -> str: ...

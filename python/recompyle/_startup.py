@@ -6,7 +6,7 @@ first, so unset ones cost five dictionary lookups), and by
 
 ``RECOMPYLE_MODULES``  patterns of modules to instrument (see ``recompyle.finder``).
 ``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
-                       instrumented too; see ``recompyle.tracking``); ``__main__`` is the
+                       instrumented too; see ``recompyle.tracked_globals``); ``__main__`` is the
                        namespace the program runs in.
 ``RECOMPYLE_FORMAT``   a report format (``text``, ``json``, ``tree``, ``speedscope``,
                        ``chrome``, ``pstats``, ``callgrind``, ``collapsed``, ``html``; see
@@ -15,6 +15,7 @@ first, so unset ones cost five dictionary lookups), and by
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
 ``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
                        they profile and leave their part there.
+The variables are read by ``recompyle.config``, which the CLI shares.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises ``RuntimeError``
                        instead of running uninstrumented with a warning; ``0`` or unset:
                        the warning. Anything else is refused with a one-line message.
@@ -25,6 +26,7 @@ Everything here is idempotent: site may process the ``.pth`` file twice in a ven
 import os
 import sys
 
+from recompyle import config
 from recompyle.finder import install
 
 
@@ -34,10 +36,8 @@ def _complain(message: str) -> None:
 
 def install_from_env() -> bool:
     """Install what the environment asks for; False (with a message) if it asks wrongly."""
-    patterns = os.environ.get("RECOMPYLE_MODULES", "").strip()
-    tracked = os.environ.get("RECOMPYLE_TRACK_GLOBALS", "").strip()
-    fmt = os.environ.get("RECOMPYLE_FORMAT", "").strip() or None
-    output = os.environ.get("RECOMPYLE_OUTPUT", "").strip() or None
+    env = config.from_env()
+    patterns, tracked, fmt, output = env.modules, env.track_globals, env.format, env.output
     from recompyle.loader import strict_setting_error
 
     strict_error = strict_setting_error()
@@ -61,8 +61,8 @@ def install_from_env() -> bool:
         from recompyle._core import ModuleMatcher
 
         for variable, value in (
-            ("RECOMPYLE_MODULES", patterns),
-            ("RECOMPYLE_TRACK_GLOBALS", tracked),
+            (config.ENV_MODULES, patterns),
+            (config.ENV_TRACK_GLOBALS, tracked),
         ):
             try:
                 ModuleMatcher(value)
@@ -121,7 +121,7 @@ def _report_of_nothing(pid: int, asked: str) -> None:
     from recompyle.report import report_pending
 
     if os.getpid() == pid and not report_pending():
-        variable = "RECOMPYLE_OUTPUT" if os.environ.get("RECOMPYLE_OUTPUT") else "RECOMPYLE_FORMAT"
+        variable = config.from_env().report_variable
         _complain(
             f"{variable}={asked!r} asks for a report, but RECOMPYLE_MODULES is empty: "
             "nothing was instrumented, no report written"

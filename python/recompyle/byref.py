@@ -56,9 +56,10 @@ import functools
 import linecache
 import sys
 import types
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar, Union
 
 from recompyle import _core
+from recompyle.code_tables import insert_unlocated, shift_exception_table
 
 __all__ = ["ByRefError", "byref"]
 
@@ -105,83 +106,6 @@ class ByRefError(ValueError):
 # --- the copy of the function that runs as a generator ------------------------------------
 
 
-def _varint_chunks(value: int) -> list[int]:
-    """6-bit groups, most significant first: the exception table's varint."""
-    chunks = [value & 63]
-    value >>= 6
-    while value:
-        chunks.append(value & 63)
-        value >>= 6
-    chunks.reverse()
-    return chunks
-
-
-def _shift_exception_table(table: bytes, units: int) -> bytes:
-    """Every handler's start and target moved ``units`` code units later (3.11+)."""
-    out = bytearray()
-    i = 0
-    while i < len(table):
-        fields = []
-        for _ in range(4):
-            byte = table[i]
-            i += 1
-            value = byte & 63
-            while byte & 64:
-                byte = table[i]
-                i += 1
-                value = (value << 6) | (byte & 63)
-            fields.append(value)
-        fields[0] += units
-        fields[2] += units
-        for n, value in enumerate(fields):
-            chunks = _varint_chunks(value)
-            for k, chunk in enumerate(chunks):
-                byte = chunk | (64 if k < len(chunks) - 1 else 0)
-                if n == 0 and k == 0:
-                    byte |= 128
-                out.append(byte)
-    return bytes(out)
-
-
-def _linetable_entry_size(table: bytes, i: int) -> int:
-    """Bytes of the location entry at ``i`` (3.11+ ``co_linetable``)."""
-    code = (table[i] >> 3) & 15
-    j = i + 1
-    if code == 15:
-        return 1
-    if code in (10, 11, 12):
-        return 3
-    if code < 10:
-        return 2
-    varints = 1 if code == 13 else 4
-    for _ in range(varints):
-        while table[j] & 64:
-            j += 1
-        j += 1
-    return j - i
-
-
-def _insert_linetable(table: bytes, at_unit: int, units: int) -> bytes:
-    """``units`` code units without a location inserted at code unit ``at_unit``: such an
-    entry leaves the running line alone, so every later position stays."""
-    unit = 0
-    i = 0
-    while i < len(table) and unit < at_unit:
-        length = (table[i] & 7) + 1
-        size = _linetable_entry_size(table, i)
-        if unit + length > at_unit:
-            if (table[i] >> 3) & 15 != 15:
-                raise ValueError("the function's prologue has a location")
-            before, after = at_unit - unit, unit + length - at_unit
-            middle = bytes([0x80 | (15 << 3) | (before - 1), 0x80 | (15 << 3) | (after - 1)])
-            return (
-                table[:i] + middle[:1] + bytes([0xF8 | (units - 1)]) + middle[1:] + table[i + 1 :]
-            )
-        unit += length
-        i += size
-    return table[:i] + bytes([0xF8 | (units - 1)]) + table[i:]
-
-
 def generator_code(code: types.CodeType) -> types.CodeType:
     """``code`` compiled as a generator: calling a function of it binds the arguments and
     stops before the body; its frame (``gi_frame``) keeps the final locals.
@@ -190,7 +114,7 @@ def generator_code(code: types.CodeType) -> types.CodeType:
     compiler puts before ``RESUME`` in generators; jumps are relative there and nothing
     jumps into the prologue, so only the exception table and the location table move."""
     flags = code.co_flags | _CO_GENERATOR
-    if _VERSION < (3, 11):
+    if sys.version_info < (3, 11):
         return code.replace(co_flags=flags)
     ops = code.co_code
     resume = dis.opmap["RESUME"]
@@ -201,8 +125,8 @@ def generator_code(code: types.CodeType) -> types.CodeType:
     return code.replace(
         co_flags=flags,
         co_code=ops[:at] + prologue + ops[at:],
-        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
-        co_linetable=_insert_linetable(code.co_linetable, at // 2, 2),
+        co_exceptiontable=shift_exception_table(code.co_exceptiontable, 2),
+        co_linetable=insert_unlocated(code.co_linetable, at // 2, 2),
         co_stacksize=max(code.co_stacksize, 1),
     )
 
@@ -358,7 +282,7 @@ class _Call:
         # Whether looking anything up needs the caller's f_locals (a copy on 3.9-3.12).
         # (A method call's object is looked up only when the bound object does not tell.)
         lvalues = [a.lvalue for a in [*self.args, *self.keywords.values()] if a.lvalue]
-        if self.callee_kind == "name":
+        if self.callee_kind == "name" and self.callee_base is not None:
             lvalues.append(self.callee_base)
         self.needs_locals = self.callee_kind == "super" or any(
             (lv.scope is _FAST and (lv.steps or lv is self.callee_base)) or lv.scope is _NAMESPACE
@@ -367,7 +291,7 @@ class _Call:
         )
         #: (offset, number of positional arguments, keyword names) → (param, _Arg) pairs,
         #: or the message of a refusal.
-        self.templates: dict[tuple, Any] = {}
+        self.templates: dict[_Shape, _Template] = {}
 
 
 class _Site:
@@ -423,7 +347,7 @@ def _loads(code: types.CodeType) -> dict[str, set[tuple[int | None, int | None]]
     loads: dict[str, set[tuple[int | None, int | None]]] = {}
     line = None
     for ins in dis.get_instructions(code):
-        if _VERSION >= (3, 11):
+        if sys.version_info >= (3, 11):
             line, col = ins.positions.lineno, ins.positions.col_offset  # type: ignore[union-attr]
         else:
             if ins.starts_line is not None:
@@ -461,7 +385,7 @@ def _analyse(frame: types.FrameType) -> _Site:
     op, oparg, offset = _instruction(code, frame.f_lasti)
     positions = None
     line = frame.f_lineno
-    if _VERSION >= (3, 11):
+    if sys.version_info >= (3, 11):
         for n, position in enumerate(code.co_positions()):
             if n == offset // 2:
                 positions = position
@@ -586,15 +510,15 @@ def _callee_offset(
     elif kind == "super":
         # super().attr: looked up in the MRO after the class the calling method was defined
         # in (its ``__class__`` cell), as super() does.
-        klass = locs.get("__class__") if hasattr(locs, "get") else None
-        if not args or not isinstance(klass, type):
+        defining = locs.get("__class__") if hasattr(locs, "get") else None
+        if not args or not isinstance(defining, type):
             return None
         owner = args[0] if isinstance(args[0], type) else type(args[0])
         mro = owner.__mro__
-        if klass not in mro:
+        if defining not in mro:
             return None
         raw = _MISSING
-        for base_class in mro[mro.index(klass) + 1 :]:
+        for base_class in mro[mro.index(defining) + 1 :]:
             if call.callee_attr in base_class.__dict__:
                 raw = base_class.__dict__[call.callee_attr]
                 break
@@ -612,21 +536,44 @@ def _callee_offset(
     return None
 
 
-def _template(spec: _Spec, call: _Call, offset: int, args: tuple, kwargs: dict) -> Any:
-    """Which argument of the call each passed by-reference parameter got: ``[(param,
-    _Arg), ...]``, or ``(message, param)`` of a refusal. Fixed for a site, an offset and the
-    shape of the arguments, so it is cached."""
+class _Passed(NamedTuple):
+    """A by-reference parameter the call passed, and the argument (an lvalue) it got."""
+
+    param: str
+    arg: _Arg
+    lvalue: _Lvalue
+
+
+class _Refusal(NamedTuple):
+    """Why a call's arguments cannot be written back (the ``ByRefError``'s message), and the
+    parameter concerned, if one is."""
+
+    message: str
+    param: str | None
+
+
+#: What a call site passed for the by-reference parameters, or why it cannot be written
+#: back: fixed for a site, an offset and a shape of the arguments, so it is cached.
+_Template = Union[list[_Passed], _Refusal]
+#: (callee offset, number of positional arguments, keyword names in order).
+_Shape = tuple[int, int, tuple[str, ...]]
+
+
+def _template(
+    spec: _Spec, call: _Call, offset: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Template:
+    """Which argument of the call each passed by-reference parameter got, or the refusal."""
     qualname = spec.qualname
     where = call.where
     has_star = call.starred_at is not None
     if not has_star and None not in call.keywords:
         if len(args) != call.npos + offset or set(kwargs) != set(call.keywords):
-            return (
+            return _Refusal(
                 f"{qualname}() called at {where} with other arguments than written there: "
                 "not a direct call of it (functools.partial and other wrappers are refused)",
                 None,
             )
-    pairs = []
+    pairs: list[_Passed] = []
     for param in spec.names:
         if param in kwargs:
             arg = call.keywords.get(param) or call.keywords.get(None)
@@ -636,27 +583,28 @@ def _template(spec: _Spec, call: _Call, offset: int, args: tuple, kwargs: dict) 
                 continue  # not passed: its default was used, nothing to write
             index -= offset
             if index < 0:
-                return (
+                return _Refusal(
                     f"{qualname}() called at {where}: by-reference parameter {param!r} "
                     "received the object of a method call, not a variable",
                     param,
                 )
-            arg = call.args[call.starred_at if has_star and index >= call.starred_at else index]
+            starred_at = call.starred_at
+            arg = call.args[starred_at if starred_at is not None and index >= starred_at else index]
         if arg is None or arg.lvalue is None:
             text, reason = (arg.text, arg.reason) if arg is not None else ("?", "unknown")
-            return (
+            return _Refusal(
                 f"{qualname}() called at {where}: the argument for by-reference parameter "
                 f"{param!r}, {text!r}, is {reason}, not a variable, an attribute or an item "
                 "with a constant key",
                 param,
             )
         if arg.lvalue.refusal is not None:
-            return (
+            return _Refusal(
                 f"{qualname}() called at {where}: the argument for by-reference parameter "
                 f"{param!r}, {arg.text!r}, is {arg.lvalue.refusal}",
                 param,
             )
-        pairs.append((param, arg))
+        pairs.append(_Passed(param, arg, arg.lvalue))
     return pairs
 
 
@@ -701,17 +649,80 @@ def byref(*names: str) -> Callable[[_F], _F]:
     return decorate
 
 
-def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spec) -> Any:
+#: One write of the plan ``_core.byref_write_back`` carries out: (kind, object, name or key,
+#: param), kind one of ``fast``, ``namespace``, ``global`` (object None: the name is written
+#: in the caller's frame), ``attr`` or ``item`` (on the object). Plain tuples: the native
+#: writer reads them by position, and one is built per written argument per call.
+_Write = tuple[str, Any, Any, str]
+
+
+class _Target:
+    """Where a usual site writes a parameter back: a root name in a scope, then steps. (A
+    slotted class, not a NamedTuple: the short path reads these on every call, and slot
+    reads are what CPython's specialising interpreter makes fastest.)"""
+
+    __slots__ = ("param", "scope", "root", "steps")
+
+    def __init__(
+        self, param: str, scope: str, root: str, steps: tuple[tuple[bool, Any], ...]
+    ) -> None:
+        self.param = param
+        self.scope = scope
+        self.root = root
+        self.steps = steps
+
+
+class _FastSite:
+    """A site ``bind`` found usual (``f(a, b.c)``, ``obj.m(a, k=v)``): the next calls from
+    it take ``_fast_plan``, the same checks without the generality. (Slotted, as _Target.)"""
+
+    __slots__ = (
+        "code",
+        "method",
+        "name",
+        "nargs",
+        "targets",
+        "needs_locals",
+        "fixed_plan",
+        "global_roots",
+        "keywords",
+    )
+
+    def __init__(
+        self,
+        *,
+        code: types.CodeType,
+        method: bool,
+        name: str,
+        nargs: int,
+        targets: tuple[_Target, ...],
+        needs_locals: bool,
+        fixed_plan: list[_Write] | None,
+        global_roots: tuple[str, ...],
+        keywords: tuple[str, ...],
+    ) -> None:
+        self.code = code
+        self.method = method  # a method call: the callee is looked up on the first argument
+        self.name = name  # the callee's global name or the method's attribute name
+        self.nargs = nargs  # positional arguments, the bound object included
+        self.targets = targets
+        self.needs_locals = needs_locals  # a local root has steps: read from f_locals
+        self.fixed_plan = fixed_plan  # plain names only: the plan is the same every time
+        self.global_roots = global_roots  # must still exist for the fixed plan to hold
+        self.keywords = keywords  # keyword names, in order
+
+
+def _make_wrapper(
+    func: types.FunctionType, body: types.FunctionType, spec: _Spec
+) -> Callable[..., Any]:
+    """The decorated function: run ``body`` (the generator made of ``func``), then write the
+    by-reference parameters back where the caller's arguments name."""
     sites: dict[tuple[int, int], _Site] = {}
-    #: Sites `bind` found usual: (code, is a method call, callee name or attribute, number
-    #: of positional arguments, ((param, scope, root, steps), ...), whether the roots need
-    #: f_locals, the plan when it never changes, global roots, keyword names in order).
-    compiled: dict[tuple[int, int], tuple] = {}
+    compiled: dict[tuple[int, int], _FastSite] = {}
     qualname = spec.qualname
 
-    def bind(frame: types.FrameType, args: tuple, kwargs: dict) -> list[tuple[Any, ...]]:
-        """The write-back plan of this call: ``(kind, object, name or key, param)`` each;
-        raises ``ByRefError``."""
+    def bind(frame: types.FrameType, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[_Write]:
+        """The write-back plan of this call; raises ``ByRefError``."""
         code = frame.f_code
         key = (id(code), frame.f_lasti)
         site = sites.get(key)
@@ -727,137 +738,19 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
                 None,
                 site.where,
             )
-        calls = site.calls
         locs = frame.f_locals if site.needs_locals else None
-        call = calls[0]
-        offset = _callee_offset(frame, locs, call, wrapper, args)
-        if len(calls) > 1:  # 3.9/3.10: calls alike on one line
-            matching = [(c, _callee_offset(frame, locs, c, wrapper, args)) for c in calls]
-            matching = [(c, o) for c, o in matching if o is not None]
-            if len(matching) > 1:
-                raise ByRefError(
-                    f"{qualname}() called at {site.where}: several calls on that line could "
-                    "be this one, and Python 3.9/3.10 record only lines; put the call on a "
-                    "line of its own",
-                    None,
-                    site.where,
-                )
-            if matching:
-                call, offset = matching[0]
-        if offset is None:
-            raise ByRefError(
-                f"{qualname}() called at {call.where} through {call.callee_text!r}, which is "
-                "not a direct call of it (functools.partial, map() and other wrappers are "
-                "refused: they would make byref write to the wrong variables)",
-                None,
-                call.where,
-            )
+        call, offset = _which_call(site, frame, locs, wrapper, args, qualname)
         shape = (offset, len(args), tuple(kwargs) if kwargs else ())
         template = call.templates.get(shape)
         if template is None:
             template = call.templates[shape] = _template(spec, call, offset, args, kwargs)
-        if type(template) is tuple:
-            raise ByRefError(template[0], template[1], call.where)
-        if (
-            len(calls) == 1
-            and (
-                (offset == 0 and call.callee_kind == "name" and call.callee_base.scope is _GLOBAL)
-                or (offset == 1 and call.callee_kind == "attr")
-            )
-            and all(a.lvalue.scope in (_FAST, _GLOBAL) for _, a in template)
-        ):
-            # The usual sites (`f(a, b.c)`, `obj.m(a, k=v)`) take the short path from the
-            # next call on: the same checks without the generality.
-            targets = tuple((p, a.lvalue.scope, a.lvalue.root, a.lvalue.steps) for p, a in template)
-            compiled[key] = (
-                code,
-                call.callee_kind == "attr",
-                call.callee_attr if offset else call.callee_base.root,
-                len(args),
-                targets,
-                any(a.lvalue.scope is _FAST and a.lvalue.steps for _, a in template),
-                # Plain names only: the plan itself is the same every time.
-                [(scope, None, root, p) for p, scope, root, _ in targets]
-                if not any(steps for *_, steps in targets)
-                else None,
-                tuple(root for _, scope, root, _ in targets if scope is _GLOBAL),
-                shape[2],
-            )
-        plan = []
-        for param, arg in template:
-            lvalue = arg.lvalue
-            steps = lvalue.steps
-            root = lvalue.root
-            try:
-                if not steps:
-                    if lvalue.scope is _FAST:
-                        plan.append((_FAST, None, root, param))
-                    elif lvalue.scope is _NAMESPACE and root in locs:
-                        plan.append((_NAMESPACE, None, root, param))
-                    else:
-                        if root not in frame.f_globals:
-                            _read(frame, locs, _GLOBAL, root)  # raises the reason
-                        plan.append((_GLOBAL, None, root, param))
-                    continue
-                _where, obj = _read(frame, locs, lvalue.scope, root)
-                for is_attr, step in steps[:-1]:
-                    obj = getattr(obj, step) if is_attr else obj[step]
-                is_attr, step = steps[-1]
-                plan.append(("attr" if is_attr else "item", obj, step, param))
-            except _Refuse as refused:
-                raise ByRefError(
-                    f"{qualname}() called at {call.where}: the argument for by-reference "
-                    f"parameter {param!r}, {arg.text!r}, is {refused}",
-                    param,
-                    call.where,
-                ) from None
-        return plan
-
-    def fast_plan(frame: types.FrameType, args: tuple, kwargs: dict, site: tuple) -> list | None:
-        """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
-        as it was (the general path then decides, and words any refusal)."""
-        _code, method, name, nargs, targets, pre_locals, fixed_plan, global_roots, kw = site
-        if len(args) != nargs or (tuple(kwargs) if kwargs else ()) != kw:
-            return None
-        globals_ = frame.f_globals
-        if method:
-            first = args[0]
-            owner = first if isinstance(first, type) else type(first)
-            for klass in owner.__mro__:
-                namespace = klass.__dict__
-                if name in namespace:
-                    raw = namespace[name]
-                    if not (
-                        (raw is wrapper and owner is not first)
-                        or (type(raw) is classmethod and raw.__func__ is wrapper)
-                    ):
-                        return None
-                    break
-            else:
-                return None
-        elif globals_.get(name) is not wrapper:
-            return None
-        if fixed_plan is not None:
-            for root in global_roots:
-                if root not in globals_:
-                    return None
-            return fixed_plan
-        locs = frame.f_locals if pre_locals else None
-        plan = []
-        for param, scope, root, steps in targets:
-            if not steps:
-                if scope is _GLOBAL and root not in globals_:
-                    return None
-                plan.append((scope, None, root, param))
-                continue
-            obj = (locs if scope is _FAST else globals_).get(root, _MISSING)
-            if obj is _MISSING:
-                return None
-            for is_attr, step in steps[:-1]:
-                obj = getattr(obj, step) if is_attr else obj[step]
-            is_attr, step = steps[-1]
-            plan.append(("attr" if is_attr else "item", obj, step, param))
-        return plan
+        if isinstance(template, _Refusal):
+            raise ByRefError(template.message, template.param, call.where)
+        if len(site.calls) == 1:
+            fast = _fast_site(code, call, offset, shape, template)
+            if fast is not None:
+                compiled[key] = fast
+        return _plan(frame, locs, call, template, qualname)
 
     run = _core.byref_run
 
@@ -870,8 +763,8 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
             code = frame.f_code
             site = compiled.get((id(code), frame.f_lasti))
             plan = None
-            if site is not None and site[0] is code:
-                plan = fast_plan(frame, args, kwargs, site)
+            if site is not None and site.code is code:
+                plan = _fast_plan(frame, args, kwargs, site, wrapper)
             if plan is None:
                 plan = bind(frame, args, kwargs)
             callee_frame = gen.gi_frame
@@ -888,8 +781,165 @@ def _make_wrapper(func: types.FunctionType, body: types.FunctionType, spec: _Spe
     return wrapper
 
 
+def _which_call(
+    site: _Site,
+    frame: types.FrameType,
+    locs: Any,
+    wrapper: Callable[..., Any],
+    args: tuple[Any, ...],
+    qualname: str,
+) -> tuple[_Call, int]:
+    """The call of ``site`` that is running and its callee offset (1 when the call passed a
+    bound object); ``ByRefError`` when there is none or it cannot be told."""
+    calls = site.calls
+    call = calls[0]
+    offset = _callee_offset(frame, locs, call, wrapper, args)
+    if len(calls) > 1:  # 3.9/3.10: calls alike on one line
+        candidates = [(c, _callee_offset(frame, locs, c, wrapper, args)) for c in calls]
+        matching = [(c, o) for c, o in candidates if o is not None]
+        if len(matching) > 1:
+            raise ByRefError(
+                f"{qualname}() called at {site.where}: several calls on that line could "
+                "be this one, and Python 3.9/3.10 record only lines; put the call on a "
+                "line of its own",
+                None,
+                site.where,
+            )
+        if matching:
+            call, offset = matching[0]
+    if offset is None:
+        raise ByRefError(
+            f"{qualname}() called at {call.where} through {call.callee_text!r}, which is "
+            "not a direct call of it (functools.partial, map() and other wrappers are "
+            "refused: they would make byref write to the wrong variables)",
+            None,
+            call.where,
+        )
+    return call, offset
+
+
+def _fast_site(
+    code: types.CodeType, call: _Call, offset: int, shape: _Shape, passed: list[_Passed]
+) -> _FastSite | None:
+    """The short path for a site of one call whose callee is a global function or a method
+    and whose arguments are locals or globals (with steps), else None."""
+    base = call.callee_base
+    if offset == 0 and call.callee_kind == "name" and base is not None and base.scope is _GLOBAL:
+        name = base.root
+    elif offset == 1 and call.callee_kind == "attr":
+        name = call.callee_attr
+    else:
+        return None
+    if not all(p.lvalue.scope in (_FAST, _GLOBAL) for p in passed):
+        return None
+    targets = tuple(_Target(p.param, p.lvalue.scope, p.lvalue.root, p.lvalue.steps) for p in passed)
+    return _FastSite(
+        code=code,
+        method=call.callee_kind == "attr",
+        name=name,
+        nargs=shape[1],
+        targets=targets,
+        needs_locals=any(t.scope is _FAST and t.steps for t in targets),
+        fixed_plan=None
+        if any(t.steps for t in targets)
+        else [(t.scope, None, t.root, t.param) for t in targets],
+        global_roots=tuple(t.root for t in targets if t.scope is _GLOBAL),
+        keywords=shape[2],
+    )
+
+
+def _plan(
+    frame: types.FrameType, locs: Any, call: _Call, passed: list[_Passed], qualname: str
+) -> list[_Write]:
+    """The writes of one call, each argument's object found now; ``ByRefError`` names the
+    argument that cannot be read."""
+    plan: list[_Write] = []
+    for param, arg, lvalue in passed:
+        steps = lvalue.steps
+        root = lvalue.root
+        try:
+            if not steps:
+                if lvalue.scope is _FAST:
+                    plan.append((_FAST, None, root, param))
+                elif lvalue.scope is _NAMESPACE and root in locs:
+                    plan.append((_NAMESPACE, None, root, param))
+                else:
+                    if root not in frame.f_globals:
+                        _read(frame, locs, _GLOBAL, root)  # raises the reason
+                    plan.append((_GLOBAL, None, root, param))
+                continue
+            _where, obj = _read(frame, locs, lvalue.scope, root)
+            for is_attr, step in steps[:-1]:
+                obj = getattr(obj, step) if is_attr else obj[step]
+            is_attr, step = steps[-1]
+            plan.append(("attr" if is_attr else "item", obj, step, param))
+        except _Refuse as refused:
+            raise ByRefError(
+                f"{qualname}() called at {call.where}: the argument for by-reference "
+                f"parameter {param!r}, {arg.text!r}, is {refused}",
+                param,
+                call.where,
+            ) from None
+    return plan
+
+
+def _fast_plan(
+    frame: types.FrameType,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    site: _FastSite,
+    wrapper: Callable[..., Any],
+) -> list[_Write] | None:
+    """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
+    as it was (the general path then decides, and words any refusal)."""
+    if len(args) != site.nargs or (tuple(kwargs) if kwargs else ()) != site.keywords:
+        return None
+    globals_ = frame.f_globals
+    name = site.name
+    if site.method:
+        first = args[0]
+        owner = first if isinstance(first, type) else type(first)
+        for klass in owner.__mro__:
+            namespace = klass.__dict__
+            if name in namespace:
+                raw = namespace[name]
+                if not (
+                    (raw is wrapper and owner is not first)
+                    or (type(raw) is classmethod and raw.__func__ is wrapper)
+                ):
+                    return None
+                break
+        else:
+            return None
+    elif globals_.get(name) is not wrapper:
+        return None
+    fixed_plan = site.fixed_plan
+    if fixed_plan is not None:
+        for root in site.global_roots:
+            if root not in globals_:
+                return None
+        return fixed_plan
+    locs = frame.f_locals if site.needs_locals else None
+    plan: list[_Write] = []
+    for target in site.targets:
+        param, scope, root, steps = target.param, target.scope, target.root, target.steps
+        if not steps:
+            if scope is _GLOBAL and root not in globals_:
+                return None
+            plan.append((scope, None, root, param))
+            continue
+        obj = (locs if scope is _FAST else globals_).get(root, _MISSING)  # type: ignore[union-attr]
+        if obj is _MISSING:
+            return None
+        for is_attr, step in steps[:-1]:
+            obj = getattr(obj, step) if is_attr else obj[step]
+        is_attr, step = steps[-1]
+        plan.append(("attr" if is_attr else "item", obj, step, param))
+    return plan
+
+
 def _write_back(
-    frame: types.FrameType, callee_frame: types.FrameType, plan: list, qualname: str
+    frame: types.FrameType, callee_frame: types.FrameType, plan: list[_Write], qualname: str
 ) -> None:
     """Write the final values of the by-reference parameters where the plan says (natively:
     ``_core.byref_write_back``, which reads every value before writing any)."""

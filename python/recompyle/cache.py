@@ -62,7 +62,10 @@ from importlib import _bootstrap_external
 from recompyle import __version__, _core
 from recompyle.atomic_file import write_atomically
 
-if False:  # typing only; `types` is not loaded at start-up on every version
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only; `types` is not loaded at start-up on every version
     from types import CodeType
 
 __all__ = ["Stamp", "cache_path", "check_mode", "load", "load_current", "stamp_of", "store"]
@@ -229,7 +232,7 @@ def _unpack(blob: bytes, source_path: str, module: str) -> "CodeType | None":
         _say(source_path, "miss: its site table is damaged")
         return None
     # The file may have moved (with its __pycache__) since the code was compiled.
-    _imp._fix_co_filename(code, source_path)
+    _imp._fix_co_filename(code, source_path)  # type: ignore[attr-defined]  # not in typeshed
     return code
 
 

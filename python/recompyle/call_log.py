@@ -84,8 +84,9 @@ class CallLog:
             self._handler = None
 
     def _before(self, event: CallEvent) -> None:
+        qualname: str = getattr(event.func, "__qualname__", repr(event.func))
         call = RecordedCall(
-            callee=event.source or getattr(event.func, "__qualname__", repr(event.func)),
+            callee=event.source or qualname,
             func=event.func,
             args=tuple(event.args),
             kwargs=dict(event.kwargs),

@@ -16,6 +16,9 @@ import sys
 import types
 from importlib.machinery import SourceFileLoader
 
+from recompyle import config
+from recompyle.config import Config
+
 USAGE = """\
 usage: python -m recompyle run [options] script.py [args...]
        python -m recompyle run [options] (directory | app.zip) [args...]
@@ -181,10 +184,12 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     from recompyle.finder import install
     from recompyle.report import cancel_report_at_exit, report_at_exit
 
-    output = opts.get("output") or os.environ.get("RECOMPYLE_OUTPUT") or None
-    asked_format = opts.get("format") or os.environ.get("RECOMPYLE_FORMAT")
+    # Options given here win over the environment (which the start-up hook reads too).
+    env = config.from_env()
+    output = opts.get("output") or env.output
+    asked_format = opts.get("format") or env.format
     try:
-        report = _report_options(opts, output)
+        report = _report_options(opts, output, env)
     except UsageError as exc:
         sys.stderr.write(f"recompyle run: error: {exc}\n")
         return 2
@@ -194,10 +199,10 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
     if strict_error:
         sys.stderr.write(f"recompyle run: error: {strict_error}\n")
         return 2
-    patterns = opts.get("modules") or os.environ.get("RECOMPYLE_MODULES") or ""
+    patterns = opts.get("modules") or env.modules
     # What -m adds is not the user's typing: not named at exit if it matched nothing.
     extra = "" if module is None else f"{module},{module}.__main__"
-    tracked = opts.get("track_globals") or os.environ.get("RECOMPYLE_TRACK_GLOBALS") or ""
+    tracked = opts.get("track_globals") or env.track_globals
     deps = opts.get("deps")
     if deps:
         # A dependency graph needs the global reads of everything instrumented.
@@ -307,7 +312,7 @@ def parse_duration(text: str) -> int:
     return int(ns)
 
 
-def _report_options(opts: dict[str, str], output: str | None) -> dict[str, object]:
+def _report_options(opts: dict[str, str], output: str | None, env: Config) -> dict[str, object]:
     """``report_at_exit``'s arguments from the options and the environment, checked before
     anything runs: an unknown format, a binary format for a terminal, a bad number or an
     output file in a missing directory is a ``UsageError`` naming the option."""
@@ -315,8 +320,8 @@ def _report_options(opts: dict[str, str], output: str | None) -> dict[str, objec
 
     name = opts.get("format")
     option = "--format"
-    if not name and os.environ.get("RECOMPYLE_FORMAT"):
-        name, option = os.environ["RECOMPYLE_FORMAT"], "RECOMPYLE_FORMAT"
+    if not name and env.format:
+        name, option = env.format, config.ENV_FORMAT
     try:
         fmt = get_format(name) if name else format_for_output(output)
     except ValueError as exc:
@@ -544,7 +549,7 @@ def _uncaught(exc: BaseException) -> int:
 
         threading = sys.modules.get("threading")
         if threading is not None:
-            threading._shutdown()  # type: ignore[attr-defined]
+            threading._shutdown()
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()

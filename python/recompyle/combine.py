@@ -30,7 +30,10 @@ import operator
 import os
 import sys
 
-if False:  # typing only: a profiled run's children import this at start-up
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: a profiled run's children import this at start-up
     from typing import Any
 
 __all__ = [
@@ -58,7 +61,9 @@ options:
 
 VERSION = 2
 
-Document = "dict[str, Any]"
+if TYPE_CHECKING:
+    # A profile document (see recompyle.report), as json.loads gives it.
+    Document = dict[str, Any]
 
 
 class CombineError(ValueError):

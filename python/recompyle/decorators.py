@@ -121,7 +121,7 @@ def wrap_calls(
     def decorate(target: T) -> T:
         return function_rewrite.rewrite(
             target,
-            ("wrap", wrapper),
+            function_rewrite.Layer.wrap(wrapper),
             blacklist=blacklist,
             whitelist=whitelist,
             ignore=_builtin_names(target) if ignore_builtins else None,
@@ -209,100 +209,22 @@ class _Reporter:
 
 
 def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
-    """A function of ``func``'s own kind that times each invocation."""
-    enter, park, resume = profile.enter, profile.park, profile.resume
-
+    """A function of ``func``'s own kind that times each invocation: an invocation of a
+    generator or a coroutine is timed across its steps, and parked between them."""
     if inspect.isasyncgenfunction(func):
+        make = _async_gen_shim
+    elif inspect.iscoroutinefunction(func):
+        make = _coroutine_shim
+    elif inspect.isgeneratorfunction(func):
+        make = _generator_shim
+    else:
+        make = _plain_shim
+    return functools.wraps(func)(make(func, profile, report))
 
-        @functools.wraps(func)
-        async def async_gen_shim(*args: Any, **kwargs: Any) -> Any:
-            token = enter()
-            try:
-                inner = func(*args, **kwargs)
-            except BaseException:
-                report(token)
-                raise
-            park(token)
-            try:
-                value: Any = None
-                error: Optional[BaseException] = None
-                while True:
-                    step = inner.asend(value) if error is None else inner.athrow(error)
-                    error = None
-                    try:
-                        out = await _Stepped(step, resume, park, token)
-                    except StopAsyncIteration:
-                        return
-                    try:
-                        value = yield out
-                    except GeneratorExit:
-                        await _Stepped(inner.aclose(), resume, park, token)
-                        raise
-                    except BaseException as exc:
-                        error, value = exc, None
-            finally:
-                report(token)
 
-        return async_gen_shim
+def _plain_shim(func: Any, profile: Any, report: _Reporter) -> Callable[..., Any]:
+    enter = profile.enter
 
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def coroutine_shim(*args: Any, **kwargs: Any) -> Any:
-            token = enter()
-            try:
-                inner = func(*args, **kwargs)
-            except BaseException:
-                report(token)
-                raise
-            park(token)
-            try:
-                return await _Stepped(inner, resume, park, token)
-            finally:
-                report(token)
-
-        return coroutine_shim
-
-    if inspect.isgeneratorfunction(func):
-
-        @functools.wraps(func)
-        def generator_shim(*args: Any, **kwargs: Any) -> Any:
-            token = enter()
-            try:
-                inner = func(*args, **kwargs)
-            except BaseException:
-                report(token)
-                raise
-            park(token)
-            try:
-                value: Any = None
-                error: Optional[BaseException] = None
-                while True:
-                    resume(token)
-                    try:
-                        out = inner.send(value) if error is None else inner.throw(error)
-                    except StopIteration as stop:
-                        return stop.value
-                    finally:
-                        error = None
-                        park(token)
-                    try:
-                        value = yield out
-                    except GeneratorExit:
-                        resume(token)
-                        try:
-                            inner.close()
-                        finally:
-                            park(token)
-                        raise
-                    except BaseException as exc:
-                        error, value = exc, None
-            finally:
-                report(token)
-
-        return generator_shim
-
-    @functools.wraps(func)
     def shim(*args: Any, **kwargs: Any) -> Any:
         token = enter()
         try:
@@ -311,6 +233,99 @@ def _shim(func: Any, profile: Any, report: _Reporter) -> Any:
             report(token)
 
     return shim
+
+
+def _generator_shim(func: Any, profile: Any, report: _Reporter) -> Callable[..., Any]:
+    enter, park, resume = profile.enter, profile.park, profile.resume
+
+    def generator_shim(*args: Any, **kwargs: Any) -> Any:
+        token = enter()
+        try:
+            inner = func(*args, **kwargs)
+        except BaseException:
+            report(token)
+            raise
+        park(token)
+        try:
+            value: Any = None
+            error: Optional[BaseException] = None
+            while True:
+                resume(token)
+                try:
+                    out = inner.send(value) if error is None else inner.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    error = None
+                    park(token)
+                try:
+                    value = yield out
+                except GeneratorExit:
+                    resume(token)
+                    try:
+                        inner.close()
+                    finally:
+                        park(token)
+                    raise
+                except BaseException as exc:
+                    error, value = exc, None
+        finally:
+            report(token)
+
+    return generator_shim
+
+
+def _coroutine_shim(func: Any, profile: Any, report: _Reporter) -> Callable[..., Any]:
+    enter, park, resume = profile.enter, profile.park, profile.resume
+
+    async def coroutine_shim(*args: Any, **kwargs: Any) -> Any:
+        token = enter()
+        try:
+            inner = func(*args, **kwargs)
+        except BaseException:
+            report(token)
+            raise
+        park(token)
+        try:
+            return await _Stepped(inner, resume, park, token)
+        finally:
+            report(token)
+
+    return coroutine_shim
+
+
+def _async_gen_shim(func: Any, profile: Any, report: _Reporter) -> Callable[..., Any]:
+    enter, park, resume = profile.enter, profile.park, profile.resume
+
+    async def async_gen_shim(*args: Any, **kwargs: Any) -> Any:
+        token = enter()
+        try:
+            inner = func(*args, **kwargs)
+        except BaseException:
+            report(token)
+            raise
+        park(token)
+        try:
+            value: Any = None
+            error: Optional[BaseException] = None
+            while True:
+                step = inner.asend(value) if error is None else inner.athrow(error)
+                error = None
+                try:
+                    out = await _Stepped(step, resume, park, token)
+                except StopAsyncIteration:
+                    return
+                try:
+                    value = yield out
+                except GeneratorExit:
+                    await _Stepped(inner.aclose(), resume, park, token)
+                    raise
+                except BaseException as exc:
+                    error, value = exc, None
+        finally:
+            report(token)
+
+    return async_gen_shim
 
 
 class _Stepped:
@@ -372,7 +387,7 @@ def flat_profile(
 
         return function_rewrite.rewrite(
             target,
-            ("time", profile),
+            function_rewrite.Layer.time(profile),
             around=around,
             time_awaits=True,
             blacklist=blacklist,
@@ -470,7 +485,7 @@ def rewrite_function(
             )
         new_node.decorator_list = []
         module = ast.Module(body=[new_node], type_ignores=[])
-        namespace: dict[str, object] = dict(custom_locals or {})
+        namespace: dict[str, Any] = dict(custom_locals or {})
         exec(
             compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True),
             func.__globals__,

@@ -6,7 +6,7 @@
   names the caller; the callee is what was called), and every function decorated with
   ``@track``;
 * **read** edges, function → global: every global a tracked module's code reads
-  (``recompyle.tracking``). A global whose value is a module, function, class or other
+  (``recompyle.tracked_globals``). A global whose value is a module, function, class or other
   callable is an edge to that node; any other value is a *value node* with a content hash.
 
 Nodes: ``function`` (module, qualname, SHA-256 of its source text), ``class``, ``builtin``
@@ -59,14 +59,28 @@ from contextvars import ContextVar
 from typing import Any, Callable, Optional, TypeVar
 
 from recompyle import _core
-from recompyle.tracking import code_qualname
+from recompyle.qualnames import code_qualname
 
 __all__ = ["DependencyGraph", "Tracer", "hash_value", "track", "write_at_exit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 # (node id, owner, parent): owner is the CallEvent (or a track() token) that pushed it.
-_stack: ContextVar[Optional[tuple]] = ContextVar("recompyle_deps_stack", default=None)
+class _Running:
+    """One call in progress on the tracers' call stack (a linked list, so that a context
+    copy shares it): the callee's node, what opened it (the call's event, or a ``track()``
+    token; the return pops up to it) and the call below. Slotted: one is made per call."""
+
+    __slots__ = ("node", "owner", "below")
+
+    def __init__(self, node: str, owner: Any, below: Optional[_Running]) -> None:
+        self.node = node
+        self.owner = owner
+        self.below = below
+
+
+_stack: ContextVar[Optional[_Running]] = ContextVar("recompyle_deps_stack", default=None)
 _active: list[Tracer] = []
 _lock = threading.Lock()
 _handler: Optional[_core.Handler] = None
@@ -413,8 +427,8 @@ def _link_running(graph: DependencyGraph, running: str) -> None:
     """``running`` code acts (reads or calls) inside the call on top of the stack: when it
     is not that call's own code, it was called from there without a call site of ours."""
     top = _stack.get()
-    if top is not None and top[0] != running:
-        graph._edge(top[0], running, "call")
+    if top is not None and top.node != running:
+        graph._edge(top.node, running, "call")
 
 
 def _identity_ref(obj: Any) -> Optional[Callable[[], Any]]:
@@ -453,7 +467,7 @@ def _on_call(event: Any) -> None:
         if ref is not None:
             g._call_memo[site] = (ref, caller, callee_id)
     if callee_id is not None:
-        _stack.set((callee_id, event, _stack.get()))
+        _stack.set(_Running(callee_id, event, _stack.get()))
 
 
 def _caller_code(event: Any) -> Any:
@@ -474,10 +488,10 @@ def _on_return(event: Any) -> None:
 
 def _pop(owner: Any) -> None:
     node = _stack.get()
-    while node is not None and node[1] is not owner:
-        node = node[2]
+    while node is not None and node.owner is not owner:
+        node = node.below
     if node is not None:
-        _stack.set(node[2])
+        _stack.set(node.below)
 
 
 _hash_cache: dict[tuple[int, type], tuple] = {}
@@ -654,7 +668,7 @@ def track(func: F) -> F:
     called from (instrumented or not), with a call edge from its caller.
 
     Its global reads are recorded as they happen when its module is tracked
-    (``recompyle.tracking``); otherwise, at each call, the globals its code *may* read
+    (``recompyle.tracked_globals``); otherwise, at each call, the globals its code *may* read
     (the names its bytecode loads, found in its ``__globals__`` now) are recorded, as read
     edges marked ``"static"`` on the value node."""
     if not callable(func):
@@ -667,7 +681,7 @@ def track(func: F) -> F:
         and isinstance(globals_ns, dict)
         and not _core.is_tracked_namespace(globals_ns)
     )
-    names = sorted(_global_names(code)) if static else []
+    names = sorted(_global_names(code)) if code is not None and static else []
 
     def enter() -> object:
         token = object()
@@ -683,7 +697,7 @@ def track(func: F) -> F:
             node_id = _callable_node(g, target)
             top = _stack.get()
             if top is not None:
-                g._edge(top[0], node_id, "call")
+                g._edge(top.node, node_id, "call")
             elif caller_frame is not None:
                 caller_code = caller_frame.f_code
                 caller = _function_node(
@@ -702,7 +716,7 @@ def track(func: F) -> F:
                         g.nodes[vid]["static"] = True
                     g._edge(node_id, vid, "read")
         if node_id is not None:
-            _stack.set((node_id, token, _stack.get()))
+            _stack.set(_Running(node_id, token, _stack.get()))
         return token
 
     if inspect.iscoroutinefunction(func):

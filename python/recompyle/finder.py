@@ -14,7 +14,7 @@ subclasses) is left alone, as is every module not selected.
 Selection is by glob patterns over dotted names, comma-separated (``recompyle._core``
 documents the syntax): ``pkg.*`` is ``pkg`` and all its submodules, ``pkg`` only ``pkg``, ``*``
 everything but recompyle and the import machinery. A second set of patterns selects modules
-whose globals are tracked (``recompyle.tracking``): those are instrumented too, since only
+whose globals are tracked (``recompyle.tracked_globals``): those are instrumented too, since only
 modules this loader creates can get a tracked namespace.
 """
 
@@ -50,7 +50,7 @@ class RecompyleFinder:
         extra = f", track_globals={tracked!r}" if tracked else ""
         return f"RecompyleFinder({','.join(self.matcher.patterns)!r}{extra})"
 
-    def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
+    def find_spec(self, fullname, path=None, target=None):
         tracked = self.track_matcher.matches(fullname)
         if not tracked and not self.matcher.matches(fullname):
             return None
@@ -96,9 +96,12 @@ class RecompyleFinder:
         pass
 
 
-def _instrumentable(spec: ModuleSpec) -> bool:
+def _instrumentable(spec: object) -> bool:
+    """Whether ``spec`` (a module's ``__spec__``, whatever it holds) loads a ``.py`` file with
+    the standard loader, the only modules recompyle rewrites."""
     return (
-        type(spec.loader) is SourceFileLoader
+        isinstance(spec, ModuleSpec)
+        and type(spec.loader) is SourceFileLoader
         and isinstance(spec.origin, str)
         and spec.origin.endswith(".py")
     )
@@ -228,9 +231,7 @@ def already_imported(patterns: str, track_globals: str = "") -> "list[str]":
     return sorted(
         name
         for name, module in list(sys.modules.items())
-        if fresh.matches(name)
-        and isinstance(getattr(module, "__spec__", None), ModuleSpec)
-        and _instrumentable(module.__spec__)
+        if fresh.matches(name) and _instrumentable(getattr(module, "__spec__", None))
     )
 
 

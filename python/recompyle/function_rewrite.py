@@ -30,7 +30,7 @@ import types
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from recompyle import _core
 
@@ -41,7 +41,27 @@ _FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
-Layer = "tuple[str, Any]"
+#: The kinds of layer: a ``wrap_calls`` wrapper, a ``flat_profile`` timer.
+WRAP = "wrap"
+TIME = "time"
+
+
+class Layer(NamedTuple):
+    """One layer a rewritten function's calls go through (innermost first when stacked): a
+    ``wrap_calls`` wrapper (``kind`` WRAP, ``obj`` the wrapper) or a ``flat_profile`` timer
+    (``kind`` TIME, ``obj`` the ``_core.FlatProfile``). The native ``bind`` reads each as
+    its ``(kind, obj)`` pair."""
+
+    kind: str
+    obj: Any
+
+    @classmethod
+    def wrap(cls, wrapper: Any) -> Layer:
+        return cls(WRAP, wrapper)
+
+    @classmethod
+    def time(cls, profile: Any) -> Layer:
+        return cls(TIME, profile)
 
 
 @dataclass
@@ -49,7 +69,7 @@ class _Origin:
     """What a function rewritten by us was made from."""
 
     code: types.CodeType
-    layers: list[tuple[str, Any]]
+    layers: list[Layer]
 
 
 #: Functions we made, to their origin (a stacked decorator starts from the original code).
@@ -243,15 +263,15 @@ def _new_function(func: types.FunctionType, code: types.CodeType) -> types.Funct
     new.__doc__ = func.__doc__
     new.__qualname__ = func.__qualname__
     new.__module__ = func.__module__
-    if hasattr(func, "__type_params__"):
+    if sys.version_info >= (3, 12):  # PEP 695: every function has them from 3.12
         new.__type_params__ = func.__type_params__
-    new.__wrapped__ = func
+    new.__dict__["__wrapped__"] = func  # as functools.update_wrapper sets it
     return new
 
 
 def rewrite(
     obj: Any,
-    layer: tuple[str, Any],
+    layer: Layer,
     *,
     around: Callable[[Any], Any] | None = None,
     time_awaits: bool = False,
@@ -272,7 +292,7 @@ def rewrite(
         func,
         original_code,
         time_awaits=time_awaits,
-        direct=len(layers) == 1 and layers[0][0] == "wrap",
+        direct=len(layers) == 1 and layers[0].kind == WRAP,
         blacklist=list(blacklist or ()),
         whitelist=list(whitelist or ()),
         ignore=list(ignore or ()),

@@ -4,7 +4,7 @@ Registration lives in the native core so the trampoline can check it without cal
 Python. ``before(event)`` runs before the call with the callee and arguments;
 ``after(event)`` runs once it returned (``event.result``) or raised (``event.exception``,
 re-raised to the caller unchanged after the handlers ran). ``globals(event)`` runs for every
-read, write and deletion of a global of a tracked module (``recompyle.tracking``) with a
+read, write and deletion of a global of a tracked module (``recompyle.tracked_globals``) with a
 ``GlobalEvent``. A handler that raises an ``Exception`` is reported once as a
 ``HandlerWarning`` and the program goes on; any other ``BaseException`` (``KeyboardInterrupt``
 from Ctrl-C, ``SystemExit``) is the program's and is raised at the call or global access, as

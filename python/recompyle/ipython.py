@@ -375,8 +375,8 @@ def _await_cells(lines: list[str]) -> list[str]:
     first = lines[0]
     line = first[len(_MAGIC) :].strip()
     if first.startswith(_MAGIC) and not first[len(_MAGIC) :][:1].strip():
-        body: str | None = "".join(lines[1:])
-        awaited = body
+        awaited = "".join(lines[1:])
+        body: str | None = awaited
     elif len(lines) == 1 and first.startswith(_MAGIC[1:] + " ") and magics is not None:
         line, body = first[len(_MAGIC) - 1 :].strip(), None
         try:

@@ -27,9 +27,13 @@ from importlib.machinery import SourceFileLoader
 
 from recompyle import _core, cache
 
-if False:  # typing only; `types` is not loaded at start-up on every version
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only; `types` is not loaded at start-up on every version
     from collections.abc import Callable
-    from types import CodeType
+    from types import CodeType, FrameType
+    from typing import Optional
 
 __all__ = ["RecompyleLoader", "RecompyleWarning", "instrument_source"]
 
@@ -72,7 +76,7 @@ def warn_at_user(message: str, category: "type[Warning]" = RecompyleWarning) -> 
     import machinery's: the user's ``import`` or ``install()`` line, not ``loader.py``."""
     import warnings
 
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     level = 2  # 1 would be this function, 2 is its caller
     while frame is not None and os.path.dirname(frame.f_code.co_filename) == _HERE:
         frame = frame.f_back
@@ -207,9 +211,9 @@ def _remember_qualnames(code: "CodeType", tracked: bool) -> None:
     # Before 3.11 code objects have no co_qualname: the dependency graph names the code
     # that read a global from this table, built the way the compiler builds qualnames.
     if tracked and _VERSION < (3, 11):
-        from recompyle import tracking
+        from recompyle.qualnames import remember_qualnames
 
-        tracking.remember_qualnames(code)
+        remember_qualnames(code)
 
 
 def instrument_source(
@@ -226,7 +230,7 @@ def instrument_source(
 
     ``cached``: use recompyle's bytecode cache beside ``path`` (off by default: like
     ``compile``, this neither reads nor writes files unless asked; the loader asks).
-    ``track_globals``: the code will run in a tracked namespace (``recompyle.tracking``)."""
+    ``track_globals``: the code will run in a tracked namespace (``recompyle.tracked_globals``)."""
     result = _try_instrument(data, path, module, optimize, cached, track_globals)
     if not isinstance(result, str):
         return result
@@ -250,7 +254,7 @@ class RecompyleLoader(SourceFileLoader):
     #: namespace (set by the finder before ``prepare``).
     track_globals: bool = False
 
-    def create_module(self, spec):  # type: ignore[override]
+    def create_module(self, spec):
         if not self.track_globals:
             return None  # importlib's own module creation
         # A real module, created as importlib would; its dictionary is swapped before any
@@ -266,6 +270,8 @@ class RecompyleLoader(SourceFileLoader):
         path = self.get_filename(self.name)
         result, data = _instrument_file(path, self.get_data, self.name, self.track_globals)
         if isinstance(result, str):
+            if data is None:  # (a cache hit is code: a reason comes with the bytes read)
+                data = self.get_data(path)
             try:
                 compile(data, path, "exec", dont_inherit=True)
             except Exception:  # noqa: BLE001 -- SyntaxError, ValueError, RecursionError...
@@ -289,7 +295,7 @@ class RecompyleLoader(SourceFileLoader):
         _warn_uninstrumented(path, fullname, result)
         return code
 
-    def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
+    def source_to_code(self, data, path, *, _optimize=-1):
         if isinstance(data, str):
             data = data.encode("utf-8")
         elif not isinstance(data, bytes):

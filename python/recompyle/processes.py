@@ -28,7 +28,10 @@ import _signal as signal
 import os
 import sys
 
-if False:  # typing only: children import this at start-up, keep it light
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: children import this at start-up, keep it light
     from typing import Any, Callable
 
 __all__ = [

@@ -2,12 +2,13 @@
 
 Timing happens in the trampoline (two reads of the CPU's time-stamp counter around each
 call, ``crates/recompyle_python/src/profiler.rs``), which keeps one native record per
-process: a flat row per call site and a calling-context tree per thread. This module turns
-raw counts into named rows, and gives each ``Profiler`` its own view of them: the native
-recording runs while any profiler is started (a count), and each profiler subtracts the
-counts it found when it started, so profilers nest and overlap and a new one starts at
-zero. Longest-call figures cannot be subtracted: when a profiler starts, the running ones
-fold the current maxima into their own and the native maxima start again from zero.
+process: a flat row per call site and a calling-context tree per thread and per asyncio
+task. This module turns raw counts into named rows, and gives each ``Profiler`` its own
+view of them: the native recording runs while any profiler is started (a count), and each
+started profiler has a native *window* (copy on write: the first change to a node or site
+after a window opens saves its totals), so profilers nest and overlap, a new one starts at
+zero, and starting, stopping or reading one costs in proportion to what its calls touched,
+not to the size of the tree (the pytest plugin runs one per test).
 
 Times are inclusive (a call's time includes everything it called); ``self_ns`` is a call's
 time minus the time of the reported calls made inside it.
@@ -21,10 +22,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-if False:  # typing only: the run's profiler is made at start-up, keep the imports light
-    from typing import Any
-
 from recompyle import _core
+
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: the run's profiler is made at start-up, keep the imports light
+    from typing import Any
 
 __all__ = [
     "CallNode",
@@ -94,7 +98,8 @@ class CallNode:
 
 @dataclass(frozen=True)
 class CallRoot:
-    """One thread's tree: ``kind`` is ``"thread"``, ``name`` the thread's name."""
+    """One thread's or asyncio task's tree: ``kind`` is ``"thread"`` or ``"task"``,
+    ``name`` the thread's or task's name (``Task-3``), ``thread_id`` the thread it ran on."""
 
     kind: str
     name: str
@@ -134,73 +139,53 @@ class ProfileView:
 
 # ------------------------------------------------------------------ raw counts arithmetic
 
-# Per site: [calls, ticks, max_ticks, raised, untimed]; per node: [calls, ticks, self_ticks,
-# max_ticks, raised, untimed]. The max is at index MAX of each.
+# Per site (by site id): [calls, ticks, max_ticks, raised, untimed]; per node (by native
+# node index): [parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
+# untimed]. Counts add up, maxima combine by max.
 _SITE_MAX = 2
-_NODE_MAX = 3
+_NODE_FIRST = 3  # the counts of a node row start here
+_NODE_MAX = 6
 
 
 @dataclass(frozen=True)
-class _RawCounts:
-    """``_core.Counts`` read once: its attributes build a new list on every access."""
+class _Raw:
+    """Counts (ticks) with their structure, as a view is built from them."""
 
     ns_per_tick: float
-    sites: list[tuple[int, ...]]
-    nodes: list[tuple[int, ...]]
-    roots: list[tuple[int, int, str | None]]
     epoch: int
-    now: int
+    sites: dict[int, list[int]]
+    nodes: dict[int, list[int]]
+    roots: dict[int, tuple[int, int, str | None, str]]  # root -> node, thread, name, kind
 
 
-def _counts() -> _RawCounts:
-    c = _core.profiler_counts()
-    return _RawCounts(c.ns_per_tick, c.sites, c.nodes, c.roots, c.epoch, c.now)
+def _window(seq: int) -> _Raw:
+    """What changed since the native window ``seq`` opened (only what its calls touched:
+    starting, stopping and reading a profiler cost in proportion to that, not to the
+    whole tree)."""
+    w = _core.profiler_window(seq)
+    return _Raw(
+        w.ns_per_tick,
+        w.epoch,
+        {row[0]: list(row[1:]) for row in w.sites},
+        {row[0]: list(row[1:]) for row in w.nodes},
+        {root: (node, thread, name, kind) for root, node, thread, name, kind in w.roots},
+    )
 
 
-def _site_rows(counts: Any) -> dict[int, list[int]]:
-    return {row[0]: list(row[1:]) for row in counts.sites}
-
-
-def _node_rows(counts: Any) -> dict[int, list[int]]:
-    return {i: list(row[3:]) for i, row in enumerate(counts.nodes)}
-
-
-def _sub(now: dict[int, list[int]], base: dict[int, list[int]], imax: int) -> dict:
-    out = {}
-    for key, row in now.items():
-        old = base.get(key)
-        diff = list(row) if old is None else [a - b for a, b in zip(row, old)]
-        diff[imax] = row[imax]  # maxima are kept apart (see _fold_max)
-        if diff[0] or diff[imax]:
-            out[key] = diff
-    return out
-
-
-def _merge(into: dict[int, list[int]], more: dict[int, list[int]], imax: int) -> None:
+def _add_rows(
+    into: dict[int, list[int]], more: dict[int, list[int]], first: int, imax: int
+) -> None:
     for key, row in more.items():
         have = into.get(key)
         if have is None:
             into[key] = list(row)
-        else:
-            for i, v in enumerate(row):
-                have[i] = max(have[i], v) if i == imax else have[i] + v
-
-
-def _max_of(rows: dict[int, list[int]], imax: int) -> dict[int, int]:
-    return {k: r[imax] for k, r in rows.items() if r[imax]}
+            continue
+        for i in range(first, len(row)):
+            have[i] = max(have[i], row[i]) if i == imax else have[i] + row[i]
 
 
 # Profilers started and not stopped, oldest first.
 _running: list[Profiler] = []
-
-
-def _fold_max(counts: Any) -> None:
-    """A profiler is starting: the running ones keep the maxima so far, and the native
-    maxima restart from zero, so the new one sees only its own calls' maxima."""
-    sites, nodes = _site_rows(counts), _node_rows(counts)
-    for prof in _running:
-        prof._fold(sites, nodes, counts.epoch)
-    _core.profiler_clear_max()
 
 
 _forks_reset = False
@@ -244,12 +229,13 @@ class Profiler:
         self._clear()
 
     def _clear(self) -> None:
+        # What the closed windows counted (see _Raw), and the open window's start number.
         self._sites: dict[int, list[int]] = {}
         self._nodes: dict[int, list[int]] = {}
+        self._roots: dict[int, tuple[int, int, str | None, str]] = {}
         self._epoch: int | None = None
-        self._base: Any = None
-        self._site_max: dict[int, int] = {}
-        self._node_max: dict[int, int] = {}
+        self._seq: int | None = None
+        self._scale = 1.0
         self._windows: list[tuple[int, int, int, int]] = []  # generation, first, end, dropped
         self._tl_open: tuple[int, int, int] | None = None
         self._origin_tick: int | None = None
@@ -261,15 +247,12 @@ class Profiler:
             return self
         _reset_in_forked_children()
         _core.profiler_start(self.tree_enabled)
-        counts = _counts()
-        _fold_max(counts)
-        self._base = counts
-        if self._epoch != counts.epoch:
-            self._sites, self._nodes = {}, {}
-            self._site_max, self._node_max = {}, {}
-            self._epoch = counts.epoch
+        epoch, self._seq, now, self._scale = _core.profiler_window_open()
+        if self._epoch != epoch:
+            self._sites, self._nodes, self._roots = {}, {}, {}
+            self._epoch = epoch
         if self._origin_tick is None:
-            self._origin_tick = counts.now
+            self._origin_tick = now
         if self.timeline:
             self._tl_open = _core.timeline_acquire(self.timeline_cap, self.min_duration_ns)
         self._wall_start = time.perf_counter_ns()
@@ -280,41 +263,32 @@ class Profiler:
         if self not in _running:
             return
         _running.remove(self)
-        self._collect(_counts(), closing=True)
+        self._collect(closing=True)
         _core.profiler_stop(self.tree_enabled)
 
-    def _fold(self, sites: dict, nodes: dict, epoch: int) -> None:
-        if epoch != self._epoch:
-            return
-        for key, v in _max_of(sites, _SITE_MAX).items():
-            self._site_max[key] = max(self._site_max.get(key, 0), v)
-        for key, v in _max_of(nodes, _NODE_MAX).items():
-            self._node_max[key] = max(self._node_max.get(key, 0), v)
-
-    def _collect(self, counts: Any, closing: bool) -> tuple[dict, dict]:
-        """This profiler's counts (ticks): what it kept plus the running window."""
-        if self._base is not None and counts.epoch != self._epoch:
-            # The native record was reset while this profiler ran (a forked child starts
-            # empty): what it kept is gone with it, and its window starts from zero.
-            self._sites, self._nodes, self._site_max, self._node_max = {}, {}, {}, {}
-            self._epoch = counts.epoch
-            self._base = _RawCounts(counts.ns_per_tick, [], [], [], counts.epoch, counts.now)
-        sites = {k: list(v) for k, v in self._sites.items()}
-        nodes = {k: list(v) for k, v in self._nodes.items()}
-        if self in _running or closing:
-            if counts.epoch == self._epoch and self._base is not None:
-                now_s, now_n = _site_rows(counts), _node_rows(counts)
-                _merge(sites, _sub(now_s, _site_rows(self._base), _SITE_MAX), _SITE_MAX)
-                _merge(nodes, _sub(now_n, _node_rows(self._base), _NODE_MAX), _NODE_MAX)
-        for rows, kept, imax in ((sites, self._site_max, _SITE_MAX),
-                                 (nodes, self._node_max, _NODE_MAX)):  # fmt: skip
-            for key, v in kept.items():
-                if key in rows:
-                    rows[key][imax] = max(rows[key][imax], v)
+    def _collect(self, closing: bool) -> _Raw:
+        """This profiler's counts: what its closed windows kept plus the open one."""
+        sites, nodes, roots = self._sites, self._nodes, self._roots
+        scale = self._scale
+        epoch = self._epoch
+        if self._seq is not None:
+            w = _window(self._seq)
+            scale = w.ns_per_tick
+            if w.epoch != self._epoch:
+                # The native record was reset while this profiler ran (a forked child
+                # starts empty): what it kept is gone with it; the window counts from zero.
+                sites, nodes, roots = {}, {}, {}
+                epoch = w.epoch
+            sites = {k: list(v) for k, v in sites.items()}
+            nodes = {k: list(v) for k, v in nodes.items()}
+            roots = {**roots, **w.roots}
+            _add_rows(sites, w.sites, 0, _SITE_MAX)
+            _add_rows(nodes, w.nodes, _NODE_FIRST, _NODE_MAX)
         if closing:
-            self._sites, self._nodes = sites, nodes
-            self._site_max, self._node_max = {}, {}
-            self._base = None
+            if self._seq is not None:
+                _core.profiler_window_close(self._seq)
+            self._sites, self._nodes, self._roots = sites, nodes, roots
+            self._epoch, self._seq = epoch, None
             if self._tl_open is not None:
                 gen, first, dropped0 = self._tl_open
                 gen2, end, dropped1 = _core.timeline_release()
@@ -324,7 +298,7 @@ class Profiler:
             if self._wall_start is not None:
                 self._wall_ns += time.perf_counter_ns() - self._wall_start
                 self._wall_start = None
-        return sites, nodes
+        return _Raw(scale, epoch or 0, sites, nodes, roots)
 
     def reset(self) -> None:
         """Forget what this profiler collected; if running, it goes on from zero."""
@@ -340,10 +314,8 @@ class Profiler:
         return self in _running
 
     def view(self) -> ProfileView:
-        """Sites, thread trees and timeline as this profiler saw them."""
-        counts = _counts()
-        sites_raw, nodes_raw = self._collect(counts, closing=False)
-        return _build_view(self, counts, sites_raw, nodes_raw)
+        """Sites, thread and task trees and timeline as this profiler saw them."""
+        return _build_view(self, self._collect(closing=False))
 
     def stats(self) -> list[SiteStats]:
         """Every site called while this profiler ran, longest total time first."""
@@ -379,17 +351,13 @@ def _site_stats(site_id: int, row: list[int], self_ns: int, scale: float) -> Sit
     )  # fmt: skip
 
 
-def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -> ProfileView:
-    scale = counts.ns_per_tick
-    site_ids = [row[0] for row in counts.sites]
+def _build_view(prof: Profiler, raw: _Raw) -> ProfileView:
+    scale = raw.ns_per_tick
     self_by_site: dict[int, int] = {}
-    for index, row in nodes_raw.items():
-        dense = counts.nodes[index][1] if index < len(counts.nodes) else -1
-        if dense >= 0:
-            sid = site_ids[dense]
-            self_by_site[sid] = self_by_site.get(sid, 0) + round(row[2] * scale)
+    for row in raw.nodes.values():
+        self_by_site[row[1]] = self_by_site.get(row[1], 0) + round(row[5] * scale)
     stats: dict[int, SiteStats] = {}
-    for sid, row in sites_raw.items():
+    for sid, row in raw.sites.items():
         if row[0] <= 0:
             continue
         s = _site_stats(sid, row, self_by_site.get(sid, 0), scale)
@@ -398,19 +366,16 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
     sites = sorted(stats.values(), key=lambda r: (-r.total_ns, r.file, r.line, r.col))
 
     children: dict[int, list[int]] = {}
-    for index in nodes_raw:
-        if index < len(counts.nodes):
-            parent = counts.nodes[index][0]
-            if parent >= 0:
-                children.setdefault(parent, []).append(index)
+    for index, row in raw.nodes.items():
+        if row[0] >= 0:
+            children.setdefault(row[0], []).append(index)
 
     def build(index: int) -> CallNode | None:
-        parent, dense, _root = counts.nodes[index][:3]
-        site = stats.get(site_ids[dense])
-        row = nodes_raw.get(index)
-        if site is None or row is None or row[0] <= 0:
+        row = raw.nodes[index]
+        site = stats.get(row[1])
+        if site is None or row[_NODE_FIRST] <= 0:
             return None
-        calls, ticks, self_ticks, max_ticks, raised, untimed = row
+        calls, ticks, self_ticks, max_ticks, raised, untimed = row[_NODE_FIRST:]
         kids = [c for c in (build(i) for i in children.get(index, ())) if c is not None]
         kids.sort(key=lambda n: -n.total_ns)
         return CallNode(
@@ -420,7 +385,8 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
 
     roots: list[CallRoot] = []
     root_index: dict[int, int] = {}
-    for number, (node, thread_id, name) in enumerate(counts.roots):
+    for number in sorted(raw.roots):
+        node, thread_id, name, kind = raw.roots[number]
         kids = [c for c in (build(i) for i in children.get(node, ())) if c is not None]
         if not kids:
             continue
@@ -428,15 +394,14 @@ def _build_view(prof: Profiler, counts: Any, sites_raw: dict, nodes_raw: dict) -
         root_index[number] = len(roots)
         roots.append(
             CallRoot(
-                "thread",
-                name or _thread_name(thread_id),
+                kind,
+                name or (f"Task {number}" if kind == "task" else _thread_name(thread_id)),
                 thread_id,
                 sum(k.total_ns for k in kids),
                 tuple(kids),
             )
         )
-    return ProfileView(sites, roots, _timeline(prof, counts, stats, sites, root_index),
-                       _wall(prof))  # fmt: skip
+    return ProfileView(sites, roots, _timeline(prof, raw, sites, root_index), _wall(prof))
 
 
 def _thread_name(thread_id: int) -> str:
@@ -460,11 +425,7 @@ def _wall(prof: Profiler) -> int | None:
 
 
 def _timeline(
-    prof: Profiler,
-    counts: Any,
-    stats: dict[int, SiteStats],
-    sites: list[SiteStats],
-    root_index: dict[int, int],
+    prof: Profiler, raw: _Raw, sites: list[SiteStats], root_index: dict[int, int]
 ) -> Timeline | None:
     if not prof.timeline:
         return None
@@ -475,23 +436,22 @@ def _timeline(
         gen2, end, dropped1 = _core.timeline_acquire(prof.timeline_cap, prof.min_duration_ns)
         _core.timeline_release()
         windows.append((gen, first, end, dropped1 - dropped0))
-    scale = counts.ns_per_tick
+    scale = raw.ns_per_tick
     origin = prof._origin_tick or 0
     site_pos = {s.site_id: i for i, s in enumerate(sites)}
-    site_ids = [row[0] for row in counts.sites]
     dropped = 0
     events: list[TimelineEvent] = []
     for gen, first, end, lost in windows:
         dropped += lost
-        got_gen, raw = _core.timeline_events(first, end)
+        got_gen, events_raw = _core.timeline_events(first, end)
         if got_gen != gen:
             continue
-        for node, start, stop, raised in raw:
-            if node >= len(counts.nodes):
+        for node, start, stop, raised in events_raw:
+            row = raw.nodes.get(node)
+            if row is None:
                 continue
-            _parent, dense, root = counts.nodes[node][:3]
-            pos = site_pos.get(site_ids[dense]) if dense >= 0 else None
-            where = root_index.get(root)
+            pos = site_pos.get(row[1])
+            where = root_index.get(row[2])
             if pos is None or where is None:
                 continue
             events.append(
@@ -507,9 +467,19 @@ def _timeline(
 def whole_view() -> ProfileView:
     """Everything any profiler recorded (the native record since the process started or
     its last ``_core.profiler_reset()``)."""
-    counts = _counts()
-    sites = {row[0]: list(row[1:]) for row in counts.sites}
-    return _build_view(Profiler(), counts, sites, _node_rows(counts))
+    c = _core.profiler_counts()
+    site_ids = [row[0] for row in c.sites]
+    nodes = {
+        i: [row[0], site_ids[row[1]], *row[2:]] for i, row in enumerate(c.nodes) if row[1] >= 0
+    }
+    raw = _Raw(
+        c.ns_per_tick,
+        c.epoch,
+        {row[0]: list(row[1:]) for row in c.sites},
+        nodes,
+        {i: (node, thread, name, kind) for i, (node, thread, name, kind) in enumerate(c.roots)},
+    )
+    return _build_view(Profiler(), raw)
 
 
 def snapshot() -> list[SiteStats]:

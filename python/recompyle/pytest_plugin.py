@@ -20,9 +20,9 @@ of its teardown, and its threads' trees are folded into one root (kind ``test``,
 the node id, ``total_ns`` its wall time); the calls made before the first test (imports
 during collection) make one more root, ``collection``. Profilers nest, so one that someone
 else runs in the process is not disturbed. Starting and stopping a profiler costs time in
-proportion to the size of the whole call tree, so tests get profilers of their own only
-when their roots are asked for (a report, or the per-test summary); the summary alone is
-one profiler for the session. Under pytest-xdist every worker writes its document
+proportion to what the test's calls touched, not to the whole call tree (the native
+record keeps each profiler's baseline by copy on write), so every test gets its own
+profiler whenever the plugin profiles. Under pytest-xdist every worker writes its document
 (whole or not at all) to a directory the controller made and named to it, and the
 controller merges them (``recompyle.combine``) into the one report and summary.
 
@@ -170,10 +170,7 @@ class SessionProfile:
             self.already = already_imported(self.patterns)
             self._installed_finder = _finder() is None
             install(self.patterns, warn_imported=False)
-        # Whether each test gets a root (and a profiler) of its own.
-        self.per_test_roots = bool(self.output or self.per_test)
-        # The session's profiler (with per-test roots, only until the first test):
-        # profiler, paused while a test runs.
+        # The session's profiler: the calls made before the first test (collection).
         self.outside = Profiler(timeline=self.timeline).start()
         self.began = time.perf_counter_ns()
         self.tests: list[Doc] = []
@@ -193,9 +190,6 @@ class SessionProfile:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Iterator[None]:
         """Each test is a root of the session's profile, from its setup to its teardown."""
-        if not self.per_test_roots:
-            yield
-            return
         self.outside.stop()
         profiler = Profiler(timeline=self.timeline).start()
         began = time.perf_counter_ns()
@@ -225,8 +219,6 @@ class SessionProfile:
         self.outside.stop()
         outside = self.outside.document()
         docs, offsets = list(self.tests), list(self.offsets)
-        if not self.per_test_roots:
-            return outside
         if outside["roots"]:
             docs.insert(0, fold(outside, "session", COLLECTION))
             offsets.insert(0, 0)
@@ -296,6 +288,10 @@ class SessionProfile:
 
     def close(self) -> None:
         self.outside.stop()
+        # The tests' documents (a tree per test: hundreds of thousands of dicts for a large
+        # suite) are done with: let them go before pytest's own clean-up collects garbage
+        # five times over (unraisableexception's gc_collect_harder), which walks them all.
+        self.tests, self.offsets, self.document = [], [], None
         if self._installed_finder:
             from recompyle.finder import uninstall
 

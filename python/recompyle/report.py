@@ -41,9 +41,12 @@ import os
 import sys
 import time
 
-if False:  # typing only: this module is imported at start-up, keep it light
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: this module is imported at start-up, keep it light
     from collections.abc import Sequence
-    from typing import IO, Any
+    from typing import IO, Any, Optional, Union
 
     from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
 
@@ -158,7 +161,9 @@ def _site_row(r: "SiteStats") -> dict:
     }
 
 
-def build_document(view: "ProfileView | None" = None, argv: "list[str] | None" = None) -> dict:
+def build_document(
+    view: "Optional[ProfileView]" = None, argv: "Optional[list[str]]" = None
+) -> dict:
     """The profile document (version 2, described in this module's docstring) of what one
     profiler saw (``Profiler.view()``; by default the run's profiler, see
     ``report_at_exit``, else everything recorded); the exporters and the HTML page read
@@ -227,10 +232,16 @@ def run_view() -> "ProfileView":
     return prof.view() if prof is not None else whole_view()
 
 
-def render_json(view: "ProfileView") -> str:
+def json_text(doc: "dict[str, Any]") -> str:
+    """The document as JSON text, one line: the C encoder (an indented dump is encoded in
+    Python, and took most of a minute for the jinja2 suite's per-test profile)."""
     import json
 
-    return json.dumps(add_files(build_document(view)), indent=1) + "\n"
+    return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def render_json(view: "ProfileView") -> str:
+    return json_text(add_files(build_document(view)))
 
 
 def add_files(doc: "dict[str, Any]") -> "dict[str, Any]":
@@ -277,15 +288,13 @@ def write_report(
             )
             timeline = dataclasses.replace(timeline, events=events)
         view = dataclasses.replace(view, sites=kept, timeline=timeline)
-    data: str | bytes
+    data: Union[str, bytes]
     if fmt == "text":
         data = render_text(view.sites, limit=None if output else 40)
     else:
         doc = add_files(build_document(view))
         if fmt == "json":
-            import json
-
-            data = json.dumps(doc, indent=1) + "\n"
+            data = json_text(doc)
         else:
             data = spec.render(doc, min_percent=min_percent)
         _say_dropped(doc)
@@ -325,9 +334,7 @@ def render_document(
         rows = [SiteStats(**{k: v for k, v in s.items() if k in names}) for s in doc["sites"]]
         return render_text(rows, limit)
     if fmt == "json":
-        import json
-
-        return json.dumps(doc, indent=1) + "\n"
+        return json_text(doc)
     from recompyle.export import get_format
 
     return get_format(fmt).render(doc, min_percent=min_percent)
@@ -368,17 +375,18 @@ def write_file(output: str, data: "str | bytes") -> None:
     Text is UTF-8, a path's own bytes kept (surrogateescape)."""
     from recompyle.atomic_file import resolve_output, write_atomically
 
-    binary = isinstance(data, bytes)
     target, in_place = resolve_output(output)
     if in_place:
-        if binary:
+        if isinstance(data, bytes):
             with open(target, "wb") as f:
                 f.write(data)
         else:
             with open(target, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(data)
         return
-    write_atomically(target, data if binary else data.encode("utf-8", "surrogateescape"))
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    write_atomically(target, data)
 
 
 write_text_file = write_file  # the name the dependency graph writer uses
@@ -478,7 +486,8 @@ def report_at_exit(
 
     processes.configure(document=_own_document, finish=_write_at_exit)
     if "profiler" not in _run_profiler:
-        options: dict[str, int] = {}
+        # Unset options keep the Profiler's own defaults (ints, by keyword).
+        options: dict[str, Any] = {}
         if timeline_cap is not None:
             options["timeline_cap"] = timeline_cap
         if min_duration_ns is not None:

@@ -73,7 +73,8 @@ class FileCheck:
 def check_files(doc: Mapping[str, Any]) -> dict[str, FileCheck]:
     """Compare every file of report ``doc`` (its ``files`` section and its sites' files)
     with the file on disk now."""
-    recorded = doc.get("files") if isinstance(doc.get("files"), Mapping) else {}
+    files = doc.get("files")
+    recorded: Mapping[str, Any] = files if isinstance(files, Mapping) else {}
     paths = list(recorded)
     for site in doc.get("sites") or ():
         if isinstance(site, Mapping) and site.get("file") not in recorded:

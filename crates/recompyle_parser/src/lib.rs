@@ -6,6 +6,8 @@
 //! When anything here fails, callers compile the *original* bytes so CPython raises its own
 //! error; this crate never words a `SyntaxError` itself.
 
+#![forbid(unsafe_code)]
+
 mod decode;
 
 pub use decode::{decode_source, Decoded};

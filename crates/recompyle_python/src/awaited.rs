@@ -5,13 +5,17 @@
 //! there. `await` asks it for its iterator (itself, having asked the result for its own,
 //! with CPython's checks and messages), and every step the awaiting coroutine takes through
 //! it (`send`, `__next__`, `throw`, `close`) is forwarded unchanged, with the call's node
-//! pushed on the thread's stack for the step: calls the awaited work makes are its children,
-//! whichever task runs, since only the running task's steps are on the stack. When a step
+//! pushed on the running task's stack for the step: calls the awaited work makes are its
+//! children, whichever other tasks run meanwhile (they have stacks of their own). When a step
 //! returns the result or raises, the call ends: its time is from the call to then, the wall
 //! time the caller waited, suspensions included.
 //!
 //! The program sees the same values, exceptions and cancellation; introspection of the
 //! awaiting coroutine's `cr_await` shows this object rather than the awaited one.
+
+// `unsafe_op_in_unsafe_fn` (the workspace lint policy) is allowed here until this file's
+// owners give each unsafe operation its own block; every `unsafe fn` states its contract.
+#![allow(unsafe_op_in_unsafe_fn)]
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
@@ -20,8 +24,8 @@ use std::sync::OnceLock;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use crate::cpython::{slot, TypePtr};
 use crate::profiler;
-use crate::trampoline::slot;
 
 /// An awaited call in progress: the awaitable it returned and the profiler's record.
 #[repr(C)]
@@ -34,11 +38,6 @@ pub struct Awaited {
     pending: profiler::Pending,
     done: bool,
 }
-
-struct TypePtr(*mut ffi::PyTypeObject);
-// SAFETY: the type object is immortal for the process and only used with the GIL held.
-unsafe impl Send for TypePtr {}
-unsafe impl Sync for TypePtr {}
 
 static TYPE: OnceLock<TypePtr> = OnceLock::new();
 
@@ -134,6 +133,9 @@ pub unsafe fn wrap(
     Ok(obj)
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_traverse(
     obj: *mut ffi::PyObject,
     visit: ffi::visitproc,
@@ -152,6 +154,9 @@ unsafe extern "C" fn awaited_traverse(
     visit(ffi::Py_TYPE(obj).cast(), arg)
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_clear(obj: *mut ffi::PyObject) -> c_int {
     let a = obj.cast::<Awaited>();
     for field in [&mut (*a).inner, &mut (*a).iter] {
@@ -163,6 +168,9 @@ unsafe extern "C" fn awaited_clear(obj: *mut ffi::PyObject) -> c_int {
     0
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
     let tp = ffi::Py_TYPE(obj);
     ffi::PyObject_GC_UnTrack(obj.cast());
@@ -173,6 +181,9 @@ unsafe extern "C" fn awaited_dealloc(obj: *mut ffi::PyObject) {
     ffi::Py_DECREF(tp.cast());
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let inner = (*obj.cast::<Awaited>()).inner;
     if inner.is_null() {
@@ -182,6 +193,9 @@ unsafe extern "C" fn awaited_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject
 }
 
 /// Set when the collector cleared the object while something still steps it.
+///
+/// # Safety
+/// The GIL is held.
 #[cold]
 unsafe fn cleared() {
     ffi::PyErr_SetString(
@@ -190,6 +204,9 @@ unsafe fn cleared() {
     );
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     ffi::Py_INCREF(obj);
     obj
@@ -229,6 +246,10 @@ unsafe fn set_type_error(message: &str) {
 
 /// `__await__`: the inner object's iterator as `await` would get it (a coroutine is its
 /// own; CPython's errors otherwise), then this object, which forwards to it.
+///
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_await(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let a = obj.cast::<Awaited>();
     if (*a).iter.is_null() {
@@ -300,6 +321,9 @@ unsafe extern "C" fn awaited_await(obj: *mut ffi::PyObject) -> *mut ffi::PyObjec
 
 /// Run one step of the awaited work with the call's node on the stack; end the call when
 /// the step returns its result (`finished`) or raises.
+///
+/// # Safety
+/// The GIL is held and `obj` is a live `AwaitedCall`.
 #[inline]
 unsafe fn step<R>(
     obj: *mut ffi::PyObject,
@@ -328,6 +352,9 @@ unsafe fn step<R>(
 
 /// [`step`] for a step that returns an object: NULL ends the call (with its value as
 /// `StopIteration`, or raising).
+///
+/// # Safety
+/// The GIL is held and `obj` is a live `AwaitedCall`.
 #[inline]
 unsafe fn step_object(
     obj: *mut ffi::PyObject,
@@ -347,6 +374,9 @@ unsafe fn step_object(
 }
 
 /// `obj.name(arg)`.
+///
+/// # Safety
+/// The GIL is held; `obj` and `arg` are live objects.
 unsafe fn call_method1(
     obj: *mut ffi::PyObject,
     name: &CStr,
@@ -362,11 +392,17 @@ unsafe fn call_method1(
 }
 
 /// A NULL result ended the call: raised unless the error is `StopIteration` (or none).
+///
+/// # Safety
+/// The GIL is held.
 unsafe fn ended_by_null() -> bool {
     let err = ffi::PyErr_Occurred();
     !err.is_null() && ffi::PyErr_GivenExceptionMatches(err, ffi::PyExc_StopIteration) == 0
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     step_object(obj, |iter| match (*ffi::Py_TYPE(iter)).tp_iternext {
         Some(next) => next(iter),
@@ -375,6 +411,9 @@ unsafe extern "C" fn awaited_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject
     })
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 #[cfg(Py_3_10)]
 unsafe extern "C" fn awaited_am_send(
     obj: *mut ffi::PyObject,
@@ -398,6 +437,9 @@ unsafe extern "C" fn awaited_am_send(
     )
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_send(
     obj: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
@@ -416,6 +458,9 @@ unsafe extern "C" fn awaited_send(
     })
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_throw(
     obj: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
@@ -443,6 +488,9 @@ unsafe extern "C" fn awaited_throw(
     })
 }
 
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `AwaitedCall`; the other arguments
+/// are as the slot's contract says.
 unsafe extern "C" fn awaited_close(
     obj: *mut ffi::PyObject,
     _: *mut ffi::PyObject,

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::profiler::IdHasher;
+use crate::id_hash::IdHasher;
 
 /// Index of a node in [`Tree::nodes`].
 pub type NodeId = u32;
@@ -48,6 +48,7 @@ pub struct Node {
     /// Index of the root (thread) this node belongs to.
     pub root: u32,
     pub totals: Totals,
+    pub mark: Mark,
     /// Calls of this node in progress on some stack.
     pub active: u32,
     /// One-entry cache of [`Tree::link`]: the key last looked up here and its answer.
@@ -118,6 +119,7 @@ impl Tree {
             parent,
             root,
             totals: Totals::default(),
+            mark: Mark::default(),
             active: 0,
             last_key: 0,
             last_link: Link { node: 0 },
@@ -170,8 +172,10 @@ impl Tree {
 
     /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
     #[inline(always)]
-    pub fn add(&mut self, frame: &Frame, ticks: u64, raised: bool) {
-        let t = &mut self.nodes[frame.node as usize].totals;
+    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) {
+        let n = &mut self.nodes[frame.node as usize];
+        w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
+        let t = &mut n.totals;
         t.calls += 1;
         if !frame.recursive {
             t.ticks += ticks;
@@ -184,17 +188,158 @@ impl Tree {
     }
 
     /// Count a call that was not timed (made deeper than the reporting limit).
-    pub fn add_untimed(&mut self, node: NodeId) {
-        let t = &mut self.nodes[node as usize].totals;
+    pub fn add_untimed(&mut self, w: &mut Windows, node: NodeId) {
+        let n = &mut self.nodes[node as usize];
+        w.touch(Kind::Nodes, node, &mut n.totals, &mut n.mark);
+        let t = &mut n.totals;
         t.calls += 1;
         t.untimed += 1;
     }
+}
 
-    /// Set every node's longest call to zero (a profiler starting keeps its own maxima).
-    pub fn clear_max(&mut self) {
-        for n in &mut self.nodes {
-            n.totals.max_ticks = 0;
+/// What the profilers' windows need of a node or site: when its totals were last saved.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Mark {
+    /// The window start ([`Windows::seq`]) at the last save; 0 before the first.
+    stamp: u32,
+    /// The longest call before the last save (the live maximum restarts from zero there).
+    max_prior: u64,
+}
+
+impl Mark {
+    /// The longest call ever, given the live maximum.
+    pub fn max_ever(&self, live: u64) -> u64 {
+        self.max_prior.max(live)
+    }
+}
+
+/// A node's or site's totals as they were when a window's first change to it came.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    index: u32,
+    seq: u32,
+    totals: Totals,
+}
+
+/// Which log: the tree's nodes or the flat table's sites.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Nodes = 0,
+    Sites = 1,
+}
+
+/// The profilers' windows, so each sees only its own counts, started and ended in O(1)
+/// and read in O(what changed): copy on write. A window opening takes the next start
+/// number; the first change to a node or site after the newest start saves its totals
+/// (with that start number) before changing them, and restarts its live maximum. A
+/// window's count for a node is then its live totals minus the first saved copy made
+/// since the window opened (nothing saved: untouched, nothing to count), and its longest
+/// call the largest of the live maximum and the maxima saved after that first copy.
+#[derive(Debug, Default)]
+pub struct Windows {
+    /// The newest window's start number; 0 before the first.
+    seq: u32,
+    /// Start numbers of the open windows.
+    open: Vec<u32>,
+    /// Saved copies, by kind, in start-number order.
+    logs: [Vec<Saved>; 2],
+}
+
+impl Windows {
+    /// About to change `totals` (node or site `index`): save them first if this is their
+    /// first change since the newest window opened.
+    #[inline(always)]
+    pub fn touch(&mut self, kind: Kind, index: u32, totals: &mut Totals, mark: &mut Mark) {
+        if mark.stamp != self.seq {
+            self.save(kind, index, totals, mark);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn save(&mut self, kind: Kind, index: u32, totals: &mut Totals, mark: &mut Mark) {
+        mark.stamp = self.seq;
+        if self.open.is_empty() {
+            return;
+        }
+        self.logs[kind as usize].push(Saved {
+            index,
+            seq: self.seq,
+            totals: *totals,
+        });
+        mark.max_prior = mark.max_prior.max(totals.max_ticks);
+        totals.max_ticks = 0;
+    }
+
+    /// A window opens; returns its start number.
+    pub fn open(&mut self) -> u32 {
+        self.seq += 1;
+        self.open.push(self.seq);
+        self.seq
+    }
+
+    /// The window `seq` closes: copies no open window needs are dropped.
+    pub fn close(&mut self, seq: u32) {
+        if let Some(i) = self.open.iter().position(|&s| s == seq) {
+            self.open.swap_remove(i);
+        }
+        match self.open.iter().min() {
+            None => self.logs.iter_mut().for_each(Vec::clear),
+            Some(&first) => {
+                for log in &mut self.logs {
+                    let keep = log.partition_point(|e| e.seq < first);
+                    log.drain(..keep);
+                }
+            }
+        }
+    }
+
+    /// The open windows, for a reset that starts the records again.
+    pub fn carry(&self) -> Windows {
+        Windows {
+            seq: self.seq,
+            open: self.open.clone(),
+            logs: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// What changed since the window `seq` opened: `(index, totals)` for each node (or
+    /// site) changed, `live(index)` giving the current totals, sorted by index.
+    pub fn delta(
+        &self,
+        kind: Kind,
+        seq: u32,
+        live: impl Fn(u32) -> Option<Totals>,
+    ) -> Vec<(u32, Totals)> {
+        let log = &self.logs[kind as usize];
+        let start = log.partition_point(|e| e.seq < seq);
+        let mut first: HashMap<u32, (Totals, u64), BuildHasherDefault<IdHasher>> =
+            HashMap::default();
+        for e in &log[start..] {
+            first
+                .entry(e.index)
+                .and_modify(|(_, max)| *max = (*max).max(e.totals.max_ticks))
+                .or_insert((e.totals, 0));
+        }
+        let mut out: Vec<(u32, Totals)> = first
+            .into_iter()
+            .filter_map(|(index, (base, max))| {
+                let now = live(index)?;
+                Some((
+                    index,
+                    Totals {
+                        calls: now.calls.wrapping_sub(base.calls),
+                        ticks: now.ticks.wrapping_sub(base.ticks),
+                        self_ticks: now.self_ticks.wrapping_sub(base.self_ticks),
+                        max_ticks: now.max_ticks.max(max),
+                        raised: now.raised.wrapping_sub(base.raised),
+                        untimed: now.untimed.wrapping_sub(base.untimed),
+                    },
+                ))
+            })
+            .collect();
+        out.sort_unstable_by_key(|(index, _)| *index);
+        out
     }
 }
 
@@ -251,7 +396,7 @@ mod tests {
 
     fn ret(tree: &mut Tree, stack: &mut Stack, end: u64, raised: bool) {
         let (frame, ticks) = tree.leave(stack, end).expect("a frame");
-        tree.add(&frame, ticks, raised);
+        tree.add(&mut Windows::default(), &frame, ticks, raised);
     }
 
     #[test]
@@ -340,11 +485,56 @@ mod tests {
     }
 
     #[test]
+    fn windows_see_only_their_own_counts_and_maxima() {
+        let mut tree = Tree::default();
+        let mut w = Windows::default();
+        let root = tree.add_root(0);
+        let mut stack = Stack::new(root);
+        let mut one = |tree: &mut Tree, w: &mut Windows, site: u32, len: u64| {
+            let link = tree.link(stack.top(), site, site as usize + 1);
+            tree.enter(&mut stack, link, 0);
+            let (frame, ticks) = tree.leave(&mut stack, len).expect("a frame");
+            tree.add(w, &frame, ticks, false);
+        };
+        one(&mut tree, &mut w, 1, 50); // before any window
+        let outer = w.open();
+        one(&mut tree, &mut w, 1, 10);
+        let inner = w.open();
+        one(&mut tree, &mut w, 1, 20);
+        one(&mut tree, &mut w, 2, 5);
+        w.close(inner);
+        let at_inner = |tree: &Tree, w: &Windows, seq| {
+            w.delta(Kind::Nodes, seq, |i| {
+                tree.nodes.get(i as usize).map(|n| n.totals)
+            })
+        };
+        one(&mut tree, &mut w, 1, 7);
+        let d = at_inner(&tree, &w, outer);
+        let row: Vec<(u32, u64, u64, u64)> = d
+            .iter()
+            .map(|(i, t)| (*i, t.calls, t.ticks, t.max_ticks))
+            .collect();
+        assert_eq!(row, vec![(1, 3, 37, 20), (2, 1, 5, 5)]);
+        let n = &tree.nodes[1];
+        assert_eq!(n.mark.max_ever(n.totals.max_ticks), 50);
+        w.close(outer);
+        assert!(
+            w.logs.iter().all(Vec::is_empty),
+            "nothing kept with no window open"
+        );
+        let late = w.open();
+        assert!(
+            at_inner(&tree, &w, late).is_empty(),
+            "a new window starts at zero"
+        );
+    }
+
+    #[test]
     fn untimed_calls_count_without_time() {
         let mut tree = Tree::default();
         let root = tree.add_root(0);
         let link = tree.link(root, 4, 5);
-        tree.add_untimed(link.node);
+        tree.add_untimed(&mut Windows::default(), link.node);
         let t = tree.nodes[link.node as usize].totals;
         assert_eq!((t.calls, t.untimed, t.ticks), (1, 1, 0));
     }

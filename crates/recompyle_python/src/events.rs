@@ -1,5 +1,9 @@
-//! The event object handed to Python handlers: one per instrumented call, shown to the
-//! *before* handlers, then completed with the result or exception for the *after* handlers.
+//! The event objects handed to Python handlers: a [`CallEvent`] per instrumented call,
+//! shown to the *before* handlers, then completed with the result or exception for the
+//! *after* handlers; a [`GlobalEvent`] per read, write or deletion of a tracked module's
+//! global (`tracked_globals.rs`), for the `globals` callbacks.
+
+use std::ffi::c_int;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -7,17 +11,19 @@ use pyo3::types::{PyDict, PyTuple};
 
 use recompyle_transform::Site;
 
+use crate::cpython;
 use crate::gil::GilCell;
 use crate::sites;
-use crate::trampoline;
 
 /// The call's own argument vector (vectorcall layout: `npos` positional values, then one
 /// value per name in `kwnames`), borrowed from the interpreter for as long as the call is in
 /// progress. Most handlers never look at the arguments, so the tuple and dict they would
 /// need are built only when asked for, or when a handler keeps the event past the call.
 struct Borrowed {
+    /// Borrowed from the interpreter (the call's argument vector).
     values: *const *mut ffi::PyObject,
     npos: usize,
+    /// Borrowed from the interpreter; NULL when there are no keyword arguments.
     kwnames: *mut ffi::PyObject,
 }
 
@@ -68,39 +74,41 @@ impl CallEvent {
         npos: usize,
         kwnames: *mut ffi::PyObject,
     ) -> PyResult<Bound<'py, CallEvent>> {
-        let func = Some(Bound::from_borrowed_ptr(py, func).unbind());
-        let bound_self = Bound::from_borrowed_ptr_or_opt(py, bound_self).map(Bound::unbind);
-        let borrowed = Some(Borrowed {
-            values,
-            npos,
-            kwnames,
-        });
-        if let Some(spare) = SPARE.get_mut(py).take() {
-            let event = spare.into_bound(py);
-            {
-                // Nobody else has a reference to the spare event, so nobody borrows it.
-                let mut e = event.try_borrow_mut()?;
-                e.site_id = site_id;
-                e.func = func;
-                e.bound_self = bound_self;
-                e.borrowed = borrowed;
+        unsafe {
+            let func = Some(Bound::from_borrowed_ptr(py, func).unbind());
+            let bound_self = Bound::from_borrowed_ptr_or_opt(py, bound_self).map(Bound::unbind);
+            let borrowed = Some(Borrowed {
+                values,
+                npos,
+                kwnames,
+            });
+            if let Some(spare) = SPARE.get_mut(py).take() {
+                let event = spare.into_bound(py);
+                {
+                    // Nobody else has a reference to the spare event, so nobody borrows it.
+                    let mut e = event.try_borrow_mut()?;
+                    e.site_id = site_id;
+                    e.func = func;
+                    e.bound_self = bound_self;
+                    e.borrowed = borrowed;
+                }
+                return Ok(event);
             }
-            return Ok(event);
+            Bound::new(
+                py,
+                CallEvent {
+                    site_id,
+                    func,
+                    bound_self,
+                    borrowed,
+                    args: None,
+                    kwargs: None,
+                    result: None,
+                    exception: None,
+                    finished: false,
+                },
+            )
         }
-        Bound::new(
-            py,
-            CallEvent {
-                site_id,
-                func,
-                bound_self,
-                borrowed,
-                args: None,
-                kwargs: None,
-                result: None,
-                exception: None,
-                finished: false,
-            },
-        )
     }
 
     pub fn finish(&mut self, result: Option<Py<PyAny>>, exception: Option<Py<PyAny>>) {
@@ -183,7 +191,7 @@ impl CallEvent {
         if let (Some(func), Some(obj)) = (&self.func, &self.bound_self) {
             // SAFETY: both are live references held by the event.
             let bound = unsafe {
-                Bound::from_owned_ptr_or_err(py, trampoline::bind(func.as_ptr(), obj.as_ptr()))?
+                Bound::from_owned_ptr_or_err(py, cpython::bind(func.as_ptr(), obj.as_ptr()))?
             };
             self.func = Some(bound.unbind());
             clear(py, &mut self.bound_self);
@@ -276,5 +284,149 @@ impl CallEvent {
             .site(|_, s| s.callee.clone())
             .unwrap_or_else(|| "?".to_string());
         format!("<CallEvent {} {callee} at {place}>", self.phase())
+    }
+}
+
+/// What happened to a tracked global.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GlobalKind {
+    Read,
+    Write,
+    Delete,
+}
+
+impl GlobalKind {
+    fn name(self) -> &'static str {
+        match self {
+            GlobalKind::Read => "read",
+            GlobalKind::Write => "write",
+            GlobalKind::Delete => "delete",
+        }
+    }
+}
+
+/// One read, write or deletion of a tracked module's global, for handlers' `globals`
+/// callbacks.
+#[pyclass(module = "recompyle._core", name = "GlobalEvent", frozen)]
+pub struct GlobalEvent {
+    kind: &'static str,
+    module: Option<Py<PyAny>>,
+    name: Py<PyAny>,
+    value: Option<Py<PyAny>>,
+    code: Option<Py<PyAny>>,
+    lineno: Option<c_int>,
+    site_id: Option<u64>,
+}
+
+impl GlobalEvent {
+    /// The event of a `kind` access of `name` in the namespace of `module`, made by `code`
+    /// at `lineno` (or reported by the transform's `site`).
+    pub(crate) fn new(
+        kind: GlobalKind,
+        module: Option<Py<PyAny>>,
+        name: Py<PyAny>,
+        value: Option<Py<PyAny>>,
+        code: Option<Py<PyAny>>,
+        lineno: Option<c_int>,
+        site_id: Option<u64>,
+    ) -> Self {
+        GlobalEvent {
+            kind: kind.name(),
+            module,
+            name,
+            value,
+            code,
+            lineno,
+            site_id,
+        }
+    }
+}
+
+#[pymethods]
+impl GlobalEvent {
+    /// "read", "write" or "delete".
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    /// The module whose global it is (its `__name__`).
+    #[getter]
+    fn module(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.module.as_ref().map(|m| m.clone_ref(py))
+    }
+    /// The global's name.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyAny> {
+        self.name.clone_ref(py)
+    }
+    /// The value read or written; None for a deletion.
+    #[getter]
+    fn value(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.value.as_ref().map(|v| v.clone_ref(py))
+    }
+    /// The code object that read or wrote it (None when no Python frame runs).
+    #[getter]
+    fn code(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.code.as_ref().map(|c| c.clone_ref(py))
+    }
+    /// The line of that code.
+    #[getter]
+    fn lineno(&self) -> Option<c_int> {
+        self.lineno
+    }
+    /// That code's file.
+    #[getter]
+    fn filename(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let code = self.code.as_ref()?;
+        code.bind(py).getattr("co_filename").ok().map(Bound::unbind)
+    }
+    /// Qualified name of the reading or writing code (`co_qualname` on 3.11+, else the
+    /// site table's, else `co_name`); `<module>` at top level.
+    #[getter]
+    fn function(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        if let Some(code) = &self.code {
+            let code = code.bind(py);
+            if let Ok(q) = code.getattr("co_qualname") {
+                return Some(q.unbind());
+            }
+        }
+        if let Some(site) = self.site_id {
+            if let Some((m, i)) = sites::lookup(site) {
+                return Some(
+                    pyo3::types::PyString::new(py, &m.sites[i].qualname)
+                        .into_any()
+                        .unbind(),
+                );
+            }
+        }
+        let code = self.code.as_ref()?;
+        code.bind(py).getattr("co_name").ok().map(Bound::unbind)
+    }
+    /// The site id of the reporting code the transform added, for reads in class bodies
+    /// and writes under `global`; None for reads and writes the namespace saw itself.
+    #[getter]
+    fn site_id(&self) -> Option<u64> {
+        self.site_id
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let show = |o: &Option<Py<PyAny>>| {
+            o.as_ref()
+                .and_then(|o| o.bind(py).str().ok().map(|s| s.to_string()))
+                .unwrap_or_else(|| "?".into())
+        };
+        let name = self
+            .name
+            .bind(py)
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        format!(
+            "<GlobalEvent {} {}.{} at line {}>",
+            self.kind,
+            show(&self.module),
+            name,
+            self.lineno.map_or("?".to_string(), |l| l.to_string())
+        )
     }
 }

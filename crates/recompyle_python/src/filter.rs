@@ -5,26 +5,21 @@
 //! `callee` is an object (a function, class or builtin; a bound method, `classmethod` or
 //! `staticmethod` stands for its function) compared by identity with what the site calls,
 //! or a string compared with the callee's `__qualname__`, or with `__module__` + "." +
-//! `__qualname__`. `module` is patterns (as `ModuleMatcher`) over the module the call
+//! `__qualname__`. `module` is patterns (as `ModuleMatcher`, `module_patterns.rs`) over the module the call
 //! site is in (`event.module`), answered once per module and remembered.
 
 use std::collections::HashMap;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use recompyle_transform::split_site_id;
 
+use crate::cpython::{is_bound_method, PyMethod_Function};
 use crate::gil::GilCell;
-use crate::select::ModuleMatcher;
+use crate::listeners;
+use crate::module_patterns::ModulePatterns;
 use crate::sites;
-
-extern "C" {
-    /// `types.MethodType` (public C API, not declared by pyo3-ffi).
-    static mut PyMethod_Type: ffi::PyTypeObject;
-    /// A bound method's function, borrowed.
-    fn PyMethod_Function(meth: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
 
 enum Callee {
     /// Compared by identity (owned reference).
@@ -34,7 +29,7 @@ enum Callee {
 }
 
 struct Modules {
-    matcher: ModuleMatcher,
+    matcher: ModulePatterns,
     /// Module key of a site id → whether the module matches.
     seen: GilCell<HashMap<u32, bool>>,
 }
@@ -59,7 +54,7 @@ impl CallFilter {
         let modules = match module {
             None => None,
             Some(patterns) => {
-                let matcher = ModuleMatcher::new(patterns)?;
+                let matcher = ModulePatterns::new(patterns).map_err(PyValueError::new_err)?;
                 if matcher.patterns().is_empty() {
                     return Err(pyo3::exceptions::PyValueError::new_err(
                         "module= needs at least one pattern",
@@ -90,7 +85,7 @@ impl CallFilter {
             ],
         )?;
         // SAFETY: reading the address of a static type object.
-        let is_method = unsafe { ffi::Py_TYPE(obj.as_ptr()) == &raw mut PyMethod_Type };
+        let is_method = unsafe { is_bound_method(obj.as_ptr()) };
         let target = if is_method || obj.is_instance(wrappers.as_any())? {
             obj.getattr("__func__")?
         } else {
@@ -111,33 +106,35 @@ impl CallFilter {
     /// # Safety
     /// The GIL is held, `callee` is NULL or a live object, and no exception is set.
     pub unsafe fn selects(&self, py: Python<'_>, site: u64, callee: *mut ffi::PyObject) -> bool {
-        if let Some(modules) = &self.modules {
-            let key = split_site_id(site).0;
-            let seen = modules.seen.get_mut(py);
-            let matched = match seen.get(&key) {
-                Some(&m) => m,
-                None => {
-                    let m = sites::lookup(site)
-                        .is_some_and(|(m, _)| modules.matcher.matches(&m.module));
-                    seen.insert(key, m);
-                    m
+        unsafe {
+            if let Some(modules) = &self.modules {
+                let key = split_site_id(site).0;
+                let seen = modules.seen.get_mut(py);
+                let matched = match seen.get(&key) {
+                    Some(&m) => m,
+                    None => {
+                        let m = sites::lookup(site)
+                            .is_some_and(|(m, _)| modules.matcher.matches(&m.module));
+                        seen.insert(key, m);
+                        m
+                    }
+                };
+                if !matched {
+                    return false;
                 }
-            };
-            if !matched {
-                return false;
             }
-        }
-        let mut obj = callee;
-        if obj.is_null() {
-            return true;
-        }
-        if ffi::Py_TYPE(obj) == &raw mut PyMethod_Type {
-            obj = PyMethod_Function(obj);
-        }
-        match &self.callee {
-            None => true,
-            Some(Callee::Object(target)) => obj == target.as_ptr(),
-            Some(Callee::Name(name)) => name_matches(py, obj, name),
+            let mut obj = callee;
+            if obj.is_null() {
+                return true;
+            }
+            if is_bound_method(obj) {
+                obj = PyMethod_Function(obj);
+            }
+            match &self.callee {
+                None => true,
+                Some(Callee::Object(target)) => obj == target.as_ptr(),
+                Some(Callee::Name(name)) => name_matches(py, obj, name),
+            }
         }
     }
 }
@@ -147,14 +144,16 @@ impl CallFilter {
 /// # Safety
 /// The GIL is held and `obj` is a live object.
 unsafe fn name_matches(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> bool {
-    if ffi::PyFunction_Check(obj) != 0 {
-        // A Python function's names are fields: read them without an attribute lookup.
-        let f = obj.cast::<ffi::PyFunctionObject>();
-        return names_match(name, (*f).func_qualname, || (*f).func_module);
+    unsafe {
+        if ffi::PyFunction_Check(obj) != 0 {
+            // A Python function's names are fields: read them without an attribute lookup.
+            let f = obj.cast::<ffi::PyFunctionObject>();
+            return names_match(name, (*f).func_qualname, || (*f).func_module);
+        }
+        // Any other callable's names may be properties running Python code: its calls are
+        // not reported, as a handler's are not.
+        listeners::unreported(|| attr_names_match(py, obj, name))
     }
-    // Any other callable's names may be properties running Python code: its calls are
-    // not reported, as a handler's are not.
-    crate::handlers::unreported(|| attr_names_match(py, obj, name))
 }
 
 /// `name_matches` through attribute lookups.
@@ -162,26 +161,28 @@ unsafe fn name_matches(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> b
 /// # Safety
 /// As `name_matches`.
 unsafe fn attr_names_match(py: Python<'_>, obj: *mut ffi::PyObject, name: &str) -> bool {
-    let obj = Bound::from_borrowed_ptr(py, obj);
-    // Attribute errors are the callee's business, not ours: they mean "no match".
-    let Ok(qualname) = obj.getattr(pyo3::intern!(py, "__qualname__")) else {
-        return false;
-    };
-    let module = || match obj.getattr(pyo3::intern!(py, "__module__")) {
-        // The attribute lives as long as `obj`'s class or the object keeps it; held by
-        // `keep` below for the comparison.
-        Ok(m) => m.into_ptr(),
-        Err(_) => std::ptr::null_mut(),
-    };
-    let mut keep: *mut ffi::PyObject = std::ptr::null_mut();
-    let matched = names_match(name, qualname.as_ptr(), || {
-        keep = module();
-        keep
-    });
-    if !keep.is_null() {
-        ffi::Py_DECREF(keep);
+    unsafe {
+        let obj = Bound::from_borrowed_ptr(py, obj);
+        // Attribute errors are the callee's business, not ours: they mean "no match".
+        let Ok(qualname) = obj.getattr(pyo3::intern!(py, "__qualname__")) else {
+            return false;
+        };
+        let module = || match obj.getattr(pyo3::intern!(py, "__module__")) {
+            // The attribute lives as long as `obj`'s class or the object keeps it; held by
+            // `keep` below for the comparison.
+            Ok(m) => m.into_ptr(),
+            Err(_) => std::ptr::null_mut(),
+        };
+        let mut keep: *mut ffi::PyObject = std::ptr::null_mut();
+        let matched = names_match(name, qualname.as_ptr(), || {
+            keep = module();
+            keep
+        });
+        if !keep.is_null() {
+            ffi::Py_DECREF(keep);
+        }
+        matched
     }
-    matched
 }
 
 /// `name` is `qualname`, or `module() + "." + qualname` (`module` is asked only then).
@@ -193,18 +194,20 @@ unsafe fn names_match(
     qualname: *mut ffi::PyObject,
     module: impl FnOnce() -> *mut ffi::PyObject,
 ) -> bool {
-    let Some(qualname) = as_str(qualname) else {
-        return false;
-    };
-    if name == qualname {
-        return true;
-    }
-    match name
-        .strip_suffix(qualname)
-        .and_then(|p| p.strip_suffix('.'))
-    {
-        Some(prefix) => as_str(module()).is_some_and(|m| m == prefix),
-        None => false,
+    unsafe {
+        let Some(qualname) = as_str(qualname) else {
+            return false;
+        };
+        if name == qualname {
+            return true;
+        }
+        match name
+            .strip_suffix(qualname)
+            .and_then(|p| p.strip_suffix('.'))
+        {
+            Some(prefix) => as_str(module()).is_some_and(|m| m == prefix),
+            None => false,
+        }
     }
 }
 
@@ -213,14 +216,16 @@ unsafe fn names_match(
 /// # Safety
 /// The GIL is held; `obj` is NULL or a live object, which outlives the result.
 unsafe fn as_str<'a>(obj: *mut ffi::PyObject) -> Option<&'a str> {
-    if obj.is_null() || ffi::PyUnicode_Check(obj) == 0 {
-        return None;
+    unsafe {
+        if obj.is_null() || ffi::PyUnicode_Check(obj) == 0 {
+            return None;
+        }
+        let mut size: ffi::Py_ssize_t = 0;
+        let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut size);
+        if data.is_null() {
+            ffi::PyErr_Clear(); // lone surrogates: no name of ours
+            return None;
+        }
+        std::str::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), size as usize)).ok()
     }
-    let mut size: ffi::Py_ssize_t = 0;
-    let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut size);
-    if data.is_null() {
-        ffi::PyErr_Clear(); // lone surrogates: no name of ours
-        return None;
-    }
-    std::str::from_utf8(std::slice::from_raw_parts(data.cast::<u8>(), size as usize)).ok()
 }

@@ -7,7 +7,6 @@
 //! the caller raises it at the call, as if the call had raised it. While a handler runs, instrumented calls it
 //! makes on its thread go straight through, so a handler never sees its own calls.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyException, PyRuntimeWarning};
@@ -15,11 +14,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::events::CallEvent;
+use crate::events::{CallEvent, GlobalEvent};
 use crate::filter::CallFilter;
 use crate::gil::GilCell;
-use crate::globals::{GlobalEvent, LISTENING};
-use crate::{ACTIVE, HANDLERS};
+use crate::listeners::{set_in_handler, ACTIVE, GLOBALS_LISTENING, HANDLERS};
 
 pyo3::create_exception!(
     recompyle._core,
@@ -27,10 +25,6 @@ pyo3::create_exception!(
     PyRuntimeWarning,
     "A recompyle event handler raised; the program went on."
 );
-
-thread_local! {
-    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Registered callbacks: `before`/`after` around calls, `globals` for global reads and
 /// writes of tracked modules. `remove()` unregisters it.
@@ -61,12 +55,17 @@ pub unsafe fn wants_selected(
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
 ) -> bool {
-    if !ALL_FILTERED.load(Ordering::Relaxed) {
-        return true;
+    unsafe {
+        if !ALL_FILTERED.load(Ordering::Relaxed) {
+            return true;
+        }
+        filtered_wants(py, site, callee)
     }
-    filtered_wants(py, site, callee)
 }
 
+/// # Safety
+/// The GIL is held, `site` is a live object, `callee` is NULL or a live object, and no
+/// exception is set.
 #[cold]
 #[inline(never)]
 unsafe fn filtered_wants(
@@ -74,13 +73,15 @@ unsafe fn filtered_wants(
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
 ) -> bool {
-    let Some(site) = crate::sites::id_of(site) else {
-        ffi::PyErr_Clear();
-        return true; // the proxy reports the bad id
-    };
-    match snapshot(py) {
-        Some(registered) => wanted(py, &registered, site, callee).any(),
-        None => false,
+    unsafe {
+        let Some(site) = crate::sites::id_of(site) else {
+            ffi::PyErr_Clear();
+            return true; // the proxy reports the bad id
+        };
+        match snapshot(py) {
+            Some(registered) => wanted(py, &registered, site, callee).any(),
+            None => false,
+        }
     }
 }
 
@@ -112,7 +113,7 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
     } else {
         ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
     }
-    LISTENING.store(globals, Ordering::Relaxed);
+    GLOBALS_LISTENING.store(globals, Ordering::Relaxed);
     Ok(())
 }
 
@@ -235,20 +236,6 @@ pub fn handlers(py: Python<'_>) -> Vec<Py<Handler>> {
     registered(py)
 }
 
-/// Whether a handler is running on this thread (its own calls are not reported).
-pub fn in_handler() -> bool {
-    IN_HANDLER.with(Cell::get)
-}
-
-/// Run `f` with this thread's calls unreported, as a handler's are: for Python code that
-/// recompyle itself runs (a callee's `__qualname__` property, asked by a filter).
-pub fn unreported<T>(f: impl FnOnce() -> T) -> T {
-    let was = IN_HANDLER.with(|flag| flag.replace(true));
-    let result = f();
-    IN_HANDLER.with(|flag| flag.set(was));
-    result
-}
-
 /// The current handler tuple, if any. A `Bound`, not a `Py`: the per-call path runs without
 /// pyo3's GIL count, where dropping a `Py` would queue its decref in pyo3's pool.
 pub fn snapshot(py: Python<'_>) -> Option<Bound<'_, PyTuple>> {
@@ -290,26 +277,28 @@ pub unsafe fn wanted(
     site: u64,
     callee: *mut ffi::PyObject,
 ) -> Wanted {
-    let mut w = Wanted::NONE;
-    for (i, item) in handlers.iter().enumerate() {
-        let Ok(handler) = item.cast::<Handler>() else {
-            continue;
-        };
-        let h = handler.get();
-        if h.before.is_none() && h.after.is_none() {
-            continue;
+    unsafe {
+        let mut w = Wanted::NONE;
+        for (i, item) in handlers.iter().enumerate() {
+            let Ok(handler) = item.cast::<Handler>() else {
+                continue;
+            };
+            let h = handler.get();
+            if h.before.is_none() && h.after.is_none() {
+                continue;
+            }
+            if i >= MAX_FILTERED {
+                w.beyond = true;
+            } else if h
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.selects(py, site, callee))
+            {
+                w.mask |= 1 << i;
+            }
         }
-        if i >= MAX_FILTERED {
-            w.beyond = true;
-        } else if h
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.selects(py, site, callee))
-        {
-            w.mask |= 1 << i;
-        }
+        w
     }
-    w
 }
 
 /// Call the `before` (or `after`) callback of every handler `wanted` names with `event`.
@@ -353,7 +342,7 @@ fn dispatch(
     event: &Bound<'_, PyAny>,
     pick: impl Fn(usize, &Handler) -> Option<&Py<PyAny>>,
 ) -> PyResult<()> {
-    IN_HANDLER.with(|f| f.set(true));
+    set_in_handler(true);
     for (i, item) in handlers.iter().enumerate() {
         let Ok(handler) = item.cast::<Handler>() else {
             continue;
@@ -377,7 +366,7 @@ fn dispatch(
         if res.is_null() {
             let err = PyErr::fetch(py);
             if !err.is_instance_of::<PyException>(py) {
-                IN_HANDLER.with(|f| f.set(false));
+                set_in_handler(false);
                 return Err(err);
             }
             report(py, h, cb.bind(py), err);
@@ -386,7 +375,7 @@ fn dispatch(
             unsafe { ffi::Py_DECREF(res) };
         }
     }
-    IN_HANDLER.with(|f| f.set(false));
+    set_in_handler(false);
     Ok(())
 }
 

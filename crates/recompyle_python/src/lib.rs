@@ -2,37 +2,38 @@
 //!
 //! Stages, in the order an import and then a call meet them:
 //! [`transform`] (bytes → rewritten source + site table) → [`code_object`] (original
-//! positions back into compiled code) → [`sites`] (the site registry) → [`trampoline`]
-//! (every rewritten call) → [`handlers`] / [`profiler`] (who listens) → [`events`].
+//! positions back into compiled code) → [`sites`] (the site registry) → [`selector`]
+//! (every rewritten call) → [`handlers`] / [`profiler`] (who listens: [`listeners`]) →
+//! [`events`]. Underneath them all, [`cpython`] (what is taken from CPython beyond pyo3)
+//! and [`unwind`]; beside them, [`tracked_globals`], the decorators' call path
+//! ([`function_rewrite`], [`function_sites`], [`flat_profile`]) and [`byref`].
 
 mod awaited;
 mod byref;
 mod call_tree;
 mod clock;
 mod code_object;
+mod cpython;
 mod events;
 mod filter;
+mod flat_profile;
+mod function_rewrite;
 mod function_sites;
 mod gil;
-mod globals;
 mod handlers;
+mod id_hash;
+mod listeners;
+mod module_match;
+mod module_patterns;
 mod profiler;
-mod select;
+mod selector;
 mod sites;
-mod trampoline;
+mod tracked_globals;
 mod transform;
 mod unwind;
 
-use std::sync::atomic::AtomicU8;
-
 use pyo3::prelude::*;
-
-/// What the trampoline has to do besides calling: one load decides the fast path.
-pub(crate) static ACTIVE: AtomicU8 = AtomicU8::new(0);
-pub(crate) const HANDLERS: u8 = 1;
-pub(crate) const PROFILING: u8 = 2;
-/// With [`PROFILING`]: also the calling-context tree.
-pub(crate) const TREE: u8 = 4;
+use recompyle_transform::names;
 
 /// `gil_used = true`: the per-call state (`gil::GilCell`, the profiler's stacks, the handler
 /// snapshot) relies on the GIL serialising every call, so a free-threaded interpreter (3.13t,
@@ -42,8 +43,9 @@ pub(crate) const TREE: u8 = 4;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
-    m.add("TRAMPOLINE_NAME", recompyle_transform::TRAMPOLINE)?;
-    m.add("METHOD_SELECTOR_NAME", recompyle_transform::METHOD_SELECTOR)?;
+    // `TRAMPOLINE_NAME` is the Python side's name for the call-site selector's name.
+    m.add("TRAMPOLINE_NAME", names::SELECTOR)?;
+    m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
     m.add("ParseError", py.get_type::<transform::ParseError>())?;
@@ -53,25 +55,28 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(sites::register_site_table, m)?)?;
     m.add_function(wrap_pyfunction!(sites::site_info, m)?)?;
-    m.add_class::<select::ModuleMatcher>()?;
+    m.add_class::<module_match::ModuleMatcher>()?;
     m.add_function(wrap_pyfunction!(handlers::add_handler, m)?)?;
     m.add_function(wrap_pyfunction!(handlers::handlers, m)?)?;
     m.add_class::<handlers::Handler>()?;
     m.add("HandlerWarning", py.get_type::<handlers::HandlerWarning>())?;
     m.add_class::<events::CallEvent>()?;
-    m.add_class::<globals::GlobalEvent>()?;
-    m.add("TrackedGlobals", globals::create_type(py)?)?;
-    m.add_function(wrap_pyfunction!(globals::track_module, m)?)?;
-    m.add_function(wrap_pyfunction!(globals::is_tracked_namespace, m)?)?;
-    m.add("WRITE_REPORTER_NAME", globals::WRITE_REPORTER)?;
-    m.add("CLASS_READ_REPORTER_NAME", globals::CLASS_READ_REPORTER)?;
+    m.add_class::<events::GlobalEvent>()?;
+    m.add("TrackedGlobals", tracked_globals::create_type(py)?)?;
+    m.add_function(wrap_pyfunction!(tracked_globals::track_module, m)?)?;
+    m.add_function(wrap_pyfunction!(tracked_globals::is_tracked_namespace, m)?)?;
+    m.add("WRITE_REPORTER_NAME", names::WRITE_REPORTER)?;
+    m.add("CLASS_READ_REPORTER_NAME", names::CLASS_READ_REPORTER)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_start, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_stop, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_running, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_reset, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::profiler_counts, m)?)?;
-    m.add_function(wrap_pyfunction!(profiler::profiler_clear_max, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window_open, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window_close, m)?)?;
+    m.add_function(wrap_pyfunction!(profiler::profiler_window, m)?)?;
+    m.add_class::<profiler::Window>()?;
     m.add_class::<profiler::Counts>()?;
     m.add_function(wrap_pyfunction!(profiler::timeline_acquire, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_release, m)?)?;
@@ -83,48 +88,37 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(byref::byref_write_back, m)?)?;
 
     m.add_class::<function_sites::FunctionSite>()?;
-    m.add_class::<function_sites::FlatProfile>()?;
-    m.add_class::<function_sites::RewrittenFunction>()?;
-    m.add_function(wrap_pyfunction!(function_sites::rewrite_function, m)?)?;
-    m.add_function(wrap_pyfunction!(function_sites::record_awaited, m)?)?;
+    m.add_class::<flat_profile::FlatProfile>()?;
+    m.add_class::<function_rewrite::RewrittenFunction>()?;
+    m.add_function(wrap_pyfunction!(function_rewrite::rewrite_function, m)?)?;
+    m.add_function(wrap_pyfunction!(flat_profile::record_awaited, m)?)?;
     m.add_function(wrap_pyfunction!(
         function_sites::configure_function_sites,
         m
     )?)?;
-    m.add(
-        "WRAP_SELECTOR_NAME",
-        recompyle_transform::function::WRAP_SELECTOR,
-    )?;
-    m.add(
-        "AWAIT_SELECTOR_NAME",
-        recompyle_transform::function::AWAIT_SELECTOR,
-    )?;
+    m.add("WRAP_SELECTOR_NAME", names::WRAP_SELECTOR)?;
+    m.add("AWAIT_SELECTOR_NAME", names::AWAIT_SELECTOR)?;
 
-    // The rewritten code finds its two helpers as builtins: no name is added to any module's
+    // The rewritten code finds its helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
     awaited::init(py)?;
-    let (select, select_method) = trampoline::create(py)?;
+    let (select, select_method) = selector::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;
-    let builtins = py.import("builtins")?;
-    builtins.setattr(recompyle_transform::TRAMPOLINE, &select)?;
-    builtins.setattr(recompyle_transform::METHOD_SELECTOR, &select_method)?;
     let (wrap, wrap_awaited) = function_sites::create(py)?;
-    builtins.setattr(recompyle_transform::function::WRAP_SELECTOR, &wrap)?;
-    builtins.setattr(recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited)?;
-    let (write_reporter, class_read_reporter) = globals::create_reporters(py)?;
-    builtins.setattr(globals::WRITE_REPORTER, &write_reporter)?;
-    builtins.setattr(globals::CLASS_READ_REPORTER, &class_read_reporter)?;
-    globals::remember_own_builtins(
-        py,
-        &[
-            (recompyle_transform::TRAMPOLINE, &select),
-            (recompyle_transform::METHOD_SELECTOR, &select_method),
-            (globals::WRITE_REPORTER, &write_reporter),
-            (globals::CLASS_READ_REPORTER, &class_read_reporter),
-            (recompyle_transform::function::WRAP_SELECTOR, &wrap),
-            (recompyle_transform::function::AWAIT_SELECTOR, &wrap_awaited),
-        ],
-    )?;
+    let (write_reporter, class_read_reporter) = tracked_globals::create_reporters(py)?;
+    let own: [(&str, &Bound<'_, PyAny>); 6] = [
+        (names::SELECTOR, &select),
+        (names::METHOD_SELECTOR, &select_method),
+        (names::WRAP_SELECTOR, &wrap),
+        (names::AWAIT_SELECTOR, &wrap_awaited),
+        (names::WRITE_REPORTER, &write_reporter),
+        (names::CLASS_READ_REPORTER, &class_read_reporter),
+    ];
+    let builtins = py.import("builtins")?;
+    for (name, obj) in own {
+        builtins.setattr(name, obj)?;
+    }
+    tracked_globals::remember_own_builtins(py, &own)?;
     Ok(())
 }

@@ -6,54 +6,43 @@
 //! baselines, so profilers nest and overlap. The native recording runs while at least one
 //! profiler is started (a count); the tree is kept while at least one of them wants it.
 
+// `unsafe_op_in_unsafe_fn` (the workspace lint policy) is allowed here until this file's
+// owners give each unsafe operation its own block; every `unsafe fn` states its contract.
+#![allow(unsafe_op_in_unsafe_fn)]
+
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::call_tree::{Frame, Link, NodeId, Stack, Tree};
+use crate::call_tree::{Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
+use crate::clock;
 use crate::gil::GilCell;
-use crate::{clock, ACTIVE, PROFILING, TREE};
+use crate::id_hash::IdHasher;
+use crate::listeners::{ACTIVE, PROFILING, TREE};
 
-/// Site ids are already well spread in their low bits; one multiply mixes the high bits in.
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n) ^ self.0.rotate_left(32));
-    }
-}
-
-/// One flat row: every call of the site, inclusive times (a recursive call's time is in
-/// its own row and again in its caller's, as each call's inclusive time is added).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    pub calls: u64,
-    pub ticks: u64,
-    pub max_ticks: u64,
-    pub raised: u64,
-    /// Calls counted but not timed: made deeper than the reporting limit.
-    pub untimed: u64,
-}
-
+/// Add one call to a site's flat row: every call of the site, inclusive times (a
+/// recursive call's time is in its own row and again in its caller's, as each call's
+/// inclusive time is added). `self_ticks` is unused in flat rows.
 #[inline(always)]
-fn add(s: &mut Stats, ticks: u64, raised: bool) {
+fn add(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
+    let Profile {
+        flat,
+        flat_marks,
+        windows,
+        ..
+    } = p;
+    let (Some(s), Some(mark)) = (
+        flat.get_mut(dense as usize),
+        flat_marks.get_mut(dense as usize),
+    ) else {
+        return;
+    };
+    windows.touch(Kind::Sites, dense, s, mark);
     s.calls += 1;
     s.ticks += ticks;
     if ticks > s.max_ticks {
@@ -62,12 +51,23 @@ fn add(s: &mut Stats, ticks: u64, raised: bool) {
     s.raised += u64::from(raised);
 }
 
-/// A thread's root: its node and who it is.
+/// A root (a thread, or an asyncio task): its node and who it is.
 struct Root {
     node: NodeId,
     thread_id: u64,
-    /// The thread's name when it was first seen, if `threading` knew it then.
+    /// The thread's (or task's) name when it was first seen, if it could be had then.
     name: Option<String>,
+    /// An asyncio task's root rather than a thread's.
+    task: bool,
+}
+
+/// A task seen by the profiler: a weak reference to it (its address alone could be reused
+/// by a later task) and its stack.
+struct TaskStack {
+    /// Owned: a weak reference to the task.
+    weak: Py<PyAny>,
+    /// Borrowed from [`Profile::stacks`].
+    stack: *mut Stack,
 }
 
 /// One recorded call for the timeline.
@@ -95,7 +95,10 @@ struct Timeline {
 #[derive(Default)]
 struct Profile {
     /// Flat rows, by dense site index.
-    flat: Vec<Stats>,
+    flat: Vec<Totals>,
+    flat_marks: Vec<Mark>,
+    /// The profilers' windows over `flat` and `tree`.
+    windows: Windows,
     /// Dense index → site id.
     site_ids: Vec<u64>,
     /// Dense index → the site is the operand of `await`.
@@ -107,8 +110,14 @@ struct Profile {
     /// grows, until a reset.
     #[allow(clippy::vec_box)]
     stacks: Vec<Box<Stack>>,
+    /// Task address → its stack.
+    tasks: HashMap<usize, TaskStack, BuildHasherDefault<IdHasher>>,
     timeline: Timeline,
 }
+
+// SAFETY: the raw stack pointers in `tasks` point into `stacks`; the whole profile is only
+// touched with the GIL held (GilCell).
+unsafe impl Send for TaskStack {}
 
 static PROFILE: GilCell<Option<Profile>> = GilCell::new(None);
 
@@ -119,9 +128,83 @@ static EPOCH: GilCell<Cell<u64>> = GilCell::new(Cell::new(1));
 static USERS: GilCell<Cell<(u32, u32)>> = GilCell::new(Cell::new((0, 0)));
 
 thread_local! {
-    /// This thread's stack in the current epoch: `(epoch, stack)`, the stack borrowed from
-    /// [`Profile::stacks`] (valid while the epoch matches).
-    static MINE: Cell<(u64, *mut Stack)> = const { Cell::new((0, null_mut())) };
+    /// The stack calls go to on this thread: `(epoch, context, stack)`, the stack borrowed
+    /// from [`Profile::stacks`] (valid while the epoch matches), chosen while `context` (a
+    /// strong reference, so its address is not reused while it is cached) was the thread's
+    /// current `contextvars` context.
+    static MINE: Cell<(u64, *mut ffi::PyObject, *mut Stack)> =
+        const { Cell::new((0, null_mut(), null_mut())) };
+    /// This thread's own stack (its root) in the current epoch: `(epoch, stack)`.
+    static THREAD: Cell<(u64, *mut Stack)> = const { Cell::new((0, null_mut())) };
+    /// Set while the current task is being looked up (no reported call can nest there).
+    static LOOKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Offset of `PyThreadState.context` (the current `contextvars` context) for the running
+/// interpreter, from CPython's headers; 0 once [`init_tasks`] found it does not hold (then
+/// every call goes to its thread's stack).
+static CONTEXT_OFFSET: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(if cfg!(Py_GIL_DISABLED) {
+        0
+    } else if cfg!(Py_3_15) {
+        232
+    } else if cfg!(Py_3_12) {
+        208
+    } else if cfg!(Py_3_11) {
+        224
+    } else {
+        240
+    });
+
+/// The thread's current `contextvars` context (NULL before any was entered or made).
+#[inline(always)]
+fn current_context() -> *mut ffi::PyObject {
+    let offset = CONTEXT_OFFSET.load(Ordering::Relaxed);
+    if offset == 0 {
+        return null_mut();
+    }
+    // SAFETY: called with the GIL held, so the thread has a thread state; the offset was
+    // checked against it by `init_tasks`.
+    unsafe {
+        let ts = ffi::PyThreadState_Get().cast::<u8>();
+        *ts.add(offset).cast::<*mut ffi::PyObject>()
+    }
+}
+
+/// Check the header offset of the thread state's context against the interpreter: enter a
+/// new context and see it there, exit and see the previous one. A mismatch turns task
+/// roots off rather than reading a wrong field.
+fn init_tasks(py: Python<'_>) {
+    let _ = py;
+    let offset = CONTEXT_OFFSET.load(Ordering::Relaxed);
+    if offset == 0 {
+        return;
+    }
+    // SAFETY: the GIL is held; the offset is inside `PyThreadState` for every version the
+    // table above names.
+    let ok = unsafe {
+        let ts = ffi::PyThreadState_Get().cast::<u8>();
+        let slot = ts.add(offset).cast::<*mut ffi::PyObject>();
+        let before = *slot;
+        let ctx = ffi::PyContext_New();
+        if ctx.is_null() {
+            ffi::PyErr_Clear();
+            false
+        } else {
+            let entered = ffi::PyContext_Enter(ctx) == 0;
+            let seen = entered && *slot == ctx;
+            let exited = entered && ffi::PyContext_Exit(ctx) == 0;
+            if !entered || !exited {
+                ffi::PyErr_Clear();
+            }
+            let back = exited && *slot == before;
+            ffi::Py_DECREF(ctx);
+            seen && back
+        }
+    };
+    if !ok {
+        CONTEXT_OFFSET.store(0, Ordering::Relaxed);
+    }
 }
 
 fn profile(py: Python<'_>) -> &mut Profile {
@@ -134,6 +217,7 @@ fn profile(py: Python<'_>) -> &mut Profile {
 /// another object while cached.
 const CACHE_SLOTS: usize = 1024;
 
+/// Owned: each entry's site-id object holds a reference (released when replaced).
 struct Cache(Vec<(*mut ffi::PyObject, u32)>);
 // SAFETY: only touched with the GIL held (GilCell).
 unsafe impl Send for Cache {}
@@ -156,6 +240,8 @@ unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> 
     dense_miss(py, site_obj, slot)
 }
 
+/// # Safety
+/// `site_obj` must be a live object and the GIL held.
 #[cold]
 #[inline(never)]
 unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) -> Option<u32> {
@@ -183,7 +269,8 @@ fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
         return d;
     }
     let d = p.flat.len() as u32;
-    p.flat.push(Stats::default());
+    p.flat.push(Totals::default());
+    p.flat_marks.push(Mark::default());
     p.site_ids.push(site);
     p.awaited.push(
         crate::sites::lookup(site).is_some_and(|(module, index)| module.sites[index].awaited),
@@ -195,7 +282,7 @@ fn dense_of_id(py: Python<'_>, site: u64) -> u32 {
 /// Record one call of the site whose id is `site` in the flat table only.
 pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
     let d = dense_of_id(py, site);
-    add(&mut profile(py).flat[d as usize], ticks, raised);
+    add(profile(py), d, ticks, raised);
 }
 
 /// Record one call of the site whose id object is `site_obj` (an exact int), flat only.
@@ -206,9 +293,7 @@ pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
 pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
     if let Some(d) = dense_of(py, site_obj) {
         if let Some(p) = PROFILE.get_mut(py) {
-            if let Some(s) = p.flat.get_mut(d as usize) {
-                add(s, ticks, raised);
-            }
+            add(p, d, ticks, raised);
         }
     }
 }
@@ -223,41 +308,161 @@ pub struct Entry {
     awaited: bool,
 }
 
-/// This thread's stack, registering the thread on first use in this epoch.
+/// The stack calls go to now: the running asyncio task's, else this thread's, registering
+/// the task or thread on first use in this epoch. While the thread's `contextvars` context
+/// stays the one the stack was chosen under, that is one compare (a task runs each step in
+/// its own context).
 #[inline(always)]
 fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
-    let (e, stack) = MINE.with(Cell::get);
-    if e == epoch && !stack.is_null() {
+    let (e, ctx, stack) = MINE.with(Cell::get);
+    let now = current_context();
+    if e == epoch && ctx == now && !stack.is_null() {
         return stack;
     }
-    new_stack(py, epoch)
+    switch_stack(py, epoch, now)
 }
 
 #[cold]
 #[inline(never)]
-fn new_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
-    // SAFETY: the GIL is held.
-    let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+fn switch_stack(py: Python<'_>, epoch: u64, ctx: *mut ffi::PyObject) -> *mut Stack {
     // This may run while the call's exception is set (an awaited call ending in error):
-    // the name lookup must neither see nor lose it.
+    // the lookups must neither see nor lose it.
     let pending = PyErr::take(py);
-    let name = thread_name(py, thread_id);
+    let task = if ctx.is_null() || LOOKING.with(Cell::get) {
+        None
+    } else {
+        LOOKING.with(|l| l.set(true));
+        let task = current_task(py);
+        LOOKING.with(|l| l.set(false));
+        task
+    };
+    let stack = match task {
+        Some(task) => task_stack(py, epoch, &task),
+        None => thread_stack(py, epoch),
+    };
     if let Some(err) = pending {
         err.restore(py);
     }
-    let p = profile(py);
+    if !stack.is_null() {
+        // SAFETY: the GIL is held; `ctx` is the live current context (or NULL); the old
+        // one is the reference this thread kept.
+        unsafe {
+            ffi::Py_XINCREF(ctx);
+            let (_, old, _) = MINE.with(|m| m.replace((epoch, ctx, stack)));
+            ffi::Py_XDECREF(old);
+        }
+    }
+    stack
+}
+
+/// This thread's own stack, registering the thread on first use in this epoch.
+fn thread_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
+    let (e, stack) = THREAD.with(Cell::get);
+    if e == epoch && !stack.is_null() {
+        return stack;
+    }
+    // SAFETY: the GIL is held.
+    let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+    let name = thread_name(py, thread_id);
+    let ptr = new_root(profile(py), thread_id, name, false);
+    THREAD.with(|m| m.set((epoch, ptr)));
+    ptr
+}
+
+fn new_root(p: &mut Profile, thread_id: u64, name: Option<String>, task: bool) -> *mut Stack {
     let root = p.roots.len() as u32;
     let node = p.tree.add_root(root);
     p.roots.push(Root {
         node,
         thread_id,
         name,
+        task,
     });
     let mut stack = Box::new(Stack::new(node));
     let ptr: *mut Stack = &mut *stack;
     p.stacks.push(stack);
-    MINE.with(|m| m.set((epoch, ptr)));
     ptr
+}
+
+/// asyncio's running task on this thread, if a loop runs here; asked of the C accelerator
+/// `_asyncio` (no Python code runs), only when the thread's context changed.
+fn current_task<'py>(py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+    let modules = py.import("sys").ok()?.getattr("modules").ok()?;
+    let asyncio = modules.get_item("_asyncio").ok()?;
+    let loop_ = asyncio.call_method0("_get_running_loop").ok()?;
+    if loop_.is_none() {
+        return None;
+    }
+    // `current_task` is native from 3.12; before, the accelerator's table of running tasks.
+    let task = match asyncio.getattr("current_task") {
+        Ok(current) => current.call1((loop_,)).ok()?,
+        Err(_) => asyncio
+            .getattr("_current_tasks")
+            .ok()?
+            .call_method1("get", (loop_,))
+            .ok()?,
+    };
+    (!task.is_none()).then_some(task)
+}
+
+/// The object `weak` refers to (NULL if dead), its address only.
+///
+/// # Safety
+/// The GIL is held and `weak` is a weak reference.
+unsafe fn weak_target(weak: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    #[cfg(Py_3_13)]
+    {
+        let mut obj = null_mut();
+        if ffi::PyWeakref_GetRef(weak, &mut obj) < 0 {
+            ffi::PyErr_Clear();
+        }
+        ffi::Py_XDECREF(obj);
+        obj
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        let obj = ffi::PyWeakref_GetObject(weak);
+        if obj.is_null() {
+            ffi::PyErr_Clear();
+            return null_mut();
+        }
+        if obj == ffi::Py_None() {
+            null_mut()
+        } else {
+            obj
+        }
+    }
+}
+
+/// The stack of `task` (a new root, named by the task's name, on first sight).
+fn task_stack(py: Python<'_>, epoch: u64, task: &Bound<'_, PyAny>) -> *mut Stack {
+    let _ = epoch;
+    let key = task.as_ptr() as usize;
+    if let Some(t) = profile(py).tasks.get(&key) {
+        // SAFETY: the GIL is held and `weak` is a weak reference.
+        let alive = unsafe { weak_target(t.weak.as_ptr()) } == task.as_ptr();
+        if alive {
+            return t.stack;
+        }
+    }
+    // SAFETY: the GIL is held; `task` is live.
+    let weak = unsafe { ffi::PyWeakref_NewRef(task.as_ptr(), null_mut()) };
+    if weak.is_null() {
+        PyErr::take(py);
+        return thread_stack(py, epoch);
+    }
+    // SAFETY: a new reference.
+    let weak = unsafe { Bound::from_owned_ptr(py, weak) }.unbind();
+    let name = task
+        .call_method0("get_name")
+        .ok()
+        .and_then(|n| n.extract::<String>().ok());
+    // SAFETY: the GIL is held.
+    let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+    let p = profile(py);
+    let stack = new_root(p, thread_id, name, true);
+    p.tasks.insert(key, TaskStack { weak, stack });
+    stack
 }
 
 /// The name `threading` has for the thread `ident`, looked up without creating anything
@@ -348,6 +553,9 @@ pub struct Pending {
     epoch: u64,
 }
 
+/// # Safety
+/// The GIL is held; `entry` belongs to the current epoch and `res` is a new reference to an
+/// awaitable object, taken over.
 #[cold]
 #[inline(never)]
 unsafe fn start_awaited(
@@ -383,30 +591,33 @@ unsafe fn start_awaited(
     }
 }
 
-/// A step of the awaited work begins: its node goes on this thread's stack. Returns the
-/// stack depth to check at [`suspend`], or 0 if nothing was pushed.
-pub fn resume(py: Python<'_>, pending: &Pending) -> usize {
+/// A step of the awaited work begins: its node goes on the running task's (or thread's)
+/// stack. Returns that stack and its depth, to check at [`suspend`]; `None` if nothing was
+/// pushed.
+pub fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
     let epoch = EPOCH.get(py).get();
     if epoch != pending.epoch || ACTIVE.load(Ordering::Relaxed) & TREE == 0 {
-        return 0;
+        return None;
     }
     let stack = my_stack(py, epoch);
     let p = profile(py);
     // SAFETY: this epoch's stack; nothing else borrows it now.
-    let stack = unsafe { &mut *stack };
+    let stack_ref = unsafe { &mut *stack };
     let link = Link { node: pending.node };
-    p.tree.enter(stack, link, clock::ticks());
-    stack.frames.len()
+    p.tree.enter(stack_ref, link, clock::ticks());
+    Some((stack, stack_ref.frames.len()))
 }
 
 /// The step is over: its node leaves the stack, keeping the time of the calls made in it.
-pub fn suspend(py: Python<'_>, pending: &mut Pending, depth: usize) {
-    if depth == 0 || EPOCH.get(py).get() != pending.epoch {
+pub fn suspend(py: Python<'_>, pending: &mut Pending, resumed: Option<(*mut Stack, usize)>) {
+    let Some((stack, depth)) = resumed else {
+        return;
+    };
+    if EPOCH.get(py).get() != pending.epoch {
         return;
     }
-    let stack = my_stack(py, pending.epoch);
     let p = profile(py);
-    // SAFETY: this epoch's stack; nothing else borrows it now.
+    // SAFETY: the epoch is unchanged, so the stack `resume` pushed on is alive.
     let stack = unsafe { &mut *stack };
     if stack.frames.len() != depth {
         return;
@@ -436,13 +647,8 @@ pub fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
             top.child_ticks += ticks;
         }
     }
-    let p = profile(py);
-    p.tree.add(&frame, ticks, raised);
-    let dense = p.tree.nodes[frame.node as usize].site;
-    if let Some(s) = p.flat.get_mut(dense as usize) {
-        add(s, ticks, raised);
-    }
-    // No timeline event: waits of concurrent tasks overlap on one thread's lane.
+    // Each task has a root (and a lane) of its own: the wait nests in its task's calls.
+    finish(profile(py), &frame, ticks, end, raised);
 }
 
 /// End the call `entry` entered.
@@ -466,11 +672,9 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
 
 #[inline(always)]
 fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
-    p.tree.add(frame, ticks, raised);
+    p.tree.add(&mut p.windows, frame, ticks, raised);
     let dense = p.tree.nodes[frame.node as usize].site;
-    if let Some(s) = p.flat.get_mut(dense as usize) {
-        add(s, ticks, raised);
-    }
+    add(p, dense, ticks, raised);
     if p.timeline.users != 0 {
         record_event(&mut p.timeline, frame, ticks, end, raised);
     }
@@ -516,14 +720,18 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         null_mut()
     };
     let p = profile(py);
-    if let Some(s) = p.flat.get_mut(dense as usize) {
+    if let (Some(s), Some(mark)) = (
+        p.flat.get_mut(dense as usize),
+        p.flat_marks.get_mut(dense as usize),
+    ) {
+        p.windows.touch(Kind::Sites, dense, s, mark);
         s.calls += 1;
         s.untimed += 1;
     }
     if !stack.is_null() {
         let top = (*stack).top();
         let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
-        p.tree.add_untimed(node);
+        p.tree.add_untimed(&mut p.windows, node);
     }
 }
 
@@ -555,6 +763,8 @@ fn set_active(py: Python<'_>) {
 #[pyo3(signature = (tree = true))]
 pub fn profiler_start(py: Python<'_>, tree: bool) {
     clock::start();
+    static TASKS: std::sync::Once = std::sync::Once::new();
+    TASKS.call_once(|| init_tasks(py));
     let users = USERS.get(py);
     let (n, t) = users.get();
     users.set((n + 1, t + u32::from(tree)));
@@ -591,20 +801,12 @@ pub fn profiler_reset(py: Python<'_>) {
         ..old
     };
     let timeline = std::mem::take(&mut profile(py).timeline);
+    let windows = profile(py).windows.carry();
     *PROFILE.get_mut(py) = Some(Profile {
         timeline,
+        windows,
         ..Profile::default()
     });
-}
-
-/// Every longest-call figure to zero: a profiler starting keeps the earlier maxima itself.
-#[pyfunction]
-pub fn profiler_clear_max(py: Python<'_>) {
-    let p = profile(py);
-    p.tree.clear_max();
-    for s in &mut p.flat {
-        s.max_ticks = 0;
-    }
 }
 
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
@@ -615,13 +817,14 @@ pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
     p.flat
         .iter()
         .zip(&p.site_ids)
-        .filter(|(s, _)| s.calls != 0)
-        .map(|(s, &site)| {
+        .zip(&p.flat_marks)
+        .filter(|((s, _), _)| s.calls != 0)
+        .map(|((s, &site), mark)| {
             (
                 site,
                 s.calls,
                 (s.ticks as f64 * scale).round() as u64,
-                (s.max_ticks as f64 * scale).round() as u64,
+                (mark.max_ever(s.max_ticks) as f64 * scale).round() as u64,
                 s.raised,
             )
         })
@@ -641,8 +844,8 @@ pub struct Counts {
     /// `(parent, site index or -1, root, calls, ticks, self_ticks, max_ticks, raised,
     /// untimed)` by node index; a root's parent is -1.
     pub nodes: Vec<NodeRow>,
-    /// `(node, thread_id, name or None)` per thread root.
-    pub roots: Vec<(u32, u64, Option<String>)>,
+    /// `(node, thread_id, name or None, kind)` per root, kind `"thread"` or `"task"`.
+    pub roots: Vec<(u32, u64, Option<String>, &'static str)>,
     /// Bumped by every reset: counts of another epoch are not comparable.
     pub epoch: u64,
     /// Clock tick when taken.
@@ -661,7 +864,11 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .flat
             .iter()
             .zip(&p.site_ids)
-            .map(|(s, &id)| (id, s.calls, s.ticks, s.max_ticks, s.raised, s.untimed))
+            .zip(&p.flat_marks)
+            .map(|((s, &id), mark)| {
+                let max = mark.max_ever(s.max_ticks);
+                (id, s.calls, s.ticks, max, s.raised, s.untimed)
+            })
             .collect(),
         nodes: p
             .tree
@@ -676,7 +883,7 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
                     t.calls,
                     t.ticks,
                     t.self_ticks,
-                    t.max_ticks,
+                    n.mark.max_ever(t.max_ticks),
                     t.raised,
                     t.untimed,
                 )
@@ -686,12 +893,127 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .roots
             .iter()
             .map(|r| {
+                if r.task {
+                    return (r.node, r.thread_id, r.name.clone(), "task");
+                }
                 let name = r.name.clone().or_else(|| thread_name(py, r.thread_id));
-                (r.node, r.thread_id, name)
+                (r.node, r.thread_id, name, "thread")
             })
             .collect(),
         epoch,
         now: clock::ticks(),
+    }
+}
+
+/// A profiler's window opens (it starts, or goes on after a stop): `(epoch, start number,
+/// clock tick now, nanoseconds per tick)`. O(1): nothing is copied until a node or site
+/// changes.
+#[pyfunction]
+pub fn profiler_window_open(py: Python<'_>) -> (u64, u32, u64, f64) {
+    let epoch = EPOCH.get(py).get();
+    let seq = profile(py).windows.open();
+    (epoch, seq, clock::ticks(), clock::ns_per_tick_cached())
+}
+
+/// The window `seq` closes (its profiler stopped); what it counted should be read first.
+#[pyfunction]
+pub fn profiler_window_close(py: Python<'_>, seq: u32) {
+    profile(py).windows.close(seq);
+}
+
+/// `(index, parent, site id, root, calls, ticks, self_ticks, max_ticks, raised, untimed)`.
+type WindowNode = (u32, i64, u64, u32, u64, u64, u64, u64, u64, u64);
+
+/// What changed while one profiler's window was open, in ticks: only the sites and nodes
+/// its calls touched.
+#[pyclass(module = "recompyle._core", frozen, get_all)]
+pub struct Window {
+    /// Nanoseconds per tick.
+    pub ns_per_tick: f64,
+    /// The native record's epoch (bumped by every reset).
+    pub epoch: u64,
+    /// Clock tick when taken.
+    pub now: u64,
+    /// `(site_id, calls, ticks, max_ticks, raised, untimed)` per site changed.
+    pub sites: Vec<(u64, u64, u64, u64, u64, u64)>,
+    /// `(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
+    /// untimed)` per node changed.
+    pub nodes: Vec<WindowNode>,
+    /// `(root, node, thread_id, name or None, kind)` for the roots of those nodes.
+    pub roots: Vec<(u32, u32, u64, Option<String>, &'static str)>,
+}
+
+/// What changed since the window `seq` opened: O(changes), not O(tree).
+#[pyfunction]
+pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
+    let ns_per_tick = clock::ns_per_tick_cached();
+    let epoch = EPOCH.get(py).get();
+    let p = profile(py);
+    let sites = p
+        .windows
+        .delta(Kind::Sites, seq, |i| p.flat.get(i as usize).copied())
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let id = *p.site_ids.get(i as usize)?;
+            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
+        })
+        .collect();
+    let mut roots: Vec<u32> = Vec::new();
+    let nodes: Vec<WindowNode> = p
+        .windows
+        .delta(Kind::Nodes, seq, |i| {
+            p.tree.nodes.get(i as usize).map(|n| n.totals)
+        })
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let n = p.tree.nodes.get(i as usize)?;
+            let site = *p.site_ids.get(n.site as usize)?;
+            let parent = if n.parent == u32::MAX {
+                -1
+            } else {
+                i64::from(n.parent)
+            };
+            roots.push(n.root);
+            Some((
+                i,
+                parent,
+                site,
+                n.root,
+                t.calls,
+                t.ticks,
+                t.self_ticks,
+                t.max_ticks,
+                t.raised,
+                t.untimed,
+            ))
+        })
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    let roots = roots
+        .into_iter()
+        .filter_map(|index| {
+            let r = p.roots.get(index as usize)?;
+            Some((index, r.node, r.thread_id, r.name.clone(), r.task))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(index, node, thread_id, name, task)| {
+            if task {
+                (index, node, thread_id, name, "task")
+            } else {
+                let name = name.or_else(|| thread_name(py, thread_id));
+                (index, node, thread_id, name, "thread")
+            }
+        })
+        .collect();
+    Window {
+        ns_per_tick,
+        epoch,
+        now: clock::ticks(),
+        sites,
+        nodes,
+        roots,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The transform stage as Python sees it: bytes in, rewritten source and site table out.
 
 use std::borrow::Cow;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -10,6 +10,7 @@ use recompyle_parser::{decode_source, Decoded};
 use recompyle_transform::{site_table, Options, PositionMap, Site, TransformError};
 
 use crate::code_object;
+use crate::id_hash::module_key;
 use crate::sites;
 
 pyo3::create_exception!(
@@ -94,22 +95,6 @@ impl Transformed {
             self.sites.len()
         )
     }
-}
-
-/// FNV-1a: stable across processes and versions, unlike Python's `hash`.
-fn module_key(filename: &OsStr, data: &[u8], salt: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(filename.as_encoded_bytes());
-    feed(&[0]);
-    feed(data);
-    feed(&salt.to_le_bytes());
-    ((h >> 32) ^ h) as u32
 }
 
 /// Stack for the transform: 16 MiB, and 1 KiB more per source byte.

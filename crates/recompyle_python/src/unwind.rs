@@ -66,6 +66,8 @@ extern "C-unwind" {
     ) -> *mut ffi::PyObject;
 }
 
+/// # Safety
+/// As `PyObject_Vectorcall`: the GIL is held and the arguments are a valid vector call.
 #[cfg(Py_3_11)]
 #[inline(always)]
 unsafe fn object_vectorcall(
@@ -74,8 +76,10 @@ unsafe fn object_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let call = std::hint::black_box(object_vectorcall_decl as Vectorcall);
-    call(callable, args, nargsf, kwnames)
+    unsafe {
+        let call = std::hint::black_box(object_vectorcall_decl as Vectorcall);
+        call(callable, args, nargsf, kwnames)
+    }
 }
 
 /// `_PyObject_MakeTpCall`'s type, as a function that may unwind.
@@ -114,6 +118,9 @@ extern "C" {
 }
 
 /// `PyObject_Vectorcall`'s body before 3.11 (`Include/cpython/abstract.h`).
+///
+/// # Safety
+/// As `PyObject_Vectorcall`: the GIL is held and the arguments are a valid vector call.
 #[cfg(not(Py_3_11))]
 #[inline(always)]
 unsafe fn object_vectorcall(
@@ -122,23 +129,25 @@ unsafe fn object_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let tstate = ffi::PyThreadState_Get();
-    match ffi::PyVectorcall_Function(callable) {
-        None => {
-            let make = std::hint::black_box(make_tp_call_decl as TpCall);
-            make(
-                tstate,
-                callable,
-                args,
-                ffi::PyVectorcall_NARGS(nargsf),
-                kwnames,
-            )
-        }
-        Some(func) => {
-            // SAFETY: as `fast_call`: only the unwind rules differ.
-            let func = std::mem::transmute::<ffi::vectorcallfunc, Vectorcall>(func);
-            let res = func(callable, args, nargsf, kwnames);
-            _Py_CheckFunctionResult(tstate, callable, res, std::ptr::null())
+    unsafe {
+        let tstate = ffi::PyThreadState_Get();
+        match ffi::PyVectorcall_Function(callable) {
+            None => {
+                let make = std::hint::black_box(make_tp_call_decl as TpCall);
+                make(
+                    tstate,
+                    callable,
+                    args,
+                    ffi::PyVectorcall_NARGS(nargsf),
+                    kwnames,
+                )
+            }
+            Some(func) => {
+                // SAFETY: as `fast_call`: only the unwind rules differ.
+                let func = std::mem::transmute::<ffi::vectorcallfunc, Vectorcall>(func);
+                let res = func(callable, args, nargsf, kwnames);
+                _Py_CheckFunctionResult(tstate, callable, res, std::ptr::null())
+            }
         }
     }
 }
@@ -165,8 +174,10 @@ pub(crate) unsafe fn vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let guard = HangThread;
-    let res = object_vectorcall(callable, args, nargsf, kwnames);
-    std::mem::forget(guard);
-    res
+    unsafe {
+        let guard = HangThread;
+        let res = object_vectorcall(callable, args, nargsf, kwnames);
+        std::mem::forget(guard);
+        res
+    }
 }

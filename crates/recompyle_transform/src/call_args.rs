@@ -12,15 +12,18 @@
 //! root name carries how the caller's scope binds it (`global`, `nonlocal`, or a variable of
 //! a list/set/dict comprehension, which CPython 3.12+ inlines into the enclosing frame).
 
-use std::collections::HashSet;
-
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
 use crate::positions::LineIndex;
-use crate::rewrite::{walk_class_header, walk_comprehension_scope};
+use crate::scope::{
+    visit_lambda, visit_scope_body, walk_class_header, walk_function_signature, Comprehension,
+    Declarations, ScopeKind, ScopeWalker, Scopes,
+};
 use recompyle_parser::ParseFailure;
+
+pub use crate::scope::Binding;
 
 /// Where the call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,30 +37,6 @@ pub enum Query {
     /// `CALL_METHOD`) is on the line its attribute name ends on, any other call on the line
     /// it starts on.
     Line310(u32),
-}
-
-/// How the caller's scope binds a root name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    /// Whatever the compiler decides: a local, a cell, a free variable, or a global read.
-    Plain,
-    /// Declared `global` in the scope of the call.
-    Global,
-    /// Declared `nonlocal` in the scope of the call.
-    Nonlocal,
-    /// Bound by an enclosing list/set/dict comprehension (inlined by CPython 3.12+).
-    Comprehension,
-}
-
-impl Binding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Binding::Plain => "",
-            Binding::Global => "global",
-            Binding::Nonlocal => "nonlocal",
-            Binding::Comprehension => "comprehension",
-        }
-    }
 }
 
 /// One step after the root of an lvalue.
@@ -168,7 +147,7 @@ pub fn find_calls(
         source,
         lines: LineIndex::new(source),
         query,
-        scopes: vec![Scope::new(ScopeKind::Module, None)],
+        scopes: Scopes::new(Declarations::default()),
         found: Vec::new(),
     };
     finder.visit_body(&parsed.syntax().body);
@@ -188,76 +167,6 @@ pub fn mangle(class_name: Option<&str>, name: &str) -> String {
         return name.to_string();
     }
     format!("_{stripped}{name}")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ScopeKind {
-    Module,
-    Function,
-    Class,
-    /// A list/set/dict comprehension: its own frame before 3.12, inlined from 3.12.
-    InlinedComprehension,
-    /// A generator expression: always a frame of its own.
-    Generator,
-}
-
-struct Scope {
-    kind: ScopeKind,
-    /// The class whose name mangles private names here.
-    class_name: Option<String>,
-    globals: HashSet<String>,
-    nonlocals: HashSet<String>,
-    /// Names bound by the `for` targets of a comprehension.
-    bound: HashSet<String>,
-}
-
-impl Scope {
-    fn new(kind: ScopeKind, class_name: Option<String>) -> Self {
-        Scope {
-            kind,
-            class_name,
-            globals: HashSet::new(),
-            nonlocals: HashSet::new(),
-            bound: HashSet::new(),
-        }
-    }
-}
-
-/// Collects `global`/`nonlocal` declarations of one scope's body (not of nested scopes).
-#[derive(Default)]
-struct Declarations {
-    globals: HashSet<String>,
-    nonlocals: HashSet<String>,
-}
-
-impl<'a> Visitor<'a> for Declarations {
-    fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        match stmt {
-            Stmt::Global(g) => self
-                .globals
-                .extend(g.names.iter().map(|n| n.id.to_string())),
-            Stmt::Nonlocal(n) => self
-                .nonlocals
-                .extend(n.names.iter().map(|n| n.id.to_string())),
-            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
-            _ => visitor::walk_stmt(self, stmt),
-        }
-    }
-
-    fn visit_expr(&mut self, _expr: &'a Expr) {}
-}
-
-/// Names a comprehension's `for` target binds.
-fn target_names(target: &Expr, out: &mut HashSet<String>) {
-    match target {
-        Expr::Name(name) => {
-            out.insert(name.id.to_string());
-        }
-        Expr::Tuple(t) => t.elts.iter().for_each(|e| target_names(e, out)),
-        Expr::List(l) => l.elts.iter().for_each(|e| target_names(e, out)),
-        Expr::Starred(s) => target_names(&s.value, out),
-        _ => {}
-    }
 }
 
 /// A key `ast.literal_eval` gives back as the same constant CPython would use.
@@ -282,39 +191,17 @@ struct CallFinder<'s> {
     source: &'s str,
     lines: LineIndex,
     query: Query,
-    scopes: Vec<Scope>,
+    scopes: Scopes,
     found: Vec<CallInfo>,
 }
 
 impl CallFinder<'_> {
     fn class_name(&self) -> Option<&str> {
-        self.scopes.last().and_then(|s| s.class_name.as_deref())
+        self.scopes.class_name()
     }
 
     fn text(&self, range: TextRange) -> String {
         self.source[range.start().to_usize()..range.end().to_usize()].to_string()
-    }
-
-    fn binding(&self, name: &str) -> Binding {
-        for scope in self.scopes.iter().rev() {
-            if scope.kind == ScopeKind::InlinedComprehension {
-                if scope.bound.contains(name) {
-                    return Binding::Comprehension;
-                }
-                continue;
-            }
-            if scope.kind == ScopeKind::Generator {
-                return Binding::Plain;
-            }
-            if scope.globals.contains(name) {
-                return Binding::Global;
-            }
-            if scope.nonlocals.contains(name) {
-                return Binding::Nonlocal;
-            }
-            return Binding::Plain;
-        }
-        Binding::Plain
     }
 
     fn lvalue(&self, expr: &Expr) -> Result<Lvalue, Refusal> {
@@ -322,7 +209,7 @@ impl CallFinder<'_> {
             Expr::Name(name) => {
                 // Declarations and comprehension targets are written unmangled in the
                 // source; the compiler mangles both sides alike.
-                let binding = self.binding(name.id.as_str());
+                let binding = self.scopes.binding(name.id.as_str());
                 Ok(Lvalue {
                     root: mangle(self.class_name(), name.id.as_str()),
                     binding,
@@ -406,12 +293,10 @@ impl CallFinder<'_> {
     }
 
     fn check_call(&mut self, call: &ast::ExprCall) {
-        let range = call.range();
-        let (line, col) = self.lines.line_col(range.start().to_u32());
-        let (end_line, end_col) = self.lines.line_col(range.end().to_u32());
+        let span = self.lines.span(call.range());
         let wanted = match self.query {
-            Query::End { line: l, col: c } => end_line == l && end_col == c,
-            Query::Line(l) => line == l,
+            Query::End { line, col } => span.end_line == line && span.end_col == col,
+            Query::Line(line) => span.line == line,
             Query::Line310(l) => {
                 let plain = call.arguments.keywords.is_empty()
                     && !call
@@ -423,7 +308,7 @@ impl CallFinder<'_> {
                     Expr::Attribute(attr) if plain => {
                         self.lines.line_col(attr.range().end().to_u32()).0 == l
                     }
-                    _ => line == l,
+                    _ => span.line == l,
                 }
             }
         };
@@ -446,10 +331,10 @@ impl CallFinder<'_> {
             })
             .collect();
         self.found.push(CallInfo {
-            line,
-            col,
-            end_line,
-            end_col,
+            line: span.line,
+            col: span.col,
+            end_line: span.end_line,
+            end_col: span.end_col,
             callee: self.callee(&call.func),
             callee_text: self.text(call.func.range()),
             positional,
@@ -457,30 +342,33 @@ impl CallFinder<'_> {
         });
     }
 
-    fn in_scope(&mut self, scope: Scope, f: impl FnOnce(&mut Self)) {
-        self.scopes.push(scope);
-        f(self);
-        self.scopes.pop();
-    }
-
-    fn comprehension<'a>(
-        &mut self,
-        kind: ScopeKind,
-        generators: &'a [ast::Comprehension],
-        elts: &[&'a Expr],
-    ) {
+    fn comprehension(&mut self, comprehension: &Comprehension<'_>) {
         // The first iterable is evaluated in the enclosing scope.
-        let Some(first) = generators.first() else {
+        let Some(first) = comprehension.first_iter() else {
             return;
         };
-        self.visit_expr(&first.iter);
-        let mut scope = Scope::new(kind, self.class_name().map(str::to_string));
-        for generator in generators {
-            target_names(&generator.target, &mut scope.bound);
-        }
-        self.in_scope(scope, |this| {
-            walk_comprehension_scope(this, generators, elts)
-        });
+        self.visit_expr(first);
+        self.scopes.enter_comprehension(comprehension);
+        comprehension.walk_own_scope(self);
+        self.scopes.exit();
+    }
+}
+
+impl<'a> ScopeWalker<'a> for CallFinder<'_> {
+    fn declarations(&self, body: &[Stmt]) -> Declarations {
+        Declarations::from_body(body)
+    }
+
+    fn in_scope(
+        &mut self,
+        kind: ScopeKind,
+        name: &str,
+        declarations: Declarations,
+        visit: impl FnOnce(&mut Self),
+    ) {
+        self.scopes.enter(kind, name, declarations);
+        visit(self);
+        self.scopes.exit();
     }
 }
 
@@ -491,29 +379,12 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                 for decorator in &def.decorator_list {
                     self.visit_decorator(decorator);
                 }
-                if let Some(type_params) = &def.type_params {
-                    self.visit_type_params(type_params);
-                }
-                self.visit_parameters(&def.parameters);
-                if let Some(returns) = &def.returns {
-                    self.visit_annotation(returns);
-                }
-                let mut declarations = Declarations::default();
-                declarations.visit_body(&def.body);
-                let mut scope =
-                    Scope::new(ScopeKind::Function, self.class_name().map(str::to_string));
-                scope.globals = declarations.globals;
-                scope.nonlocals = declarations.nonlocals;
-                self.in_scope(scope, |this| this.visit_body(&def.body));
+                walk_function_signature(self, def);
+                visit_scope_body(self, ScopeKind::Function, def.name.as_str(), &def.body);
             }
             Stmt::ClassDef(class) => {
                 walk_class_header(self, class);
-                let mut declarations = Declarations::default();
-                declarations.visit_body(&class.body);
-                let mut scope = Scope::new(ScopeKind::Class, Some(class.name.id.to_string()));
-                scope.globals = declarations.globals;
-                scope.nonlocals = declarations.nonlocals;
-                self.in_scope(scope, |this| this.visit_body(&class.body));
+                visit_scope_body(self, ScopeKind::Class, class.name.as_str(), &class.body);
             }
             _ => visitor::walk_stmt(self, stmt),
         }
@@ -525,29 +396,12 @@ impl<'a> Visitor<'a> for CallFinder<'_> {
                 self.check_call(call);
                 visitor::walk_expr(self, expr);
             }
-            Expr::Lambda(lambda) => {
-                if let Some(parameters) = &lambda.parameters {
-                    self.visit_parameters(parameters);
+            Expr::Lambda(lambda) => visit_lambda(self, lambda),
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                match Comprehension::of(expr) {
+                    Some(comprehension) => self.comprehension(&comprehension),
+                    None => visitor::walk_expr(self, expr),
                 }
-                let scope = Scope::new(ScopeKind::Function, self.class_name().map(str::to_string));
-                self.in_scope(scope, |this| this.visit_expr(&lambda.body));
-            }
-            Expr::ListComp(c) => {
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &[&c.elt])
-            }
-            Expr::SetComp(c) => {
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &[&c.elt])
-            }
-            Expr::DictComp(c) => {
-                let mut elts: Vec<&Expr> = Vec::new();
-                if let Some(key) = &c.key {
-                    elts.push(key);
-                }
-                elts.push(&c.value);
-                self.comprehension(ScopeKind::InlinedComprehension, &c.generators, &elts)
-            }
-            Expr::Generator(g) => {
-                self.comprehension(ScopeKind::Generator, &g.generators, &[&g.elt])
             }
             _ => visitor::walk_expr(self, expr),
         }

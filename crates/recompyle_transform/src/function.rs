@@ -17,16 +17,12 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Number, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::positions::{Edit, LineIndex, PositionMap};
-use crate::rewrite::{annotations_as_written, is_literal, MAX_CALLEE_DEPTH};
+use crate::call_walk::{self, CallRewriter, CallWalk};
+use crate::positions::{apply_edits, Applied, Edit, LineIndex, PositionMap};
 use crate::{site_id, TransformError};
 
-/// The builtin a rewritten call calls: `__recompyle_w__(SITE, callee, *args, **kwargs)`.
-pub const WRAP_SELECTOR: &str = "__recompyle_w__";
-/// The same for a call that is directly awaited: the awaited work is what gets timed.
-pub const AWAIT_SELECTOR: &str = "__recompyle_wa__";
-/// The factory that holds the scaffold; never run, only compiled.
-pub const FACTORY: &str = "__recompyle_factory__";
+// The builtin names live in `names.rs` (one place for the transform and the bindings).
+pub use crate::names::{AWAIT_SELECTOR, FACTORY, WRAP_SELECTOR};
 
 /// Which calls to rewrite, by the name the original recompyle gives a callee.
 #[derive(Debug, Clone, Default)]
@@ -104,136 +100,59 @@ pub fn rewrite_function(
     let module = parsed.syntax();
     let lines = LineIndex::new(source);
     let target = find_target(source, &lines, &module.body, options)?;
+    let place = Placement::of(source, &lines, &target);
 
-    let mut visitor = CallVisitor {
-        source,
-        options,
-        edits: Vec::new(),
-        sites: Vec::new(),
-        future_annotations: annotations_as_written(&module.body, options.version),
-        in_debug_fstring: 0,
-        callee_depth: 0,
-        awaited: None,
-        error: None,
-    };
-    match &target.node {
-        Target::Def(def) => visitor.visit_body(&def.body),
-        Target::Lambda(lambda) => visitor.visit_expr(&lambda.body),
-    }
-    if let Some(error) = visitor.error {
-        return Err(TransformError::Internal(error));
-    }
-    let CallVisitor {
-        mut edits, sites, ..
-    } = visitor;
-    edits.sort_by_key(|e| e.start);
-    let positions = PositionMap::new(&lines, &edits);
-    let apply = |from: usize, to: usize| -> Result<String, TransformError> {
-        let mut out = String::with_capacity(to - from + edits.len() * 24);
-        let mut cursor = from;
-        for edit in edits
-            .iter()
-            .filter(|e| e.start as usize >= from && e.end as usize <= to)
-        {
-            let start = edit.start as usize;
-            if start < cursor {
-                return Err(TransformError::Internal(format!(
-                    "overlapping edits at byte {start}"
-                )));
-            }
-            out.push_str(&source[cursor..start]);
-            out.push_str(&edit.text);
-            cursor = edit.end as usize;
-        }
-        out.push_str(&source[cursor..to]);
-        Ok(out)
-    };
-
-    let (first_line, _) = lines.line_col(target.first.to_u32());
-    let line_start = (source[..target.first.to_usize()].rfind(['\n', '\r'])).map_or(0, |i| i + 1);
-    let original_source = source[line_start..target.end.to_usize()].to_string();
-    let new_source = apply(line_start, target.end.to_usize())?;
-    let body = apply(target.text_start.to_usize(), target.end.to_usize())?;
-
-    let (start_line, start_col) = lines.line_col(target.text_start.to_u32());
-    let indent = &source[line_start..line_start + start_col as usize];
-    let sites = sites
-        .into_iter()
-        .map(|s| {
-            let (line, col) = lines.line_col(s.start);
-            let (end_line, end_col) = lines.line_col(s.end);
-            FunctionSite {
-                id: s.id,
-                line,
-                col,
-                end_line,
-                end_col,
-                callee: source[s.callee_start as usize..s.callee_end as usize].to_string(),
-                awaited: s.awaited,
-                direct: s.direct,
-            }
-        })
-        .collect();
+    let (applied, sites) = rewrite_calls(source, &lines, &module.body, &target, options)?;
+    let body = applied.text;
+    let before_text = &source[place.line_start..target.text_start.to_usize()];
 
     let is_lambda = matches!(target.node, Target::Lambda(_));
-    let scaffold = Scaffold::new(options, &body, indent, is_lambda)?;
-    if is_lambda && (start_col as usize) < scaffold.indent.len() + 1 {
+    let scaffold = Scaffold::new(options, &body, place.indent, is_lambda)?;
+    if is_lambda && (place.start_col as usize) < scaffold.indent.len() + 1 {
         return Err(TransformError::Internal(format!(
-            "the lambda on line {start_line} starts too far left for its scopes"
+            "the lambda on line {} starts too far left for its scopes",
+            place.start_line
         )));
     }
-    let header_lines = scaffold.header.len() as u32;
-    // Lines above the function the header can use; when too few, compile lower and move back.
-    let line_shift = (header_lines + 1).saturating_sub(first_line);
-    let mut code = String::with_capacity(body.len() + first_line as usize + 256);
-    for _ in 0..(first_line + line_shift - 1 - header_lines) {
-        code.push('\n');
-    }
-    for header in &scaffold.header {
-        code.push_str(header);
-        code.push('\n');
-    }
-    match &target.node {
-        Target::Def(def) => {
-            // Each decorator becomes a placeholder on its first line, so the code object
-            // still starts on the first decorator's line; continuation lines stay blank.
-            let mut decorator_lines: Vec<u32> = def
-                .decorator_list
-                .iter()
-                .map(|d| lines.line_col(d.range().start().to_u32()).0)
-                .collect();
-            decorator_lines.dedup();
-            for line in first_line..start_line {
-                if decorator_lines.contains(&line) {
-                    code.push_str(&scaffold.indent);
-                    code.push_str("@_");
-                }
-                code.push('\n');
-            }
-            code.push_str(&scaffold.indent);
-            code.push_str(&body);
-            code.push('\n');
-        }
-        Target::Lambda(_) => {
-            code.push_str(&scaffold.indent);
-            code.push('(');
-            let used = scaffold.indent.len() + 1;
-            for _ in used..start_col as usize {
-                code.push(' ');
-            }
-            code.push_str(&body);
-            code.push_str(")\n");
-        }
-    }
+    let (code, line_shift) = scaffold.code(&target, &place, &lines, &body);
     Ok(RewrittenFunction {
         code,
-        original_source,
-        new_source,
+        original_source: source[place.line_start..target.end.to_usize()].to_string(),
+        new_source: format!("{before_text}{body}"),
         line_shift,
         scaffold_qualname: scaffold.qualname,
         sites,
-        positions,
+        positions: applied.positions,
     })
+}
+
+/// Where the function's text sits in the file.
+struct Placement<'s> {
+    /// The byte that starts the function's first line (its first decorator's).
+    line_start: usize,
+    /// That line, 1-based.
+    first_line: u32,
+    /// The line and column of the `def`/`async` or `lambda` keyword.
+    start_line: u32,
+    start_col: u32,
+    /// The text before that keyword on its line.
+    indent: &'s str,
+}
+
+impl<'s> Placement<'s> {
+    fn of(source: &'s str, lines: &LineIndex, target: &Found<'_>) -> Self {
+        let (first_line, _) = lines.line_col(target.first.to_u32());
+        let line_start =
+            (source[..target.first.to_usize()].rfind(['\n', '\r'])).map_or(0, |i| i + 1);
+        let (start_line, start_col) = lines.line_col(target.text_start.to_u32());
+        Placement {
+            line_start,
+            first_line,
+            start_line,
+            start_col,
+            indent: &source[line_start..line_start + start_col as usize],
+        }
+    }
 }
 
 /// The scopes around the function: header lines and the indentation of the function line.
@@ -313,6 +232,62 @@ impl Scaffold {
             qualname,
         })
     }
+
+    /// The text to compile, with the function's `body` (its text from `def` or `lambda`,
+    /// rewritten) at its own lines and columns, and how many lines that text had to add above
+    /// the function (compile, then move every line back by that many).
+    fn code(
+        &self,
+        target: &Found<'_>,
+        place: &Placement<'_>,
+        lines: &LineIndex,
+        body: &str,
+    ) -> (String, u32) {
+        let header_lines = self.header.len() as u32;
+        // Lines above the function the header can use; when too few, compile lower.
+        let line_shift = (header_lines + 1).saturating_sub(place.first_line);
+        let mut code = String::with_capacity(body.len() + place.first_line as usize + 256);
+        for _ in 0..(place.first_line + line_shift - 1 - header_lines) {
+            code.push('\n');
+        }
+        for header in &self.header {
+            code.push_str(header);
+            code.push('\n');
+        }
+        match &target.node {
+            Target::Def(def) => {
+                // Each decorator becomes a placeholder on its first line, so the code object
+                // still starts on the first decorator's line; continuation lines stay blank.
+                let mut decorator_lines: Vec<u32> = def
+                    .decorator_list
+                    .iter()
+                    .map(|d| lines.line_col(d.range().start().to_u32()).0)
+                    .collect();
+                decorator_lines.dedup();
+                for line in place.first_line..place.start_line {
+                    if decorator_lines.contains(&line) {
+                        code.push_str(&self.indent);
+                        code.push_str("@_");
+                    }
+                    code.push('\n');
+                }
+                code.push_str(&self.indent);
+                code.push_str(body);
+                code.push('\n');
+            }
+            Target::Lambda(_) => {
+                code.push_str(&self.indent);
+                code.push('(');
+                let used = self.indent.len() + 1;
+                for _ in used..place.start_col as usize {
+                    code.push(' ');
+                }
+                code.push_str(body);
+                code.push_str(")\n");
+            }
+        }
+        (code, line_shift)
+    }
 }
 
 /// Whether the text holds a name CPython would mangle in a class (`__x`, not `__x__`).
@@ -381,10 +356,7 @@ fn find_target<'a>(
                 )))
             }
         };
-        let first = def
-            .decorator_list
-            .first()
-            .map_or(def.range().start(), |d| d.range().start());
+        let first = first_byte(def);
         let text_start = def_keyword(source, def)
             .ok_or_else(|| TransformError::Internal(format!("no 'def' before {}", options.name)))?;
         return Ok(Found {
@@ -398,9 +370,8 @@ fn find_target<'a>(
     if lambdas.len() > 1 {
         if let Some((line, col)) = options.hint {
             lambdas.retain(|l| {
-                let (l0, c0) = lines.line_col(l.range().start().to_u32());
-                let (l1, c1) = lines.line_col(l.range().end().to_u32());
-                (l0, c0) <= (line, col) && (line, col) <= (l1, c1)
+                let span = lines.span(l.range());
+                (span.line, span.col) <= (line, col) && (line, col) <= (span.end_line, span.end_col)
             });
             // The innermost lambda containing the hint.
             if let Some(inner) = lambdas.iter().min_by_key(|l| l.range().len()).copied() {
@@ -424,6 +395,13 @@ fn find_target<'a>(
             options.line
         ))),
     }
+}
+
+/// The first byte of a function's text: its first decorator's, or its `def`'s.
+fn first_byte(def: &ast::StmtFunctionDef) -> TextSize {
+    def.decorator_list
+        .first()
+        .map_or(def.range().start(), |d| d.range().start())
 }
 
 /// The `def` (or `async`) keyword of a function: the text between the last decorator and the
@@ -451,10 +429,7 @@ struct Finder<'a, 'l, 'o> {
 impl<'a> Visitor<'a> for Finder<'a, '_, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         if let Stmt::FunctionDef(def) = stmt {
-            let first = def
-                .decorator_list
-                .first()
-                .map_or(def.range().start(), |d| d.range().start());
+            let first = first_byte(def);
             if def.name.as_str() == self.options.name
                 && self.lines.line_col(first.to_u32()).0 == self.options.line
             {
@@ -474,43 +449,55 @@ impl<'a> Visitor<'a> for Finder<'a, '_, '_> {
     }
 }
 
-struct RawSite {
-    id: u64,
-    start: u32,
-    end: u32,
-    callee_start: u32,
-    callee_end: u32,
-    awaited: bool,
-    direct: bool,
+/// The target's body with its calls rewritten, and the sites of those calls.
+fn rewrite_calls(
+    source: &str,
+    lines: &LineIndex,
+    module: &[Stmt],
+    target: &Found<'_>,
+    options: &FunctionOptions,
+) -> Result<(Applied, Vec<FunctionSite>), TransformError> {
+    let mut visitor = CallVisitor {
+        source,
+        options,
+        lines,
+        edits: Vec::new(),
+        sites: Vec::new(),
+        walk: CallWalk::new(module, options.version),
+    };
+    match &target.node {
+        Target::Def(def) => visitor.visit_body(&def.body),
+        Target::Lambda(lambda) => visitor.visit_expr(&lambda.body),
+    }
+    if let Some(error) = visitor.walk.error {
+        return Err(TransformError::Internal(error));
+    }
+    let CallVisitor { edits, sites, .. } = visitor;
+    // The edits are all in the body, after `def` or `lambda`.
+    let window = target.text_start.to_usize()..target.end.to_usize();
+    Ok((apply_edits(source, lines, edits, window)?, sites))
 }
 
 struct CallVisitor<'src, 'opt> {
     source: &'src str,
     options: &'opt FunctionOptions,
+    lines: &'src LineIndex,
     edits: Vec<Edit>,
-    sites: Vec<RawSite>,
-    future_annotations: bool,
-    in_debug_fstring: u32,
-    callee_depth: u32,
-    /// The range of the call that is the operand of the innermost `await` being visited.
-    awaited: Option<TextRange>,
-    error: Option<String>,
+    sites: Vec<FunctionSite>,
+    walk: CallWalk,
 }
 
 impl CallVisitor<'_, '_> {
     fn rewrite_call(&mut self, call: &ast::ExprCall) {
-        let Ok(index) = u32::try_from(self.sites.len()) else {
-            self.error = Some("too many call sites".to_string());
+        let Some(index) = self.walk.site_index(self.sites.len()) else {
+            return;
+        };
+        let Some(open) = self.walk.open_paren(self.source, call) else {
             return;
         };
         let start = call.range().start();
-        let open = call.arguments.range().start();
-        if self.source.as_bytes().get(open.to_usize()) != Some(&b'(') {
-            self.error = Some(format!("no '(' at byte {}", open.to_u32()));
-            return;
-        }
         let id = site_id(self.options.key, index);
-        let awaited = self.options.time_awaits && self.awaited == Some(call.range());
+        let awaited = self.options.time_awaits && self.walk.is_awaited(call);
         let direct = self.options.direct && !awaited && !reads_caller_frame(&call.func);
         let prefix = if direct {
             format!("{id}(")
@@ -522,31 +509,27 @@ impl CallVisitor<'_, '_> {
         self.edits.push(Edit::insert(start, prefix));
         let arguments = &call.arguments;
         let has_arguments = !arguments.args.is_empty() || !arguments.keywords.is_empty();
-        let open_end = open + TextSize::from(1);
+        let paren = TextRange::at(open, TextSize::from(1));
         match &*arguments.args {
             // `f(x for x in y)`: a generator expression is only bare as a sole argument.
             [Expr::Generator(gen)] if !gen.parenthesized && arguments.keywords.is_empty() => {
-                self.edits.push(Edit {
-                    start: open.to_u32(),
-                    end: open_end.to_u32(),
-                    text: ", (".to_string(),
-                });
+                self.edits.push(Edit::replace(paren, ", (".to_string()));
                 self.edits
                     .push(Edit::insert(gen.range().end(), ")".to_string()));
             }
-            _ => self.edits.push(Edit {
-                start: open.to_u32(),
-                end: open_end.to_u32(),
-                text: if has_arguments { ", " } else { "" }.to_string(),
-            }),
+            _ => self.edits.push(Edit::replace(
+                paren,
+                if has_arguments { ", " } else { "" }.to_string(),
+            )),
         }
-        let callee = call.func.range();
-        self.sites.push(RawSite {
+        let span = self.lines.span(call.range());
+        self.sites.push(FunctionSite {
             id,
-            start: start.to_u32(),
-            end: call.range().end().to_u32(),
-            callee_start: callee.start().to_u32(),
-            callee_end: callee.end().to_u32(),
+            line: span.line,
+            col: span.col,
+            end_line: span.end_line,
+            end_col: span.end_col,
+            callee: self.source[call.func.range().to_std_range()].to_string(),
             awaited,
             direct,
         });
@@ -574,69 +557,34 @@ impl CallVisitor<'_, '_> {
     }
 }
 
+impl<'a> CallRewriter<'a> for CallVisitor<'_, '_> {
+    fn call_walk(&mut self) -> &mut CallWalk {
+        &mut self.walk
+    }
+}
+
 impl<'a> Visitor<'a> for CallVisitor<'_, '_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Call(call) => {
-                let instrument = self.in_debug_fstring == 0
-                    && self.callee_depth < MAX_CALLEE_DEPTH
-                    && !is_literal(&call.func)
-                    && self.wanted(&call.func);
-                let outer_await = self.awaited;
+                let instrument = self.walk.instruments(call) && self.wanted(&call.func);
                 if instrument {
                     self.rewrite_call(call);
                 }
-                self.awaited = None;
-                if instrument {
-                    self.callee_depth += 1;
-                    self.visit_expr(&call.func);
-                    self.callee_depth -= 1;
-                    self.visit_arguments(&call.arguments);
-                } else {
-                    visitor::walk_expr(self, expr);
-                }
-                self.awaited = outer_await;
+                call_walk::walk_call(self, call, instrument);
             }
-            Expr::Await(await_expr) => {
-                let outer =
-                    std::mem::replace(&mut self.awaited, crate::rewrite::awaited_call(await_expr));
-                self.visit_expr(&await_expr.value);
-                self.awaited = outer;
-            }
-            // A template keeps each interpolation's text (`Interpolation.expression`).
-            Expr::TString(_) => {
-                let outer = self.awaited.take();
-                self.in_debug_fstring += 1;
-                visitor::walk_expr(self, expr);
-                self.in_debug_fstring -= 1;
-                self.awaited = outer;
-            }
-            _ => {
-                let outer = self.awaited.take();
-                visitor::walk_expr(self, expr);
-                self.awaited = outer;
-            }
+            Expr::Await(await_expr) => call_walk::visit_await(self, await_expr),
+            Expr::TString(_) => call_walk::visit_template(self, expr),
+            _ => visitor::walk_expr(self, expr),
         }
     }
 
     fn visit_annotation(&mut self, expr: &'a Expr) {
-        if !self.future_annotations {
-            self.visit_expr(expr);
-        }
+        call_walk::visit_annotation(self, expr);
     }
 
     fn visit_interpolated_string_element(&mut self, element: &'a ast::InterpolatedStringElement) {
-        let debug = matches!(
-            element,
-            ast::InterpolatedStringElement::Interpolation(e) if e.debug_text.is_some()
-        );
-        if debug {
-            self.in_debug_fstring += 1;
-        }
-        visitor::walk_interpolated_string_element(self, element);
-        if debug {
-            self.in_debug_fstring -= 1;
-        }
+        call_walk::visit_interpolated_element(self, element);
     }
 }
 

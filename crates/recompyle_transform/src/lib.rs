@@ -10,20 +10,23 @@
 //! function it is in) and a [`PositionMap`] from the rewritten text's columns back to the
 //! original's, used to give compiled code the original positions (see [`linetable`]).
 
+#![forbid(unsafe_code)]
+
 pub mod call_args;
+mod call_walk;
 pub mod function;
 pub mod linetable;
 pub mod lnotab;
+pub mod names;
 mod positions;
 mod rewrite;
+mod scope;
 pub mod site_table;
 
+pub use names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
-pub use rewrite::{
-    transform, Options, Site, Transformed, CLASS_READ_REPORTER, METHOD_SELECTOR, TRAMPOLINE,
-    WRITE_REPORTER,
-};
+pub use rewrite::{transform, Options, Site, Transformed};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.

@@ -1,6 +1,13 @@
 //! Text edits, line/column arithmetic, and the map from rewritten columns to original ones.
+//!
+//! Every walker that rewrites text records [`Edit`]s at byte offsets of the original and hands
+//! them to [`apply_edits`], which makes the rewritten text and its [`PositionMap`] in one place.
 
-use ruff_text_size::TextSize;
+use std::ops::Range;
+
+use ruff_text_size::{TextRange, TextSize};
+
+use crate::TransformError;
 
 /// Replace `start..end` of the original text with `text` (an insertion when empty).
 #[derive(Debug, Clone)]
@@ -19,12 +26,11 @@ impl Edit {
         }
     }
 
-    #[cfg(test)]
-    pub fn replace(start: TextSize, end: TextSize, text: &str) -> Self {
+    pub fn replace(range: TextRange, text: String) -> Self {
         Edit {
-            start: start.to_u32(),
-            end: end.to_u32(),
-            text: text.to_string(),
+            start: range.start().to_u32(),
+            end: range.end().to_u32(),
+            text,
         }
     }
 }
@@ -58,6 +64,73 @@ impl LineIndex {
         };
         (line as u32 + 1, offset - self.starts[line])
     }
+}
+
+/// Where a node of the original text is: 1-based lines, 0-based UTF-8 byte columns, as
+/// CPython's `ast` and `co_positions()` report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub line: u32,
+    pub col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+}
+
+impl LineIndex {
+    /// The lines and columns of `range`.
+    pub fn span(&self, range: TextRange) -> Span {
+        let (line, col) = self.line_col(range.start().to_u32());
+        let (end_line, end_col) = self.line_col(range.end().to_u32());
+        Span {
+            line,
+            col,
+            end_line,
+            end_col,
+        }
+    }
+}
+
+/// Text with its edits applied, and where its columns were in the original.
+pub(crate) struct Applied {
+    pub text: String,
+    pub positions: PositionMap,
+}
+
+/// Apply `edits` to `source[window]` and map every edited line's columns back to the
+/// original's. Edits at one offset keep the order they were made in (an outer call's prefix
+/// before an inner call's that starts at the same byte, `f(x)(y)`); edits that overlap, or
+/// reach outside the window, are an internal error.
+pub(crate) fn apply_edits(
+    source: &str,
+    lines: &LineIndex,
+    mut edits: Vec<Edit>,
+    window: Range<usize>,
+) -> Result<Applied, TransformError> {
+    // Stable, so edits at one offset stay in creation order.
+    edits.sort_by_key(|e| e.start);
+    let mut text = String::with_capacity(window.len() + edits.len() * 24);
+    let mut cursor = window.start;
+    for edit in &edits {
+        let (start, end) = (edit.start as usize, edit.end as usize);
+        if start < window.start || end > window.end {
+            return Err(TransformError::Internal(format!(
+                "an edit at bytes {start}..{end} outside {window:?}"
+            )));
+        }
+        if start < cursor {
+            return Err(TransformError::Internal(format!(
+                "overlapping edits at byte {start}"
+            )));
+        }
+        text.push_str(&source[cursor..start]);
+        text.push_str(&edit.text);
+        cursor = end;
+    }
+    text.push_str(&source[cursor..window.end]);
+    Ok(Applied {
+        text,
+        positions: PositionMap::new(lines, &edits),
+    })
 }
 
 /// One edit seen from its line: rewritten columns `t_start..t_end` stand where the original
@@ -161,7 +234,7 @@ mod tests {
         let idx = LineIndex::new(src);
         let edits = vec![
             Edit::insert(TextSize::from(4), "T(9, ".into()),
-            Edit::replace(TextSize::from(5), TextSize::from(6), ","),
+            Edit::replace(TextRange::new(5.into(), 6.into()), ",".into()),
         ];
         let map = PositionMap::new(&idx, &edits);
         assert_eq!(map.original_col(1, 0), 0);
@@ -206,9 +279,8 @@ mod tests {
                 edits.push(Edit::insert(TextSize::from(at + 1), ")".into()));
             }
             edits.push(Edit::replace(
-                TextSize::from(at + 1),
-                TextSize::from(at + 2),
-                if i % 2 == 0 { ")(" } else { "" },
+                TextRange::new((at + 1).into(), (at + 2).into()),
+                if i % 2 == 0 { ")(" } else { "" }.into(),
             ));
             src.push_str(", ");
         }

@@ -1,6 +1,6 @@
 //! Snapshots of rewritten sources: each shows the input, the output and the site table.
 
-use recompyle_transform::{transform, Options};
+use recompyle_transform::{site_id, transform, Options, Site};
 
 fn render(source: &str) -> String {
     render_for(source, (3, 12))
@@ -18,12 +18,29 @@ fn render_for(source: &str, version: (u8, u8)) -> String {
         source.matches('\n').count(),
         "line breaks must be preserved"
     );
-    let mut text = format!("--- input\n{source}--- output\n{}--- sites\n", out.source);
+    let output = with_positions_for_ids(&out.source, &out.sites, options.module_key);
+    let mut text = format!("--- input\n{source}--- output\n{output}--- sites\n");
     for (i, s) in out.sites.iter().enumerate() {
         text.push_str(&format!(
             "{i}: {}:{}-{}:{} callee={:?} in {}\n",
             s.line, s.col, s.end_line, s.end_col, s.callee, s.qualname
         ));
+    }
+    text
+}
+
+/// The rewritten text with each site id (`__recompyle__(30064771072, f)`) shown as the
+/// position of the site it names (`__recompyle__(2:8, f)`), so a snapshot shows which call
+/// each id reports and an id put at the wrong call stands out.
+fn with_positions_for_ids(output: &str, sites: &[Site], module_key: u32) -> String {
+    let mut text = output.to_string();
+    // Highest index first, though the delimiters already keep `…72` from matching `…720`.
+    for (index, site) in sites.iter().enumerate().rev() {
+        let id = site_id(module_key, index as u32);
+        let position = format!("{}:{}", site.line, site.col);
+        for close in [",", ")"] {
+            text = text.replace(&format!("({id}{close}"), &format!("({position}{close}"));
+        }
     }
     text
 }

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 
-if False:  # typing only: the start-up hook reads this table, keep it light
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: the start-up hook reads this table, keep it light
     from typing import Any, Optional
 
 __all__ = ["FORMATS", "Format", "format_for_output", "get_format", "names"]
@@ -31,6 +34,12 @@ class Format:
     """
 
     __slots__ = ("name", "module", "patterns", "binary", "needs_timeline", "description")
+    name: str
+    module: Optional[str]
+    patterns: tuple[str, ...]
+    binary: bool
+    needs_timeline: bool
+    description: str
 
     def __init__(
         self,

@@ -96,7 +96,8 @@ def _page_data(doc: Mapping[str, Any], file_status: Mapping[str, FileCheck]) -> 
     sites = doc.get("sites")
     if not isinstance(sites, list):
         raise ValueError("the report has no 'sites' list: not a recompyle profile")
-    recorded = doc.get("files") if isinstance(doc.get("files"), Mapping) else {}
+    files_section = doc.get("files")
+    recorded: Mapping[str, Any] = files_section if isinstance(files_section, Mapping) else {}
     file_index: dict[str, int] = {}
     rows = []
     for i, site in enumerate(sites):
@@ -121,7 +122,8 @@ def _page_data(doc: Mapping[str, Any], file_status: Mapping[str, FileCheck]) -> 
         file_index.setdefault(str(path), len(file_index))
     files = []
     for path in file_index:
-        entry = recorded.get(path) if isinstance(recorded.get(path), Mapping) else {}
+        found = recorded.get(path)
+        entry: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         check = file_status.get(path)
         source = entry.get("source") if isinstance(entry.get("source"), str) else None
         status = "recorded" if entry else "absent"

@@ -1,0 +1,442 @@
+//! Everything the bindings take from CPython beyond pyo3's declarations, in one place: the C
+//! functions pyo3-ffi does not declare, the one struct layout copied from CPython's headers,
+//! and the few generic helpers every native type and builtin here is built with.
+//!
+//! Each declaration says which CPython versions it is valid for. The test suite loads the
+//! extension on every supported version (3.9-3.15), and the dynamic loader binds every
+//! symbol at load (`sys.getdlopenflags()` has `RTLD_NOW`), so a function missing on one
+//! version fails that version's whole suite, not one rare call. Layout copies are compiled
+//! for their versions only (`#[cfg]`). `unwind.rs` keeps its own `"C-unwind"` declarations
+//! of the vectorcall functions (3.9/3.10 and 3.11+ apart): they exist for the unwind rules
+//! described there.
+//!
+//! Nothing here knows about call sites, handlers or the profiler: the modules that do build
+//! on this one, never the other way round.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::null_mut;
+use std::sync::OnceLock;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use crate::unwind::{self, FastCall, Getter, Vectorcall};
+
+// ---------------------------------------------------------------------------------------
+// C functions and objects pyo3-ffi does not declare
+// ---------------------------------------------------------------------------------------
+
+extern "C-unwind" {
+    /// What LOAD_METHOD calls. Valid for 3.9-3.15: exported by each, which the suite's run
+    /// on each version checks (see above). Returns 1 with an unbound callable that needs `obj` as first
+    /// argument, 0 with a ready callable, and sets `*method` to NULL with an exception on
+    /// failure. May run Python code (descriptors, `__getattr__`), hence `"C-unwind"`.
+    pub(crate) fn _PyObject_GetMethod(
+        obj: *mut ffi::PyObject,
+        name: *mut ffi::PyObject,
+        method: *mut *mut ffi::PyObject,
+    ) -> c_int;
+
+    /// Public C API (`Include/cpython/classobject.h`), valid for 3.9-3.15.
+    fn PyMethod_New(func: *mut ffi::PyObject, slf: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+extern "C" {
+    /// `types.MethodType`: public C API (`Include/cpython/classobject.h`), valid for
+    /// 3.9-3.15.
+    static mut PyMethod_Type: ffi::PyTypeObject;
+    /// A bound method's function, borrowed. Public C API, valid for 3.9-3.15; runs no
+    /// Python code.
+    pub(crate) fn PyMethod_Function(meth: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// Whether `obj` is a bound method (`types.MethodType`, exactly).
+///
+/// # Safety
+/// `obj` must be a live object; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn is_bound_method(obj: *mut ffi::PyObject) -> bool {
+    unsafe { ffi::Py_TYPE(obj) == &raw mut PyMethod_Type }
+}
+
+/// `descr` bound to `obj` as attribute lookup would: a function becomes a bound method, a
+/// descriptor gives what its `__get__` gives, anything else is itself. A new reference, or
+/// NULL with an exception set.
+///
+/// # Safety
+/// Both objects are live; the GIL is held.
+pub(crate) unsafe fn bind(
+    descr: *mut ffi::PyObject,
+    obj: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if ffi::PyFunction_Check(descr) != 0 {
+            return PyMethod_New(descr, obj);
+        }
+        match (*ffi::Py_TYPE(descr)).tp_descr_get {
+            Some(get) => get(descr, obj, ffi::Py_TYPE(obj).cast()),
+            None => {
+                ffi::Py_INCREF(descr);
+                descr
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout copies
+// ---------------------------------------------------------------------------------------
+
+/// `PyException_HEAD` of CPython 3.12 and 3.13 (`Include/cpython/pyerrors.h`); valid for
+/// those two versions only, and compiled for them only. 3.14 added fields.
+#[cfg(all(Py_3_12, not(Py_3_14)))]
+#[repr(C)]
+struct BaseException312 {
+    ob_base: ffi::PyObject,
+    /// Borrowed (the exception owns it), as every pointer field below.
+    dict: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    notes: *mut ffi::PyObject,
+    traceback: *mut ffi::PyObject,
+    context: *mut ffi::PyObject,
+    cause: *mut ffi::PyObject,
+    suppress_context: std::ffi::c_char,
+}
+
+/// Whether `exc` is a `KeyError(key)` nothing was attached to: no traceback, context,
+/// cause, notes or attributes, its args still `(key,)`. Valid for 3.12 and 3.13 (reads
+/// [`BaseException312`]).
+///
+/// # Safety
+/// `exc` and `key` are live objects; the GIL is held.
+#[cfg(all(Py_3_12, not(Py_3_14)))]
+pub(crate) unsafe fn is_pristine_key_error(
+    exc: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> bool {
+    unsafe {
+        if ffi::Py_TYPE(exc) != ffi::PyExc_KeyError.cast() {
+            return false;
+        }
+        let e = exc.cast::<BaseException312>();
+        let args = (*e).args;
+        (*e).traceback.is_null()
+            && (*e).context.is_null()
+            && (*e).cause.is_null()
+            && (*e).suppress_context == 0
+            && (*e).notes.is_null()
+            && ((*e).dict.is_null() || ffi::PyDict_Size((*e).dict) == 0)
+            && !args.is_null()
+            && ffi::PyTuple_CheckExact(args) != 0
+            && ffi::PyTuple_GET_SIZE(args) == 1
+            && ffi::PyTuple_GET_ITEM(args, 0) == key
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors and calls
+// ---------------------------------------------------------------------------------------
+
+/// Set a `TypeError` with `message` and return NULL: how a native entry point refuses a
+/// bad call.
+///
+/// # Safety
+/// The GIL is held.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn type_error(message: &CStr) -> *mut ffi::PyObject {
+    unsafe {
+        ffi::PyErr_SetString(ffi::PyExc_TypeError, message.as_ptr());
+        null_mut()
+    }
+}
+
+/// `target(first, *args, **kwargs)`, the arguments being a vectorcall's own (`nargs`
+/// positional values, then one per name in `kwnames`), as LOAD_METHOD's call makes a call
+/// without building a bound method. With `may_borrow` (the caller passed
+/// `PY_VECTORCALL_ARGUMENTS_OFFSET`), `args[-1]` is lent for `first` during the call and
+/// restored; otherwise the vector is copied.
+///
+/// # Safety
+/// The GIL is held; `target` and `first` are live; `args` and `kwnames` form a valid
+/// vector call; with `may_borrow`, `args[-1]` is writable.
+#[inline(always)]
+pub(crate) unsafe fn call_prepended(
+    target: *mut ffi::PyObject,
+    first: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+    may_borrow: bool,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if may_borrow {
+            let place = args.cast_mut().sub(1);
+            let saved = *place;
+            *place = first;
+            let result = unwind::vectorcall(target, place, nargs + 1, kwnames);
+            *place = saved;
+            return result;
+        }
+        let nkw = if kwnames.is_null() {
+            0
+        } else {
+            ffi::PyTuple_GET_SIZE(kwnames) as usize
+        };
+        let mut stack: Vec<*mut ffi::PyObject> = Vec::with_capacity(1 + nargs + nkw);
+        stack.push(first);
+        stack.extend_from_slice(std::slice::from_raw_parts(args, nargs + nkw));
+        unwind::vectorcall(target, stack.as_ptr(), nargs + 1, kwnames)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Native types
+// ---------------------------------------------------------------------------------------
+
+/// A type object made here: leaked, so immortal for the process.
+pub(crate) struct TypePtr(pub(crate) *mut ffi::PyTypeObject);
+// SAFETY: the type object is immortal for the process and only used with the GIL held.
+unsafe impl Send for TypePtr {}
+unsafe impl Sync for TypePtr {}
+
+pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+    ffi::PyType_Slot { slot, pfunc }
+}
+
+/// A read-only attribute computed by `get`.
+pub(crate) fn getset(name: &'static CStr, get: Getter) -> ffi::PyGetSetDef {
+    ffi::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(unwind::getter(get)),
+        set: None,
+        doc: std::ptr::null(),
+        closure: null_mut(),
+    }
+}
+
+/// A native type whose instances are called through the vectorcall pointer at `offset`.
+/// Everything handed to CPython is leaked: the type lives as long as the process.
+pub(crate) fn vectorcall_type(
+    py: Python<'_>,
+    name: &'static CStr,
+    basicsize: usize,
+    offset: usize,
+    extra: &[ffi::PyType_Slot],
+) -> PyResult<*mut ffi::PyTypeObject> {
+    let members = Box::leak(Box::new([
+        ffi::PyMemberDef {
+            name: c"__vectorcalloffset__".as_ptr(),
+            type_code: ffi::Py_T_PYSSIZET,
+            offset: offset as ffi::Py_ssize_t,
+            flags: ffi::Py_READONLY,
+            doc: std::ptr::null(),
+        },
+        ffi::PyMemberDef::default(),
+    ]));
+    let mut slots = vec![
+        slot(ffi::Py_tp_call, ffi::PyVectorcall_Call as *mut c_void),
+        slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
+    ];
+    slots.extend_from_slice(extra);
+    slots.push(slot(0, null_mut()));
+    let slots = Box::leak(slots.into_boxed_slice());
+    let spec = Box::leak(Box::new(ffi::PyType_Spec {
+        name: name.as_ptr(),
+        basicsize: basicsize as c_int,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
+        slots: slots.as_mut_ptr(),
+    }));
+    // SAFETY: the spec and everything it points to are leaked, so live forever.
+    let t = unsafe { ffi::PyType_FromSpec(spec) };
+    if t.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(t.cast())
+}
+
+// ---------------------------------------------------------------------------------------
+// Builtins: the selectors and reporters rewritten code calls
+// ---------------------------------------------------------------------------------------
+
+/// What a builtin of recompyle is, for `inspect` and `repr`: static data.
+pub(crate) struct BuiltinInfo {
+    pub(crate) name: &'static CStr,
+    /// Its parameters for `inspect.signature`: name and `inspect.Parameter` kind attribute
+    /// (`POSITIONAL_ONLY`, `VAR_POSITIONAL`, `VAR_KEYWORD`).
+    pub(crate) params: &'static [(&'static str, &'static str)],
+    pub(crate) repr: &'static CStr,
+}
+
+/// The one layout of recompyle's selector objects: the call-site selectors and reporters
+/// where they are not builtin functions (3.9 and 3.10), and the selectors of rewritten
+/// functions (`function_sites.rs`).
+#[repr(C)]
+pub(crate) struct Selector {
+    ob_base: ffi::PyObject,
+    vectorcall: Option<Vectorcall>,
+    /// The fast-call function the positional arguments go to (see [`fast_call_builtin`]);
+    /// `None` when `vectorcall` does the work itself.
+    target: Option<FastCall>,
+    /// Borrowed: static data.
+    info: *const BuiltinInfo,
+}
+
+/// A selector type named `name`: instances say their signature and repr from their
+/// [`BuiltinInfo`]. Leaked, as every type here.
+pub(crate) fn selector_type(
+    py: Python<'_>,
+    name: &'static CStr,
+    doc: Option<&'static CStr>,
+) -> PyResult<*mut ffi::PyTypeObject> {
+    let getsets = Box::leak(Box::new([
+        getset(c"__signature__", selector_signature),
+        ffi::PyGetSetDef::default(),
+    ]));
+    let mut extra = vec![
+        slot(ffi::Py_tp_repr, selector_repr as *mut c_void),
+        slot(ffi::Py_tp_getset, getsets.as_mut_ptr().cast()),
+    ];
+    if let Some(doc) = doc {
+        extra.push(slot(ffi::Py_tp_doc, doc.as_ptr() as *mut c_void));
+    }
+    vectorcall_type(
+        py,
+        name,
+        std::mem::size_of::<Selector>(),
+        std::mem::offset_of!(Selector, vectorcall),
+        &extra,
+    )
+}
+
+/// An instance of the selector type `tp` (from [`selector_type`]).
+pub(crate) fn new_selector<'py>(
+    py: Python<'py>,
+    tp: *mut ffi::PyTypeObject,
+    vectorcall: Vectorcall,
+    target: Option<FastCall>,
+    info: &'static BuiltinInfo,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `tp` is a selector type; PyType_GenericAlloc zeroes the object.
+    unsafe {
+        let obj = ffi::PyType_GenericAlloc(tp, 0);
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let sel = obj.cast::<Selector>();
+        (*sel).vectorcall = Some(vectorcall);
+        (*sel).target = target;
+        (*sel).info = info;
+        Ok(Bound::from_owned_ptr(py, obj))
+    }
+}
+
+const SELECTOR_DOC: &CStr = c"A call-site selector inserted by recompyle's rewrite.\n\n\
+__recompyle__(site_id, callee) is the callee of an instrumented call site, and \
+__recompyle_m__(site_id, obj) is obj, whose method the site calls: each is the object itself \
+when nothing listens, or a proxy that reports the call when a handler or the profiler \
+listens.";
+
+/// The type of [`fast_call_builtin`]'s objects before 3.11.
+static FAST_CALL_TYPE: OnceLock<TypePtr> = OnceLock::new();
+
+/// A builtin calling `f` with its positional arguments (`METH_FASTCALL`).
+///
+/// From 3.11 on it is a builtin function, whose calls the interpreter specialises (a
+/// vectorcall object of our own costs ~8 ns more per call there); `doc` starts with the
+/// signature, so `inspect.signature` works on it as on every other builtin. Before 3.11 it
+/// is an instance of a small native type with a vectorcall slot instead, because 3.9 and
+/// 3.10 charge every builtin-function call a recursion level: the builtin, not the callee,
+/// would hit the recursion limit and word the error ("... while calling a Python object").
+/// Objects of that type are not reported to `sys.setprofile` either.
+pub(crate) fn fast_call_builtin<'py>(
+    py: Python<'py>,
+    f: FastCall,
+    doc: &'static CStr,
+    info: &'static BuiltinInfo,
+) -> PyResult<Bound<'py, PyAny>> {
+    if py.version_info() < (3, 11) {
+        let tp = match FAST_CALL_TYPE.get() {
+            Some(tp) => tp.0,
+            None => {
+                let tp = selector_type(py, c"recompyle._core.Selector", Some(SELECTOR_DOC))?;
+                FAST_CALL_TYPE.get_or_init(|| TypePtr(tp)).0
+            }
+        };
+        return new_selector(py, tp, fast_call_vectorcall, Some(f), info);
+    }
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: info.name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFast: unwind::fast_call(f),
+        },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
+    }));
+    // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
+    unsafe {
+        let f = ffi::PyCFunction_NewEx(def, null_mut(), null_mut());
+        Bound::from_owned_ptr_or_err(py, f)
+    }
+}
+
+/// `inspect.signature` works on every builtin; selector objects are not builtin functions,
+/// so they say theirs with `__signature__`.
+///
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live selector object.
+unsafe extern "C-unwind" fn selector_signature(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let py = Python::assume_attached();
+        let params = (*(*obj.cast::<Selector>()).info).params;
+        let build = || -> PyResult<Bound<'_, PyAny>> {
+            let inspect = py.import("inspect")?;
+            let parameter = inspect.getattr("Parameter")?;
+            let params = params
+                .iter()
+                .map(|(name, kind)| parameter.call1((*name, parameter.getattr(*kind)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            inspect.getattr("Signature")?.call1((params,))
+        };
+        match build() {
+            Ok(sig) => sig.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                null_mut()
+            }
+        }
+    }
+}
+
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live selector object.
+unsafe extern "C-unwind" fn selector_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe { ffi::PyUnicode_FromString((*(*obj.cast::<Selector>()).info).repr.as_ptr()) }
+}
+
+/// The vectorcall of [`fast_call_builtin`]'s objects: the positional arguments go to the
+/// same function the builtin-function form calls.
+///
+/// # Safety
+/// CPython calls it with the GIL held, `callable` a live selector object and a valid
+/// vector call.
+unsafe extern "C-unwind" fn fast_call_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if !kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0 {
+            return type_error(c"recompyle's selectors take no keyword arguments");
+        }
+        match (*callable.cast::<Selector>()).target {
+            Some(target) => target(null_mut(), args.cast_mut(), ffi::PyVectorcall_NARGS(nargsf)),
+            None => type_error(c"recompyle: selector without a target"),
+        }
+    }
+}

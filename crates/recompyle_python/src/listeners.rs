@@ -1,0 +1,122 @@
+//! Who listens, in one place: the flags the per-call paths read to decide whether anything
+//! but the call itself has to happen, the thread's "a handler is running" flag, and the
+//! bounds on how deep calls through native code may nest.
+//!
+//! The flags are written where listeners come and go (`handlers.rs` registers handlers,
+//! `profiler.rs` starts and stops the recording) and read, one relaxed atomic load each, by
+//! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU8};
+
+use pyo3::Python;
+
+use crate::gil::GilCell;
+
+/// What the call-site selectors have to do besides calling: one load decides the fast path.
+pub(crate) static ACTIVE: AtomicU8 = AtomicU8::new(0);
+/// In [`ACTIVE`]: some handler has a `before` or `after` callback.
+pub(crate) const HANDLERS: u8 = 1;
+/// In [`ACTIVE`]: the profiler records.
+pub(crate) const PROFILING: u8 = 2;
+/// In [`ACTIVE`], with [`PROFILING`]: also the calling-context tree.
+pub(crate) const TREE: u8 = 4;
+
+/// Set while some handler has a `globals` callback: tracked namespaces report reads and
+/// writes.
+pub(crate) static GLOBALS_LISTENING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a handler is running on this thread (its own calls are not reported).
+pub(crate) fn in_handler() -> bool {
+    IN_HANDLER.with(Cell::get)
+}
+
+/// Mark this thread as running handlers (`true`) or not.
+pub(crate) fn set_in_handler(running: bool) {
+    IN_HANDLER.with(|flag| flag.set(running));
+}
+
+/// Run `f` with this thread's calls unreported, as a handler's are: for Python code that
+/// recompyle itself runs (a callee's `__qualname__` property, asked by a filter).
+pub(crate) fn unreported<T>(f: impl FnOnce() -> T) -> T {
+    let was = IN_HANDLER.with(|flag| flag.replace(true));
+    let result = f();
+    set_in_handler(was);
+    result
+}
+
+/// How deep calls of one native path may nest. One count for all threads (GIL-guarded, no
+/// thread-local lookup on the per-call path): it is never less than any one thread's
+/// nesting, so the bound holds per thread too.
+pub(crate) struct DepthLimit {
+    depth: GilCell<Cell<u32>>,
+    limit: u32,
+}
+
+/// Reported calls in progress (`selector.rs`), each a native frame on some thread's C
+/// stack. A proxy calls its callee from C, so each nested reported call also nests a C call
+/// of the interpreter; plain 3.11+ code recurses without using the C stack, and a program
+/// that works under a raised recursion limit must not overflow it because it is profiled.
+/// 3.12 also counts each such C call against its C recursion limit (1500 units, two per
+/// call; 500 in debug builds). Deeper calls run unreported and untimed, exactly as without
+/// listeners, but the profiler still counts them (`profiler::count_untimed`): a report
+/// never undercounts.
+pub(crate) static REPORTED_CALLS: DepthLimit = DepthLimit::new(200);
+
+/// Calls through rewritten functions' selectors (`function_sites.rs`): each is a native
+/// call, where plain 3.11+ code recurses without one; deeper ones raise `RecursionError`.
+pub(crate) static WRAPPED_CALLS: DepthLimit = DepthLimit::new(4000);
+
+impl DepthLimit {
+    const fn new(limit: u32) -> Self {
+        DepthLimit {
+            depth: GilCell::new(Cell::new(0)),
+            limit,
+        }
+    }
+
+    /// Whether another call may nest.
+    #[inline(always)]
+    pub(crate) fn has_room(&self, py: Python<'_>) -> bool {
+        self.depth.get(py).get() < self.limit
+    }
+
+    /// Count a call in until the guard is dropped.
+    #[inline(always)]
+    pub(crate) fn enter<'a>(&'a self, py: Python<'a>) -> CallDepth<'a> {
+        let depth = self.depth.get(py);
+        depth.set(depth.get() + 1);
+        CallDepth(depth)
+    }
+}
+
+/// A call counted in its [`DepthLimit`], counted out when dropped.
+#[must_use]
+pub(crate) struct CallDepth<'a>(&'a Cell<u32>);
+
+impl Drop for CallDepth<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreported_restores_the_flag() {
+        assert!(!in_handler());
+        unreported(|| {
+            assert!(in_handler());
+            unreported(|| assert!(in_handler()));
+            assert!(in_handler());
+        });
+        assert!(!in_handler());
+    }
+}

@@ -1,0 +1,630 @@
+//! The native side of every rewritten call site.
+//!
+//! `__recompyle__(ID, f)(args)` and `__recompyle_m__(ID, obj).m(args)` are what call sites
+//! become. When nothing listens the selectors return `f` / `obj` itself, so the call (and
+//! the method lookup) is the interpreter's own: a Python callee runs inline, errors name the
+//! real callee, and the cost is one builtin call. When a handler or the profiler listens they
+//! return a [`Proxy`]: a native callable holding the site and callee, whose vectorcall
+//! reports the call around forwarding it (for a method site, first a target whose attribute
+//! lookup produces that proxy).
+//!
+//! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
+//! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
+//! own frame, through the proxy too.
+
+use std::ffi::{c_void, CStr};
+use std::ptr::null_mut;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use recompyle_transform::names;
+
+use crate::cpython::{
+    self, _PyObject_GetMethod, call_prepended, fast_call_builtin, getset, slot, type_error,
+    vectorcall_type, BuiltinInfo, TypePtr,
+};
+use crate::events::CallEvent;
+use crate::gil::GilCell;
+use crate::listeners::{self, ACTIVE, HANDLERS, PROFILING, REPORTED_CALLS, TREE};
+use crate::{clock, handlers, profiler, sites, unwind};
+
+// Docstrings of the builtin-function form start with the signature, so `inspect.signature`
+// works on them as on every other builtin.
+const SELECT_DOC: &CStr = c"__recompyle__(site_id, callee, /)\n--\n\n\
+The callee of an instrumented call site: callee itself when nothing listens, or a proxy \
+that reports the call when a handler or the profiler listens. Inserted by recompyle.";
+const SELECT_METHOD_DOC: &CStr = c"__recompyle_m__(site_id, obj, /)\n--\n\n\
+The object whose method an instrumented call site calls: obj itself when nothing listens, \
+or a target whose attributes are proxies that report the call. Inserted by recompyle.";
+
+static SELECT_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::SELECTOR_C,
+    params: &[
+        ("site_id", "POSITIONAL_ONLY"),
+        ("callee", "POSITIONAL_ONLY"),
+    ],
+    repr: c"<recompyle call-site selector __recompyle__>",
+};
+static SELECT_METHOD_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::METHOD_SELECTOR_C,
+    params: &[("site_id", "POSITIONAL_ONLY"), ("obj", "POSITIONAL_ONLY")],
+    repr: c"<recompyle call-site selector __recompyle_m__>",
+};
+
+/// Create the two builtins (see [`fast_call_builtin`] for their form on each version).
+pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    proxy_type(py)?;
+    Ok((
+        fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
+        fast_call_builtin(py, select_method, SELECT_METHOD_DOC, &SELECT_METHOD_INFO)?,
+    ))
+}
+
+/// Whether the call being selected at `site` should be reported.
+///
+/// # Safety
+/// The GIL is held and `site` is a live object.
+#[inline(always)]
+unsafe fn listening(site: *mut ffi::PyObject) -> bool {
+    unsafe {
+        match ACTIVE.load(Ordering::Relaxed) {
+            0 => false,
+            HANDLERS if listeners::in_handler() => false,
+            active => {
+                // SAFETY: the selectors and proxies only run with the GIL held.
+                let py = Python::assume_attached();
+                if REPORTED_CALLS.has_room(py) {
+                    return true;
+                }
+                if active & PROFILING != 0 && !listeners::in_handler() {
+                    profiler::count_untimed(py, site);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// `callee` (a new reference) as what the interpreter should call: itself when nothing
+/// listens, else a proxy that takes over the reference.
+///
+/// # Safety
+/// The GIL is held; `site` is a live object and `callee` a new reference, which is taken
+/// over.
+#[inline(always)]
+unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe {
+        if !listening(site) {
+            return callee;
+        }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            ffi::Py_DECREF(callee);
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+            && !handlers::wants_selected(Python::assume_attached(), site, callee)
+        {
+            return callee; // filtered out: the interpreter makes the call itself
+        }
+        new_proxy(site, callee, null_mut())
+    }
+}
+
+/// # Safety
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
+unsafe extern "C-unwind" fn select(
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if nargs != 2 {
+            return type_error(c"__recompyle__() takes a site id and a callee");
+        }
+        let callee = *args.add(1);
+        ffi::Py_INCREF(callee);
+        selected(*args, callee)
+    }
+}
+
+/// # Safety
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
+unsafe extern "C-unwind" fn select_method(
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if nargs != 2 {
+            return type_error(c"__recompyle_m__() takes a site id and an object");
+        }
+        let site = *args;
+        let obj = *args.add(1);
+        ffi::Py_INCREF(obj);
+        if !listening(site) {
+            return obj;
+        }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            ffi::Py_DECREF(obj);
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+            && !handlers::wants_selected(Python::assume_attached(), site, null_mut())
+        {
+            return obj; // no handler wants this module's calls
+        }
+        // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
+        new_proxy(site, null_mut(), obj)
+    }
+}
+
+/// Attribute lookup on a method target (`callee` NULL, `bound_self` the object): the lookup
+/// LOAD_METHOD would have done on the object, answered with a proxy that reports the call.
+/// On an ordinary proxy, the generic lookup (its `__qualname__` and the like).
+///
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn proxy_getattro(
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let p = obj.cast::<Proxy>();
+        if !(*p).callee.is_null() {
+            return ffi::PyObject_GenericGetAttr(obj, name);
+        }
+        let target = (*p).bound_self;
+        let mut meth: *mut ffi::PyObject = null_mut();
+        let unbound = _PyObject_GetMethod(target, name, &mut meth);
+        if meth.is_null() {
+            return null_mut();
+        }
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+            && !handlers::wants_selected(Python::assume_attached(), (*p).site, meth)
+        {
+            // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
+            if unbound != 1 {
+                return meth;
+            }
+            let bound = cpython::bind(meth, target);
+            ffi::Py_DECREF(meth);
+            return bound;
+        }
+        if ffi::Py_REFCNT(obj) == 1 {
+            // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
+            // it: it becomes the proxy itself, saving an allocation.
+            (*p).callee = meth;
+            if unbound != 1 {
+                (*p).bound_self = null_mut();
+                ffi::Py_DECREF(target);
+            }
+            ffi::Py_INCREF(obj);
+            return obj;
+        }
+        if unbound == 1 {
+            // The proxy passes the object as first argument itself: no bound method is made.
+            ffi::Py_INCREF(target);
+            new_proxy((*p).site, meth, target)
+        } else {
+            new_proxy((*p).site, meth, null_mut())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy
+// ---------------------------------------------------------------------------------------
+
+#[repr(C)]
+struct Proxy {
+    ob_base: ffi::PyObject,
+    vectorcall: Option<unwind::Vectorcall>,
+    /// Owned: the site id, an int constant of the rewritten code.
+    site: *mut ffi::PyObject,
+    /// Owned: what is called; NULL for a method target until its attribute is looked up.
+    callee: *mut ffi::PyObject,
+    /// Owned: for a method call site, the object `callee` (then an unbound function or
+    /// method descriptor) is called with as first argument; NULL otherwise.
+    bound_self: *mut ffi::PyObject,
+}
+
+static PROXY_TYPE: OnceLock<TypePtr> = OnceLock::new();
+
+/// Freed proxies kept for reuse: every listened call makes one. Owned: memory from
+/// `PyObject_Malloc`, no object in it.
+struct FreeList(Vec<*mut Proxy>);
+// SAFETY: only touched with the GIL held (GilCell).
+unsafe impl Send for FreeList {}
+static FREE: GilCell<FreeList> = GilCell::new(FreeList(Vec::new()));
+const FREE_MAX: usize = 256;
+
+fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    if let Some(t) = PROXY_TYPE.get() {
+        return Ok(t.0);
+    }
+    let getset = Box::leak(Box::new([
+        getset(c"__qualname__", qualname_get),
+        getset(c"__name__", name_get),
+        getset(c"__module__", module_get),
+        getset(c"__wrapped__", wrapped_get),
+        ffi::PyGetSetDef::default(),
+    ]));
+    let t = vectorcall_type(
+        py,
+        c"recompyle._core.CallProxy",
+        std::mem::size_of::<Proxy>(),
+        std::mem::offset_of!(Proxy, vectorcall),
+        &[
+            slot(ffi::Py_tp_dealloc, proxy_dealloc as *mut c_void),
+            slot(ffi::Py_tp_getattro, proxy_getattro as *mut c_void),
+            slot(ffi::Py_tp_getset, getset.as_mut_ptr().cast()),
+            slot(ffi::Py_tp_str, proxy_str as *mut c_void),
+            slot(ffi::Py_tp_repr, proxy_repr as *mut c_void),
+        ],
+    )?;
+    let _ = PROXY_TYPE.set(TypePtr(t));
+    Ok(t)
+}
+
+/// A proxy holding `site` (borrowed; a reference is taken), `callee` and `bound_self`
+/// (owned references, either may be NULL; both are released on failure).
+///
+/// # Safety
+/// The GIL is held; `site` is a live object (the proxy takes a reference); `callee` and
+/// `bound_self` are owned references or NULL, taken over (released on failure).
+unsafe fn new_proxy(
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let release = || {
+            for obj in [callee, bound_self] {
+                if !obj.is_null() {
+                    ffi::Py_DECREF(obj);
+                }
+            }
+        };
+        let Some(tp) = PROXY_TYPE.get() else {
+            release();
+            return type_error(c"recompyle: proxy type missing");
+        };
+        let py = Python::assume_attached();
+        let p = match FREE.get_mut(py).0.pop() {
+            Some(p) => p,
+            None => {
+                let mem = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
+                if mem.is_null() {
+                    release();
+                    return ffi::PyErr_NoMemory();
+                }
+                mem
+            }
+        };
+        ffi::PyObject_Init(p.cast(), tp.0);
+        (*p).vectorcall = Some(proxy_call);
+        ffi::Py_INCREF(site);
+        (*p).site = site;
+        (*p).callee = callee;
+        (*p).bound_self = bound_self;
+        p.cast()
+    }
+}
+
+/// # Safety
+/// CPython calls it once, with the GIL held, when the last reference to `obj`, a
+/// `CallProxy`, is gone.
+unsafe extern "C-unwind" fn proxy_dealloc(obj: *mut ffi::PyObject) {
+    unsafe {
+        let p = obj.cast::<Proxy>();
+        let tp = ffi::Py_TYPE(obj);
+        for field in [&mut (*p).callee, &mut (*p).site, &mut (*p).bound_self] {
+            let obj = std::mem::replace(field, null_mut());
+            if !obj.is_null() {
+                ffi::Py_DECREF(obj);
+            }
+        }
+        let py = Python::assume_attached();
+        let free = &mut FREE.get_mut(py).0;
+        if free.len() < FREE_MAX {
+            free.push(p);
+        } else {
+            ffi::PyObject_Free(obj.cast());
+        }
+        ffi::Py_DECREF(tp.cast());
+    }
+}
+
+/// What a proxy stands for: its callee, or for a method target the object.
+///
+/// # Safety
+/// `obj` is a live `CallProxy`; the GIL is held.
+unsafe fn shown(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe {
+        let p = obj.cast::<Proxy>();
+        if (*p).callee.is_null() {
+            (*p).bound_self
+        } else {
+            (*p).callee
+        }
+    }
+}
+
+/// # Safety
+/// `obj` is a live `CallProxy`; the GIL is held.
+unsafe fn forward_attr(obj: *mut ffi::PyObject, name: &CStr) -> *mut ffi::PyObject {
+    unsafe { ffi::PyObject_GetAttrString(shown(obj), name.as_ptr()) }
+}
+
+// CPython words call errors with the callee's `__qualname__` and `__module__`
+// (`_PyObject_FunctionStr`), falling back to `str()`: the proxy answers with the callee's.
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn qualname_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    unsafe { forward_attr(obj, c"__qualname__") }
+}
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn name_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    unsafe { forward_attr(obj, c"__name__") }
+}
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn module_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    unsafe { forward_attr(obj, c"__module__") }
+}
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn wrapped_get(
+    obj: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let callee = shown(obj);
+        ffi::Py_INCREF(callee);
+        callee
+    }
+}
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn proxy_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe { ffi::PyObject_Str(shown(obj)) }
+}
+/// # Safety
+/// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
+/// as the slot's contract says.
+unsafe extern "C-unwind" fn proxy_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe { ffi::PyObject_Repr(shown(obj)) }
+}
+
+/// # Safety
+/// CPython calls it with the GIL held, `obj` a live `CallProxy` and a valid vector call.
+unsafe extern "C-unwind" fn proxy_call(
+    obj: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let p = obj.cast::<Proxy>();
+        let callee = (*p).callee;
+        if callee.is_null() {
+            return type_error(c"recompyle: a method target is not callable");
+        }
+        let bound_self = (*p).bound_self;
+        let site = (*p).site;
+        let _depth = REPORTED_CALLS.enter(Python::assume_attached());
+        report(callee, bound_self, site, args, nargsf, kwnames)
+    }
+}
+
+/// # Safety
+/// The GIL is held; `callee` and `site` are live objects, `bound_self` is live or NULL, and
+/// `args`/`nargsf`/`kwnames` are the call's valid vector call.
+#[inline(always)]
+unsafe fn report(
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+    site: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let active = ACTIVE.load(Ordering::Relaxed);
+        if active == 0 {
+            return forward(callee, bound_self, args, nargsf, kwnames);
+        }
+        // SAFETY: vectorcall is only ever made with the GIL held.
+        let py = Python::assume_attached();
+        if active == PROFILING | TREE {
+            let Some(entry) = profiler::enter(py, site) else {
+                return forward(callee, bound_self, args, nargsf, kwnames);
+            };
+            let res = forward(callee, bound_self, args, nargsf, kwnames);
+            return profiler::leave_result(py, entry, res);
+        }
+        if active == PROFILING {
+            let t0 = clock::ticks();
+            let res = forward(callee, bound_self, args, nargsf, kwnames);
+            profiler::record_obj(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
+            return res;
+        }
+        let Some(site) = sites::id_of(site) else {
+            return null_mut();
+        };
+        with_handlers(active, site, callee, bound_self, args, nargsf, kwnames)
+    }
+}
+
+/// Call `callee(*args)`, or `callee(bound_self, *args)` when `bound_self` is set, as
+/// LOAD_METHOD's call would: without making a bound method.
+///
+/// # Safety
+/// The GIL is held; `callee` is live, `bound_self` live or NULL, and
+/// `args`/`nargsf`/`kwnames` are a valid vector call (`args[-1]` writable when `nargsf` has
+/// `PY_VECTORCALL_ARGUMENTS_OFFSET`).
+#[inline(always)]
+unsafe fn forward(
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if bound_self.is_null() {
+            return unwind::vectorcall(callee, args, nargsf, kwnames);
+        }
+        // The caller may let us borrow args[-1] for the duration of the call.
+        call_prepended(
+            callee,
+            bound_self,
+            args,
+            ffi::PyVectorcall_NARGS(nargsf) as usize,
+            kwnames,
+            nargsf & ffi::PY_VECTORCALL_ARGUMENTS_OFFSET != 0,
+        )
+    }
+}
+
+/// # Safety
+/// As [`forward`]; `site` is a registered or unregistered site id.
+#[inline(never)]
+unsafe fn with_handlers(
+    active: u8,
+    site: u64,
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        // SAFETY: only called from a vectorcall, with the GIL held.
+        let py = Python::assume_attached();
+        let profiling = active & PROFILING != 0;
+        let registered = if active & HANDLERS != 0 && !listeners::in_handler() {
+            handlers::snapshot(py)
+        } else {
+            None
+        };
+        // Handlers whose filter passes this call; none: the call is made as without handlers.
+        let wanted = match &registered {
+            Some(r) => handlers::wanted(py, r, site, callee),
+            None => handlers::Wanted::NONE,
+        };
+        let (Some(registered), true) = (registered, wanted.any()) else {
+            // A handler is running on this thread: its own calls are neither reported nor timed.
+            if listeners::in_handler() || !profiling {
+                return forward(callee, bound_self, args, nargsf, kwnames);
+            }
+            return timed(py, active, site, || {
+                forward(callee, bound_self, args, nargsf, kwnames)
+            });
+        };
+        let registered = &registered;
+        let npos = ffi::PyVectorcall_NARGS(nargsf) as usize;
+        let event = match CallEvent::acquire(py, site, callee, bound_self, args, npos, kwnames) {
+            Ok(e) => e,
+            Err(err) => {
+                // Building the event failed (out of memory): report, and still make the call.
+                err.write_unraisable(py, None);
+                return forward(callee, bound_self, args, nargsf, kwnames);
+            }
+        };
+        if let Err(err) = handlers::run(py, registered, &event, false, wanted) {
+            // KeyboardInterrupt, SystemExit...: the program gets it at the call, not made.
+            release(py, event);
+            err.restore(py);
+            return null_mut();
+        }
+        let call = || forward(callee, bound_self, args, nargsf, kwnames);
+        let res = if profiling {
+            timed(py, active, site, call)
+        } else {
+            call()
+        };
+        let raised = if res.is_null() {
+            let Some(err) = PyErr::take(py) else {
+                release(py, event);
+                return res;
+            };
+            event
+                .borrow_mut()
+                .finish(None, Some(err.value(py).clone().into_any().unbind()));
+            Some(err)
+        } else {
+            event
+                .borrow_mut()
+                .finish(Some(Bound::from_borrowed_ptr(py, res).unbind()), None);
+            None
+        };
+        let escaped = handlers::run(py, registered, &event, true, wanted);
+        release(py, event);
+        match (escaped, raised) {
+            // An `after` handler's KeyboardInterrupt or SystemExit replaces the call's outcome.
+            (Err(err), _) => {
+                if !res.is_null() {
+                    ffi::Py_DECREF(res);
+                }
+                err.restore(py);
+                null_mut()
+            }
+            (Ok(()), Some(err)) => {
+                err.restore(py);
+                res
+            }
+            (Ok(()), None) => res,
+        }
+    }
+}
+
+/// Make `call` timed by the profiler at `site` (its tree too when `active` asks).
+///
+/// # Safety
+/// The GIL is held; `call` makes the call and returns a new reference, or NULL with an
+/// exception set.
+unsafe fn timed(
+    py: Python<'_>,
+    active: u8,
+    site: u64,
+    call: impl FnOnce() -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if active & TREE != 0 {
+        // Awaited calls are timed to their end only without handlers: the after-event
+        // gets the call's own result.
+        let entry = profiler::enter_id(py, site);
+        let res = call();
+        profiler::leave(py, entry, res.is_null());
+        return res;
+    }
+    let t0 = clock::ticks();
+    let res = call();
+    profiler::record(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
+    res
+}
+
+/// The argument vector the event borrows is the caller's: done with before the call returns.
+fn release(py: Python<'_>, event: Bound<'_, CallEvent>) {
+    if let Err(err) = CallEvent::release(event) {
+        err.write_unraisable(py, None);
+    }
+}

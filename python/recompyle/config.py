@@ -1,0 +1,110 @@
+"""The ``RECOMPYLE_*`` environment variables that choose what a run instruments and reports,
+read in one place for the two routes that obey them: ``python -m recompyle run``
+(``recompyle.cli``, where options given on the command line win) and the start-up hook
+(``recompyle._startup``, run from ``recompyle_startup.pth`` at interpreter start).
+
+``RECOMPYLE_MODULES``        patterns of modules to instrument (see ``recompyle.finder``).
+``RECOMPYLE_TRACK_GLOBALS``  patterns of modules whose globals are tracked (and which are
+                             instrumented too; see ``recompyle.tracked_globals``).
+``RECOMPYLE_FORMAT``         a report format (see ``recompyle.export``).
+``RECOMPYLE_OUTPUT``         the file the report goes to (default: stderr).
+
+Each value is read with surrounding whitespace removed, and an empty value is the same as an
+unset one. What the values *mean* (a valid pattern, a known format) is checked by the route
+that uses them, which words its own message (an error for the CLI, a warning at start-up).
+
+The start-up hook imports this module in every interpreter that sets one of the variables,
+children of a profiled run included, whose start-up time is measured
+(``benches/bench_child_startup.py``): it imports nothing that start-up has not loaded
+already (``os`` only; no ``typing``, no ``dataclasses``).
+"""
+
+import os
+
+# A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
+# TYPE_CHECKING as true, and `typing` is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only (annotations are strings here: no `__future__` import either)
+    from collections.abc import Mapping
+    from typing import Optional
+
+__all__ = ["ENV_FORMAT", "ENV_MODULES", "ENV_OUTPUT", "ENV_TRACK_GLOBALS", "Config", "from_env"]
+
+ENV_MODULES = "RECOMPYLE_MODULES"
+ENV_TRACK_GLOBALS = "RECOMPYLE_TRACK_GLOBALS"
+ENV_FORMAT = "RECOMPYLE_FORMAT"
+ENV_OUTPUT = "RECOMPYLE_OUTPUT"
+
+
+class Config:
+    """What the environment asks a run for (a named, immutable record; a plain class because
+    ``dataclasses`` and ``typing`` would be imported at start-up with it).
+
+    ``modules`` and ``track_globals`` are comma-separated patterns ('' when unset);
+    ``format`` and ``output`` are None when unset.
+    """
+
+    __slots__ = ("modules", "track_globals", "format", "output")
+    modules: str
+    track_globals: str
+    format: "Optional[str]"
+    output: "Optional[str]"
+
+    def __init__(
+        self,
+        modules: str = "",
+        track_globals: str = "",
+        format: "Optional[str]" = None,  # noqa: A002 -- the variable's name
+        output: "Optional[str]" = None,
+    ) -> None:
+        for attr, value in zip(self.__slots__, (modules, track_globals, format, output)):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Config is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Config is immutable")
+
+    def _fields(self) -> "tuple[str, str, Optional[str], Optional[str]]":
+        return (self.modules, self.track_globals, self.format, self.output)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Config(modules={self.modules!r}, track_globals={self.track_globals!r}, "
+            f"format={self.format!r}, output={self.output!r})"
+        )
+
+    @property
+    def asks_report(self) -> bool:
+        """Whether a report is asked for: a format or an output file is set."""
+        return self.format is not None or self.output is not None
+
+    @property
+    def report_variable(self) -> str:
+        """The variable to name in a message about the report asked for: the output when
+        it is set, else the format."""
+        return ENV_OUTPUT if self.output is not None else ENV_FORMAT
+
+
+def _value(environ: "Mapping[str, str]", name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def from_env(environ: "Optional[Mapping[str, str]]" = None) -> Config:
+    """The configuration ``environ`` (by default ``os.environ``, read now) asks for."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    return Config(
+        modules=_value(env, ENV_MODULES),
+        track_globals=_value(env, ENV_TRACK_GLOBALS),
+        format=_value(env, ENV_FORMAT) or None,
+        output=_value(env, ENV_OUTPUT) or None,
+    )
