@@ -19,6 +19,7 @@ mod handlers;
 mod profiler;
 mod select;
 mod sites;
+mod slow_calls;
 mod trampoline;
 mod transform;
 mod unwind;
@@ -76,6 +77,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::timeline_acquire, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_release, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_events, m)?)?;
+    m.add_function(wrap_pyfunction!(slow_calls::slow_calls_listen, m)?)?;
+    m.add_class::<slow_calls::SlowCall>()?;
+    m.add_class::<slow_calls::OpenCall>()?;
 
     m.add_function(wrap_pyfunction!(byref::byref_find_calls, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;
