@@ -15,6 +15,9 @@ first, so unset ones cost five dictionary lookups), and by
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
 ``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
                        they profile and leave their part there.
+``RECOMPYLE_OTEL``     ``1``: every instrumented call lasting at least
+                       ``RECOMPYLE_OTEL_MIN_DURATION`` (default ``1ms``) becomes an
+                       OpenTelemetry span (``recompyle.otel``); ``0`` or unset: none.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises ``RuntimeError``
                        instead of running uninstrumented with a warning; ``0`` or unset:
                        the warning. Anything else is refused with a one-line message.
@@ -69,6 +72,16 @@ def install_from_env() -> bool:
             except ValueError as exc:
                 _complain(f"{variable}: {exc}; nothing is instrumented")
                 return False
+    otel = os.environ.get("RECOMPYLE_OTEL", "").strip()
+    if otel not in ("", "0"):
+        if otel != "1":
+            _complain(f"RECOMPYLE_OTEL={otel!r} is not 1 or 0; no spans")
+        else:
+            from recompyle.otel import instrument_from_env
+
+            problem = instrument_from_env()
+            if problem:
+                _complain(f"RECOMPYLE_OTEL: {problem}; no spans")
     # A child of a profiled run (set up here, once) leaves its part to the top process.
     is_child = processes.child_mode()
     if patterns or tracked:

@@ -56,6 +56,13 @@ options:
   --report-modules PATTERNS
                       show only the call sites in these modules (patterns as --modules)
   --no-report         no flat profile at all
+  --otel              send every instrumented call lasting at least 1 ms to OpenTelemetry
+                      as a span (needs pip install 'recompyle[otel]'); the SDK is set up
+                      from the OTEL_* variables unless the program (or
+                      opentelemetry-instrument) set a tracer provider; no flat profile
+                      then unless -o or --format asks for one
+  --otel-min-duration DUR
+                      the minimum for --otel (e.g. 250us, 5ms; implies --otel)
   --per-process       keep the processes of the run apart in the report (one lane or
                       profile each) instead of merging their threads by name
   -h, --help          show this help
@@ -108,6 +115,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--timeline-cap": "timeline_cap",
         "--min-duration": "min_duration",
         "--min-percent": "min_percent",
+        "--otel-min-duration": "otel_min_duration",
     }
     i = 0
     while i < len(args):
@@ -115,7 +123,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
-        if arg in ("--no-report", "--timeline"):
+        if arg in ("--no-report", "--timeline", "--otel"):
             opts[arg[2:].replace("-", "_")] = "1"
             i += 1
             continue
@@ -250,8 +258,17 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
             return 2
         except BaseException as exc:  # noqa: B036 -- SyntaxError and the like, as python
             return _uncaught(exc)
-    # With --deps the graph is what was asked for: a profile only if asked too.
-    if "no_report" not in opts and (not deps or output or asked_format):
+    otel = "otel" in opts or "otel_min_duration" in opts
+    if otel:
+        from recompyle.otel import start
+
+        problem = start(opts.get("otel_min_duration"), "--otel-min-duration")
+        if problem:
+            sys.stderr.write(f"recompyle run: error: {problem}\n")
+            return 2
+    # With --deps (or --otel) the graph (or the spans) is what was asked for: a profile only
+    # if asked too.
+    if "no_report" not in opts and (not (deps or otel) or output or asked_format):
         report_at_exit(modules=report_modules, **report)  # type: ignore[arg-type]
         from recompyle import processes
 

@@ -283,15 +283,22 @@ def _configure_sdk(exporters: list[Any]) -> None:
 def instrument_from_env() -> str | None:
     """``RECOMPYLE_OTEL=1`` (``RECOMPYLE_OTEL_MIN_DURATION``): instrument; the one-line
     reason when it cannot, else None."""
-    value = os.environ.get("RECOMPYLE_OTEL_MIN_DURATION", "").strip()
+    value = os.environ.get("RECOMPYLE_OTEL_MIN_DURATION", "").strip() or None
+    return start(value, "RECOMPYLE_OTEL_MIN_DURATION")
+
+
+def start(min_duration: str | None, option: str) -> str | None:
+    """Instrument with ``min_duration`` as typed for ``option`` (None: the default); the
+    one-line reason when it cannot (OpenTelemetry missing, a bad duration or exporter),
+    else None."""
     try:
-        min_ns = min_duration_ns(value) if value else DEFAULT_MIN_DURATION_NS
+        min_ns = DEFAULT_MIN_DURATION_NS if min_duration is None else min_duration_ns(min_duration)
     except ValueError as exc:
-        return f"RECOMPYLE_OTEL_MIN_DURATION: {exc}"
+        return f"{option}: {exc}"
     try:
         _instrument_ns(min_ns)
-    except (OtelUnavailable, ImportError) as exc:
-        return str(unavailable_reason() or exc)
+    except OtelUnavailable as exc:
+        return str(exc)
     except ValueError as exc:
         return str(exc)
     return None

@@ -395,7 +395,9 @@ pub fn resume(py: Python<'_>, pending: &Pending) -> usize {
     // SAFETY: this epoch's stack; nothing else borrows it now.
     let stack = unsafe { &mut *stack };
     let link = Link { node: pending.node };
-    p.tree.enter(stack, link, clock::ticks());
+    // The call's own start (only the slow-call hook reads a resumed frame's start): the
+    // frame stands for the same call at every step.
+    p.tree.enter(stack, link, pending.start);
     stack.frames.len()
 }
 

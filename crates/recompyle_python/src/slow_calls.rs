@@ -9,8 +9,9 @@
 //! exception, its own span if it already has one (made earlier as an ancestor of a slow
 //! call), the nearest enclosing call's span, and the enclosing calls that have none yet
 //! (outermost first). It returns one span (or `None`) for each of those, which are kept here
-//! per stack beside the frames they belong to: each is handed back when its call ends,
-//! which happens through [`ended`] too, since a call is never shorter than a call it
+//! per stack beside the frames they belong to (an awaited call's by the call, since its
+//! frame comes and goes with the steps of its work): each is handed back when its call
+//! ends, which happens through [`ended`] too, since a call is never shorter than a call it
 //! contains.
 
 use std::collections::HashMap;
@@ -40,8 +41,8 @@ pub struct OpenFrame {
     /// Clock tick it started at.
     pub start: u64,
     pub site: u64,
-    /// Its site is the operand of `await`: on the stack only for one step of the awaited
-    /// work, with that step's start; such a frame never gets a span as an ancestor.
+    /// Its site is the operand of `await`: on a stack only during each step of the awaited
+    /// work (with the call's own start).
     pub awaited: bool,
 }
 
@@ -56,11 +57,13 @@ struct Spanned {
 
 struct Listener {
     callback: Py<PyAny>,
-    /// The clock's tick and the epoch time (ns) taken together, to convert ticks.
-    anchor_tick: u64,
-    anchor_ns: i64,
-    /// Per stack (its address), the spans of its open calls, outermost first.
+    /// Per stack (its address), the spans of its open calls, outermost first (awaited
+    /// calls apart).
     spanned: HashMap<usize, Vec<Spanned>>,
+    /// The spans of open awaited calls, by node and start: such a call is on a stack only
+    /// during each step of its work, at whatever depth the step runs, and the steps of
+    /// other tasks come between.
+    awaited: HashMap<(NodeId, u64), Spanned>,
     /// A callback is running: calls it makes are not reported.
     busy: bool,
 }
@@ -112,9 +115,8 @@ pub fn slow_calls_listen(py: Python<'_>, callback: Option<Py<PyAny>>, min_ns: u6
             let ticks = ((min_ns as f64 / scale) as u64).min(u64::MAX - 1);
             *LISTENER.get_mut(py) = Some(Listener {
                 callback,
-                anchor_tick: clock::ticks(),
-                anchor_ns: epoch_ns(),
                 spanned: HashMap::new(),
+                awaited: HashMap::new(),
                 busy: false,
             });
             MIN_TICKS.store(ticks, Ordering::Relaxed);
@@ -123,9 +125,29 @@ pub fn slow_calls_listen(py: Python<'_>, callback: Option<Py<PyAny>>, min_ns: u6
     drop(old);
 }
 
-fn to_ns(l: &Listener, scale: f64, tick: u64) -> i64 {
-    let delta = tick.wrapping_sub(l.anchor_tick) as i64 as f64 * scale;
-    l.anchor_ns + delta.round() as i64
+/// Ticks to epoch nanoseconds, from a tick and the epoch time read together just now: the
+/// error of the tick rate's estimate grows with the distance from that anchor, which is a
+/// call's length, not the time since recording began.
+struct Anchor {
+    tick: u64,
+    ns: i64,
+    scale: f64,
+}
+
+impl Anchor {
+    fn now() -> Anchor {
+        let scale = clock::ns_per_tick_cached();
+        Anchor {
+            tick: clock::ticks(),
+            ns: epoch_ns(),
+            scale,
+        }
+    }
+
+    fn ns(&self, tick: u64) -> i64 {
+        let delta = tick.wrapping_sub(self.tick) as i64 as f64 * self.scale;
+        self.ns + delta.round() as i64
+    }
 }
 
 /// The call `call` ended at `end` (tick) on the stack keyed `stack` (popped from it), with
@@ -148,7 +170,7 @@ pub fn ended(
     if l.busy {
         return;
     }
-    let scale = clock::ns_per_tick_cached();
+    let anchor = Anchor::now();
     // The spans still belonging to open frames: a prefix of the list (calls end in order).
     let list = l.spanned.entry(stack).or_default();
     let valid = list
@@ -160,25 +182,38 @@ pub fn ended(
         })
         .count();
     let mut rest = list.split_off(valid);
-    let own = rest
-        .first()
-        .filter(|s| s.depth == call.depth && s.node == call.node && s.start == call.start)
-        .is_some();
-    let span = if own { Some(rest.remove(0).span) } else { None };
-    drop(rest);
-    let (parent, parent_start_ns, deepest) = match list.last() {
-        Some(s) => (Some(s.span.clone_ref(py)), s.start_ns, s.depth),
-        None => (None, 0, 0),
+    let span = if call.awaited {
+        l.awaited.remove(&(call.node, call.start)).map(|s| s.span)
+    } else {
+        let own = rest
+            .first()
+            .is_some_and(|s| s.depth == call.depth && s.node == call.node && s.start == call.start);
+        own.then(|| rest.remove(0).span)
     };
-    let fresh: Vec<&OpenFrame> = open
-        .iter()
-        .filter(|f| f.depth > deepest && !f.awaited)
-        .collect();
+    drop(rest);
+    // The nearest enclosing call with a span, and the calls inside it without one.
+    let mut parent = None;
+    let mut parent_start_ns = 0;
+    let mut deepest = 0;
+    for f in open.iter().rev() {
+        let found = if f.awaited {
+            l.awaited.get(&(f.node, f.start))
+        } else {
+            list.iter().find(|s| s.depth == f.depth)
+        };
+        if let Some(s) = found {
+            parent = Some(s.span.clone_ref(py));
+            parent_start_ns = s.start_ns;
+            deepest = f.depth;
+            break;
+        }
+    }
+    let fresh: Vec<&OpenFrame> = open.iter().filter(|f| f.depth > deepest).collect();
     let mut opened = Vec::with_capacity(fresh.len());
     for f in &fresh {
         let o = OpenCall {
             site: f.site,
-            start_ns: to_ns(l, scale, f.start),
+            start_ns: anchor.ns(f.start),
         };
         match Py::new(py, o) {
             Ok(o) => opened.push(o),
@@ -194,8 +229,8 @@ pub fn ended(
     };
     let slow = SlowCall {
         site: call.site,
-        start_ns: to_ns(l, scale, call.start),
-        end_ns: to_ns(l, scale, end),
+        start_ns: anchor.ns(call.start),
+        end_ns: anchor.ns(end),
         exception,
         span,
         parent,
@@ -226,7 +261,6 @@ fn keep(
     starts: &[i64],
     spans: &Bound<'_, PyAny>,
 ) {
-    let list = l.spanned.entry(stack).or_default();
     for (i, f) in fresh.iter().enumerate() {
         let Ok(span) = spans.get_item(i) else {
             // Fewer answers than calls: the rest keep no span.
@@ -236,12 +270,17 @@ fn keep(
         if span.is_none() {
             continue;
         }
-        list.push(Spanned {
+        let kept = Spanned {
             depth: f.depth,
             node: f.node,
             start: f.start,
             start_ns: starts[i],
             span: span.unbind(),
-        });
+        };
+        if f.awaited {
+            l.awaited.insert((f.node, f.start), kept);
+        } else {
+            l.spanned.entry(stack).or_default().push(kept);
+        }
     }
 }
