@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import sys
 import threading
 import urllib.request
 
@@ -295,9 +294,7 @@ def test_cli_otel_prints_spans_with_console_exporter(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
     env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "demo"}
-    proc = run_python(
-        "-m", "recompyle", "run", "--otel-min-duration", MIN, str(script), env=env
-    )
+    proc = run_python("-m", "recompyle", "run", "--otel-min-duration", MIN, str(script), env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("done\n")
     names = [line for line in proc.stdout.splitlines() if line.startswith('    "name"')]
