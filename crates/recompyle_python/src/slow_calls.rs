@@ -102,26 +102,36 @@ fn epoch_ns() -> i64 {
 }
 
 /// Hand every call lasting at least `min_ns` to `callback` (a `SlowCall` → list of spans);
-/// `callback=None` stops. The profiler must be recording its tree for calls to be seen.
+/// `callback=None` stops. The profiler must be recording its tree for calls to be seen. A
+/// new callback (or minimum) keeps the spans of the calls still running: they are handed
+/// to it when those calls end.
 #[pyfunction]
 #[pyo3(signature = (callback, min_ns = 0))]
 pub fn slow_calls_listen(py: Python<'_>, callback: Option<Py<PyAny>>, min_ns: u64) {
-    let old = std::mem::take(LISTENER.get_mut(py));
+    let mut old = std::mem::take(LISTENER.get_mut(py));
     match callback {
         None => MIN_TICKS.store(u64::MAX, Ordering::Relaxed),
         Some(callback) => {
             clock::start();
             let scale = clock::ns_per_tick_cached();
             let ticks = ((min_ns as f64 / scale) as u64).min(u64::MAX - 1);
+            let (spanned, awaited) = match old.as_mut() {
+                Some(l) => (
+                    std::mem::take(&mut l.spanned),
+                    std::mem::take(&mut l.awaited),
+                ),
+                None => (HashMap::new(), HashMap::new()),
+            };
             *LISTENER.get_mut(py) = Some(Listener {
                 callback,
-                spanned: HashMap::new(),
-                awaited: HashMap::new(),
+                spanned,
+                awaited,
                 busy: false,
             });
             MIN_TICKS.store(ticks, Ordering::Relaxed);
         }
     }
+    // Dropped last: a span's finalizer may run Python code.
     drop(old);
 }
 
@@ -170,6 +180,9 @@ pub fn ended(
     if l.busy {
         return;
     }
+    // From here on, Python code that runs (a span's finalizer, the callback) and makes
+    // calls of its own does not come back in.
+    l.busy = true;
     let anchor = Anchor::now();
     // The spans still belonging to open frames: a prefix of the list (calls end in order).
     let list = l.spanned.entry(stack).or_default();
@@ -217,7 +230,10 @@ pub fn ended(
         };
         match Py::new(py, o) {
             Ok(o) => opened.push(o),
-            Err(err) => return err.write_unraisable(py, None),
+            Err(err) => {
+                l.busy = false;
+                return err.write_unraisable(py, None);
+            }
         }
     }
     let starts: Vec<i64> = opened.iter().map(|o| o.get().start_ns).collect();
@@ -237,7 +253,6 @@ pub fn ended(
         parent_start_ns,
         opened,
     };
-    l.busy = true;
     let answer = callback.call1(py, (slow,));
     if let Some(l) = LISTENER.get_mut(py).as_mut() {
         l.busy = false;
