@@ -10,6 +10,7 @@ import http.server
 import json
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -510,3 +511,39 @@ def test_flask_request_span_is_the_parent(instrumented):
         assert lookup.name == "lookup"
         assert_inside(lookup, render)
     assert json.dumps(sorted(s.name for s in got)).count("render") == 2
+
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "call_errors.py",
+        "asyncio_gather.py",
+        "asyncio_awaited.py",
+        "async_uncaught.py",
+        "generators.py",
+        "context_managers.py",
+        "eval_order.py",
+    ],
+)
+def test_programs_behave_the_same_with_every_call_a_span(program):
+    """Fidelity with a span made for every call (minimum 0): the SDK's work at each call's
+    end (and exceptions passing through it) changes nothing the program sees."""
+    plain = run_python(program, cwd=PROGRAMS)
+    spans = run_python(
+        "-m",
+        "recompyle",
+        "run",
+        "--otel-min-duration",
+        "0",
+        program,
+        env={"OTEL_TRACES_EXPORTER": "none"},
+        cwd=PROGRAMS,
+    )
+    assert (spans.stdout, spans.stderr, spans.returncode) == (
+        plain.stdout,
+        plain.stderr,
+        plain.returncode,
+    )
