@@ -2,7 +2,8 @@
 """What ``--otel`` adds to a call that stays under the minimum duration, beside the tree
 profiler it is built on, in one process.
 
-The loops are compiled plainly and through ``recompyle.instrument_source``; each is timed
+The loops of ``bench_calls.py`` are compiled plainly and through
+``recompyle.instrument_source``; ``f(i)`` and ``obj.m(i)`` are timed
 with no listener (``instr``), under the tree profiler (``tree``: ``Profiler()``'s native
 recording) and under ``recompyle.otel.instrument(min_duration=10)`` (``otel``: the same
 recording plus the slow-call check; no call here lasts 10 s, so no span is made), the
@@ -23,54 +24,15 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 
-import recompyle
+from bench_calls import _build  # the same loops (run_empty, run_call, run_method)
+
 from recompyle import _core
-
-SOURCE = """\
-def f(x):
-    return x
-
-
-class C:
-    def m(self, x):
-        return x
-
-
-obj = C()
-
-
-def run_empty(n):
-    for i in range(n):
-        pass
-
-
-def run_call(n):
-    for i in range(n):
-        f(i)
-
-
-def run_method(n):
-    for i in range(n):
-        obj.m(i)
-"""
 
 WORKLOADS = ("call", "method")
 CONFIGS = ("plain", "instr", "tree", "otel")
 TARGET_NS = 20.0
-
-
-def _build() -> tuple[dict, dict, str]:
-    fd, path = tempfile.mkstemp(suffix=".py", prefix="bench_otel_")
-    with os.fdopen(fd, "w") as f:
-        f.write(SOURCE)
-    plain: dict = {"__name__": "bench_plain"}
-    exec(compile(SOURCE, path, "exec"), plain)
-    instr: dict = {"__name__": "bench_instr"}
-    exec(recompyle.instrument_source(SOURCE.encode(), path, "bench_instr"), instr)
-    return plain, instr, path
 
 
 def _time_once(config: str, fn, n: int) -> int:

@@ -6,8 +6,8 @@ OpenTelemetry's own instrumentation."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
+import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -360,48 +360,34 @@ def test_cli_without_opentelemetry_says_so_in_one_line(tmp_path):
     assert "pip install 'recompyle[otel]'" in proc.stderr
 
 
-class _Receiver(http.server.ThreadingHTTPServer):
-    """An OTLP/HTTP collector on 127.0.0.1: decodes each export with opentelemetry-proto."""
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "otel"
+
+
+class _Receiver:
+    """The README's collector (``examples/otel/collector.py``) on a free port of 127.0.0.1,
+    keeping each export it decodes."""
 
     def __init__(self) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-            ExportTraceServiceResponse,
-        )
-
+        sys.path.insert(0, str(EXAMPLES))
+        try:
+            from collector import Collector
+        finally:
+            sys.path.remove(str(EXAMPLES))
         self.requests: list = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 -- http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver.requests.append((self.path, request))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+        self.server = Collector(0, lambda path, request: self.requests.append((path, request)))
 
     def __enter__(self) -> _Receiver:
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        self.server.shutdown()
+        self.server.server_close()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def spans(self) -> list[tuple[str, object, object]]:
         """Every span received: (service name, scope name, span)."""

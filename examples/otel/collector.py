@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import sys
+from typing import Callable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -55,22 +56,32 @@ def show(request: ExportTraceServiceRequest) -> None:
     sys.stdout.flush()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 -- http.server's name
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        show(request)
-        answer = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+class Collector(http.server.ThreadingHTTPServer):
+    """An OTLP/HTTP receiver on 127.0.0.1: each export request, decoded, goes to
+    ``on_export(path, request)``, and the sender gets an empty success answer."""
 
-    def log_message(self, *args: object) -> None:
-        pass
+    def __init__(
+        self, port: int, on_export: Callable[[str, ExportTraceServiceRequest], None]
+    ) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 -- http.server's name
+                request = ExportTraceServiceRequest()
+                length = int(self.headers.get("Content-Length", 0))
+                request.ParseFromString(self.rfile.read(length))
+                on_export(self.path, request)
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", port), Handler)
 
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 4318
-    http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    Collector(port, lambda path, request: show(request)).serve_forever()
