@@ -346,20 +346,6 @@ def test_cli_refuses_bad_settings(tmp_path, args, env, message):
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
 
 
-def test_cli_without_opentelemetry_says_so_in_one_line(tmp_path):
-    script = tmp_path / "app.py"
-    script.write_text(SCRIPT)
-    code = (
-        "import sys; sys.modules['opentelemetry'] = None; from recompyle.cli import main; "
-        f"sys.exit(main(['run', '--otel', {str(script)!r}]))"
-    )
-    proc = run_python("-c", code)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.count("\n") == 1
-    assert "OpenTelemetry is not installed" in proc.stderr
-    assert "pip install 'recompyle[otel]'" in proc.stderr
-
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "otel"
 
 
