@@ -22,9 +22,11 @@ import json
 import sys
 import time
 
+import targets as T
+
 from recompyle import byref
 
-TARGET_NS = 5000.0
+TARGET_NS = T.BYREF_CALL.limit
 
 
 def plain_add(x, y):  # noqa: ANN001, ANN201

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+import targets as T
+
 import recompyle
 from recompyle import _core
 
@@ -143,16 +145,17 @@ CONFIG_HELP = {
     "(what a generic native call wrapper costs on this interpreter)",
 }
 
-# Issue targets: (name, config, workloads it applies to, limit in added ns/call).
+# The targets (benches/targets.py): (target, config, workloads it applies to) on added ns.
 TARGETS = [
-    ("no handler <= +15 ns per plain function call", "instr", ["call"], 15.0),
-    ("profiler <= +60 ns per call", "profiler", [w for w, _ in WORKLOADS], 60.0),
+    (T.IDLE_CALL, "instr", ["call", "kwcall", "builtin"]),
+    (T.IDLE_METHOD, "instr", ["method"]),
+    (T.PROFILER, "profiler", [w for w, _ in WORKLOADS]),
 ]
 
-# Ratio targets: (name, config, over config, workloads, limit on added(config) / added(over)).
+# Ratio targets: (target, config, over config, workloads) on added(config) / added(over).
 RATIO_TARGETS = [
-    ("tree profiler <= 0.35x what cProfile adds", "tree", "cprofile", ["call", "method"], 0.35),
-    ("timeline <= 2x what the tree profiler adds", "timeline", "tree", ["call", "method"], 2.0),
+    (T.TREE_OVER_CPROFILE, "tree", "cprofile", ["call", "method"]),
+    (T.TIMELINE_OVER_TREE, "timeline", "tree", ["call", "method"]),
 ]
 
 
@@ -345,31 +348,31 @@ def measure(n: int, repeats: int, verbose: bool) -> dict:
 def evaluate_targets(results: dict, stat: str) -> list[dict]:
     added = results["stats"][stat]["added_ns_per_call"]
     out = []
-    for name, config, workloads, limit in TARGETS:
+    for target, config, workloads in TARGETS:
         for w in workloads:
             value = added[config][w]
             out.append(
                 {
-                    "target": name,
+                    "target": target.name,
                     "config": config,
                     "workload": w,
                     "added_ns": value,
-                    "limit_ns": limit,
-                    "pass": value <= limit,
+                    "limit_ns": target.limit,
+                    "pass": target.met(value),
                 }
             )
-    for name, config, over, workloads, limit in RATIO_TARGETS:
+    for target, config, over, workloads in RATIO_TARGETS:
         for w in workloads:
             ratio = added[config][w] / added[over][w] if added[over][w] > 0 else float("inf")
             out.append(
                 {
-                    "target": name,
+                    "target": target.name,
                     "config": config,
                     "workload": w,
                     "added_ns": added[config][w],
                     "ratio": ratio,
-                    "limit_ratio": limit,
-                    "pass": ratio <= limit,
+                    "limit_ratio": target.limit,
+                    "pass": target.met(ratio),
                 }
             )
     return out

@@ -24,9 +24,11 @@ import subprocess
 import sys
 import time
 
+import targets as T
+
 from recompyle import flat_profile, wrap_calls
 
-TARGET_FLAT_PROFILE_NS = 60.0
+TARGET_FLAT_PROFILE_NS = T.FLAT_PROFILE_DECORATOR.limit
 
 
 def g(x, k=0):  # noqa: ANN001, ANN201

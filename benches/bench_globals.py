@@ -25,9 +25,11 @@ import sys
 import time
 import types
 
+import targets as T
+
 from recompyle import _core, add_handler, instrument_source
 
-TARGET_READ_NS = 25.0
+TARGET_READ_NS = T.GLOBAL_READ.limit
 OPS = 10
 
 SOURCE = """

@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import targets as T  # noqa: E402 -- benches/targets.py, this script's directory
+
 from big_profile import count_nodes, synthetic  # noqa: E402
 from recompyle.export import html  # noqa: E402
 from recompyle.sources import check_files  # noqa: E402
@@ -90,6 +92,9 @@ def main() -> None:
         f"({sum(len(f.get('source') or '') for f in files.values()) / 1e6:.2f} MB of source)"
     )
     print(f"page: {size / 1e6:.2f} MB, rendered in {render_s * 1000:.0f} ms (Python)")
+    judged = not args.report and args.nodes == 10_000  # the targets are for this document
+    if judged:
+        print(f"  [{T.HTML_SIZE.verdict(size / 1e6)}] {T.HTML_SIZE.name}")
     times = open_times(out, args.repeat)
     if isinstance(times, str):
         print(f"browser: skipped ({times})")
@@ -98,6 +103,8 @@ def main() -> None:
             f"headless Chromium, best of {args.repeat}: first contentful paint {times[0]:.0f} ms,"
             f" page drawn at {times[1]:.0f} ms"
         )
+        if judged:
+            print(f"  [{T.HTML_FIRST_PAINT.verdict(times[0] / 1000)}] {T.HTML_FIRST_PAINT.name}")
 
 
 if __name__ == "__main__":

@@ -121,10 +121,12 @@ def run(tool: str, directory: str) -> dict:
         raise SystemExit(f"unknown tool {tool}")
     if enter is not None:
         enter()
+    c0 = time.thread_time_ns()
     t0 = time.perf_counter_ns()
     for name in names:
         importlib.import_module(name)
     elapsed = time.perf_counter_ns() - t0
+    cpu = time.thread_time_ns() - c0
     if leave is not None:
         leave()
     loaders: dict[str, int] = {}
@@ -134,7 +136,7 @@ def run(tool: str, directory: str) -> dict:
             raise SystemExit(f"{name} imported from {module.__file__}")
         kind = type(module.__spec__.loader).__name__
         loaders[kind] = loaders.get(kind, 0) + 1
-    return {"tool": tool, "ns": elapsed, "modules": len(names), "loaders": loaders}
+    return {"tool": tool, "ns": elapsed, "cpu_ns": cpu, "modules": len(names), "loaders": loaders}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,8 +127,8 @@ for py in "${sid_pythons[@]}"; do printf '  %s (sid root)\n' "$py"; done
 step "rust: fmt, tests"
 cargo fmt --all --check
 cargo test --workspace --exclude recompyle_python --quiet
-# The extension crate's pure logic (no interpreter needed): the call tree.
-cargo test -p recompyle_python --lib --quiet call_tree
+# The extension crate's pure logic (no interpreter needed): the call tree, the site registry.
+cargo test -p recompyle_python --lib --quiet -- call_tree sites::
 
 # pyo3 sets `Py_3_N` cfgs from the interpreter it builds for, and the extension has code for
 # some versions only: lint it as built for each, from a config file (no interpreter needed).

@@ -703,3 +703,23 @@ def test_site_table_round_trips_and_refuses_damage(tmp_path):
     for damaged in (table[:-1], table + b"\0", b"", b"\xff" * 12):
         with pytest.raises(ValueError, match="malformed site table"):
             _core.register_site_table(key, str(tmp_path / "t.py"), "t", damaged)
+
+
+def test_a_cached_site_table_is_decoded_on_first_use(tmp_path):
+    """A warm import registers the stored table's bytes and decodes them at the first lookup
+    (a listener's event, a report): a table of the right shape whose strings do not decode
+    leaves its sites unknown, never wrong."""
+    data = b"def f(x):\n    return len(x)\n"
+    path = str(tmp_path / "lazy.py")
+    transformed = _core.transform(data, path, sys.version_info[:2], 5)
+    table = transformed.site_table
+    key = transformed.module_key
+    assert _core.register_site_table(key, path, "lazy", table)
+    assert _core.site_info(key << 32)[:3] == (path, "lazy", 2)
+    # One string is "len": the same length in bytes that are not UTF-8.
+    bad = table.replace(b"len", b"\xff\xfe\xfd", 1)
+    assert bad != table
+    other = str(tmp_path / "other.py")
+    assert _core.register_site_table(key + 1, other, "other", bad)
+    with pytest.raises(ValueError, match="unknown site"):
+        _core.site_info((key + 1) << 32)
