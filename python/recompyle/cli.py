@@ -17,7 +17,7 @@ import types
 from importlib.machinery import SourceFileLoader
 
 from recompyle import config
-from recompyle.config import Config
+from recompyle.config import Config, parse_duration
 
 USAGE = """\
 usage: python -m recompyle run [options] script.py [args...]
@@ -59,6 +59,13 @@ options:
   --report-modules PATTERNS
                       show only the call sites in these modules (patterns as --modules)
   --no-report         no flat profile at all
+  --otel              send every instrumented call lasting at least 1 ms to OpenTelemetry
+                      as a span (needs pip install 'recompyle[otel]'); the SDK is set up
+                      from the OTEL_* variables unless the program (or
+                      opentelemetry-instrument) set a tracer provider; no flat profile
+                      then unless -o or --format asks for one
+  --otel-min-duration DUR
+                      the minimum for --otel (e.g. 250us, 5ms; implies --otel)
   --per-process       keep the processes of the run apart in the report (one lane or
                       profile each) instead of merging their threads by name
   -h, --help          show this help
@@ -111,6 +118,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--timeline-cap": "timeline_cap",
         "--min-duration": "min_duration",
         "--min-percent": "min_percent",
+        "--otel-min-duration": "otel_min_duration",
     }
     i = 0
     while i < len(args):
@@ -118,7 +126,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
-        if arg in ("--no-report", "--timeline"):
+        if arg in ("--no-report", "--timeline", "--otel"):
             opts[arg[2:].replace("-", "_")] = "1"
             i += 1
             continue
@@ -255,8 +263,17 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
             return 2
         except BaseException as exc:  # noqa: B036 -- SyntaxError and the like, as python
             return _uncaught(exc)
-    # With --deps the graph is what was asked for: a profile only if asked too.
-    if "no_report" not in opts and (not deps or output or asked_format):
+    otel = "otel" in opts or "otel_min_duration" in opts
+    if otel:
+        from recompyle.otel import start
+
+        problem = start(opts.get("otel_min_duration"), "--otel-min-duration")
+        if problem:
+            sys.stderr.write(f"recompyle run: error: {problem}\n")
+            return 2
+    # With --deps (or --otel) the graph (or the spans) is what was asked for: a profile only
+    # if asked too.
+    if "no_report" not in opts and (not (deps or otel) or output or asked_format):
         report_at_exit(modules=report_modules, **report)  # type: ignore[arg-type]
         from recompyle import processes
 
@@ -291,25 +308,6 @@ def _without_main(patterns: str) -> str:
     """``patterns`` without ``__main__``: the target always is instrumented here, and it is
     not an import the finder would see."""
     return ",".join(p for p in patterns.split(",") if p.strip() != "__main__")
-
-
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def parse_duration(text: str) -> int:
-    """``50us``, ``1.5ms``, ``2s``, ``100ns`` (or a bare number of nanoseconds) in ns."""
-    value = text.strip().lower()
-    unit = next(
-        (u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), ""
-    )
-    number = value[: len(value) - len(unit)].strip()
-    try:
-        ns = float(number) * _DURATION_UNITS.get(unit, 1)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s") from None
-    if not ns >= 0 or ns == float("inf"):
-        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s")
-    return int(ns)
 
 
 def _report_options(opts: dict[str, str], output: str | None, env: Config) -> dict[str, object]:
