@@ -169,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recompyle {__version__}")
         return 0
     if argv[0] == "combine":
-        from recompyle.combine import main as combine_main
-
-        return combine_main(argv[1:])
+        return combine_command(argv[1:])
     if argv[0] == "view":
         return view(argv[1:])
     if argv[0] != "run":
@@ -554,3 +552,64 @@ def _uncaught(exc: BaseException) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     return 1
+
+
+COMBINE_USAGE = """\
+usage: python -m recompyle combine PART... -o FILE [--format FORMAT] [--per-process]
+
+Merge profile parts (JSON reports of several processes or runs) into one report.
+
+options:
+  -o, --output FILE   where to write the merged report ('-' for stdout)
+  --format FORMAT     report format, any of run's (default: from FILE's name, else json)
+  --per-process       keep each process's threads apart instead of merging them by name
+  -h, --help          show this help
+"""
+
+
+def combine_command(args: list[str]) -> int:
+    """``python -m recompyle combine``: exit 0 when written, 1 when no part could be read,
+    2 for a usage error or parts that cannot be combined."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m recompyle combine", usage=COMBINE_USAGE.split("\n\n")[0][len("usage: ") :]
+    )
+    parser.add_argument("parts", nargs="+")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--format")
+    parser.add_argument("--per-process", action="store_true")
+    if any(a in ("-h", "--help") for a in args):
+        print(COMBINE_USAGE, end="")
+        return 0
+    opts = parser.parse_args(args)
+    from recompyle.combine import CombineError, combine, read_part
+    from recompyle.export import format_for_output, get_format
+    from recompyle.report import render_document, write_file
+
+    try:
+        spec = get_format(opts.format) if opts.format else format_for_output(opts.output)
+    except ValueError as exc:
+        parser.error(f"--format: {exc}")
+    fmt = "json" if spec.name == "text" and not opts.format else spec.name
+    if spec.binary and opts.output == "-":
+        parser.error(f"--format {fmt} writes binary data: give -o FILE")
+    if opts.output != "-":
+        parent = os.path.dirname(os.path.abspath(opts.output))
+        if not os.path.isdir(parent):
+            parser.error(f"-o {opts.output}: no directory {parent}")
+    docs = [d for d in (read_part(p) for p in opts.parts) if d is not None]
+    if not docs:
+        print("recompyle combine: no part could be read", file=sys.stderr)
+        return 1
+    try:
+        merged = combine(docs, roots="per-process" if opts.per_process else "by-name")
+    except CombineError as exc:
+        print(f"recompyle combine: {exc}", file=sys.stderr)
+        return 2
+    data = render_document(merged, fmt)
+    if opts.output == "-":
+        sys.stdout.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
+    else:
+        write_file(opts.output, data)
+    return 0

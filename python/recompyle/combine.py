@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import operator
 import os
-import sys
 
 # A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
 # TYPE_CHECKING as true, and `typing` is not imported at run time.
@@ -40,24 +39,11 @@ __all__ = [
     "CombineError",
     "SITE_KEY_FIELDS",
     "combine",
-    "main",
     "fold",
     "new_part_id",
     "read_part",
     "ROOTS_POLICIES",
 ]
-
-USAGE = """\
-usage: python -m recompyle combine PART... -o FILE [--format FORMAT] [--per-process]
-
-Merge profile parts (JSON reports of several processes or runs) into one report.
-
-options:
-  -o, --output FILE   where to write the merged report ('-' for stdout)
-  --format FORMAT     report format, any of run's (default: from FILE's name, else json)
-  --per-process       keep each process's threads apart instead of merging them by name
-  -h, --help          show this help
-"""
 
 VERSION = 2
 
@@ -217,15 +203,17 @@ def _combine(docs: list[Document], roots: str, offsets_ns: list[int] | None) -> 
     has_timeline = False
     if offsets_ns is None:
         starts = [d.get("started_unix_ns") for d in docs]
-        origin = min(starts) if docs and all(isinstance(s, int) for s in starts) else None
-        shifts = [s - origin for s in starts] if origin is not None else [0] * len(docs)
+        stamped = [s for s in starts if isinstance(s, int)]
+        origin = min(stamped) if docs and len(stamped) == len(starts) else None
+        shifts = [s - origin for s in stamped] if origin is not None else [0] * len(docs)
     else:
         origin = None
         shifts = list(offsets_ns)
     walls = [d.get("wall_ns") for d in docs]
-    if docs and all(isinstance(w, int) for w in walls) and (origin is not None or offsets_ns):
+    known = [w for w in walls if isinstance(w, int)]
+    if docs and len(known) == len(walls) and (origin is not None or offsets_ns):
         # On one clock: from the first start to the last end.
-        wall_ns: int | None = max(s + w for s, w in zip(shifts, walls)) - min(shifts)
+        wall_ns: int | None = max(s + w for s, w in zip(shifts, known)) - min(shifts)
     else:  # processes of one run overlap: the longest
         wall_ns = max((w for w in walls if isinstance(w, int)), default=None)
     for doc_i, doc in enumerate(docs):
@@ -380,8 +368,9 @@ def _totals(bucket: list[tuple[int, ...]], extra: int) -> tuple[int, int, int, i
     if len(bucket) == 1:
         calls, total, self_ns, max_ns, raised = bucket[0]
         return calls, total, self_ns, max_ns, raised, 1 + extra
-    calls, total, self_ns, max_ns, raised = zip(*bucket)
-    return sum(calls), sum(total), sum(self_ns), max(max_ns), sum(raised), len(bucket) + extra
+    columns: list[tuple[int, ...]] = list(zip(*bucket))
+    calls_, total_, self_, max_, raised_ = columns
+    return sum(calls_), sum(total_), sum(self_), max(max_), sum(raised_), len(bucket) + extra
 
 
 class _Tree:
@@ -442,7 +431,7 @@ class _Tree:
             calls, total, self_ns, max_ns, raised, processes = _totals(
                 self.buckets[at], self.extra[at]
             )
-            node = {
+            node: dict[str, Any] = {
                 "site": new_index[self.site[at]],
                 "calls": calls,
                 "total_ns": total,
@@ -539,59 +528,3 @@ def fold(doc: Document, kind: str, name: str, total_ns: int | None = None) -> Do
             "events": kept,
         }
     return out
-
-
-def main(args: list[str]) -> int:
-    """``python -m recompyle combine``: exit 0 when written, 1 when no part could be read,
-    2 for a usage error or parts that cannot be combined."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m recompyle combine", usage=USAGE.split("\n\n")[0][len("usage: ") :]
-    )
-    parser.add_argument("parts", nargs="+")
-    parser.add_argument("-o", "--output", required=True)
-    parser.add_argument("--format")
-    parser.add_argument("--per-process", action="store_true")
-    if any(a in ("-h", "--help") for a in args):
-        print(USAGE, end="")
-        return 0
-    opts = parser.parse_args(args)
-    from recompyle.export import format_for_output, get_format
-
-    try:
-        spec = get_format(opts.format) if opts.format else format_for_output(opts.output)
-    except ValueError as exc:
-        parser.error(f"--format: {exc}")
-    fmt = "json" if spec.name == "text" and not opts.format else spec.name
-    if spec.binary and opts.output == "-":
-        parser.error(f"--format {fmt} writes binary data: give -o FILE")
-    if opts.output != "-":
-        parent = os.path.dirname(os.path.abspath(opts.output))
-        if not os.path.isdir(parent):
-            parser.error(f"-o {opts.output}: no directory {parent}")
-    docs = [d for d in (read_part(p) for p in opts.parts) if d is not None]
-    if not docs:
-        print("recompyle combine: no part could be read", file=sys.stderr)
-        return 1
-    try:
-        merged = combine(docs, roots="per-process" if opts.per_process else "by-name")
-    except CombineError as exc:
-        print(f"recompyle combine: {exc}", file=sys.stderr)
-        return 2
-    data = render(merged, fmt)
-    if opts.output == "-":
-        sys.stdout.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
-    else:
-        from recompyle.report import write_file
-
-        write_file(opts.output, data)
-    return 0
-
-
-def render(doc: Document, fmt: str, *, min_percent: float | None = None) -> str | bytes:
-    """A (merged) document as a report in ``fmt``: its JSON, the flat text table, or any
-    format of ``recompyle.export`` (``recompyle.report.render_document``)."""
-    from recompyle.report import render_document
-
-    return render_document(doc, fmt, min_percent=min_percent)

@@ -56,7 +56,7 @@ _SITES_PER_TEST = 5
 #: The root of the calls made before the first test (imports during collection).
 COLLECTION = "collection"
 
-Doc = "dict[str, Any]"  # a profile document (``recompyle.report``)
+Doc = dict  # a profile document (``recompyle.document``): dict[str, Any] as json gives it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
