@@ -86,6 +86,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_run, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_write_back, m)?)?;
+    m.add_class::<byref::ByRefCall>()?;
+    m.add_class::<byref::ByRefCallee>()?;
+    m.add_class::<byref::ByRefArg>()?;
+    m.add_class::<byref::ByRefKeyword>()?;
+    m.add_class::<byref::ByRefLvalue>()?;
+    m.add_class::<byref::ByRefStep>()?;
+    m.add_class::<byref::ByRefWrite>()?;
 
     m.add_class::<function_sites::FunctionSite>()?;
     m.add_class::<flat_profile::FlatProfile>()?;
