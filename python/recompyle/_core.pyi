@@ -116,7 +116,7 @@ def add_handler(
     module: Optional[str] = None,
 ) -> Handler: ...
 
-# Tracked module globals (globals.rs).
+# Tracked module globals (tracked_globals.rs).
 WRITE_REPORTER_NAME: str
 CLASS_READ_REPORTER_NAME: str
 
@@ -204,7 +204,8 @@ def timeline_acquire(cap: int, min_ns: int) -> tuple[int, int, int]: ...
 def timeline_release() -> tuple[int, int, int]: ...
 def timeline_events(start: int, end: int) -> tuple[int, list[tuple[int, int, int, bool]]]: ...
 
-# Functions rewritten by wrap_calls / flat_profile (function_sites.rs).
+# Functions rewritten by wrap_calls / flat_profile: their call path (function_sites.rs), the
+# flat-profile records (flat_profile.rs) and the rewrite (function_rewrite.rs).
 WRAP_SELECTOR_NAME: str
 AWAIT_SELECTOR_NAME: str
 

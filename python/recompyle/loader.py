@@ -150,7 +150,7 @@ def _try_instrument(
     With ``cached``, the bytecode cache is read first and written after a transform; a
     cached module key that another file holds in this process counts as a miss, and the
     transform below salts its way to a free key. ``tracked``: the module's globals are
-    tracked, so the code also reports what its namespace cannot see (``globals.rs``).
+    tracked, so the code also reports what its namespace cannot see (``tracked_globals.rs``).
     ``stamp``: the file's, taken before ``data`` was read from it (see ``recompyle.cache``);
     ``probe=False``: the caller has just asked the cache, skip reading it again."""
     if cached and probe:
