@@ -95,6 +95,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<byref::ByRefWrite>()?;
 
     m.add_class::<function_sites::FunctionSite>()?;
+    m.add_class::<function_sites::PyLayer>()?;
     m.add_class::<flat_profile::FlatProfile>()?;
     m.add_class::<function_rewrite::RewrittenFunction>()?;
     m.add_function(wrap_pyfunction!(function_rewrite::rewrite_function, m)?)?;
