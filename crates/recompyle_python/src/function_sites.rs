@@ -280,35 +280,23 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     )?;
     let _ = PROXY_TYPE.set(TypePtr(proxy));
     Ok((
-        new_selector(py, selector, wrap_vectorcall, None, &WRAP_INFO)?,
-        new_selector(py, selector, wrap_awaited_vectorcall, None, &AWAIT_INFO)?,
+        new_selector(py, selector, wrap_vectorcall::<false>, None, &WRAP_INFO)?,
+        new_selector(py, selector, wrap_vectorcall::<true>, None, &AWAIT_INFO)?,
     ))
 }
 
-/// `__recompyle_w__`'s vectorcall.
+/// The vectorcall of `__recompyle_w__` (`AWAITED` false) and `__recompyle_wa__` (true: the
+/// call is directly awaited).
 ///
 /// # Safety
 /// CPython calls it with the GIL held and a valid vector call.
-unsafe extern "C-unwind" fn wrap_vectorcall(
+unsafe extern "C-unwind" fn wrap_vectorcall<const AWAITED: bool>(
     _callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    unsafe { call_site(args, nargsf, kwnames, false) }
-}
-
-/// `__recompyle_wa__`'s vectorcall: the call is directly awaited.
-///
-/// # Safety
-/// CPython calls it with the GIL held and a valid vector call.
-unsafe extern "C-unwind" fn wrap_awaited_vectorcall(
-    _callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    unsafe { call_site(args, nargsf, kwnames, true) }
+    unsafe { call_site(args, nargsf, kwnames, AWAITED) }
 }
 
 /// `__recompyle_w__(SITE, callee, *args, **kwargs)`: the site's layers, then the callee.
