@@ -6,7 +6,7 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any, Literal, Optional, Union, final
 
 FORMAT_VERSION: int
-TRAMPOLINE_NAME: str
+SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
 

@@ -121,7 +121,7 @@ def _give_selectors_to_the_builtins_copy() -> None:
     live = builtins.__dict__
     marker = live["__build_class__"]
     names = (
-        _core.TRAMPOLINE_NAME,
+        _core.SELECTOR_NAME,
         _core.METHOD_SELECTOR_NAME,
         _core.WRAP_SELECTOR_NAME,
         _core.AWAIT_SELECTOR_NAME,

@@ -43,8 +43,7 @@ use recompyle_transform::names;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
-    // `TRAMPOLINE_NAME` is the Python side's name for the call-site selector's name.
-    m.add("TRAMPOLINE_NAME", names::SELECTOR)?;
+    m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
