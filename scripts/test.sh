@@ -59,6 +59,19 @@ python_suite() {
     # (tests/test_core_stub.py). mypy 2 no longer runs on 3.9.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mypy>=1.15,<2" ||
       echo "warning: mypy not installed for $tag; the stubtest check skips"
+    # OpenTelemetry for the --otel tests: the SDK, the OTLP/HTTP exporter and the protobuf
+    # messages (the test's receiver decodes them), and Flask under OpenTelemetry's own
+    # instrumentation, in one resolution (their versions are pinned to each other); pip picks
+    # the releases this interpreter supports. Without Flask if that cannot be had; the tests
+    # skip, saying why, only for what does not install.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-proto \
+      opentelemetry-instrumentation-flask flask || {
+      echo "warning: Flask/its OpenTelemetry instrumentation not installed for $tag; that test skips"
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-proto ||
+        echo "warning: OpenTelemetry SDK not installed for $tag; the --otel tests skip"
+    }
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
       --no-deps "$wheels"/recompyle-*-"$tag"-*.whl
     # Run from a copy-free location so `import recompyle` finds the installed wheel.

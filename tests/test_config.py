@@ -54,7 +54,10 @@ def test_is_an_immutable_named_record() -> None:
     assert cfg == Config(modules="a", track_globals="b", format="json")
     assert cfg != Config("a")
     assert hash(cfg) == hash(Config("a", "b", "json"))
-    assert repr(cfg) == "Config(modules='a', track_globals='b', format='json', output=None)"
+    assert repr(cfg) == (
+        "Config(modules='a', track_globals='b', format='json', output=None, otel='', "
+        "otel_min_duration=None)"
+    )
 
 
 def _environment_reads(path: Path) -> list[str]:

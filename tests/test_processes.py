@@ -56,6 +56,13 @@ def _run(args: list[str], cwd: Path, timeout: int = 120, **env: str):
     )
 
 
+def _profiled(cwd: Path, modules: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``prog.py`` (with ``args``) run under ``python -m recompyle run --modules MODULES -o
+    rep.json``, in ``cwd``."""
+    return _run(["-m", "recompyle", "run", "--modules", modules, "-o", "rep.json", "prog.py",
+                 *args], cwd)  # fmt: skip
+
+
 def _calls(report: Path, callee: str, file_end: str = "") -> int:
     doc = json.loads(report.read_text())
     return sum(
@@ -107,8 +114,7 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("method", ["spawn", "fork", "forkserver"])
 def test_pool_workers_and_a_subprocess_are_in_the_report(prog, tmp_path, method):
     prog(POOL)
-    done = _run(["-m", "recompyle", "run", "--modules", "helper", "-o", "rep.json", "prog.py",
-                 method], tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "helper", method)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["23976", "125250"]
     report = tmp_path / "rep.json"
@@ -130,8 +136,7 @@ def test_process_pool_executor(prog, tmp_path):
                 print(sum(ex.map(workmod.child_fn, range(8))))
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == 0, done.stderr
     assert _calls(tmp_path / "rep.json", "work") == 8000
 
@@ -168,8 +173,7 @@ def test_os_fork_child_starts_empty_and_is_merged(prog, tmp_path):
         print(os.waitstatus_to_exitcode(status))
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"  # os._exit's status is the child's own
     assert _calls(tmp_path / "rep.json", "work") == 3000
@@ -193,8 +197,7 @@ def test_sigterm_writes_the_part_and_keeps_the_signal(prog, tmp_path):
         print(os.waitstatus_to_exitcode(status))
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ready", str(-signal.SIGTERM)]
     assert _calls(tmp_path / "rep.json", "work") == 1000
@@ -219,8 +222,7 @@ def test_the_programs_own_sigterm_handler_still_runs(prog, tmp_path):
         print(os.waitstatus_to_exitcode(status))
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["own", "handler", "7"]
     assert _calls(tmp_path / "rep.json", "work") == 1000
@@ -242,8 +244,7 @@ def test_parts_of_a_killed_run_are_combined(prog, tmp_path):
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == -signal.SIGKILL
     assert not (tmp_path / "rep.json").exists()
     (parts_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith(".recompyle-parts-")]
@@ -283,8 +284,7 @@ def test_subprocesses_of_other_venvs(prog, tmp_path):
             print(subprocess.run([python, "-c", code], capture_output=True, text=True).stdout)
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "helper", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "helper")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["5050", "5050"]
     # Only the venv with recompyle profiled its calls.
@@ -303,9 +303,79 @@ def test_top_process_ending_with_os_exit_still_writes_the_report(prog, tmp_path)
         os._exit(5)
         """
     )
-    done = _run(["-m", "recompyle", "run", "--modules", "workmod", "-o", "rep.json", "prog.py"],
-                tmp_path)  # fmt: skip
+    done = _profiled(tmp_path, "workmod")
     assert done.returncode == 5, done.stderr
     assert done.stdout == "bye\n"
     assert _calls(tmp_path / "rep.json", "work") == 1000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".recompyle-parts-")]
+
+
+def test_a_pattern_only_a_child_matched_is_not_named(prog, tmp_path):
+    """Only the subprocess imports helper: its part names it, and the top process warns
+    about the pattern that matched nothing in any process (nosuchmod) alone."""
+    prog(
+        """\
+        import subprocess, sys
+        code = "import helper; print(helper.f(-2))"
+        print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+        """
+    )
+    done = _profiled(tmp_path, "helper,nosuchmod")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3"]
+    assert "'nosuchmod'" in done.stderr
+    assert "'helper'" not in done.stderr
+    doc = json.loads((tmp_path / "rep.json").read_text())
+    assert doc["selected_modules"] == ["helper"] and doc["processes"] == 2
+
+
+def test_pool_workers_lock_waits_wake_for_a_pending_sigterm(prog, tmp_path):
+    """A SIGTERM that lands just before a worker blocks on the task queue's lock leaves the
+    part writer (a Python-level handler) tripped but not run, and `Pool.terminate()` waits
+    for that worker forever: in a profiled child, multiprocessing's lock waits wake every
+    0.1 s so a tripped handler runs (patched at the fork, or when a spawn or forkserver
+    worker imports multiprocessing.synchronize)."""
+    prog(
+        """\
+        import multiprocessing as mp
+        import multiprocessing.synchronize as ms
+
+
+        def lock_wait(_):
+            return ms.SemLock.__enter__.__name__
+
+
+        if __name__ == "__main__":
+            print(lock_wait(0))  # the top process: multiprocessing untouched
+            for method in ("fork", "spawn", "forkserver"):
+                with mp.get_context(method).Pool(1) as pool:
+                    print(method, *set(pool.map(lock_wait, range(2))))
+        """
+    )
+    done = _profiled(tmp_path, "helper")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "__enter__", "fork _waking_enter", "spawn _waking_enter", "forkserver _waking_enter",
+    ]  # fmt: skip
+
+
+def test_an_empty_part_is_what_the_report_stage_makes_of_nothing(prog, tmp_path):
+    """A child that recorded no call writes its part without the document builder: the
+    same document, field for field (but the clock)."""
+    code = textwrap.dedent(
+        """\
+        import json
+        from recompyle import _core, processes, report
+        report.profile_as_child()
+        assert processes._nothing_recorded()
+        built = report._own_document()
+        empty = processes.empty_document()
+        built.pop("started_unix_ns"), empty.pop("started_unix_ns")
+        print(built == empty, json.loads(processes._json_text(empty)) == empty)
+        import helper
+        print(processes._nothing_recorded())  # helper is instrumented: a full part
+        """
+    )
+    done = _run(["-c", code], tmp_path, RECOMPYLE_MODULES="helper")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "False"]

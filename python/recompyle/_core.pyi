@@ -204,6 +204,45 @@ def timeline_acquire(cap: int, min_ns: int) -> tuple[int, int, int]: ...
 def timeline_release() -> tuple[int, int, int]: ...
 def timeline_events(start: int, end: int) -> tuple[int, list[tuple[int, int, int, bool]]]: ...
 
+# Slow calls for OpenTelemetry spans (slow_calls.rs, recompyle.otel).
+@final
+class OpenCall:
+    """An enclosing call still running that has no span yet."""
+
+    @property
+    def site(self) -> int: ...
+    @property
+    def start_ns(self) -> int: ...
+
+@final
+class SlowCall:
+    """A call that lasted at least the minimum; times in epoch nanoseconds."""
+
+    @property
+    def site(self) -> int: ...
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def end_ns(self) -> int: ...
+    @property
+    def exception(self) -> Optional[BaseException]: ...
+    @property
+    def span(self) -> Any:
+        """The span made for this call earlier (as an ancestor of another), or None."""
+    @property
+    def parent(self) -> Any:
+        """The span of the nearest enclosing call that has one, or None."""
+    @property
+    def parent_start_ns(self) -> int: ...
+    @property
+    def opened(self) -> list[OpenCall]:
+        """Enclosing calls without a span, outermost first: the callback returns a span
+        (or None) for each."""
+
+def slow_calls_listen(
+    callback: Optional[Callable[[SlowCall], list[Any]]], min_ns: int = 0
+) -> None: ...
+
 # Functions rewritten by wrap_calls / flat_profile (function_sites.rs).
 WRAP_SELECTOR_NAME: str
 AWAIT_SELECTOR_NAME: str

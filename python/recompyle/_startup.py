@@ -15,10 +15,13 @@ first, so unset ones cost five dictionary lookups), and by
 ``RECOMPYLE_OUTPUT``   file for that report (default: stderr); implies profiling.
 ``RECOMPYLE_PARTS``    set by a profiled run for its children (``recompyle.processes``):
                        they profile and leave their part there.
-The variables are read by ``recompyle.config``, which the CLI shares.
+``RECOMPYLE_OTEL``     ``1``: every instrumented call lasting at least
+                       ``RECOMPYLE_OTEL_MIN_DURATION`` (default ``1ms``) becomes an
+                       OpenTelemetry span (``recompyle.otel``); ``0`` or unset: none.
 ``RECOMPYLE_STRICT``   ``1``: a module that cannot be instrumented raises ``RuntimeError``
                        instead of running uninstrumented with a warning; ``0`` or unset:
                        the warning. Anything else is refused with a one-line message.
+The variables are read by ``recompyle.config``, which the CLI shares.
 
 Everything here is idempotent: site may process the ``.pth`` file twice in a venv.
 """
@@ -69,6 +72,16 @@ def install_from_env() -> bool:
             except ValueError as exc:
                 _complain(f"{variable}: {exc}; nothing is instrumented")
                 return False
+    otel = env.otel
+    if otel not in ("", "0"):
+        if otel != "1":
+            _complain(f"{config.ENV_OTEL}={otel!r} is not 1 or 0; no spans")
+        else:
+            from recompyle.otel import start as start_otel
+
+            problem = start_otel(env.otel_min_duration, config.ENV_OTEL_MIN_DURATION)
+            if problem:
+                _complain(f"{config.ENV_OTEL}: {problem}; no spans")
     # A child of a profiled run (set up here, once) leaves its part to the top process.
     is_child = processes.child_mode()
     if patterns or tracked:

@@ -17,7 +17,7 @@ import types
 from importlib.machinery import SourceFileLoader
 
 from recompyle import config
-from recompyle.config import Config
+from recompyle.config import Config, parse_duration
 
 USAGE = """\
 usage: python -m recompyle run [options] script.py [args...]
@@ -59,6 +59,13 @@ options:
   --report-modules PATTERNS
                       show only the call sites in these modules (patterns as --modules)
   --no-report         no flat profile at all
+  --otel              send every instrumented call lasting at least 1 ms to OpenTelemetry
+                      as a span (needs pip install 'recompyle[otel]'); the SDK is set up
+                      from the OTEL_* variables unless the program (or
+                      opentelemetry-instrument) set a tracer provider; no flat profile
+                      then unless -o or --format asks for one
+  --otel-min-duration DUR
+                      the minimum for --otel (e.g. 250us, 5ms; implies --otel)
   --per-process       keep the processes of the run apart in the report (one lane or
                       profile each) instead of merging their threads by name
   -h, --help          show this help
@@ -111,6 +118,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         "--timeline-cap": "timeline_cap",
         "--min-duration": "min_duration",
         "--min-percent": "min_percent",
+        "--otel-min-duration": "otel_min_duration",
     }
     i = 0
     while i < len(args):
@@ -118,7 +126,7 @@ def _parse_run(args: list[str]) -> tuple[dict[str, str], str | None, str | None,
         if arg in ("-h", "--help"):
             opts["help"] = "1"
             return opts, None, None, []
-        if arg in ("--no-report", "--timeline"):
+        if arg in ("--no-report", "--timeline", "--otel"):
             opts[arg[2:].replace("-", "_")] = "1"
             i += 1
             continue
@@ -161,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recompyle {__version__}")
         return 0
     if argv[0] == "combine":
-        from recompyle.combine import main as combine_main
-
-        return combine_main(argv[1:])
+        return combine_command(argv[1:])
     if argv[0] == "view":
         return view(argv[1:])
     if argv[0] != "run":
@@ -255,8 +261,17 @@ def run(script: str | None, module: str | None, args: list[str], opts: dict[str,
             return 2
         except BaseException as exc:  # noqa: B036 -- SyntaxError and the like, as python
             return _uncaught(exc)
-    # With --deps the graph is what was asked for: a profile only if asked too.
-    if "no_report" not in opts and (not deps or output or asked_format):
+    otel = "otel" in opts or "otel_min_duration" in opts
+    if otel:
+        from recompyle.otel import start
+
+        problem = start(opts.get("otel_min_duration"), "--otel-min-duration")
+        if problem:
+            sys.stderr.write(f"recompyle run: error: {problem}\n")
+            return 2
+    # With --deps (or --otel) the graph (or the spans) is what was asked for: a profile only
+    # if asked too.
+    if "no_report" not in opts and (not (deps or otel) or output or asked_format):
         report_at_exit(modules=report_modules, **report)  # type: ignore[arg-type]
         from recompyle import processes
 
@@ -291,25 +306,6 @@ def _without_main(patterns: str) -> str:
     """``patterns`` without ``__main__``: the target always is instrumented here, and it is
     not an import the finder would see."""
     return ",".join(p for p in patterns.split(",") if p.strip() != "__main__")
-
-
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def parse_duration(text: str) -> int:
-    """``50us``, ``1.5ms``, ``2s``, ``100ns`` (or a bare number of nanoseconds) in ns."""
-    value = text.strip().lower()
-    unit = next(
-        (u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), ""
-    )
-    number = value[: len(value) - len(unit)].strip()
-    try:
-        ns = float(number) * _DURATION_UNITS.get(unit, 1)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s") from None
-    if not ns >= 0 or ns == float("inf"):
-        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s")
-    return int(ns)
 
 
 def _report_options(opts: dict[str, str], output: str | None, env: Config) -> dict[str, object]:
@@ -556,3 +552,64 @@ def _uncaught(exc: BaseException) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     return 1
+
+
+COMBINE_USAGE = """\
+usage: python -m recompyle combine PART... -o FILE [--format FORMAT] [--per-process]
+
+Merge profile parts (JSON reports of several processes or runs) into one report.
+
+options:
+  -o, --output FILE   where to write the merged report ('-' for stdout)
+  --format FORMAT     report format, any of run's (default: from FILE's name, else json)
+  --per-process       keep each process's threads apart instead of merging them by name
+  -h, --help          show this help
+"""
+
+
+def combine_command(args: list[str]) -> int:
+    """``python -m recompyle combine``: exit 0 when written, 1 when no part could be read,
+    2 for a usage error or parts that cannot be combined."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m recompyle combine", usage=COMBINE_USAGE.split("\n\n")[0][len("usage: ") :]
+    )
+    parser.add_argument("parts", nargs="+")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--format")
+    parser.add_argument("--per-process", action="store_true")
+    if any(a in ("-h", "--help") for a in args):
+        print(COMBINE_USAGE, end="")
+        return 0
+    opts = parser.parse_args(args)
+    from recompyle.combine import CombineError, combine, read_part
+    from recompyle.export import format_for_output, get_format
+    from recompyle.report import render_document, write_file
+
+    try:
+        spec = get_format(opts.format) if opts.format else format_for_output(opts.output)
+    except ValueError as exc:
+        parser.error(f"--format: {exc}")
+    fmt = "json" if spec.name == "text" and not opts.format else spec.name
+    if spec.binary and opts.output == "-":
+        parser.error(f"--format {fmt} writes binary data: give -o FILE")
+    if opts.output != "-":
+        parent = os.path.dirname(os.path.abspath(opts.output))
+        if not os.path.isdir(parent):
+            parser.error(f"-o {opts.output}: no directory {parent}")
+    docs = [d for d in (read_part(p) for p in opts.parts) if d is not None]
+    if not docs:
+        print("recompyle combine: no part could be read", file=sys.stderr)
+        return 1
+    try:
+        merged = combine(docs, roots="per-process" if opts.per_process else "by-name")
+    except CombineError as exc:
+        print(f"recompyle combine: {exc}", file=sys.stderr)
+        return 2
+    data = render_document(merged, fmt)
+    if opts.output == "-":
+        sys.stdout.write(data if isinstance(data, str) else data.decode("utf-8", "replace"))
+    else:
+        write_file(opts.output, data)
+    return 0

@@ -8,6 +8,9 @@ read in one place for the two routes that obey them: ``python -m recompyle run``
                              instrumented too; see ``recompyle.tracked_globals``).
 ``RECOMPYLE_FORMAT``         a report format (see ``recompyle.export``).
 ``RECOMPYLE_OUTPUT``         the file the report goes to (default: stderr).
+``RECOMPYLE_OTEL``           ``1``: slow instrumented calls become OpenTelemetry spans
+                             (``recompyle.otel``); ``0`` or unset: none.
+``RECOMPYLE_OTEL_MIN_DURATION``  the minimum for a span (``250us``, ``5ms``; default 1 ms).
 
 Each value is read with surrounding whitespace removed, and an empty value is the same as an
 unset one. What the values *mean* (a valid pattern, a known format) is checked by the route
@@ -28,12 +31,24 @@ if TYPE_CHECKING:  # typing only (annotations are strings here: no `__future__` 
     from collections.abc import Mapping
     from typing import Optional
 
-__all__ = ["ENV_FORMAT", "ENV_MODULES", "ENV_OUTPUT", "ENV_TRACK_GLOBALS", "Config", "from_env"]
+__all__ = [
+    "ENV_FORMAT",
+    "ENV_MODULES",
+    "ENV_OTEL",
+    "ENV_OTEL_MIN_DURATION",
+    "ENV_OUTPUT",
+    "ENV_TRACK_GLOBALS",
+    "Config",
+    "from_env",
+    "parse_duration",
+]
 
 ENV_MODULES = "RECOMPYLE_MODULES"
 ENV_TRACK_GLOBALS = "RECOMPYLE_TRACK_GLOBALS"
 ENV_FORMAT = "RECOMPYLE_FORMAT"
 ENV_OUTPUT = "RECOMPYLE_OUTPUT"
+ENV_OTEL = "RECOMPYLE_OTEL"
+ENV_OTEL_MIN_DURATION = "RECOMPYLE_OTEL_MIN_DURATION"
 
 
 class Config:
@@ -41,14 +56,18 @@ class Config:
     ``dataclasses`` and ``typing`` would be imported at start-up with it).
 
     ``modules`` and ``track_globals`` are comma-separated patterns ('' when unset);
-    ``format`` and ``output`` are None when unset.
+    ``format`` and ``output`` are None when unset; ``otel`` is the raw ``RECOMPYLE_OTEL``
+    ('' when unset: its meaning is checked by the route that uses it) and
+    ``otel_min_duration`` None when unset.
     """
 
-    __slots__ = ("modules", "track_globals", "format", "output")
+    __slots__ = ("modules", "track_globals", "format", "output", "otel", "otel_min_duration")
     modules: str
     track_globals: str
     format: "Optional[str]"
     output: "Optional[str]"
+    otel: str
+    otel_min_duration: "Optional[str]"
 
     def __init__(
         self,
@@ -56,8 +75,11 @@ class Config:
         track_globals: str = "",
         format: "Optional[str]" = None,  # noqa: A002 -- the variable's name
         output: "Optional[str]" = None,
+        otel: str = "",
+        otel_min_duration: "Optional[str]" = None,
     ) -> None:
-        for attr, value in zip(self.__slots__, (modules, track_globals, format, output)):
+        values = (modules, track_globals, format, output, otel, otel_min_duration)
+        for attr, value in zip(self.__slots__, values):
             object.__setattr__(self, attr, value)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -66,8 +88,15 @@ class Config:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Config is immutable")
 
-    def _fields(self) -> "tuple[str, str, Optional[str], Optional[str]]":
-        return (self.modules, self.track_globals, self.format, self.output)
+    def _fields(self) -> "tuple[str, str, Optional[str], Optional[str], str, Optional[str]]":
+        return (
+            self.modules,
+            self.track_globals,
+            self.format,
+            self.output,
+            self.otel,
+            self.otel_min_duration,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Config):
@@ -80,7 +109,8 @@ class Config:
     def __repr__(self) -> str:
         return (
             f"Config(modules={self.modules!r}, track_globals={self.track_globals!r}, "
-            f"format={self.format!r}, output={self.output!r})"
+            f"format={self.format!r}, output={self.output!r}, otel={self.otel!r}, "
+            f"otel_min_duration={self.otel_min_duration!r})"
         )
 
     @property
@@ -107,4 +137,26 @@ def from_env(environ: "Optional[Mapping[str, str]]" = None) -> Config:
         track_globals=_value(env, ENV_TRACK_GLOBALS),
         format=_value(env, ENV_FORMAT) or None,
         output=_value(env, ENV_OUTPUT) or None,
+        otel=_value(env, ENV_OTEL),
+        otel_min_duration=_value(env, ENV_OTEL_MIN_DURATION) or None,
     )
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """``50us``, ``1.5ms``, ``2s``, ``100ns`` (or a bare number of nanoseconds) in ns: the
+    durations the CLI's options and the ``RECOMPYLE_OTEL_MIN_DURATION`` variable take."""
+    value = text.strip().lower()
+    unit = next(
+        (u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), ""
+    )
+    number = value[: len(value) - len(unit)].strip()
+    try:
+        ns = float(number) * _DURATION_UNITS.get(unit, 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s") from None
+    if not ns >= 0 or ns == float("inf"):
+        raise ValueError(f"{text!r} is not a duration like 50us, 1ms or 2s")
+    return int(ns)

@@ -32,6 +32,7 @@ __all__ = [
     "installed_patterns",
     "tracked_patterns",
     "uninstall",
+    "matched_elsewhere",
     "unmatched_patterns",
 ]
 
@@ -146,6 +147,16 @@ def _watch_patterns(patterns: str) -> None:
 def unmatched_patterns() -> "list[str]":
     """The patterns given to ``install`` that no module imported so far has matched."""
     return list(_unmatched)
+
+
+def matched_elsewhere(names: "list[str]") -> None:
+    """Cross off the patterns these modules match: modules another process of the run
+    imported (its part names them, ``recompyle.processes``), so that at exit only a pattern
+    no process matched is named."""
+    for name in names:
+        if not _unmatched:
+            return
+        _matched(name)
 
 
 def _report_unmatched_at_exit() -> None:

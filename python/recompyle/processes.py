@@ -106,7 +106,7 @@ def child_mode() -> bool:
     owner = os.environ.get(ENV_OWNER)
     if not directory or owner == str(os.getpid()) or not os.path.isdir(directory):
         return False
-    _state.update(role="child", pid=os.getpid(), written=False)
+    _state.update(role="child", pid=os.getpid(), written=False, started_unix_ns=_time_ns())
     _install_child_hooks()
     _watch_forks()
     _instrument_mp_main()
@@ -132,7 +132,7 @@ def _become_child_after_fork() -> None:
     """In a forked child: the profile so far is the parent's, so it starts empty here."""
     if _state["pid"] == os.getpid():
         return
-    _state.update(role="child", pid=os.getpid(), written=False)
+    _state.update(role="child", pid=os.getpid(), written=False, started_unix_ns=_time_ns())
     try:
         from recompyle import _core
 
@@ -160,6 +160,7 @@ def _install_child_hooks() -> None:
     atexit.register(write_own_part)
     _hook_os_exit()
     _chain_sigterm()
+    _wake_lock_waits()
 
 
 def _hook_os_exit() -> None:
@@ -174,6 +175,86 @@ def _hook_os_exit() -> None:
         _exit.__doc__ = real_exit.__doc__
         _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
         os._exit = _exit  # type: ignore[assignment]
+
+
+# -- SIGTERM ----------------------------------------------------------------------------------
+#
+# The part writer is a Python-level handler, and CPython runs one only between bytecodes of
+# the main thread: a SIGTERM that lands after the thread's last check and before it blocks
+# (under load, while it is preempted on its way into the wait) trips the handler, which then
+# waits for a wake-up that never comes (bpo-38227; coverage.py #1310). A multiprocessing
+# pool worker going back to the task queue as `Pool.terminate()` starts is that case: the
+# parent holds the queue's lock for good and waits for the worker, which sleeps in
+# `sem_wait` with the handler tripped (seen with gdb: `Handlers[SIGTERM].tripped == 1`).
+# So in a child, multiprocessing's lock waits (`with lock:`, which the queues' `get` uses)
+# wake every 0.1 s to let a tripped handler run; acquiring is otherwise unchanged.
+
+_WAKE_S = 0.1
+
+
+def _waking_enter(self: Any) -> bool:
+    """``SemLock.__enter__`` that returns to the interpreter every 0.1 s while it waits."""
+    acquire = self._semlock.acquire
+    while not acquire(True, _WAKE_S):
+        pass
+    return True
+
+
+def _patch_synchronize(module: Any) -> None:
+    semlock = getattr(module, "SemLock", None)
+    if semlock is not None and "__enter__" in vars(semlock):
+        _waking_enter.__wrapped__ = semlock.__enter__  # type: ignore[attr-defined]
+        semlock.__enter__ = _waking_enter
+
+
+class _AfterImport:
+    """A finder that asks the finders after it and patches ``multiprocessing.synchronize``
+    once its module has run (a spawn or forkserver worker imports it after start-up)."""
+
+    name = "multiprocessing.synchronize"
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        later = sys.meta_path[sys.meta_path.index(self) + 1 :] if self in sys.meta_path else []
+        for finder in later:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(fullname, path, target) if find_spec is not None else None
+            if spec is not None:
+                exec_module = getattr(spec.loader, "exec_module", None)
+                if exec_module is not None:
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class _PatchingLoader:
+    """The module's own loader, which patches the module after running it."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        _patch_synchronize(module)
+
+
+def _wake_lock_waits() -> None:
+    """Make multiprocessing's lock waits wake (see above), now or when imported."""
+    module = sys.modules.get(_AfterImport.name)
+    if module is not None:
+        _patch_synchronize(module)
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport())
 
 
 def _chain_sigterm() -> None:
@@ -213,7 +294,8 @@ def write_own_part() -> None:
     except (AttributeError, ValueError, OSError):
         mask = None
     try:
-        write_part(own_document())
+        doc = empty_document() if _nothing_recorded() else own_document()
+        write_part({**doc, "selected_modules": _selected_modules()})
     except Exception as exc:  # noqa: BLE001 -- the program's exit stays its own
         sys.stderr.write(f"recompyle: cannot write this process's profile part: {exc}\n")
     finally:
@@ -221,10 +303,92 @@ def write_own_part() -> None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+def _selected_modules() -> list[str]:
+    """The modules of this process the run's patterns select (a bare ``*`` selects no name
+    worth telling): the top process warns about a pattern only if no process matched it."""
+    from recompyle._core import ModuleMatcher
+    from recompyle.finder import installed_patterns, tracked_patterns
+
+    named = [p for p in (*installed_patterns(), *tracked_patterns()) if p not in ("*", "**")]
+    if not named:
+        return []
+    matcher = ModuleMatcher(",".join(named))
+    return sorted(name for name in list(sys.modules) if matcher.matches(name))
+
+
 def own_document() -> dict[str, Any]:
     """This process's profile as a document, from the report stage's builder (``configure``:
     ``report.report_at_exit`` and ``report.profile_as_child`` set it before any role)."""
     return _state["document"]()
+
+
+def _nothing_recorded() -> bool:
+    """Whether this child cannot have recorded a call: no instrumented code ran here (no
+    module of recompyle's loader, no ``__mp_main__`` of ours, none of the other routes to
+    instrumented code imported). Asking the native profiler instead would cost up to 5 ms
+    (``_core.profiler_counts`` calibrates its clock over at least that long)."""
+    if _state.get("ran_main") or _INSTRUMENTING.intersection(sys.modules):
+        return False
+    for module in list(sys.modules.values()):
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if type(loader).__name__ == "RecompyleLoader":
+            return False
+    return True
+
+
+# Modules through which code is instrumented other than by an import (decorators, notebook
+# cells, the profiler's own API): a child that imported one builds its part in full.
+_INSTRUMENTING = frozenset(
+    ("recompyle.function_rewrite", "recompyle.ipython", "recompyle.profiler", "recompyle.deps")
+)
+
+
+def empty_document() -> dict[str, Any]:
+    """The part of a child that recorded nothing: what ``report.build_document`` makes of an
+    empty record (``tests/test_processes.py`` holds them equal), without importing the
+    report stage's document builder (``recompyle.profiler``: dataclasses, inspect, re),
+    which would cost every such child more than the rest of its start-up."""
+    return {
+        "version": 2,
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "argv": list(sys.argv),
+        "pid": os.getpid(),
+        "wall_ns": None,
+        "sites": [],
+        "roots": [],
+        "timeline": None,
+        "started_unix_ns": _state.get("started_unix_ns") or _time_ns(),
+        "files": {},
+    }
+
+
+def _time_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _json_text(value: Any) -> str:
+    """JSON of a small part (dicts, lists, strings, ints, None, booleans) without the json
+    package, whose decoder imports re (and enum): an empty part is written with this."""
+    from _json import encode_basestring_ascii as quote
+
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, dict):
+        items = (f"{quote(str(k))}: {_json_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_json_text, value)) + "]"
+    raise TypeError(f"not in a part: {type(value).__name__}")
 
 
 def configure(
@@ -243,8 +407,6 @@ def configure(
 def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
     """Write ``doc`` as this process's part into the run's parts directory; its path, or None
     when there is no directory (the top process ended and took the parts)."""
-    import json
-
     from recompyle.atomic_file import write_atomically
     from recompyle.combine import new_part_id
 
@@ -253,7 +415,12 @@ def write_part(doc: dict[str, Any], directory: str | None = None) -> str | None:
         return None
     part_id = new_part_id()
     doc = {**doc, "parts": [part_id], "pid": os.getpid()}
-    data = json.dumps(doc).encode("utf-8")
+    if doc["sites"] or "json" in sys.modules:
+        import json
+
+        data = json.dumps(doc).encode("utf-8")
+    else:
+        data = _json_text(doc).encode("utf-8")
     name = f"part-{os.getpid()}-{part_id.rsplit(':', 1)[-1]}.json"
     path = os.path.join(directory, name)
     write_atomically(path, data, 0o600)
@@ -308,7 +475,12 @@ def collect(own: dict[str, Any], *, per_process: bool | None = None) -> dict[str
         shutil.rmtree(directory, ignore_errors=True)
     if len(docs) == 1 and not per_process:
         return own
-    merged = combine(docs, per_process=per_process)
+    merged = combine(docs, roots="per-process" if per_process else "by-name")
+    # A pattern only a child's modules matched is not "matched nothing" (finder's warning,
+    # given at exit after this).
+    from recompyle.finder import matched_elsewhere
+
+    matched_elsewhere(merged.get("selected_modules") or [])
     merged["pid"] = os.getpid()
     merged["argv"] = own.get("argv", merged.get("argv"))
     return merged
@@ -352,6 +524,7 @@ def _run_instrumented(
     with io.open_code(path) as fh:
         data = fh.read()
     code = instrument_source(data, path, run_name)
+    _state["ran_main"] = True
     module = types.ModuleType(run_name)
     namespace = module.__dict__
     if init_globals is not None:

@@ -326,8 +326,8 @@ class Profiler:
         return self.view().roots
 
     def document(self, argv: list[str] | None = None) -> dict[str, Any]:
-        """The profile document (``recompyle.report.build_document``), without files."""
-        from recompyle.report import build_document
+        """The profile document (``recompyle.document``), without files."""
+        from recompyle.document import build_document
 
         return build_document(self.view(), argv=argv)
 

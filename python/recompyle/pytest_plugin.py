@@ -24,7 +24,7 @@ proportion to what the test's calls touched, not to the whole call tree (the nat
 record keeps each profiler's baseline by copy on write), so every test gets its own
 profiler whenever the plugin profiles. Under pytest-xdist every worker writes its document
 (whole or not at all) to a directory the controller made and named to it, and the
-controller merges them (``recompyle.doc_merge``) into the one report and summary.
+controller merges them (``recompyle.combine``) into the one report and summary.
 
 Fixtures: ``recompyle_profile`` (a ``Profiler`` of the test, ``.stats()``, ``.tree()``) and
 ``recompyle_calls`` (a ``CallLog`` of the test's instrumented calls, for assertions).
@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 
 from recompyle.call_log import CallLog
-from recompyle.doc_merge import Doc, fold, merge
+from recompyle.combine import combine, fold, new_part_id
 from recompyle.profiler import Profiler
 
 __all__ = ["SessionProfile", "summary_lines"]
@@ -55,6 +55,8 @@ _PLUGIN_NAME = "recompyle-session"
 _SITES_PER_TEST = 5
 #: The root of the calls made before the first test (imports during collection).
 COLLECTION = "collection"
+
+Doc = dict  # a profile document (``recompyle.document``): dict[str, Any] as json gives it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -222,7 +224,7 @@ class SessionProfile:
             offsets.insert(0, 0)
         if not docs:
             return {**outside, "roots": []}
-        doc = merge(docs, offsets)
+        doc = combine(docs, roots="apart", offsets_ns=offsets)
         doc["wall_ns"] = time.perf_counter_ns() - self.began
         return doc
 
@@ -250,7 +252,8 @@ class SessionProfile:
 
         path = os.path.join(directory, f"{workerid}-{os.getpid()}.json")
         try:
-            write_file(path, json.dumps(self._session_document()))
+            doc = {**self._session_document(), "parts": [new_part_id()]}
+            write_file(path, json.dumps(doc))
         except OSError as exc:
             _warn(f"cannot write this worker's profile to {path!r}: {exc}")
 
@@ -374,7 +377,7 @@ def _read_parts(directory: str) -> Doc:
             _warn(f"skipping unreadable worker profile {path!r}: {exc}")
     if not docs:
         return {"version": 2, "wall_ns": None, "sites": [], "roots": [], "timeline": None}
-    return merge(docs)
+    return combine(docs, roots="apart")
 
 
 # -- fixtures --------------------------------------------------------------------------------

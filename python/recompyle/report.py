@@ -2,36 +2,7 @@
 document in the formats of ``recompyle.export`` (speedscope, Chrome trace, pstats,
 callgrind, collapsed stacks, a text call tree, an HTML page).
 
-JSON report (``--format json``): the *profile document*, one object, version 2 (a
-superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``):
-
-``version``
-    Report format version (2).
-``python``, ``argv``, ``pid``
-    Interpreter version, the profiled program's ``sys.argv``, its process id.
-``wall_ns``
-    Wall time the profile covers (the profiler's running time), or ``null``.
-``sites``
-    One object per call site, longest ``total_ns`` first: ``file``, ``line`` (1-based),
-    ``col`` (0-based UTF-8 byte offset, as ``ast``), ``end_line``, ``end_col``, ``callee``
-    (the callee's source text), ``caller`` (qualified name of the enclosing function,
-    ``<module>`` at top level), ``module``, ``calls``, ``total_ns``, ``self_ns`` (the
-    calls' time minus the time of reported calls inside them), ``mean_ns``, ``max_ns``,
-    ``raised`` (calls that ended in an exception) and ``untimed`` (of ``calls``, those
-    made deeper than 200 nested reported calls: counted, their time inside the enclosing
-    call's). Times are inclusive: a recursive site's ``total_ns`` counts the inner calls'
-    time again, ``self_ns`` does not.
-``roots``
-    One calling-context tree per thread: ``kind`` (``"thread"``), ``name`` (the thread's
-    name), ``thread_id``, ``total_ns`` (its top-level calls' time) and ``children``, each
-    a node ``{"site": <index into sites>, "calls", "total_ns", "self_ns", "max_ns",
-    "raised", "untimed", "children"}``: the site reached through its ancestors' sites.
-    A call at a site already on the path is counted at that ancestor (recursion collapsed),
-    without adding its time to the ancestor's ``total_ns`` again.
-``timeline``
-    ``null``, or when a timeline was recorded ``{"dropped": <events over the cap>,
-    "events": [{"root", "site", "start_ns", "end_ns", "raised"}, ...]}`` with times from
-    the profile's start, ordered by root then start; per root the events nest.
+JSON report (``--format json``): the *profile document* (``recompyle.document``).
 
 The text report shows ``file:line:col`` with a 1-based character column, as editors do.
 """
@@ -48,7 +19,7 @@ if TYPE_CHECKING:  # typing only: this module is imported at start-up, keep it l
     from collections.abc import Sequence
     from typing import IO, Any, Optional, Union
 
-    from recompyle.profiler import CallNode, Profiler, ProfileView, SiteStats
+    from recompyle.profiler import Profiler, ProfileView, SiteStats
 
 __all__ = [
     "add_files",
@@ -61,8 +32,6 @@ __all__ = [
     "write_file",
     "write_report",
 ]
-
-_FORMAT_VERSION = 2
 
 
 def _display_path(path: str) -> str:
@@ -141,87 +110,15 @@ def render_text(rows: "Sequence[SiteStats]", limit: "int | None" = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _site_row(r: "SiteStats") -> dict:
-    return {
-        "file": r.file,
-        "line": r.line,
-        "col": r.col,
-        "end_line": r.end_line,
-        "end_col": r.end_col,
-        "callee": r.callee,
-        "caller": r.caller,
-        "module": r.module,
-        "calls": r.calls,
-        "total_ns": r.total_ns,
-        "self_ns": r.self_ns,
-        "mean_ns": round(r.mean_ns, 1),
-        "max_ns": r.max_ns,
-        "raised": r.raised,
-        "untimed": r.untimed,
-    }
-
-
 def build_document(
     view: "Optional[ProfileView]" = None, argv: "Optional[list[str]]" = None
 ) -> dict:
-    """The profile document (version 2, described in this module's docstring) of what one
-    profiler saw (``Profiler.view()``; by default the run's profiler, see
-    ``report_at_exit``, else everything recorded); the exporters and the HTML page read
-    only this."""
-    if view is None:
-        view = run_view()
-    index = {id(s): i for i, s in enumerate(view.sites)}
+    """The profile document (``recompyle.document``) of what one profiler saw
+    (``Profiler.view()``; by default the run's profiler, see ``report_at_exit``, else
+    everything recorded)."""
+    from recompyle import document
 
-    def nodes(children: "Sequence[CallNode]") -> "list[dict]":
-        # A report filtered by module lists fewer sites: other sites' subtrees are left out.
-        return [node(c) for c in children if id(c.site) in index]
-
-    def node(n: "CallNode") -> dict:
-        return {
-            "site": index[id(n.site)],
-            "calls": n.calls,
-            "total_ns": n.total_ns,
-            "self_ns": n.self_ns,
-            "max_ns": n.max_ns,
-            "raised": n.raised,
-            "untimed": n.untimed,
-            "children": nodes(n.children),
-        }
-
-    timeline = None
-    if view.timeline is not None:
-        timeline = {
-            "dropped": view.timeline.dropped,
-            "events": [
-                {
-                    "root": e.root,
-                    "site": e.site,
-                    "start_ns": e.start_ns,
-                    "end_ns": e.end_ns,
-                    "raised": e.raised,
-                }
-                for e in view.timeline.events
-            ],
-        }
-    return {
-        "version": _FORMAT_VERSION,
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "argv": list(sys.argv if argv is None else argv),
-        "pid": os.getpid(),
-        "wall_ns": view.wall_ns,
-        "sites": [_site_row(r) for r in view.sites],
-        "roots": [
-            {
-                "kind": r.kind,
-                "name": r.name,
-                "thread_id": r.thread_id,
-                "total_ns": r.total_ns,
-                "children": nodes(r.children),
-            }
-            for r in view.roots
-        ],
-        "timeline": timeline,
-    }
+    return document.build_document(run_view() if view is None else view, argv=argv)
 
 
 def run_view() -> "ProfileView":
@@ -357,9 +254,7 @@ def write_document(
 ) -> None:
     """Write a profile document (several processes merged, ``recompyle.combine``) as a
     report in ``fmt`` (any format of ``recompyle.export``), to ``output`` or stderr."""
-    from recompyle.combine import render
-
-    data = render(doc, fmt, min_percent=min_percent)
+    data = render_document(doc, fmt, min_percent=min_percent)
     _say_dropped(doc)
     if output:
         write_file(output, data)

@@ -28,6 +28,7 @@ mod module_patterns;
 mod profiler;
 mod selector;
 mod sites;
+mod slow_calls;
 mod tracked_globals;
 mod transform;
 mod unwind;
@@ -81,6 +82,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler::timeline_acquire, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_release, m)?)?;
     m.add_function(wrap_pyfunction!(profiler::timeline_events, m)?)?;
+    m.add_function(wrap_pyfunction!(slow_calls::slow_calls_listen, m)?)?;
+    m.add_class::<slow_calls::SlowCall>()?;
+    m.add_class::<slow_calls::OpenCall>()?;
 
     m.add_function(wrap_pyfunction!(byref::byref_find_calls, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;

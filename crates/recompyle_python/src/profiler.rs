@@ -616,7 +616,9 @@ pub fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> 
     // SAFETY: this epoch's stack; nothing else borrows it now.
     let stack_ref = unsafe { &mut *stack };
     let link = Link { node: pending.node };
-    p.tree.enter(stack_ref, link, clock::ticks());
+    // The call's own start (only the slow-call hook reads a resumed frame's start): the
+    // frame stands for the same call at every step.
+    p.tree.enter(stack_ref, link, pending.start);
     Some((stack, stack_ref.frames.len()))
 }
 
@@ -661,6 +663,36 @@ pub fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
     }
     // Each task has a root (and a lane) of its own: the wait nests in its task's calls.
     finish(profile(py), &frame, ticks, end, raised);
+    if ticks >= crate::slow_calls::min_ticks() {
+        // SAFETY: this epoch's stack (checked above).
+        slow_call(py, unsafe { &*stack }, usize::MAX, &frame, end, raised);
+    }
+}
+
+// The slow-call hook (`slow_calls.rs`, `recompyle.otel`): a call that lasted at least the
+// minimum is handed over with the calls still open on its thread's stack.
+#[cold]
+#[inline(never)]
+fn slow_call(py: Python<'_>, stack: &Stack, depth: usize, frame: &Frame, end: u64, raised: bool) {
+    let p = profile(py);
+    let open_frame = |depth: usize, f: &Frame| {
+        let dense = p.tree.nodes.get(f.node as usize)?.site as usize;
+        Some(crate::slow_calls::OpenFrame {
+            depth,
+            node: f.node,
+            start: f.start,
+            site: *p.site_ids.get(dense)?,
+            awaited: p.awaited.get(dense) == Some(&true),
+        })
+    };
+    let Some(call) = open_frame(depth, frame) else {
+        return;
+    };
+    let open = (stack.frames.iter().enumerate().skip(1))
+        .filter_map(|(d, f)| open_frame(d, f))
+        .collect();
+    let key = stack as *const Stack as usize;
+    crate::slow_calls::ended(py, key, call, open, end, raised);
 }
 
 /// End the call `entry` entered.
@@ -680,6 +712,10 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
         return;
     };
     finish(p, &frame, ticks, end, raised);
+    if ticks >= crate::slow_calls::min_ticks() {
+        let depth = stack.frames.len();
+        slow_call(py, stack, depth, &frame, end, raised);
+    }
 }
 
 #[inline(always)]
