@@ -176,9 +176,9 @@ def _build() -> tuple[dict, dict, str]:
     exec(code, instr_ns)
     for key, _ in WORKLOADS:
         names = instr_ns["run_" + key].__code__.co_names
-        if _core.TRAMPOLINE_NAME not in names:
+        if _core.SELECTOR_NAME not in names:
             raise SystemExit(f"run_{key} was not instrumented (co_names={names})")
-        if _core.TRAMPOLINE_NAME in plain_ns["run_" + key].__code__.co_names:
+        if _core.SELECTOR_NAME in plain_ns["run_" + key].__code__.co_names:
             raise SystemExit(f"plain run_{key} unexpectedly instrumented")
     return plain_ns, instr_ns, path
 

@@ -4,11 +4,26 @@ counts, including the ones deferred into functions to keep start-up light)."""
 from __future__ import annotations
 
 import ast
+import importlib.util
+import types
 from pathlib import Path
 
 import recompyle
 
 PACKAGE = Path(recompyle.__file__).parent
+
+
+def _load_script(name: str) -> types.ModuleType:
+    """A script of ``scripts/`` as a module (the directory is not a package)."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rust_module_cycles = _load_script("check_module_cycles")
 
 #: Modules tied in a cycle by imports deferred into functions: none (the profile document
 #: has its own module, ``recompyle.document``, and ``combine``'s command line is in ``cli``).
@@ -71,38 +86,9 @@ def imports(name: str, path: Path, known: set[str], *, deferred: bool) -> set[st
 
 
 def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[frozenset[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(frozenset(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
+    """The strongly connected components of more than one module: the same search
+    ``scripts/check_module_cycles.py`` runs on the Rust crates' modules."""
+    return [frozenset(c) for c in _rust_module_cycles.cycles(graph)]
 
 
 def graph(*, deferred: bool) -> dict[str, set[str]]:

@@ -1,7 +1,7 @@
 """recompyle: instrument any Python program without editing it.
 
 Selected modules are rewritten at import time so that every call site goes through a native
-trampoline, which reports *before* and *after* events to handlers and times calls for the
+selector, which reports *before* and *after* events to handlers and times calls for the
 flat profiler. See ``recompyle.finder`` for how modules are selected and ARCHITECTURE.md for
 the path of an import and of a call.
 

@@ -3,10 +3,10 @@
 import sys
 from collections.abc import Callable
 from types import CodeType, FrameType, ModuleType
-from typing import Any, Optional, Union, final
+from typing import Any, Literal, Optional, Union, final
 
 FORMAT_VERSION: int
-TRAMPOLINE_NAME: str
+SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
 
@@ -116,7 +116,7 @@ def add_handler(
     module: Optional[str] = None,
 ) -> Handler: ...
 
-# Tracked module globals (globals.rs).
+# Tracked module globals (tracked_globals.rs).
 WRITE_REPORTER_NAME: str
 CLASS_READ_REPORTER_NAME: str
 
@@ -243,9 +243,23 @@ def slow_calls_listen(
     callback: Optional[Callable[[SlowCall], list[Any]]], min_ns: int = 0
 ) -> None: ...
 
-# Functions rewritten by wrap_calls / flat_profile (function_sites.rs).
+# Functions rewritten by wrap_calls / flat_profile: their call path (function_sites.rs), the
+# flat-profile records (flat_profile.rs) and the rewrite (function_rewrite.rs).
 WRAP_SELECTOR_NAME: str
 AWAIT_SELECTOR_NAME: str
+
+@final
+class Layer:
+    """One layer of a rewritten function's calls: a ``wrap_calls`` wrapper or a
+    ``flat_profile`` timer."""
+    @staticmethod
+    def wrap(wrapper: Callable[..., Any]) -> Layer: ...
+    @staticmethod
+    def time(profile: FlatProfile) -> Layer: ...
+    @property
+    def kind(self) -> Literal["wrap", "time"]: ...
+    @property
+    def obj(self) -> Any: ...
 
 @final
 class FunctionSite:
@@ -280,7 +294,7 @@ class RewrittenFunction:
     def scaffold_qualname(self) -> str: ...
     @property
     def sites(self) -> list[tuple[int, int, str, bool, bool]]: ...
-    def bind(self, code: CodeType, layers: list[tuple[str, Any]]) -> CodeType: ...
+    def bind(self, code: CodeType, layers: list[Layer]) -> CodeType: ...
 
 def rewrite_function(
     source: Union[str, bytes],
@@ -303,24 +317,88 @@ def configure_function_sites(
 ) -> None: ...
 
 # byref (crates/recompyle_python/src/byref.rs): the call-site analysis and frame write-back.
-#: ``(root, binding, ((is_attribute, name_or_key_text), ...))``; binding is "", "global",
-#: "nonlocal" or "comprehension".
-_ByRefLvalue = tuple[str, str, tuple[tuple[bool, str], ...]]
-#: ``(line, col, text, lvalue or None, reason or None)``.
-_ByRefArg = tuple[int, int, str, Optional[_ByRefLvalue], Optional[str]]
+@final
+class ByRefStep:
+    """``.text`` (``attribute``) or ``[text]`` (a constant key's source text)."""
+    @property
+    def attribute(self) -> bool: ...
+    @property
+    def text(self) -> str: ...
+
+@final
+class ByRefLvalue:
+    @property
+    def root(self) -> str: ...
+    @property
+    def binding(self) -> Literal["", "global", "nonlocal", "comprehension"]: ...
+    @property
+    def steps(self) -> tuple[ByRefStep, ...]: ...
+
+@final
+class ByRefArg:
+    @property
+    def line(self) -> int: ...
+    @property
+    def col(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def lvalue(self) -> Optional[ByRefLvalue]: ...
+    @property
+    def reason(self) -> Optional[str]: ...
+    @property
+    def starred(self) -> bool: ...
+
+@final
+class ByRefKeyword:
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def arg(self) -> ByRefArg: ...
+
+@final
+class ByRefCallee:
+    @property
+    def kind(self) -> Literal["name", "attr", "super", "other"]: ...
+    @property
+    def base(self) -> Optional[ByRefLvalue]: ...
+    @property
+    def attr(self) -> Optional[str]: ...
+
+@final
+class ByRefCall:
+    @property
+    def line(self) -> int: ...
+    @property
+    def col(self) -> int: ...
+    @property
+    def end_line(self) -> int: ...
+    @property
+    def end_col(self) -> int: ...
+    @property
+    def callee(self) -> ByRefCallee: ...
+    @property
+    def callee_text(self) -> str: ...
+    @property
+    def positional(self) -> tuple[ByRefArg, ...]: ...
+    @property
+    def keywords(self) -> tuple[ByRefKeyword, ...]: ...
+
+@final
+class ByRefWrite:
+    def __new__(cls, kind: str, key: Any, param: str) -> ByRefWrite: ...
+    @property
+    def kind(self) -> Literal["fast", "namespace", "global", "attr", "item"]: ...
+    @property
+    def key(self) -> Any: ...
+    @property
+    def param(self) -> str: ...
 
 def byref_find_calls(
     source: str, version: tuple[int, int], line: int, end: Optional[tuple[int, int]] = None
-) -> tuple[
-    tuple[
-        tuple[int, int, int, int],
-        tuple[str, Optional[_ByRefLvalue], Optional[str]],
-        str,
-        tuple[_ByRefArg, ...],
-        tuple[tuple[Optional[str], _ByRefArg], ...],
-    ],
-    ...,
-]: ...
+) -> tuple[ByRefCall, ...]: ...
 def byref_locals_to_fast(frame: FrameType) -> None: ...
 def byref_run(gen: object) -> Any: ...
-def byref_write_back(frame: FrameType, callee_frame: FrameType, plan: list) -> Optional[str]: ...
+def byref_write_back(
+    frame: FrameType, callee_frame: FrameType, writes: tuple[ByRefWrite, ...], objects: list[Any]
+) -> Optional[str]: ...

@@ -46,7 +46,7 @@ of those parameters. How, stage by stage (ARCHITECTURE.md has the one-paragraph 
    globals into ``f_globals``; then attributes by ``setattr`` and items by ``__setitem__`` on
    the objects from step 3.
 
-A site's later calls take a short path (``fast_plan``) with the same checks, precomputed.
+A site's later calls take a short path (``_fast_objects``) with the same checks, precomputed.
 """
 
 from __future__ import annotations
@@ -224,14 +224,16 @@ class _Lvalue:
 
     __slots__ = ("root", "steps", "scope", "refusal")
 
-    def __init__(self, code: types.CodeType, lvalue: tuple) -> None:
-        root, binding, steps = lvalue
-        self.root = root
-        self.steps = tuple((a, t if a else _key(t)) for a, t in steps)
+    def __init__(self, code: types.CodeType, lvalue: _core.ByRefLvalue) -> None:
+        self.root = lvalue.root
+        #: (is_attribute, name or key) pairs, the keys evaluated.
+        self.steps = tuple(
+            (s.attribute, s.text if s.attribute else _key(s.text)) for s in lvalue.steps
+        )
         self.scope = ""
         self.refusal: str | None = None
         try:
-            self.scope = _scope_of(code, root, binding)
+            self.scope = _scope_of(code, lvalue.root, lvalue.binding)
         except _Refuse as refused:
             self.refusal = str(refused)
 
@@ -246,9 +248,10 @@ class _Lvalue:
 class _Arg:
     __slots__ = ("text", "lvalue", "reason")
 
-    def __init__(self, code: types.CodeType, arg: tuple) -> None:
-        _line, _col, self.text, lvalue, self.reason = arg
-        self.lvalue = _Lvalue(code, lvalue) if lvalue is not None else None
+    def __init__(self, code: types.CodeType, arg: _core.ByRefArg) -> None:
+        self.text = arg.text
+        self.reason = arg.reason
+        self.lvalue = _Lvalue(code, arg.lvalue) if arg.lvalue is not None else None
 
 
 class _Call:
@@ -268,17 +271,18 @@ class _Call:
         "templates",
     )
 
-    def __init__(self, code: types.CodeType, filename: str, call: tuple) -> None:
-        (line, col, _end_line, _end_col), callee, self.callee_text, pos, kws = call
-        self.callee_kind, base, self.callee_attr = callee
-        self.callee_base = _Lvalue(code, base) if base is not None else None
-        self.where = f"{filename}:{line}:{col + 1}"
+    def __init__(self, code: types.CodeType, filename: str, call: _core.ByRefCall) -> None:
+        callee = call.callee
+        self.callee_kind = callee.kind
+        self.callee_attr = callee.attr or ""  # the attribute of "attr" and "super" callees
+        self.callee_text = call.callee_text
+        self.callee_base = _Lvalue(code, callee.base) if callee.base is not None else None
+        self.where = f"{filename}:{call.line}:{call.col + 1}"
+        pos = call.positional
         self.args = [_Arg(code, a) for a in pos]
         self.npos = len(pos)
-        self.starred_at = next(
-            (i for i, a in enumerate(pos) if a[4] == "an unpacked *argument"), None
-        )
-        self.keywords = {name: _Arg(code, arg) for name, arg in kws}
+        self.starred_at = next((i for i, a in enumerate(pos) if a.starred), None)
+        self.keywords = {k.name: _Arg(code, k.arg) for k in call.keywords}
         # Whether looking anything up needs the caller's f_locals (a copy on 3.9-3.12).
         # (A method call's object is looked up only when the bound object does not tell.)
         lvalues = [a.lvalue for a in [*self.args, *self.keywords.values()] if a.lvalue]
@@ -362,19 +366,21 @@ def _loads(code: types.CodeType) -> dict[str, set[tuple[int | None, int | None]]
     return loads
 
 
-def _source_matches(loads: dict[str, set[tuple[int | None, int | None]]], call: tuple) -> bool:
+def _source_matches(
+    loads: dict[str, set[tuple[int | None, int | None]]], call: _core.ByRefCall
+) -> bool:
     """Whether the code loads each lvalue argument's root name at the position the source
     text gives it (by line only where columns are not known), and the callee's root name on
     the call's first line (the call may start at a parenthesis before it)."""
-    (line, _col, _end_line, _end_col), (kind, base, _attr), _text, pos, kws = call
-    callee = base[0] if base is not None else "super" if kind == "super" else None
-    if callee is not None and all(at_line != line for at_line, _ in loads.get(callee, ())):
+    base = call.callee.base
+    callee = base.root if base is not None else "super" if call.callee.kind == "super" else None
+    if callee is not None and all(line != call.line for line, _ in loads.get(callee, ())):
         return False
-    for arg_line, arg_col, _arg_text, lvalue, _reason in [*pos, *(a for _k, a in kws)]:
-        if lvalue is None:
+    for arg in [*call.positional, *(k.arg for k in call.keywords)]:
+        if arg.lvalue is None:
             continue
-        at = loads.get(lvalue[0], ())
-        if (arg_line, arg_col) not in at and (arg_line, None) not in at:
+        at = loads.get(arg.lvalue.root, ())
+        if (arg.line, arg.col) not in at and (arg.line, None) not in at:
             return False
     return True
 
@@ -649,24 +655,19 @@ def byref(*names: str) -> Callable[[_F], _F]:
     return decorate
 
 
-#: One write of the plan ``_core.byref_write_back`` carries out: (kind, object, name or key,
-#: param), kind one of ``fast``, ``namespace``, ``global`` (object None: the name is written
-#: in the caller's frame), ``attr`` or ``item`` (on the object). Plain tuples: the native
-#: writer reads them by position, and one is built per written argument per call.
-_Write = tuple[str, Any, Any, str]
+#: ``objects`` of a plan whose writes are all names (never mutated).
+_NO_OBJECTS: list[Any] = []
 
 
 class _Target:
-    """Where a usual site writes a parameter back: a root name in a scope, then steps. (A
-    slotted class, not a NamedTuple: the short path reads these on every call, and slot
-    reads are what CPython's specialising interpreter makes fastest.)"""
+    """Where a usual site writes a parameter back: a root name in a scope, then steps (the
+    write itself, ``_core.ByRefWrite``, is made once, in ``_FastSite.writes``). (A slotted
+    class, not a NamedTuple: the short path reads these on every call, and slot reads are
+    what CPython's specialising interpreter makes fastest.)"""
 
-    __slots__ = ("param", "scope", "root", "steps")
+    __slots__ = ("scope", "root", "steps")
 
-    def __init__(
-        self, param: str, scope: str, root: str, steps: tuple[tuple[bool, Any], ...]
-    ) -> None:
-        self.param = param
+    def __init__(self, scope: str, root: str, steps: tuple[tuple[bool, Any], ...]) -> None:
         self.scope = scope
         self.root = root
         self.steps = steps
@@ -674,7 +675,7 @@ class _Target:
 
 class _FastSite:
     """A site ``bind`` found usual (``f(a, b.c)``, ``obj.m(a, k=v)``): the next calls from
-    it take ``_fast_plan``, the same checks without the generality. (Slotted, as _Target.)"""
+    it take ``_fast_objects``, the same checks without the generality. (Slotted, as _Target.)"""
 
     __slots__ = (
         "code",
@@ -682,8 +683,9 @@ class _FastSite:
         "name",
         "nargs",
         "targets",
+        "writes",
         "needs_locals",
-        "fixed_plan",
+        "names_only",
         "global_roots",
         "keywords",
     )
@@ -696,8 +698,9 @@ class _FastSite:
         name: str,
         nargs: int,
         targets: tuple[_Target, ...],
+        writes: tuple[_core.ByRefWrite, ...],
         needs_locals: bool,
-        fixed_plan: list[_Write] | None,
+        names_only: bool,
         global_roots: tuple[str, ...],
         keywords: tuple[str, ...],
     ) -> None:
@@ -706,9 +709,10 @@ class _FastSite:
         self.name = name  # the callee's global name or the method's attribute name
         self.nargs = nargs  # positional arguments, the bound object included
         self.targets = targets
+        self.writes = writes  # one per target: the plan's writes, fixed for the site
         self.needs_locals = needs_locals  # a local root has steps: read from f_locals
-        self.fixed_plan = fixed_plan  # plain names only: the plan is the same every time
-        self.global_roots = global_roots  # must still exist for the fixed plan to hold
+        self.names_only = names_only  # no target has steps: no object to find per call
+        self.global_roots = global_roots  # must still exist for a names-only plan to hold
         self.keywords = keywords  # keyword names, in order
 
 
@@ -721,8 +725,11 @@ def _make_wrapper(
     compiled: dict[tuple[int, int], _FastSite] = {}
     qualname = spec.qualname
 
-    def bind(frame: types.FrameType, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[_Write]:
-        """The write-back plan of this call; raises ``ByRefError``."""
+    def bind(
+        frame: types.FrameType, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[_core.ByRefWrite, ...], list[Any]]:
+        """The write-back plan of this call (writes, and the objects of its attribute and item
+        writes); raises ``ByRefError``."""
         code = frame.f_code
         key = (id(code), frame.f_lasti)
         site = sites.get(key)
@@ -762,15 +769,17 @@ def _make_wrapper(
         try:
             code = frame.f_code
             site = compiled.get((id(code), frame.f_lasti))
-            plan = None
+            writes = objects = None
             if site is not None and site.code is code:
-                plan = _fast_plan(frame, args, kwargs, site, wrapper)
-            if plan is None:
-                plan = bind(frame, args, kwargs)
+                objects = _fast_objects(frame, args, kwargs, site, wrapper)
+                if objects is not None:
+                    writes = site.writes
+            if writes is None or objects is None:
+                writes, objects = bind(frame, args, kwargs)
             callee_frame = gen.gi_frame
             result = run(gen)  # the body's exception, if any, propagates: nothing written
-            if plan:
-                _write_back(frame, callee_frame, plan, qualname)
+            if writes:
+                _write_back(frame, callee_frame, writes, objects, qualname)
             return result
         finally:
             # The finished body's frame links back to this one (f_back): dropping it here
@@ -832,47 +841,58 @@ def _fast_site(
         return None
     if not all(p.lvalue.scope in (_FAST, _GLOBAL) for p in passed):
         return None
-    targets = tuple(_Target(p.param, p.lvalue.scope, p.lvalue.root, p.lvalue.steps) for p in passed)
+    targets = tuple(_Target(p.lvalue.scope, p.lvalue.root, p.lvalue.steps) for p in passed)
     return _FastSite(
         code=code,
         method=call.callee_kind == "attr",
         name=name,
         nargs=shape[1],
         targets=targets,
+        writes=tuple(_write(p.param, t.scope, t.root, t.steps) for p, t in zip(passed, targets)),
         needs_locals=any(t.scope is _FAST and t.steps for t in targets),
-        fixed_plan=None
-        if any(t.steps for t in targets)
-        else [(t.scope, None, t.root, t.param) for t in targets],
+        names_only=not any(t.steps for t in targets),
         global_roots=tuple(t.root for t in targets if t.scope is _GLOBAL),
         keywords=shape[2],
     )
 
 
+def _write(
+    param: str, scope: str, root: str, steps: tuple[tuple[bool, Any], ...]
+) -> _core.ByRefWrite:
+    """Where ``param`` is written back: the root name in its scope, or the attribute or item
+    of the last step (on the object the steps before it name at each call)."""
+    if not steps:
+        return _core.ByRefWrite(scope, root, param)
+    is_attr, step = steps[-1]
+    return _core.ByRefWrite("attr" if is_attr else "item", step, param)
+
+
 def _plan(
     frame: types.FrameType, locs: Any, call: _Call, passed: list[_Passed], qualname: str
-) -> list[_Write]:
-    """The writes of one call, each argument's object found now; ``ByRefError`` names the
-    argument that cannot be read."""
-    plan: list[_Write] = []
+) -> tuple[tuple[_core.ByRefWrite, ...], list[Any]]:
+    """The writes of one call and the objects of its attribute and item writes, each found
+    now; ``ByRefError`` names the argument that cannot be read."""
+    writes: list[_core.ByRefWrite] = []
+    objects: list[Any] = []
     for param, arg, lvalue in passed:
         steps = lvalue.steps
         root = lvalue.root
         try:
             if not steps:
                 if lvalue.scope is _FAST:
-                    plan.append((_FAST, None, root, param))
+                    writes.append(_write(param, _FAST, root, steps))
                 elif lvalue.scope is _NAMESPACE and root in locs:
-                    plan.append((_NAMESPACE, None, root, param))
+                    writes.append(_write(param, _NAMESPACE, root, steps))
                 else:
                     if root not in frame.f_globals:
                         _read(frame, locs, _GLOBAL, root)  # raises the reason
-                    plan.append((_GLOBAL, None, root, param))
+                    writes.append(_write(param, _GLOBAL, root, steps))
                 continue
             _where, obj = _read(frame, locs, lvalue.scope, root)
             for is_attr, step in steps[:-1]:
                 obj = getattr(obj, step) if is_attr else obj[step]
-            is_attr, step = steps[-1]
-            plan.append(("attr" if is_attr else "item", obj, step, param))
+            writes.append(_write(param, lvalue.scope, root, steps))
+            objects.append(obj)
         except _Refuse as refused:
             raise ByRefError(
                 f"{qualname}() called at {call.where}: the argument for by-reference "
@@ -880,18 +900,19 @@ def _plan(
                 param,
                 call.where,
             ) from None
-    return plan
+    return tuple(writes), objects
 
 
-def _fast_plan(
+def _fast_objects(
     frame: types.FrameType,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     site: _FastSite,
     wrapper: Callable[..., Any],
-) -> list[_Write] | None:
-    """``bind``'s plan for a call at a compiled site, or ``None`` when anything is not
-    as it was (the general path then decides, and words any refusal)."""
+) -> list[Any] | None:
+    """``bind``'s plan for a call at a compiled site, whose writes are ``site.writes``: the
+    objects of its attribute and item writes, or ``None`` when anything is not as it was
+    (the general path then decides, and words any refusal)."""
     if len(args) != site.nargs or (tuple(kwargs) if kwargs else ()) != site.keywords:
         return None
     globals_ = frame.f_globals
@@ -913,37 +934,38 @@ def _fast_plan(
             return None
     elif globals_.get(name) is not wrapper:
         return None
-    fixed_plan = site.fixed_plan
-    if fixed_plan is not None:
+    if site.names_only:
         for root in site.global_roots:
             if root not in globals_:
                 return None
-        return fixed_plan
+        return _NO_OBJECTS
     locs = frame.f_locals if site.needs_locals else None
-    plan: list[_Write] = []
+    objects: list[Any] = []
     for target in site.targets:
-        param, scope, root, steps = target.param, target.scope, target.root, target.steps
+        scope, root, steps = target.scope, target.root, target.steps
         if not steps:
             if scope is _GLOBAL and root not in globals_:
                 return None
-            plan.append((scope, None, root, param))
             continue
         obj = (locs if scope is _FAST else globals_).get(root, _MISSING)  # type: ignore[union-attr]
         if obj is _MISSING:
             return None
         for is_attr, step in steps[:-1]:
             obj = getattr(obj, step) if is_attr else obj[step]
-        is_attr, step = steps[-1]
-        plan.append(("attr" if is_attr else "item", obj, step, param))
-    return plan
+        objects.append(obj)
+    return objects
 
 
 def _write_back(
-    frame: types.FrameType, callee_frame: types.FrameType, plan: list[_Write], qualname: str
+    frame: types.FrameType,
+    callee_frame: types.FrameType,
+    writes: tuple[_core.ByRefWrite, ...],
+    objects: list[Any],
+    qualname: str,
 ) -> None:
     """Write the final values of the by-reference parameters where the plan says (natively:
     ``_core.byref_write_back``, which reads every value before writing any)."""
-    missing = _core.byref_write_back(frame, callee_frame, plan)
+    missing = _core.byref_write_back(frame, callee_frame, writes, objects)
     if missing is not None:
         raise ByRefError(
             f"{qualname}(): by-reference parameter {missing!r} has no value at return "

@@ -30,7 +30,7 @@ import types
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from recompyle import _core
 
@@ -41,27 +41,15 @@ _FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
-#: The kinds of layer: a ``wrap_calls`` wrapper, a ``flat_profile`` timer.
+#: The kinds of layer (``Layer.kind``): a ``wrap_calls`` wrapper, a ``flat_profile`` timer.
 WRAP = "wrap"
 TIME = "time"
 
-
-class Layer(NamedTuple):
-    """One layer a rewritten function's calls go through (innermost first when stacked): a
-    ``wrap_calls`` wrapper (``kind`` WRAP, ``obj`` the wrapper) or a ``flat_profile`` timer
-    (``kind`` TIME, ``obj`` the ``_core.FlatProfile``). The native ``bind`` reads each as
-    its ``(kind, obj)`` pair."""
-
-    kind: str
-    obj: Any
-
-    @classmethod
-    def wrap(cls, wrapper: Any) -> Layer:
-        return cls(WRAP, wrapper)
-
-    @classmethod
-    def time(cls, profile: Any) -> Layer:
-        return cls(TIME, profile)
+#: One layer a rewritten function's calls go through (innermost first when stacked), the
+#: native type the call path reads: ``Layer.wrap(wrapper)`` for a ``wrap_calls`` wrapper
+#: (``kind`` WRAP, ``obj`` the wrapper), ``Layer.time(profile)`` for a ``flat_profile``
+#: timer (``kind`` TIME, ``obj`` the ``_core.FlatProfile``).
+Layer = _core.Layer
 
 
 @dataclass

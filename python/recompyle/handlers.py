@@ -1,6 +1,6 @@
 """The handler stage: Python callbacks around every instrumented call.
 
-Registration lives in the native core so the trampoline can check it without calling
+Registration lives in the native core so the call-site selector can check it without calling
 Python. ``before(event)`` runs before the call with the callee and arguments;
 ``after(event)`` runs once it returned (``event.result``) or raised (``event.exception``,
 re-raised to the caller unchanged after the handlers ran). ``globals(event)`` runs for every

@@ -121,7 +121,7 @@ def _give_selectors_to_the_builtins_copy() -> None:
     live = builtins.__dict__
     marker = live["__build_class__"]
     names = (
-        _core.TRAMPOLINE_NAME,
+        _core.SELECTOR_NAME,
         _core.METHOD_SELECTOR_NAME,
         _core.WRAP_SELECTOR_NAME,
         _core.AWAIT_SELECTOR_NAME,
@@ -150,7 +150,7 @@ def _try_instrument(
     With ``cached``, the bytecode cache is read first and written after a transform; a
     cached module key that another file holds in this process counts as a miss, and the
     transform below salts its way to a free key. ``tracked``: the module's globals are
-    tracked, so the code also reports what its namespace cannot see (``globals.rs``).
+    tracked, so the code also reports what its namespace cannot see (``tracked_globals.rs``).
     ``stamp``: the file's, taken before ``data`` was read from it (see ``recompyle.cache``);
     ``probe=False``: the caller has just asked the cache, skip reading it again."""
     if cached and probe:

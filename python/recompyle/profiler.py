@@ -1,6 +1,6 @@
 """The profiler's Python face: ``Profiler`` objects, per-site rows and the call tree.
 
-Timing happens in the trampoline (two reads of the CPU's time-stamp counter around each
+Timing happens in the call-site selector (two reads of the CPU's time-stamp counter around each
 call, ``crates/recompyle_python/src/profiler.rs``), which keeps one native record per
 process: a flat row per call site and a calling-context tree per thread and per asyncio
 task. This module turns raw counts into named rows, and gives each ``Profiler`` its own

@@ -8,8 +8,9 @@ creates can be tracked (the namespace must be swapped before any code sees it), 
 modules are instrumented as well.
 
 A tracked module is a real ``types.ModuleType`` whose ``__dict__`` is a native ``dict``
-subclass (``recompyle._core.TrackedGlobals``, see ``crates/recompyle_python/src/globals.rs``);
-everything else about the module is unchanged. Modules not tracked keep exact dicts and pay
+subclass (``recompyle._core.TrackedGlobals``, see
+``crates/recompyle_python/src/tracked_globals.rs``); everything else about the module is
+unchanged. Modules not tracked keep exact dicts and pay
 nothing.
 
 Only modules that are loaded already at start-up are imported here.

@@ -15,8 +15,7 @@ use recompyle_transform::function::{self as rewrite, CallFilter, FunctionOptions
 use recompyle_transform::{split_site_id, PositionMap};
 
 use crate::code_object;
-use crate::flat_profile::FlatProfile;
-use crate::function_sites::{FunctionSite, Layer, Layers};
+use crate::function_sites::{FunctionSite, Layer, Layers, PyLayer};
 use crate::transform::InternalTransformError;
 
 static NEXT_KEY: AtomicU32 = AtomicU32::new(0x5EC0_0001);
@@ -51,22 +50,15 @@ impl RewrittenFunction {
     }
 
     /// `code` (compiled from `self.code` and moved to its lines) with original columns and
-    /// each site id constant replaced by a [`FunctionSite`] going through `layers`: a list
-    /// of `("wrap", wrapper)` / `("time", FlatProfile)`, innermost first.
+    /// each site id constant replaced by a [`FunctionSite`] going through `layers` (a list
+    /// of `Layer`, innermost first).
     fn bind<'py>(
         &self,
         code: &Bound<'py, PyAny>,
-        layers: Vec<(String, Bound<'py, PyAny>)>,
+        layers: Vec<Bound<'py, PyLayer>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = code.py();
-        let mut built = Vec::with_capacity(layers.len());
-        for (kind, obj) in layers {
-            built.push(match kind.as_str() {
-                "wrap" => Layer::Wrap(obj.unbind()),
-                "time" => Layer::Time(obj.cast_into::<FlatProfile>()?.unbind()),
-                other => return Err(PyValueError::new_err(format!("unknown layer {other:?}"))),
-            });
-        }
+        let built: Vec<Layer> = layers.iter().map(|l| l.get().layer(py)).collect();
         let direct_wrapper = match built.as_slice() {
             [Layer::Wrap(wrapper)] => Some(wrapper.clone_ref(py)),
             _ => None,

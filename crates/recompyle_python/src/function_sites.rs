@@ -38,6 +38,68 @@ pub(crate) enum Layer {
     Time(Py<FlatProfile>),
 }
 
+impl Layer {
+    fn clone_ref(&self, py: Python<'_>) -> Layer {
+        match self {
+            Layer::Wrap(wrapper) => Layer::Wrap(wrapper.clone_ref(py)),
+            Layer::Time(profile) => Layer::Time(profile.clone_ref(py)),
+        }
+    }
+}
+
+/// One layer as Python holds it (`recompyle.function_rewrite.Layer`, the decorators' list
+/// of a function's layers): `Layer.wrap(wrapper)` for `wrap_calls`, `Layer.time(profile)`
+/// for `flat_profile`. `RewrittenFunction.bind` takes a list of them.
+#[pyclass(frozen, module = "recompyle._core", name = "Layer")]
+pub struct PyLayer(Layer);
+
+impl PyLayer {
+    pub(crate) fn layer(&self, py: Python<'_>) -> Layer {
+        self.0.clone_ref(py)
+    }
+}
+
+#[pymethods]
+impl PyLayer {
+    /// A `wrap_calls` wrapper: called as `wrapper(callee, *args, **kwargs)`.
+    #[staticmethod]
+    fn wrap(wrapper: Py<PyAny>) -> Self {
+        PyLayer(Layer::Wrap(wrapper))
+    }
+
+    /// A `flat_profile` timer adding each call to `profile`.
+    #[staticmethod]
+    fn time(profile: Py<FlatProfile>) -> Self {
+        PyLayer(Layer::Time(profile))
+    }
+
+    /// `"wrap"` or `"time"`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.0 {
+            Layer::Wrap(_) => "wrap",
+            Layer::Time(_) => "time",
+        }
+    }
+
+    /// The wrapper or the `FlatProfile`.
+    #[getter]
+    fn obj(&self, py: Python<'_>) -> Py<PyAny> {
+        match &self.0 {
+            Layer::Wrap(wrapper) => wrapper.clone_ref(py),
+            Layer::Time(profile) => profile.clone_ref(py).into_any(),
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Layer.{}({})",
+            self.kind(),
+            self.obj(py).bind(py).repr()?
+        ))
+    }
+}
+
 pub(crate) type Layers = Arc<Vec<Layer>>;
 
 /// One call site of a rewritten function, stored in its code object's constants.
@@ -218,35 +280,23 @@ pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> 
     )?;
     let _ = PROXY_TYPE.set(TypePtr(proxy));
     Ok((
-        new_selector(py, selector, wrap_vectorcall, None, &WRAP_INFO)?,
-        new_selector(py, selector, wrap_awaited_vectorcall, None, &AWAIT_INFO)?,
+        new_selector(py, selector, wrap_vectorcall::<false>, None, &WRAP_INFO)?,
+        new_selector(py, selector, wrap_vectorcall::<true>, None, &AWAIT_INFO)?,
     ))
 }
 
-/// `__recompyle_w__`'s vectorcall.
+/// The vectorcall of `__recompyle_w__` (`AWAITED` false) and `__recompyle_wa__` (true: the
+/// call is directly awaited).
 ///
 /// # Safety
 /// CPython calls it with the GIL held and a valid vector call.
-unsafe extern "C-unwind" fn wrap_vectorcall(
+unsafe extern "C-unwind" fn wrap_vectorcall<const AWAITED: bool>(
     _callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    unsafe { call_site(args, nargsf, kwnames, false) }
-}
-
-/// `__recompyle_wa__`'s vectorcall: the call is directly awaited.
-///
-/// # Safety
-/// CPython calls it with the GIL held and a valid vector call.
-unsafe extern "C-unwind" fn wrap_awaited_vectorcall(
-    _callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    unsafe { call_site(args, nargsf, kwnames, true) }
+    unsafe { call_site(args, nargsf, kwnames, AWAITED) }
 }
 
 /// `__recompyle_w__(SITE, callee, *args, **kwargs)`: the site's layers, then the callee.

@@ -1,7 +1,7 @@
 //! State shared by every thread but only touched while holding the GIL.
 //!
 //! The per-call path must not take a lock; the GIL already serialises every caller of the
-//! trampoline (free-threaded builds are not supported), so a cell guarded by it is enough.
+//! selectors (free-threaded builds are not supported), so a cell guarded by it is enough.
 
 use std::cell::UnsafeCell;
 

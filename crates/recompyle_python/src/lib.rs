@@ -44,8 +44,7 @@ use recompyle_transform::names;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
-    // `TRAMPOLINE_NAME` is the Python side's name for the call-site selector's name.
-    m.add("TRAMPOLINE_NAME", names::SELECTOR)?;
+    m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
@@ -90,8 +89,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(byref::byref_locals_to_fast, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_run, m)?)?;
     m.add_function(wrap_pyfunction!(byref::byref_write_back, m)?)?;
+    m.add_class::<byref::ByRefCall>()?;
+    m.add_class::<byref::ByRefCallee>()?;
+    m.add_class::<byref::ByRefArg>()?;
+    m.add_class::<byref::ByRefKeyword>()?;
+    m.add_class::<byref::ByRefLvalue>()?;
+    m.add_class::<byref::ByRefStep>()?;
+    m.add_class::<byref::ByRefWrite>()?;
 
     m.add_class::<function_sites::FunctionSite>()?;
+    m.add_class::<function_sites::PyLayer>()?;
     m.add_class::<flat_profile::FlatProfile>()?;
     m.add_class::<function_rewrite::RewrittenFunction>()?;
     m.add_function(wrap_pyfunction!(function_rewrite::rewrite_function, m)?)?;

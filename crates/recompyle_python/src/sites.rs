@@ -9,10 +9,6 @@
 //! warm import of a program nobody listens to never pays for the decoding (two strings
 //! allocated per site, about half a millisecond for 38 stdlib modules).
 
-// `unsafe_op_in_unsafe_fn` (the workspace lint policy) is allowed here until this file's
-// owners give each unsafe operation its own block; every `unsafe fn` states its contract.
-#![allow(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::OsString;
 use std::sync::{Arc, LazyLock, OnceLock};
 
@@ -73,11 +69,15 @@ pub unsafe fn id_of(obj: *mut pyo3::ffi::PyObject) -> Option<u64> {
     // through a byte array (~200 instructions); `PyLong_AsUnsignedLong`, 64-bit wherever
     // `c_ulong` is, runs a short digit loop.
     let id = if std::mem::size_of::<std::ffi::c_ulong>() == 8 {
-        ffi::PyLong_AsUnsignedLong(obj) as u64
+        // SAFETY: `obj` is live and the GIL held (this function's contract); a non-int
+        // gives -1 (u64::MAX) with an exception set, told apart below.
+        unsafe { ffi::PyLong_AsUnsignedLong(obj) as u64 }
     } else {
-        ffi::PyLong_AsUnsignedLongLong(obj)
+        // SAFETY: as above.
+        unsafe { ffi::PyLong_AsUnsignedLongLong(obj) }
     };
-    if id == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+    // SAFETY: the GIL is held (this function's contract).
+    if id == u64::MAX && !unsafe { ffi::PyErr_Occurred() }.is_null() {
         None
     } else {
         Some(id)

@@ -133,7 +133,7 @@ fn on_a_deep_stack(
 
 /// Rewrite the bytes of a module for the interpreter `version`. `filename` is `os.fsencode`
 /// data (a `str` with surrogate escapes, or bytes), never required to be UTF-8; with `track_globals`, add
-/// the reports a tracked namespace cannot make itself (see `globals.rs`).
+/// the reports a tracked namespace cannot make itself (see `tracked_globals.rs`).
 ///
 /// Raises `ParseError` when the bytes do not decode or parse for that version, and
 /// `InternalTransformError` when recompyle itself fails.

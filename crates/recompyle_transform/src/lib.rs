@@ -1,4 +1,4 @@
-//! Rewrite every call expression of a module into one call of the recompyle trampoline.
+//! Rewrite every call expression of a module into a call through one of the recompyle selectors.
 //!
 //! `f(a, *b, k=v, **d)` becomes `__recompyle__(SITE, f)(a, *b, k=v, **d)` and `obj.m(a)`
 //! becomes `__recompyle_m__(SITE, obj).m(a)`: text is inserted at the call's first byte and

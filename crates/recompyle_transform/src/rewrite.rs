@@ -13,7 +13,7 @@ use crate::scope::{
 use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
-use crate::names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR as TRAMPOLINE, WRITE_REPORTER};
+use crate::names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
@@ -236,7 +236,7 @@ impl Rewriter<'_, '_> {
             // `f(a)` -> `__recompyle__(ID, f)(a)`: the interpreter still makes the call.
             _ => {
                 self.edits
-                    .push(Edit::insert(start, format!("{TRAMPOLINE}({id}, ")));
+                    .push(Edit::insert(start, format!("{SELECTOR}({id}, ")));
                 self.edits.push(Edit::insert(open, ")".to_string()));
             }
         }
