@@ -171,8 +171,9 @@ impl Tree {
     }
 
     /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
+    /// Returns the node's site (its flat row), read while the node is at hand.
     #[inline(always)]
-    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) {
+    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) -> u32 {
         let n = &mut self.nodes[frame.node as usize];
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
         let t = &mut n.totals;
@@ -185,6 +186,7 @@ impl Tree {
             t.max_ticks = ticks;
         }
         t.raised += u64::from(raised);
+        n.site
     }
 
     /// Count a call that was not timed (made deeper than the reporting limit).

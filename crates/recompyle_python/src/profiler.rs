@@ -205,8 +205,20 @@ fn init_tasks(py: Python<'_>) {
     }
 }
 
+/// The profile, made on first use. Inlined: every reported call asks for it twice, and the
+/// made-already case is one compare.
+#[inline(always)]
 fn profile(py: Python<'_>) -> &mut Profile {
-    PROFILE.get_mut(py).get_or_insert_with(Profile::default)
+    match PROFILE.get_mut(py) {
+        Some(p) => p,
+        none => new_profile(none),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn new_profile(slot: &mut Option<Profile>) -> &mut Profile {
+    slot.insert(Profile::default())
 }
 
 /// Site-id objects (the int constants in the rewritten code) to dense site indices,
@@ -712,8 +724,7 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
 
 #[inline(always)]
 fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
-    p.tree.add(&mut p.windows, frame, ticks, raised);
-    let dense = p.tree.nodes[frame.node as usize].site;
+    let dense = p.tree.add(&mut p.windows, frame, ticks, raised);
     add(p, dense, ticks, raised);
     if p.timeline.users != 0 {
         record_event(&mut p.timeline, frame, ticks, end, raised);
