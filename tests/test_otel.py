@@ -153,7 +153,10 @@ def test_slow_call_nests_under_lazily_made_ancestors(spans):
     # The ancestors began before the slow call (not when their spans were made).
     assert top.start_time < mid.start_time < nap.start_time < sleep.start_time
     attrs = dict(nap.attributes)
-    assert attrs["code.function.name"] == "nap"
+    # The called function's qualified name (the span's name is the callee as written).
+    assert attrs["code.function.name"] == "otel_prog.nap"
+    assert dict(sleep.attributes)["code.function.name"] == "time.sleep"
+    assert dict(top.attributes)["code.function.name"] == "otel_prog.top"  # a lazy ancestor
     assert attrs["code.file.path"].endswith("otel_prog.py")
     assert (attrs["code.line.number"], attrs["code.column.number"]) == (13, 5)
     assert attrs["recompyle.caller"] == "mid"
@@ -519,3 +522,32 @@ def test_programs_behave_the_same_with_every_call_a_span(program):
         plain.stderr,
         plain.returncode,
     )
+
+
+def test_qualified_name_runs_no_code_of_the_program():
+    from functools import partial
+
+    from recompyle.otel import qualified_name
+
+    seen = []
+
+    class Spy:
+        def method(self):
+            pass
+
+        def __getattr__(self, name):
+            seen.append(name)
+            raise AttributeError(name)
+
+        def __call__(self):
+            pass
+
+    spy = Spy()
+    assert qualified_name(spy.method) == f"{__name__}.{Spy.method.__qualname__}"
+    assert qualified_name(partial(spy.method)) == f"{__name__}.{Spy.method.__qualname__}"
+    assert qualified_name(Spy) == f"{__name__}.{Spy.__qualname__}"
+    assert qualified_name(spy) == f"{__name__}.{Spy.__qualname__}.__call__"
+    assert qualified_name(len) == "builtins.len"
+    assert qualified_name([].append) == "list.append"
+    assert qualified_name(None) is None
+    assert seen == []

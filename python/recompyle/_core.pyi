@@ -225,6 +225,9 @@ class SlowCall:
     @property
     def end_ns(self) -> int: ...
     @property
+    def callee(self) -> Any:
+        """The object called (a function, a method's function, a class, ...), or None."""
+    @property
     def exception(self) -> Optional[BaseException]: ...
     @property
     def span(self) -> Any:

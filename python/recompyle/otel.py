@@ -24,6 +24,16 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
+from functools import partial
+from types import (
+    BuiltinFunctionType,
+    ClassMethodDescriptorType,
+    FunctionType,
+    MethodDescriptorType,
+    MethodType,
+    MethodWrapperType,
+    WrapperDescriptorType,
+)
 from typing import Any, Union
 
 from recompyle import __version__
@@ -149,6 +159,9 @@ class _Spans:
                 made.append(outer)
                 base = trace.set_span_in_context(outer, base)
             span = self.start(tracer, call.site, call.start_ns, base)
+        name = qualified_name(call.callee)
+        if name is not None:
+            span.set_attribute("code.function.name", name)
         exc = call.exception
         if exc is not None:
             from opentelemetry.trace import Status, StatusCode
@@ -159,6 +172,8 @@ class _Spans:
         return made
 
     def start(self, tracer: Any, site: int, start_ns: int, ctx: Any) -> Any:
+        # `code.function.name` is the callee text until the call ends and its callee is known
+        # (a span made for an enclosing call is ended by that call's own slow-call report).
         name, attributes = self.site(site)
         return tracer.start_span(name, context=ctx, attributes=attributes, start_time=start_ns)
 
@@ -278,6 +293,49 @@ def _configure_sdk(exporters: list[Any]) -> None:
     for entry_point in exporters:
         provider.add_span_processor(BatchSpanProcessor(entry_point.load()()))
     trace.set_tracer_provider(provider)
+
+
+_FUNCTION_TYPES = (
+    FunctionType,
+    BuiltinFunctionType,
+    MethodDescriptorType,
+    WrapperDescriptorType,
+    MethodWrapperType,
+    ClassMethodDescriptorType,
+)
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
+_TYPE_MODULE = type.__dict__["__module__"]
+
+
+def qualified_name(callee: object) -> str | None:
+    """The called object's fully qualified name (``module.Class.method``), as OpenTelemetry's
+    ``code.function.name`` wants it, or None (then the callee text stays). Read only from
+    types whose attributes run no code of the program (functions, builtins, methods,
+    ``functools.partial``, classes; any other callable is named by its type's
+    ``__call__``): an ``__getattr__`` of the program's must not see the lookups."""
+    if callee is None:
+        return None
+    for _ in range(4):  # a method of a partial of a method...
+        kind = type(callee)
+        if kind is MethodType:
+            callee = callee.__func__  # type: ignore[attr-defined]
+        elif kind is partial:
+            callee = callee.func  # type: ignore[attr-defined]
+        else:
+            break
+    kind = type(callee)
+    if kind in _FUNCTION_TYPES:
+        qualname = getattr(callee, "__qualname__", None)
+        module = getattr(callee, "__module__", None)
+    elif issubclass(kind, type):
+        qualname = _TYPE_QUALNAME.__get__(callee, kind)
+        module = _TYPE_MODULE.__get__(callee, kind)
+    else:
+        qualname = _TYPE_QUALNAME.__get__(kind, type(kind)) + ".__call__"
+        module = _TYPE_MODULE.__get__(kind, type(kind))
+    if not isinstance(qualname, str):
+        return None
+    return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
 
 
 def start(min_duration: str | None, option: str) -> str | None:

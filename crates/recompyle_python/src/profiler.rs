@@ -323,6 +323,9 @@ pub struct Entry {
     depth: usize,
     /// The site is the operand of `await`.
     awaited: bool,
+    /// Borrowed: the object called (NULL if unknown), which the selector's caller holds
+    /// until the call returns; only the slow-call hook reads it (`code.function.name`).
+    callee: *mut ffi::PyObject,
 }
 
 /// The stack calls go to now: the running asyncio task's, else this thread's, registering
@@ -498,25 +501,31 @@ fn thread_name(py: Python<'_>, ident: u64) -> Option<String> {
     thread.getattr("name").ok()?.extract().ok()
 }
 
-/// Enter a call at the site `site_obj` in this thread's tree; `None` if it is not a site.
+/// Enter a call of `callee` at the site `site_obj` in this thread's tree; `None` if it is
+/// not a site.
 ///
 /// # Safety
-/// `site_obj` must be a live object and the GIL held.
+/// `site_obj` must be a live object and the GIL held; `callee` is live (or NULL) until the
+/// call is left.
 #[inline(always)]
-pub unsafe fn enter(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<Entry> {
+pub unsafe fn enter(
+    py: Python<'_>,
+    site_obj: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+) -> Option<Entry> {
     // SAFETY: as this function's contract.
     let dense = unsafe { dense_of(py, site_obj) }?;
-    Some(enter_dense(py, dense))
+    Some(enter_dense(py, dense, callee))
 }
 
-/// [`enter`] for a site id already converted.
-pub fn enter_id(py: Python<'_>, site: u64) -> Entry {
+/// [`enter`] for a site id already converted (`callee` as there).
+pub fn enter_id(py: Python<'_>, site: u64, callee: *mut ffi::PyObject) -> Entry {
     let dense = dense_of_id(py, site);
-    enter_dense(py, dense)
+    enter_dense(py, dense, callee)
 }
 
 #[inline(always)]
-fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
+fn enter_dense(py: Python<'_>, dense: u32, callee: *mut ffi::PyObject) -> Entry {
     let epoch = EPOCH.get(py).get();
     let stack = my_stack(py, epoch);
     let p = profile(py);
@@ -535,6 +544,7 @@ fn enter_dense(py: Python<'_>, dense: u32) -> Entry {
         epoch,
         depth: stack_ref.frames.len(),
         awaited,
+        callee,
     }
 }
 
@@ -580,6 +590,8 @@ pub struct Pending {
     child_ticks: u64,
     recursive: bool,
     epoch: u64,
+    /// Owned: the object called, for the slow-call hook when the wait ends.
+    callee: Option<Py<PyAny>>,
 }
 
 /// The call `entry` entered returned an awaitable at an awaited site: its frame leaves the
@@ -604,6 +616,8 @@ pub fn pend(py: Python<'_>, entry: Entry) -> Option<Pending> {
         child_ticks: frame.child_ticks,
         recursive: frame.recursive,
         epoch: entry.epoch,
+        // SAFETY: the entry's callee is live (or NULL) while its call has not been left.
+        callee: unsafe { Bound::from_borrowed_ptr_or_opt(py, entry.callee) }.map(Bound::unbind),
     })
 }
 
@@ -669,7 +683,16 @@ fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
     finish(profile(py), &frame, ticks, end, raised);
     if ticks >= crate::slow_calls::min_ticks() {
         // SAFETY: this epoch's stack (checked above).
-        slow_call(py, unsafe { &*stack }, usize::MAX, &frame, end, raised);
+        let callee = pending.callee.as_ref().map_or(null_mut(), |c| c.as_ptr());
+        slow_call(
+            py,
+            unsafe { &*stack },
+            usize::MAX,
+            &frame,
+            end,
+            raised,
+            callee,
+        );
     }
 }
 
@@ -677,7 +700,15 @@ fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
 // minimum is handed over with the calls still open on its thread's stack.
 #[cold]
 #[inline(never)]
-fn slow_call(py: Python<'_>, stack: &Stack, depth: usize, frame: &Frame, end: u64, raised: bool) {
+fn slow_call(
+    py: Python<'_>,
+    stack: &Stack,
+    depth: usize,
+    frame: &Frame,
+    end: u64,
+    raised: bool,
+    callee: *mut ffi::PyObject,
+) {
     let p = profile(py);
     let open_frame = |depth: usize, f: &Frame| {
         let dense = p.tree.nodes.get(f.node as usize)?.site as usize;
@@ -696,7 +727,9 @@ fn slow_call(py: Python<'_>, stack: &Stack, depth: usize, frame: &Frame, end: u6
         .filter_map(|(d, f)| open_frame(d, f))
         .collect();
     let key = stack as *const Stack as usize;
-    crate::slow_calls::ended(py, key, call, open, end, raised);
+    // SAFETY: `callee` is the entry's borrowed callee (its call is being left now) or an
+    // awaited call's own reference, or NULL.
+    unsafe { crate::slow_calls::ended(py, key, call, open, end, raised, callee) };
 }
 
 /// End the call `entry` entered.
@@ -718,7 +751,7 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     finish(p, &frame, ticks, end, raised);
     if ticks >= crate::slow_calls::min_ticks() {
         let depth = stack.frames.len();
-        slow_call(py, stack, depth, &frame, end, raised);
+        slow_call(py, stack, depth, &frame, end, raised, entry.callee);
     }
 }
 

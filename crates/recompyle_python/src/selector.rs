@@ -458,7 +458,7 @@ unsafe fn report(
         // SAFETY: vectorcall is only ever made with the GIL held.
         let py = Python::assume_attached();
         if active == PROFILING | TREE {
-            let Some(entry) = profiler::enter(py, site) else {
+            let Some(entry) = profiler::enter(py, site, callee) else {
                 return forward(callee, bound_self, args, nargsf, kwnames);
             };
             let res = forward(callee, bound_self, args, nargsf, kwnames);
@@ -539,7 +539,7 @@ unsafe fn with_handlers(
             if listeners::in_handler() || !profiling {
                 return forward(callee, bound_self, args, nargsf, kwnames);
             }
-            let timing = Timing::start(py, active, site);
+            let timing = Timing::start(py, active, site, callee);
             let res = forward(callee, bound_self, args, nargsf, kwnames);
             return timing.end_result(py, site, res);
         };
@@ -559,7 +559,7 @@ unsafe fn with_handlers(
             err.restore(py);
             return null_mut();
         }
-        let timing = Timing::start(py, active, site);
+        let timing = Timing::start(py, active, site, callee);
         let res = forward(callee, bound_self, args, nargsf, kwnames);
         if !res.is_null() && awaited::awaitable_if(res, || timing.at_await(py, site)) {
             return awaited_call(py, registered, event, wanted, res, timing, site);
@@ -581,11 +581,11 @@ enum Timing {
 
 impl Timing {
     #[inline(always)]
-    fn start(py: Python<'_>, active: u8, site: u64) -> Timing {
+    fn start(py: Python<'_>, active: u8, site: u64, callee: *mut ffi::PyObject) -> Timing {
         if active & PROFILING == 0 {
             Timing::Off
         } else if active & TREE != 0 {
-            Timing::Tree(profiler::enter_id(py, site))
+            Timing::Tree(profiler::enter_id(py, site, callee))
         } else {
             Timing::Flat(clock::ticks())
         }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::call_tree::NodeId;
@@ -83,6 +84,8 @@ pub struct SlowCall {
     pub site: u64,
     pub start_ns: i64,
     pub end_ns: i64,
+    /// The object called (a function, a method's function, a class, ...), or `None`.
+    pub callee: Option<Py<PyAny>>,
     /// The exception it raised, or `None`.
     pub exception: Option<Py<PyAny>>,
     /// The span made for it earlier (as an ancestor of another slow call), or `None`.
@@ -164,15 +167,19 @@ impl Anchor {
 /// `open` the frames still on that stack (root excluded, outermost first).
 ///
 /// If `raised`, the call's exception is the one set; it is set again afterwards.
+///
+/// # Safety
+/// `callee` is NULL or a live object for the length of this call (borrowed).
 #[cold]
 #[inline(never)]
-pub fn ended(
+pub unsafe fn ended(
     py: Python<'_>,
     stack: usize,
     call: OpenFrame,
     open: Vec<OpenFrame>,
     end: u64,
     raised: bool,
+    callee: *mut ffi::PyObject,
 ) {
     let Some(l) = LISTENER.get_mut(py).as_mut() else {
         return;
@@ -247,6 +254,9 @@ pub fn ended(
         site: call.site,
         start_ns: anchor.ns(call.start),
         end_ns: anchor.ns(end),
+        // SAFETY: `callee` is live or NULL for the length of this call (the caller's
+        // contract); the record takes its own reference.
+        callee: unsafe { Bound::from_borrowed_ptr_or_opt(py, callee) }.map(Bound::unbind),
         exception,
         span,
         parent,
