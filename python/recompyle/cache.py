@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # typing only; `types` is not loaded at start-up on every ver
 __all__ = ["Stamp", "cache_path", "check_mode", "load", "load_current", "stamp_of", "store"]
 
 # Bump when the payload's shape changes.
-LAYOUT = 3
+LAYOUT = 4
 # PEP 552 flags: bit 0 hash-based, bit 1 check the source.
 _FLAGS = (0b11).to_bytes(4, "little")
 _MAGIC = _bootstrap_external.MAGIC_NUMBER

@@ -133,24 +133,6 @@ pub fn register(module_key: u32, filename: OsString, module: String, sites: Vec<
     )
 }
 
-/// The number of sites in a site table (`site_table`'s layout: a `u32` string count, each
-/// string as a `u32` length and its bytes, a `u32` site count, then 28 bytes per site),
-/// checking only the shape: strings and indexes are checked when the table is decoded.
-fn site_count(table: &[u8]) -> Option<usize> {
-    fn u32_at(table: &[u8], at: usize) -> Option<usize> {
-        let bytes = table.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
-    }
-    let strings = u32_at(table, 0)?;
-    let mut at = 4usize;
-    for _ in 0..strings {
-        at = at.checked_add(4)?.checked_add(u32_at(table, at)?)?;
-    }
-    let count = u32_at(table, at)?;
-    let rows = table.len().checked_sub(at + 4)?;
-    (rows == count.checked_mul(7 * 4)?).then_some(count)
-}
-
 /// Register the site table a cache file stored (`Transformed.site_table`'s bytes) under
 /// `module_key`; false if the key belongs to another file. Bytes of the wrong shape raise
 /// `ValueError`; the table is decoded on the first lookup of one of its sites.
@@ -161,7 +143,7 @@ pub fn register_site_table(
     module: String,
     table: &[u8],
 ) -> PyResult<bool> {
-    let count = site_count(table)
+    let count = site_table::site_count(table)
         .ok_or_else(|| PyValueError::new_err("malformed site table: wrong shape"))?;
     Ok(insert(
         module_key,
@@ -206,18 +188,19 @@ mod tests {
             callee: callee.to_owned(),
             qualname: "<module>".to_owned(),
             awaited: false,
+            names: Vec::new(),
         }
     }
 
     #[test]
     fn site_count_reads_the_shape_only() {
         let table = site_table::encode(&[site("f"), site("g"), site("f")]);
-        assert_eq!(site_count(&table), Some(3));
-        assert_eq!(site_count(&table[..table.len() - 1]), None);
-        assert_eq!(site_count(&[]), None);
+        assert_eq!(site_table::site_count(&table), Some(3));
+        assert_eq!(site_table::site_count(&table[..table.len() - 1]), None);
+        assert_eq!(site_table::site_count(&[]), None);
         let mut longer = table.clone();
-        longer.extend_from_slice(&[0; 28]);
-        assert_eq!(site_count(&longer), None);
+        longer.extend_from_slice(&[0; site_table::ROW]);
+        assert_eq!(site_table::site_count(&longer), None);
     }
 
     #[test]

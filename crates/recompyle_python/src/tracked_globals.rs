@@ -456,17 +456,10 @@ pub fn is_tracked_namespace(namespace: &Bound<'_, PyAny>) -> bool {
     unsafe { is_tracked(namespace.as_ptr()) }
 }
 
-/// The names of a reporting site (`"x,y"` in the site table's callee column).
+/// The names a write-report site stores (the site table's `names`).
 fn site_names(site: u64) -> Option<Vec<String>> {
     let (module, index) = sites::lookup(site)?;
-    Some(
-        module.sites[index]
-            .callee
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-    )
+    Some(module.sites[index].names.clone())
 }
 
 /// Report each name `site` stored; true when a handler's `BaseException` is now set.

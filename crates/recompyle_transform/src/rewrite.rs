@@ -42,6 +42,10 @@ pub struct Site {
     /// The call is the operand of `await` (`await f(x)`): the profiler times it until the
     /// awaited result is ready.
     pub awaited: bool,
+    /// The module globals a reporting site reports, in order: those a [`WRITE_REPORTER`]
+    /// site stores, the one a [`CLASS_READ_REPORTER`] site reads; empty at a call site.
+    /// (Its `callee` is those names as text, for display only.)
+    pub names: Vec<String>,
 }
 
 /// The rewritten module.
@@ -131,6 +135,7 @@ impl Rewriter<'_, '_> {
             callee,
             qualname: self.scopes.qualname().to_string(),
             awaited,
+            names: Vec::new(),
         });
     }
 
@@ -167,6 +172,9 @@ impl Rewriter<'_, '_> {
             format!("{prefix}{WRITE_REPORTER}({id}){suffix}"),
         ));
         self.push_site(range, names.join(","), false);
+        if let Some(site) = self.sites.last_mut() {
+            site.names = names;
+        }
     }
 
     /// Whether a name loaded here is a class body's LOAD_NAME to wrap.
@@ -194,6 +202,9 @@ impl Rewriter<'_, '_> {
         ));
         self.edits.push(Edit::insert(range.end(), ")".to_string()));
         self.push_site(range, self.text(range), false);
+        if let Some(site) = self.sites.last_mut() {
+            site.names = vec![name.id.to_string()];
+        }
     }
 
     /// A comprehension in a class body: its first iterable is evaluated by the class body,

@@ -3,14 +3,20 @@
 //! A warm import reads the table back for every cached module, so it is a flat binary
 //! record decoded in Rust rather than Python tuples to unmarshal and convert: each distinct
 //! string once (a function's sites share its qualname, calls of `len` their callee text),
-//! then seven little-endian `u32`s per site, the last two indexes into the strings.
+//! then eight little-endian `u32`s per site, the last three indexes into the strings.
 //!
 //! ```text
 //! u32 string count, then per string: u32 byte length, UTF-8 bytes
-//! u32 site count,   then per site:   line, col, end_line, end_col, flags, callee, qualname
+//! u32 site count,   then per site:   line, col, end_line, end_col, flags, callee, qualname,
+//!                                    names
 //! ```
 //!
-//! `flags` bit 0: the call is the operand of `await` ([`Site::awaited`]).
+//! `flags` bit 0: the call is the operand of `await` ([`Site::awaited`]). `names`: a
+//! write-report site's [`Site::names`], one string of the names each followed by NUL (no
+//! identifier holds one), or `u32::MAX` for none.
+
+/// `names` of a site that stores none (a call site).
+const NO_NAMES: u32 = u32::MAX;
 
 use std::collections::HashMap;
 
@@ -29,31 +35,44 @@ impl std::fmt::Display for BadSiteTable {
 impl std::error::Error for BadSiteTable {}
 
 /// Bytes per site.
-const ROW: usize = 7 * 4;
+pub const ROW: usize = 8 * 4;
+
+/// The index of `s` in `strings`, added once.
+fn intern<'a>(s: &'a str, strings: &mut Vec<&'a str>, index: &mut HashMap<&'a str, u32>) -> u32 {
+    // Narrowing is exact: a table has at most three strings per site, and a module's site
+    // indexes are u32.
+    *index.entry(s).or_insert_with(|| {
+        strings.push(s);
+        (strings.len() - 1) as u32
+    })
+}
 
 /// The bytes of `sites`.
 pub fn encode(sites: &[Site]) -> Vec<u8> {
     let mut strings: Vec<&str> = Vec::new();
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut rows = Vec::with_capacity(sites.len());
-    for site in sites {
-        let mut ids = [0u32; 2];
-        for (id, s) in ids.iter_mut().zip([&site.callee, &site.qualname]) {
-            // Narrowing is exact: a table has at most two strings per site, and a module's
-            // site indexes are u32.
-            *id = *index.entry(s.as_str()).or_insert_with(|| {
-                strings.push(s.as_str());
-                (strings.len() - 1) as u32
-            });
-        }
+    let names: Vec<String> = sites
+        .iter()
+        .map(|site| site.names.iter().map(|n| format!("{n}\0")).collect())
+        .collect();
+    for (site, joined) in sites.iter().zip(&names) {
+        let callee = intern(&site.callee, &mut strings, &mut index);
+        let qualname = intern(&site.qualname, &mut strings, &mut index);
+        let names = if joined.is_empty() {
+            NO_NAMES
+        } else {
+            intern(joined, &mut strings, &mut index)
+        };
         rows.push([
             site.line,
             site.col,
             site.end_line,
             site.end_col,
             u32::from(site.awaited),
-            ids[0],
-            ids[1],
+            callee,
+            qualname,
+            names,
         ]);
     }
     let text: usize = strings.iter().map(|s| s.len() + 4).sum();
@@ -92,6 +111,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The number of sites in a site table, checking only its shape (a warm import registers
+/// a cached table without decoding it): strings and indexes are checked by [`decode`].
+pub fn site_count(table: &[u8]) -> Option<usize> {
+    fn u32_at(table: &[u8], at: usize) -> Option<usize> {
+        let bytes = table.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+    let strings = u32_at(table, 0)?;
+    let mut at = 4usize;
+    for _ in 0..strings {
+        at = at.checked_add(4)?.checked_add(u32_at(table, at)?)?;
+    }
+    let count = u32_at(table, at)?;
+    let rows = table.len().checked_sub(at + 4)?;
+    (rows == count.checked_mul(ROW)?).then_some(count)
+}
+
 /// The sites in `data`, as [`encode`] wrote them.
 pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
     let mut r = Reader { data };
@@ -120,7 +156,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
     };
     let mut sites = Vec::with_capacity(nsites);
     for _ in 0..nsites {
-        let mut f = [0u32; 7];
+        let mut f = [0u32; 8];
         for v in &mut f {
             *v = r.u32()?;
         }
@@ -132,6 +168,15 @@ pub fn decode(data: &[u8]) -> Result<Vec<Site>, BadSiteTable> {
             awaited: f[4] & 1 != 0,
             callee: string(f[5])?,
             qualname: string(f[6])?,
+            names: if f[7] == NO_NAMES {
+                Vec::new()
+            } else {
+                let joined = string(f[7])?;
+                let Some(body) = joined.strip_suffix('\0') else {
+                    return Err(BadSiteTable("names not NUL-terminated"));
+                };
+                body.split('\0').map(str::to_owned).collect()
+            },
         });
     }
     Ok(sites)
@@ -149,6 +194,7 @@ mod tests {
             end_col: 9,
             callee: callee.into(),
             qualname: qualname.into(),
+            names: Vec::new(),
             awaited: line & 1 == 0,
         }
     }
@@ -168,6 +214,16 @@ mod tests {
             u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
             6
         );
+    }
+
+    #[test]
+    fn round_trip_keeps_a_write_report_sites_names() {
+        let mut write = site(5, "x,y", "f");
+        write.names = vec!["x".into(), "y".into()];
+        let mut one = site(6, "z", "f");
+        one.names = vec!["z".into()];
+        let sites = vec![site(1, "len", "f"), write, one];
+        assert_eq!(decode(&encode(&sites)), Ok(sites));
     }
 
     #[test]
