@@ -145,26 +145,40 @@ fn is_frame_sensitive(py: Python<'_>, callee: *mut ffi::PyObject) -> bool {
     FRAME_SENSITIVE.get(py).iter().any(|o| o.as_ptr() == callee)
 }
 
-/// Call `layers[..n]` then the callee. `args[-1]` may be overwritten for the call's
-/// duration when `slot` is true. (The arguments are the vectorcall's own, passed through.)
+/// The call a wrapped site makes, passed through its layers unchanged: the vectorcall's own
+/// arguments, all borrowed from the caller for the call's duration.
+#[derive(Clone, Copy)]
+struct WrappedCall {
+    callee: *mut ffi::PyObject,
+    /// `nargs` positional values, then one per keyword name.
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+    /// `args[-1]` may be overwritten for the call's duration
+    /// (`PY_VECTORCALL_ARGUMENTS_OFFSET`).
+    slot: bool,
+}
+
+/// Call `layers[..n]` then the callee.
 ///
 /// # Safety
-/// The GIL is held; `callee` is live, and `args`/`nargs`/`kwnames` are a valid vector call
-/// (`nargs` positional values, then one per keyword name); with `slot`, `args[-1]` may be
-/// written during the call.
-#[allow(clippy::too_many_arguments)]
+/// The GIL is held; `call.callee` is live, and `call`'s arguments are a valid vector call;
+/// with `call.slot`, `args[-1]` may be written during the call.
 unsafe fn call_layers(
     py: Python<'_>,
     layers: &Layers,
     n: usize,
-    callee: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: usize,
-    kwnames: *mut ffi::PyObject,
-    slot: bool,
+    call: WrappedCall,
     awaited: bool,
 ) -> *mut ffi::PyObject {
     unsafe {
+        let WrappedCall {
+            callee,
+            args,
+            nargs,
+            kwnames,
+            slot,
+        } = call;
         if n == 0 {
             let flag = if slot {
                 ffi::PY_VECTORCALL_ARGUMENTS_OFFSET
@@ -177,8 +191,7 @@ unsafe fn call_layers(
             Layer::Time(profile) => {
                 let id = profile.get().id;
                 let start = clock::ticks();
-                let result =
-                    call_layers(py, layers, n - 1, callee, args, nargs, kwnames, slot, false);
+                let result = call_layers(py, layers, n - 1, call, false);
                 if awaited && !result.is_null() {
                     if let Some(timer) = AWAIT_TIMER.get(py).as_ref() {
                         let built = timer.bind(py).call1((
@@ -201,17 +214,7 @@ unsafe fn call_layers(
             }
             Layer::Wrap(wrapper) => {
                 if is_frame_sensitive(py, callee) {
-                    return call_layers(
-                        py,
-                        layers,
-                        n - 1,
-                        callee,
-                        args,
-                        nargs,
-                        kwnames,
-                        slot,
-                        awaited,
-                    );
+                    return call_layers(py, layers, n - 1, call, awaited);
                 }
                 let first = if n == 1 {
                     callee
@@ -332,17 +335,14 @@ unsafe fn call_site(
         }
         let _depth = WRAPPED_CALLS.enter(py);
         let layers = &site.layers;
-        call_layers(
-            py,
-            layers,
-            layers.len(),
-            *args.add(1),
-            args.add(2),
-            nargs - 2,
+        let call = WrappedCall {
+            callee: *args.add(1),
+            args: args.add(2),
+            nargs: nargs - 2,
             kwnames,
-            true,
-            awaited,
-        )
+            slot: true,
+        };
+        call_layers(py, layers, layers.len(), call, awaited)
     }
 }
 
@@ -393,17 +393,14 @@ unsafe extern "C-unwind" fn proxy_vectorcall(
         let layers = Arc::from_raw((*proxy).layers);
         let callee = (*proxy).callee;
         ffi::Py_INCREF(callee);
-        let result = call_layers(
-            py,
-            &layers,
-            (*proxy).n,
+        let call = WrappedCall {
             callee,
             args,
-            ffi::PyVectorcall_NARGS(nargsf) as usize,
+            nargs: ffi::PyVectorcall_NARGS(nargsf) as usize,
             kwnames,
             slot,
-            (*proxy).awaited,
-        );
+        };
+        let result = call_layers(py, &layers, (*proxy).n, call, (*proxy).awaited);
         ffi::Py_DECREF(callee);
         result
     }
