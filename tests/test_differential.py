@@ -18,7 +18,7 @@ instrumented ones never do) cannot make the runs differ:
     ``python -m`` is the cleanest wrapper: both runs go through the very same runpy frames
     (``<frozen runpy>``), so even tracebacks are comparable verbatim, and it imports the
     program through ``sys.meta_path`` where the hook's finder swaps in its loader. No profile
-    report is asked for here, so this route also covers the trampoline without the profiler.
+    report is asked for here, so this route also covers the selectors without the profiler.
     A third run, the *probe* (``PROBE``: the same variables plus a JSON report, the program
     run by runpy as ``-m`` does), must report calls at the program's own sites: the
     comparison is not vacuous.

@@ -1,4 +1,4 @@
-"""Events, handlers and the trampoline, in-process."""
+"""Events, handlers and the call-site proxy, in-process."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """recompyle.byref under instrumentation: every call site of this file goes through the
-trampoline (and the profiler's CallProxy on the run route), which must not change what byref
+call-site selector (and the profiler's CallProxy on the run route), which must not change what byref
 finds at the caller's position, nor the file:line:col its errors name."""
 import functools
 import sys
