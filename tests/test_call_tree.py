@@ -138,6 +138,32 @@ async def fan_out():
     both = await asyncio.gather(fetch(0.03), fetch(0.06))
     task = asyncio.create_task(fetch(0.01), name="single")
     return first, both, await task
+
+async def short(i):
+    await asyncio.sleep(0)
+    return leaf(i)
+
+async def one_by_one(n):
+    for i in range(n):
+        await asyncio.create_task(short(i))
+
+async def in_batches(n, size):
+    for start in range(0, n, size):
+        await asyncio.gather(*[short(i) for i in range(start, start + size)])
+
+async def kept(n):
+    tasks = [asyncio.create_task(short(i)) for i in range(n)]
+    for t in tasks:
+        await t
+    return tasks
+
+async def flat_waits():
+    return await slow(0.05) + await Suspend2()
+
+class Suspend2:
+    def __await__(self):
+        yield
+        return 2
 """
 
 
@@ -295,14 +321,16 @@ def test_interleaved_tasks_keep_their_calls_apart(prog):
     with recompyle.Profiler() as p:
         asyncio.run(prog.many())
     roots = p.tree()
-    tasks = task_roots(roots)
-    assert len(tasks) == 101, "the main task and the 100 it gathers"
-    assert len({r.name for r in tasks}) == 101
+    tasks = {r.name: r for r in task_roots(roots)}
+    # The tasks of one coroutine add up under one root: the main task's and the 50 and 50
+    # gathered ones'.
+    assert sorted(tasks) == ["many", "task_a", "task_b"]
     assert_within_parents(roots)
-    for r in tasks:
-        # Each gathered task's own calls are the top of its own tree.
-        top = {c.callee for c in r.children}
-        assert top <= {"a_work", "b_work", "asyncio.sleep", "range"} or "asyncio.gather" in top
+    # Each gathered task's own calls are the top of its coroutine's tree.
+    assert {c.callee for c in tasks["task_a"].children} == {"a_work", "asyncio.sleep", "range"}
+    assert {c.callee for c in tasks["task_b"].children} == {"b_work", "asyncio.sleep", "range"}
+    assert only(tasks["task_a"].children, "a_work").calls == 150
+    assert only(tasks["task_a"].children, "range").calls == 50
     nodes = all_nodes(roots)
     a_work = [n for n in nodes if n.callee == "a_work"]
     b_work = [n for n in nodes if n.callee == "b_work"]
@@ -556,3 +584,82 @@ def test_a_native_reset_while_running_starts_the_view_from_zero(prog):
         recompyle._core.profiler_reset()  # what a forked child does
         prog.mid(1)
     assert sorted((r.callee, r.calls) for r in p.stats()) == [("leaf", 1), ("range", 1)]
+
+
+def _node_rows() -> int:
+    from recompyle import _core
+
+    return len(_core.profiler_counts().nodes)
+
+
+@pytest.mark.parametrize("shape", ["one_by_one", "in_batches", "kept"])
+def test_many_tasks_keep_the_tree_bounded_and_the_totals_exact(prog, shape):
+    """Tasks of one coroutine share a root, and a finished task's stack is freed: the tree
+    grows with distinct paths, not with tasks, and its counts are every task's calls."""
+    import asyncio
+
+    from recompyle import _core
+
+    def run(n: int):
+        if shape == "one_by_one":
+            return prog.one_by_one(n)
+        if shape == "in_batches":
+            return prog.in_batches(n, 100)
+        return prog.kept(n)
+
+    with recompyle.Profiler():  # the sites and the loop's own paths, once
+        asyncio.run(run(100))
+    _core.profiler_reset()
+    with recompyle.Profiler() as p:
+        asyncio.run(run(100))
+    nodes_at_100 = _node_rows()
+    with recompyle.Profiler() as p:
+        asyncio.run(run(10_000))
+    counts = _core.profiler_counts()
+    assert len(counts.nodes) == nodes_at_100, "no node per task"
+    assert len(counts.roots) == len({(t, n) for _, t, n, _ in counts.roots}) <= 4
+    if shape == "kept":
+        # The program held all 10,000 tasks at once: their stacks are kept until a sweep
+        # (when the stacks kept have doubled) finds them gone.
+        assert counts.task_stacks <= 10_000 + 300
+    else:
+        assert counts.task_stacks <= 300, "finished tasks' stacks are freed"
+    roots = p.tree()
+    (short,) = [r for r in task_roots(roots) if r.name == "short"]
+    leaf = only(short.children, "leaf")
+    sleep = only(short.children, "asyncio.sleep")
+    assert (leaf.calls, sleep.calls) == (10_000, 10_000)
+    flat = {r.callee: r for r in p.stats()}
+    # Exact: the tree's nodes of a site add up to its flat row, call for call.
+    for callee, node in (("leaf", leaf), ("asyncio.sleep", sleep)):
+        assert (node.calls, node.total_ns, node.max_ns) == (
+            flat[callee].calls,
+            flat[callee].total_ns,
+            flat[callee].max_ns,
+        )
+    assert_within_parents(roots)
+
+
+def test_flat_only_mode_times_an_awaited_call_until_its_result_is_ready(prog):
+    """Without the tree, an awaited call's row still counts the wait (suspensions
+    included), once per call; a call only creating a coroutine keeps its creation time."""
+    import asyncio
+
+    with recompyle.Profiler(tree=False) as p:
+        assert asyncio.run(prog.flat_waits()) == 2.05
+        assert asyncio.run(prog.fan_out())[0] == 0.02
+    assert p.tree() == []
+    rows = {r.callee: r for r in p.stats()}
+    assert rows["slow"].calls == 1 and rows["slow"].total_ns >= 50_000_000
+    assert rows["Suspend2"].calls == 1, "an awaitable object's call is counted once"
+    fetches = sorted((r for r in p.stats() if r.callee == "fetch"), key=lambda r: (r.line, r.col))
+    # fetch(0.02) awaited (>= 20 ms); fetch(0.03), fetch(0.06) and fetch(0.01) only created
+    # at their sites (wrapped in tasks by gather and create_task).
+    assert [r.calls for r in fetches] == [1, 1, 1, 1]
+    assert fetches[0].total_ns >= 20_000_000
+    assert all(r.total_ns < 10_000_000 for r in fetches[1:])
+    gather = rows["asyncio.gather"]
+    assert gather.calls == 1 and gather.total_ns >= 60_000_000
+    with recompyle.Profiler() as tree:
+        asyncio.run(prog.flat_waits())
+    assert {r.callee: r.calls for r in tree.stats()}["slow"] == 1

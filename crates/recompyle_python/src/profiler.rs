@@ -60,12 +60,20 @@ struct Root {
 }
 
 /// A task seen by the profiler: a weak reference to it (its address alone could be reused
-/// by a later task) and its stack.
+/// by a later task), the context it ran in, and its stack.
+///
+/// The stack is freed once no call can reach it: the task is gone and nothing but the
+/// profile holds the context any more. Calls find their stack by the thread's current
+/// context (`MINE` keeps a strong reference to the one it caches, and a call in progress
+/// runs in its context, which the thread state holds), so while anyone else holds the
+/// context (a task sharing it through `context=`, a cache, a call) the stack stays.
 struct TaskStack {
     /// Owned: a weak reference to the task.
     weak: Py<PyAny>,
-    /// Borrowed from [`Profile::stacks`].
-    stack: *mut Stack,
+    /// Owned: the `contextvars` context current when the task was first seen.
+    context: Py<PyAny>,
+    /// Its own allocation, so its address stays while the map moves the entry.
+    stack: Box<Stack>,
 }
 
 /// One recorded call for the timeline.
@@ -110,12 +118,18 @@ struct Profile {
     stacks: Vec<Box<Stack>>,
     /// Task address → its stack.
     tasks: HashMap<usize, TaskStack, BuildHasherDefault<IdHasher>>,
+    /// Stacks of dead tasks whose address a newer task took, not yet freed.
+    retired: Vec<TaskStack>,
+    /// Stacks kept (`tasks` and `retired`) at which the next sweep frees those no call can
+    /// reach.
+    sweep_at: usize,
+    /// (thread id, the task's coroutine) → the aggregate root its tasks share.
+    task_roots: HashMap<(u64, String), NodeId>,
+    /// Tasks given a root of their own (while a timeline with room records), at most the
+    /// timeline's cap per epoch.
+    own_task_roots: usize,
     timeline: Timeline,
 }
-
-// SAFETY: the raw stack pointers in `tasks` point into `stacks`; the whole profile is only
-// touched with the GIL held (GilCell).
-unsafe impl Send for TaskStack {}
 
 static PROFILE: GilCell<Option<Profile>> = GilCell::new(None);
 
@@ -301,18 +315,88 @@ pub fn record(py: Python<'_>, site: u64, ticks: u64, raised: bool) {
     add(profile(py), d, ticks, raised);
 }
 
-/// Record one call of the site whose id object is `site_obj` (an exact int), flat only.
+/// End a flat-only call of the site whose id object is `site_obj` (an exact int), begun at
+/// tick `t0`, which returned `res` (NULL if it raised); returns what the caller gets: `res`,
+/// or for a call at an awaited site that returned something awaitable, an
+/// [`awaited::Awaited`] that records the call when the awaited result is ready (as the tree
+/// does). A call at any other site costs one more look at its dense row.
 ///
 /// # Safety
-/// `site_obj` must be a live int object and the GIL held.
+/// `site_obj` must be a live int object and the GIL held; `res` is a new reference or NULL
+/// (then with the error set).
 #[inline(always)]
-pub unsafe fn record_obj(py: Python<'_>, site_obj: *mut ffi::PyObject, ticks: u64, raised: bool) {
+pub unsafe fn record_obj_result(
+    py: Python<'_>,
+    site_obj: *mut ffi::PyObject,
+    t0: u64,
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let end = clock::ticks();
     // SAFETY: as this function's contract.
     if let Some(d) = unsafe { dense_of(py, site_obj) } {
         if let Some(p) = PROFILE.get_mut(py) {
-            add(p, d, ticks, raised);
+            if p.awaited.get(d as usize) == Some(&true) && !res.is_null() {
+                // SAFETY: the GIL is held and `res` is a new reference (taken over).
+                return unsafe { flat_awaited(py, d, t0, end, res) };
+            }
+            add(p, d, end.wrapping_sub(t0), res.is_null());
         }
     }
+    res
+}
+
+/// A flat-only call at an awaited site returned `res`: if it is awaitable, its record waits
+/// for the awaited result; otherwise it is recorded now, ended at `end`.
+///
+/// # Safety
+/// The GIL is held, no error is set, and `res` is a new reference, taken over.
+#[cold]
+#[inline(never)]
+unsafe fn flat_awaited(
+    py: Python<'_>,
+    dense: u32,
+    t0: u64,
+    end: u64,
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: `res` is live.
+    if unsafe { awaited::awaitable(res) } {
+        let pending = pend_flat_dense(py, dense, t0);
+        // SAFETY: the GIL is held, no error is set, `res` is awaitable and handed over.
+        return unsafe { awaited::wrap(py, res, Some(pending), None) };
+    }
+    add(profile(py), dense, end.wrapping_sub(t0), false);
+    res
+}
+
+/// The record of a flat-only call at the site `site` (a site id), begun at tick `t0`, that
+/// returned an awaitable at an awaited site: it ends when the awaited result is ready.
+pub fn pend_flat(py: Python<'_>, site: u64, t0: u64) -> Pending {
+    let dense = dense_of_id(py, site);
+    pend_flat_dense(py, dense, t0)
+}
+
+fn pend_flat_dense(py: Python<'_>, dense: u32, t0: u64) -> Pending {
+    Pending {
+        node: FLAT_ONLY,
+        site: dense,
+        parent: FLAT_ONLY,
+        start: t0,
+        child_ticks: 0,
+        recursive: false,
+        epoch: EPOCH.get(py).get(),
+        callee: None,
+    }
+}
+
+/// [`Pending::node`] of a flat-only record (no tree node).
+const FLAT_ONLY: NodeId = NodeId::MAX;
+
+/// Whether the site `site` (a site id) is the operand of `await`, from the profile's own
+/// column (the flat-only handler path asks it only for calls that returned an awaitable).
+pub fn site_awaited(py: Python<'_>, site: u64) -> bool {
+    let dense = dense_of_id(py, site);
+    profile(py).awaited.get(dense as usize) == Some(&true)
 }
 
 /// A call entered in the tree, to be ended by [`leave`].
@@ -357,7 +441,7 @@ fn switch_stack(py: Python<'_>, epoch: u64, ctx: *mut ffi::PyObject) -> *mut Sta
         task
     };
     let stack = match task {
-        Some(task) => task_stack(py, epoch, &task),
+        Some(task) => task_stack(py, epoch, &task, ctx),
         None => thread_stack(py, epoch),
     };
     if let Some(err) = pending {
@@ -384,12 +468,17 @@ fn thread_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
     // SAFETY: the GIL is held.
     let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
     let name = thread_name(py, thread_id);
-    let ptr = new_root(profile(py), thread_id, name, false);
+    let p = profile(py);
+    let node = add_root(p, thread_id, name, false);
+    let mut stack = Box::new(Stack::new(node));
+    let ptr: *mut Stack = &mut *stack;
+    p.stacks.push(stack);
     THREAD.with(|m| m.set((epoch, ptr)));
     ptr
 }
 
-fn new_root(p: &mut Profile, thread_id: u64, name: Option<String>, task: bool) -> *mut Stack {
+/// A new root of the tree (a thread, a task, or the tasks of one coroutine); its node.
+fn add_root(p: &mut Profile, thread_id: u64, name: Option<String>, task: bool) -> NodeId {
     let root = p.roots.len() as u32;
     let node = p.tree.add_root(root);
     p.roots.push(Root {
@@ -398,10 +487,7 @@ fn new_root(p: &mut Profile, thread_id: u64, name: Option<String>, task: bool) -
         name,
         task,
     });
-    let mut stack = Box::new(Stack::new(node));
-    let ptr: *mut Stack = &mut *stack;
-    p.stacks.push(stack);
-    ptr
+    node
 }
 
 /// asyncio's running task on this thread, if a loop runs here; asked of the C accelerator
@@ -457,15 +543,22 @@ unsafe fn weak_target(weak: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }
 }
 
-/// The stack of `task` (a new root, named by the task's name, on first sight).
-fn task_stack(py: Python<'_>, epoch: u64, task: &Bound<'_, PyAny>) -> *mut Stack {
-    let _ = epoch;
+/// The stack of `task`, first seen while `ctx` (live, not NULL) was the thread's context:
+/// a stack of its own, whose root is the aggregate root of the task's coroutine on this
+/// thread (or, while a timeline with room records, a root of the task's own, named by the
+/// task's name, so that its events have a lane of their own).
+fn task_stack(
+    py: Python<'_>,
+    epoch: u64,
+    task: &Bound<'_, PyAny>,
+    ctx: *mut ffi::PyObject,
+) -> *mut Stack {
     let key = task.as_ptr() as usize;
-    if let Some(t) = profile(py).tasks.get(&key) {
+    if let Some(t) = profile(py).tasks.get_mut(&key) {
         // SAFETY: the GIL is held and `weak` is a weak reference.
         let alive = unsafe { weak_target(t.weak.as_ptr()) } == task.as_ptr();
         if alive {
-            return t.stack;
+            return &mut *t.stack;
         }
     }
     // SAFETY: the GIL is held; `task` is live.
@@ -476,16 +569,125 @@ fn task_stack(py: Python<'_>, epoch: u64, task: &Bound<'_, PyAny>) -> *mut Stack
     }
     // SAFETY: a new reference.
     let weak = unsafe { Bound::from_owned_ptr(py, weak) }.unbind();
+    // SAFETY: `ctx` is the thread's live current context.
+    let context = unsafe { Bound::from_borrowed_ptr(py, ctx) }.unbind();
     let name = task
         .call_method0("get_name")
         .ok()
         .and_then(|n| n.extract::<String>().ok());
+    let coroutine = coroutine_of(task);
     // SAFETY: the GIL is held.
     let thread_id = unsafe { ffi::PyThread_get_thread_ident() } as u64;
+    // Freed stacks are dropped once the profile is no longer borrowed: releasing a context
+    // may run any code (its values' finalizers), reported calls included.
+    let mut freed: Vec<TaskStack> = Vec::new();
     let p = profile(py);
-    let stack = new_root(p, thread_id, name, true);
-    p.tasks.insert(key, TaskStack { weak, stack });
-    stack
+    if p.tasks.len() + p.retired.len() >= p.sweep_at {
+        sweep(p, &mut freed);
+        p.sweep_at = (2 * (p.tasks.len() + p.retired.len())).max(64);
+    }
+    let t = &p.timeline;
+    let own = t.users != 0 && t.events.len() < t.cap && p.own_task_roots < t.cap;
+    let node = if own {
+        p.own_task_roots += 1;
+        add_root(p, thread_id, name, true)
+    } else {
+        let (key, label) = match coroutine {
+            Some(c) => c,
+            None => name_pattern(name.as_deref().unwrap_or("")),
+        };
+        match p.task_roots.get(&(thread_id, key.clone())) {
+            Some(&node) => node,
+            None => {
+                let node = add_root(p, thread_id, Some(label), true);
+                p.task_roots.insert((thread_id, key), node);
+                node
+            }
+        }
+    };
+    let mut stack = Box::new(Stack::new(node));
+    let ptr: *mut Stack = &mut *stack;
+    let entry = TaskStack {
+        weak,
+        context,
+        stack,
+    };
+    if let Some(old) = p.tasks.insert(key, entry) {
+        p.retired.push(old);
+    }
+    drop(freed);
+    ptr
+}
+
+/// What the aggregate root of `task`'s tasks is keyed and named by: its coroutine's code
+/// (file, first line, qualified name) and qualified name; `None` if it has none to ask.
+fn coroutine_of(task: &Bound<'_, PyAny>) -> Option<(String, String)> {
+    let py = task.py();
+    let coro = task.call_method0(pyo3::intern!(py, "get_coro")).ok()?;
+    if coro.is_none() {
+        return None;
+    }
+    let code = coro
+        .getattr(pyo3::intern!(py, "cr_code"))
+        .or_else(|_| coro.getattr(pyo3::intern!(py, "gi_code")))
+        .ok()?;
+    let qualname: String = code
+        .getattr(pyo3::intern!(py, "co_qualname"))
+        .or_else(|_| code.getattr(pyo3::intern!(py, "co_name")))
+        .ok()?
+        .extract()
+        .ok()?;
+    let file: String = code
+        .getattr(pyo3::intern!(py, "co_filename"))
+        .ok()?
+        .extract()
+        .ok()?;
+    let line: u32 = code
+        .getattr(pyo3::intern!(py, "co_firstlineno"))
+        .ok()?
+        .extract()
+        .ok()?;
+    Some((format!("{file}:{line}:{qualname}"), qualname))
+}
+
+/// Key and name of the aggregate root of a task with no coroutine to ask: its name with a
+/// trailing number (asyncio's `Task-17`) replaced by `*`.
+fn name_pattern(name: &str) -> (String, String) {
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let label = if stem.len() < name.len() {
+        format!("{stem}*")
+    } else {
+        name.to_owned()
+    };
+    (format!("\0name:{label}"), label)
+}
+
+/// Move into `freed` every task stack no call can reach any more: its task is gone and the
+/// profile's references are the only ones left to its context (no cache, no running call,
+/// no other task holds it).
+fn sweep(p: &mut Profile, freed: &mut Vec<TaskStack>) {
+    let mut ours: HashMap<usize, isize, BuildHasherDefault<IdHasher>> = HashMap::default();
+    for t in p.tasks.values().chain(&p.retired) {
+        *ours.entry(t.context.as_ptr() as usize).or_default() += 1;
+    }
+    let unreachable = |t: &TaskStack| {
+        let ctx = t.context.as_ptr();
+        // SAFETY: the GIL is held (the profile is only reached with it); `weak` is a weak
+        // reference and `ctx` a live object the profile holds.
+        unsafe {
+            weak_target(t.weak.as_ptr()).is_null()
+                && ffi::Py_REFCNT(ctx) == ours.get(&(ctx as usize)).copied().unwrap_or(0)
+        }
+    };
+    let dead: Vec<usize> = (p.tasks.iter())
+        .filter(|(_, t)| unreachable(t))
+        .map(|(&k, _)| k)
+        .collect();
+    let retired = std::mem::take(&mut p.retired);
+    let (gone, kept): (Vec<TaskStack>, Vec<TaskStack>) = retired.into_iter().partition(unreachable);
+    p.retired = kept;
+    freed.extend(gone);
+    freed.extend(dead.into_iter().filter_map(|k| p.tasks.remove(&k)));
 }
 
 /// The name `threading` has for the thread `ident`, looked up without creating anything
@@ -581,9 +783,12 @@ pub unsafe fn leave_result(
     res
 }
 
-/// An awaited call that has returned its awaitable and is not over yet.
+/// An awaited call that has returned its awaitable and is not over yet: in the tree, or
+/// (`node` [`FLAT_ONLY`]) in the flat table only.
 pub struct Pending {
     node: NodeId,
+    /// The site's dense index (its flat row), for a flat-only record.
+    site: u32,
     /// The node on top when the call was made: its call is charged the wait at the end.
     parent: NodeId,
     start: u64,
@@ -611,6 +816,7 @@ pub fn pend(py: Python<'_>, entry: Entry) -> Option<Pending> {
     let frame = profile(py).tree.suspend(stack)?;
     Some(Pending {
         node: frame.node,
+        site: u32::MAX,
         parent: stack.top(),
         start: frame.start,
         child_ticks: frame.child_ticks,
@@ -626,7 +832,10 @@ pub fn pend(py: Python<'_>, entry: Entry) -> Option<Pending> {
 /// pushed.
 fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
     let epoch = EPOCH.get(py).get();
-    if epoch != pending.epoch || ACTIVE.load(Ordering::Relaxed) & TREE == 0 {
+    if epoch != pending.epoch
+        || pending.node == FLAT_ONLY
+        || ACTIVE.load(Ordering::Relaxed) & TREE == 0
+    {
         return None;
     }
     let stack = my_stack(py, epoch);
@@ -666,6 +875,10 @@ fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
         return;
     }
     let ticks = end.wrapping_sub(pending.start);
+    if pending.node == FLAT_ONLY {
+        add(profile(py), pending.site, ticks, raised);
+        return;
+    }
     let frame = Frame {
         node: pending.node,
         start: pending.start,
@@ -889,11 +1102,13 @@ pub fn profiler_reset(py: Python<'_>) {
     };
     let timeline = std::mem::take(&mut profile(py).timeline);
     let windows = profile(py).windows.carry();
-    *PROFILE.get_mut(py) = Some(Profile {
+    let old = PROFILE.get_mut(py).replace(Profile {
         timeline,
         windows,
         ..Profile::default()
     });
+    // Dropped once out of the cell: releasing the tasks' contexts may run any code.
+    drop(old);
 }
 
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
@@ -937,6 +1152,9 @@ pub struct Counts {
     pub epoch: u64,
     /// Clock tick when taken.
     pub now: u64,
+    /// Task stacks kept (tasks that may still make calls; the others' are freed as new
+    /// tasks come).
+    pub task_stacks: usize,
 }
 
 #[pyfunction]
@@ -989,6 +1207,7 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .collect(),
         epoch,
         now: clock::ticks(),
+        task_stacks: p.tasks.len() + p.retired.len(),
     }
 }
 

@@ -467,8 +467,7 @@ unsafe fn report(
         if active == PROFILING {
             let t0 = clock::ticks();
             let res = forward(callee, bound_self, args, nargsf, kwnames);
-            profiler::record_obj(py, site, clock::ticks().wrapping_sub(t0), res.is_null());
-            return res;
+            return profiler::record_obj_result(py, site, t0, res);
         }
         let Some(site) = sites::id_of(site) else {
             return null_mut();
@@ -617,6 +616,17 @@ impl Timing {
         match self {
             // SAFETY: as this function's contract.
             Timing::Tree(entry) => unsafe { profiler::leave_result(py, entry, res) },
+            // SAFETY: as this function's contract; `res` is live when not NULL.
+            Timing::Flat(t0)
+                if !res.is_null()
+                    && unsafe { awaited::awaitable(res) }
+                    && profiler::site_awaited(py, site) =>
+            {
+                let pending = profiler::pend_flat(py, site, t0);
+                // SAFETY: no error is set (the call returned), `res` is awaitable and its
+                // reference is handed over.
+                unsafe { awaited::wrap(py, res, Some(pending), None) }
+            }
             other => {
                 other.end(py, site, res.is_null());
                 res
@@ -624,15 +634,13 @@ impl Timing {
         }
     }
 
-    /// An awaited call returned its awaitable: the tree's record waits for the result (as
-    /// without handlers, the flat-only profiler times the call itself).
+    /// An awaited call returned its awaitable: the profiler's record waits for the result
+    /// (as without handlers).
     fn pend(self, py: Python<'_>, site: u64) -> Option<profiler::Pending> {
         match self {
+            Timing::Off => None,
+            Timing::Flat(t0) => Some(profiler::pend_flat(py, site, t0)),
             Timing::Tree(entry) => profiler::pend(py, entry),
-            other => {
-                other.end(py, site, false);
-                None
-            }
         }
     }
 
