@@ -286,29 +286,37 @@ def test_an_after_handler_s_keyboard_interrupt_is_raised_at_the_await(prog):
             asyncio.run(coro)
 
 
-def test_with_the_profiler_the_record_and_the_event_span_the_wait(prog):
+@pytest.mark.parametrize("tree", [True, False], ids=["tree", "flat_only"])
+def test_with_the_profiler_the_record_and_the_event_span_the_wait(prog, tree):
     rec = Recorder()
-    with recompyle.Profiler() as p, recompyle.handler(before=rec.before, after=rec.after):
+    with recompyle.Profiler(tree=tree) as p, recompyle.handler(
+        before=rec.before, after=rec.after
+    ):
         assert asyncio.run(prog.waits(0.05)) == "slow"
     ((_, _, result, _, waited, _),) = rec.afters("slow")
     assert result == "slow" and waited >= 0.05
     row = next(r for r in p.stats() if r.callee == "slow")
     assert row.calls == 1 and row.total_ns >= 50_000_000
+    if not tree:
+        return
     nodes = [n for r in p.tree() for n in _walk(r.children)]
     slow = next(n for n in nodes if n.callee == "slow")
     assert [c.callee for c in slow.children] == ["asyncio.sleep"]
     assert slow.total_ns >= 50_000_000
 
 
-def test_the_profiler_times_the_wait_when_no_handler_wants_the_call(prog):
+@pytest.mark.parametrize("tree", [True, False], ids=["tree", "flat_only"])
+def test_the_profiler_times_the_wait_when_no_handler_wants_the_call(prog, tree):
     # A handler filtered to other calls: the awaited call is made on the handler path
     # without an event, and the profiler still times it until its result is ready.
     seen = []
-    with recompyle.Profiler() as p, recompyle.handler(after=seen.append, callee="plain"):
+    with recompyle.Profiler(tree=tree) as p, recompyle.handler(
+        after=seen.append, callee="plain"
+    ):
         assert asyncio.run(prog.waits(0.05)) == "slow"
     assert seen == []
     row = next(r for r in p.stats() if r.callee == "slow")
-    assert row.total_ns >= 50_000_000
+    assert row.calls == 1 and row.total_ns >= 50_000_000
 
 
 def test_a_kept_event_gets_the_awaited_result_and_a_before_only_handler_adds_nothing(prog):

@@ -317,3 +317,100 @@ def test_child_processes_with_a_viewer_format(tmp_path):
     names = {key[2] for key in pstats.Stats(str(tmp_path / "mp.prof")).stats}
     assert "child (mp.py:5:1)" in names
     assert "abs (helper.py:2:12)" in names
+
+
+MANY_TASKS = """\
+import asyncio
+
+def work(i):
+    return i * 2
+
+async def step(i):
+    await asyncio.sleep(0)
+    return work(i)
+
+async def serve(i):
+    total = 0
+    for k in range(2):
+        total += await step(i + k)
+    return total
+
+async def main():
+    for start in range(0, 3000, 300):
+        await asyncio.gather(*[serve(i) for i in range(start, start + 300)])
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "p.json",
+        "p.speedscope.json",
+        "timeline.speedscope.json",
+        "p.trace.json",
+        "p.prof",
+        "callgrind.out.3",
+        "p.collapsed",
+        "tree",
+        "p.html",
+    ],
+)
+def test_every_format_with_many_tasks(tmp_path, output):
+    """3000 interleaved tasks of one coroutine: one root for them (a lane per task while a
+    timeline with room records), read back by each format's consumer; every call counted."""
+    (tmp_path / "many.py").write_text(MANY_TASKS, encoding="utf-8")
+    options = {"tree": ["--format", "tree", "--min-percent", "0"]}.get(output, ["-o", output])
+    if output.startswith("timeline."):
+        options = ["--timeline", *options]
+    proc = run_python("-m", "recompyle", "run", *options, "many.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    step = "step (many.py:13:24)"
+    work = "work (many.py:8:12)"
+    if output == "tree":
+        assert re.search(r"\nserve \(task\)  ", proc.stderr), proc.stderr
+        assert re.search(re.escape(step) + r"  \[6000 calls", proc.stderr)
+        return
+    path = tmp_path / output
+    if output == "p.json":
+        doc = json.loads(path.read_text())
+        (serve,) = [r for r in doc["roots"] if r["kind"] == "task" and r["name"] == "serve"]
+        (node,) = [c for c in serve["children"] if doc["sites"][c["site"]]["callee"] == "step"]
+        assert node["calls"] == 6000
+        (leaf,) = [c for c in node["children"] if doc["sites"][c["site"]]["callee"] == "work"]
+        row = next(s for s in doc["sites"] if s["callee"] == "work")
+        assert leaf["calls"] == row["calls"] == 6000 and leaf["total_ns"] == row["total_ns"]
+        assert len(doc["roots"]) <= 3
+    elif output.endswith("speedscope.json"):
+        out = json.loads(path.read_text())
+        check_speedscope(out)
+        names = [f["name"] for f in out["shared"]["frames"]]
+        assert step in names and work in names
+        if output.startswith("timeline."):
+            opened = [
+                names[e["frame"]] for p in out["profiles"] for e in p["events"] if e["type"] == "O"
+            ]
+            assert opened.count(work) == 6000
+        else:
+            assert "serve (task)" in {p["name"] for p in out["profiles"]}
+    elif output == "p.trace.json":
+        lanes = check_chrome(json.loads(path.read_text()))
+        calls = [e for lane in lanes.values() for e in lane]
+        assert len([e for e in calls if e["name"] == work]) == 6000
+    elif output == "p.prof":
+        st = pstats.Stats(str(path), stream=io.StringIO())
+        entries = {key[2]: value for key, value in st.stats.items()}
+        assert entries[work][1] == entries[step][1] == 6000
+        assert step in gprof2dot("pstats", path)
+    elif output.startswith("callgrind"):
+        assert step in gprof2dot("callgrind", path)
+    elif output == "p.collapsed":
+        lines = path.read_text().splitlines()
+        assert any(line.startswith(f"serve (task);{step};{work} ") for line in lines)
+        assert work in flamegraph_svg(path)
+    else:
+        from test_html import page_data
+
+        data = page_data(path.read_text(encoding="utf-8"))
+        assert ("task", "serve") in {(r["kind"], r["name"]) for r in data["roots"]}
