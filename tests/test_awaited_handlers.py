@@ -289,9 +289,7 @@ def test_an_after_handler_s_keyboard_interrupt_is_raised_at_the_await(prog):
 @pytest.mark.parametrize("tree", [True, False], ids=["tree", "flat_only"])
 def test_with_the_profiler_the_record_and_the_event_span_the_wait(prog, tree):
     rec = Recorder()
-    with recompyle.Profiler(tree=tree) as p, recompyle.handler(
-        before=rec.before, after=rec.after
-    ):
+    with recompyle.Profiler(tree=tree) as p, recompyle.handler(before=rec.before, after=rec.after):
         assert asyncio.run(prog.waits(0.05)) == "slow"
     ((_, _, result, _, waited, _),) = rec.afters("slow")
     assert result == "slow" and waited >= 0.05
@@ -310,9 +308,7 @@ def test_the_profiler_times_the_wait_when_no_handler_wants_the_call(prog, tree):
     # A handler filtered to other calls: the awaited call is made on the handler path
     # without an event, and the profiler still times it until its result is ready.
     seen = []
-    with recompyle.Profiler(tree=tree) as p, recompyle.handler(
-        after=seen.append, callee="plain"
-    ):
+    with recompyle.Profiler(tree=tree) as p, recompyle.handler(after=seen.append, callee="plain"):
         assert asyncio.run(prog.waits(0.05)) == "slow"
     assert seen == []
     row = next(r for r in p.stats() if r.callee == "slow")

@@ -617,7 +617,9 @@ def test_many_tasks_keep_the_tree_bounded_and_the_totals_exact(prog, shape):
         asyncio.run(run(10_000))
     counts = _core.profiler_counts()
     assert len(counts.nodes) == nodes_at_100, "no node per task"
-    assert len(counts.roots) == len({(t, n) for _, t, n, _ in counts.roots}) <= 4
+    # The thread's root and the three coroutines' (main, short, the loop's own if any).
+    assert len(counts.roots) == len({(t, n) for _, t, n, _, _ in counts.roots}) <= 4
+    assert sum(r[4] for r in counts.roots if r[3] == "task") == 101 + 10_001, "both runs"
     if shape == "kept":
         # The program held all 10,000 tasks at once: their stacks are kept until a sweep
         # (when the stacks kept have doubled) finds them gone.
@@ -626,6 +628,7 @@ def test_many_tasks_keep_the_tree_bounded_and_the_totals_exact(prog, shape):
         assert counts.task_stacks <= 300, "finished tasks' stacks are freed"
     roots = p.tree()
     (short,) = [r for r in task_roots(roots) if r.name == "short"]
+    assert short.tasks == 10_000
     leaf = only(short.children, "leaf")
     sleep = only(short.children, "asyncio.sleep")
     assert (leaf.calls, sleep.calls) == (10_000, 10_000)

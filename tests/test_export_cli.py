@@ -370,6 +370,7 @@ def test_every_format_with_many_tasks(tmp_path, output):
     work = "work (many.py:8:12)"
     if output == "tree":
         assert re.search(r"\nserve \(task\)  ", proc.stderr), proc.stderr
+        assert "3001 tasks" in proc.stderr.splitlines()[0]
         assert re.search(re.escape(step) + r"  \[6000 calls", proc.stderr)
         return
     path = tmp_path / output
@@ -377,7 +378,7 @@ def test_every_format_with_many_tasks(tmp_path, output):
         doc = json.loads(path.read_text())
         (serve,) = [r for r in doc["roots"] if r["kind"] == "task" and r["name"] == "serve"]
         (node,) = [c for c in serve["children"] if doc["sites"][c["site"]]["callee"] == "step"]
-        assert node["calls"] == 6000
+        assert node["calls"] == 6000 and serve["tasks"] == 3000
         (leaf,) = [c for c in node["children"] if doc["sites"][c["site"]]["callee"] == "work"]
         row = next(s for s in doc["sites"] if s["callee"] == "work")
         assert leaf["calls"] == row["calls"] == 6000 and leaf["total_ns"] == row["total_ns"]

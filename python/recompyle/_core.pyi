@@ -174,8 +174,9 @@ class Window:
         """(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
         untimed) per node changed."""
     @property
-    def roots(self) -> list[tuple[int, int, int, Optional[str], str]]:
-        """(root, node, thread_id, name, kind "thread" or "task") for those nodes' roots."""
+    def roots(self) -> list[tuple[int, int, int, Optional[str], str, int]]:
+        """(root, node, thread_id, name, kind "thread" or "task", tasks begun there in the
+        window) for those nodes' roots."""
 
 def profiler_window(seq: int) -> Window: ...
 def profiler_snapshot() -> list[tuple[int, int, int, int, int]]: ...
@@ -192,8 +193,8 @@ class Counts:
     def nodes(self) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
         """(parent, site index, root, calls, ticks, self_ticks, max_ticks, raised, untimed)."""
     @property
-    def roots(self) -> list[tuple[int, int, Optional[str], str]]:
-        """(node, thread_id, name, kind "thread" or "task") per root."""
+    def roots(self) -> list[tuple[int, int, Optional[str], str, int]]:
+        """(node, thread_id, name, kind "thread" or "task", tasks that ran there) per root."""
     @property
     def epoch(self) -> int: ...
     @property

@@ -139,7 +139,7 @@ _COUNT_FIELDS = ("calls", "total_ns", "self_ns", "max_ns", "raised")
 class _Root:
     """A merged root (a thread or task of one or more processes, or a test)."""
 
-    __slots__ = ("kind", "name", "thread_id", "total_ns", "processes", "node", "extra")
+    __slots__ = ("kind", "name", "thread_id", "total_ns", "processes", "tasks", "node", "extra")
 
     def __init__(self, kind: str, name: str, thread_id: int | None, node: int) -> None:
         self.kind = kind
@@ -147,6 +147,7 @@ class _Root:
         self.thread_id = thread_id
         self.total_ns = 0
         self.processes = 0
+        self.tasks = 0  # asyncio tasks the merged roots held
         self.node = node  # its id in the merged trees (``_Tree``)
         self.extra: dict[str, Any] = {}
 
@@ -240,6 +241,7 @@ def _combine(docs: list[Document], roots: str, offsets_ns: list[int] | None) -> 
                 merged.thread_id = None  # merged across processes: no one thread id
             merged.total_ns += int(root.get("total_ns", 0))
             merged.processes += int(root.get("processes", 1))
+            merged.tasks += int(root.get("tasks") or 0)
             tree.add(merged.node, root.get("children", ()), remap, counting)
         _add_files(files, doc.get("files") or {})
         selected.update(doc.get("selected_modules") or ())
@@ -303,7 +305,9 @@ _COMPUTED = frozenset(
     ("version", "python", "argv", "pid", "wall_ns", "parts", "processes", "sites", "roots",
      "timeline", "files", "started_unix_ns", "selected_modules")
 )  # fmt: skip
-_ROOT_FIELDS = frozenset(("kind", "name", "thread_id", "total_ns", "processes", "children"))
+_ROOT_FIELDS = frozenset(
+    ("kind", "name", "thread_id", "tasks", "total_ns", "processes", "children")
+)
 
 
 def _part_ids(doc: Document) -> list[str]:
@@ -486,6 +490,7 @@ def _root_doc(root: _Root, tree: _Tree, new_index: list[int], counting: bool) ->
         "kind": root.kind,
         "name": root.name,
         "thread_id": root.thread_id,
+        "tasks": root.tasks,
         "total_ns": root.total_ns,
     }
     if counting:

@@ -24,8 +24,12 @@ superset of version 1, which had ``version``, ``python``, ``argv`` and ``sites``
     call's). Times are inclusive: a recursive site's ``total_ns`` counts the inner calls'
     time again, ``self_ns`` does not.
 ``roots``
-    One calling-context tree per thread: ``kind`` (``"thread"``), ``name`` (the thread's
-    name), ``thread_id``, ``total_ns`` (its top-level calls' time) and ``children``, each
+    One calling-context tree per thread and per asyncio coroutine run as tasks: ``kind``
+    (``"thread"`` or ``"task"``), ``name`` (the thread's name; for tasks the coroutine
+    function's qualified name, all its tasks on that thread added up, or while a timeline
+    with room was recorded the task's own name), ``thread_id``, ``tasks`` (the asyncio
+    tasks it holds; 0 for a thread), ``total_ns`` (its top-level calls' time) and
+    ``children``, each
     a node ``{"site": <index into sites>, "calls", "total_ns", "self_ns", "max_ns",
     "raised", "untimed", "children"}``: the site reached through its ancestors' sites.
     A call at a site already on the path is counted at that ancestor (recursion collapsed),
@@ -121,6 +125,7 @@ def build_document(view: "ProfileView", argv: "Optional[list[str]]" = None) -> d
                 "kind": r.kind,
                 "name": r.name,
                 "thread_id": r.thread_id,
+                "tasks": r.tasks,
                 "total_ns": r.total_ns,
                 "children": nodes(r.children),
             }

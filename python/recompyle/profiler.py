@@ -98,14 +98,20 @@ class CallNode:
 
 @dataclass(frozen=True)
 class CallRoot:
-    """One thread's or asyncio task's tree: ``kind`` is ``"thread"`` or ``"task"``,
-    ``name`` the thread's or task's name (``Task-3``), ``thread_id`` the thread it ran on."""
+    """One thread's tree, or asyncio tasks': ``kind`` is ``"thread"`` or ``"task"``,
+    ``thread_id`` the thread it ran on. The tasks of one coroutine function on one thread
+    share a root, named by its qualified name (``handle``, ``Server.serve``), so the tree
+    grows with the distinct call paths, not with the number of tasks a server ever ran;
+    ``tasks`` says how many tasks it holds. While a timeline with room records, each task
+    has a root (its timeline lane) of its own instead, named by the task (``Task-3``, or
+    the ``name=`` given to ``create_task``)."""
 
     kind: str
     name: str
     thread_id: int
     total_ns: int
     children: tuple[CallNode, ...]
+    tasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,8 @@ class _Raw:
     epoch: int
     sites: dict[int, list[int]]
     nodes: dict[int, list[int]]
-    roots: dict[int, tuple[int, int, str | None, str]]  # root -> node, thread, name, kind
+    # root -> node, thread, name, kind, tasks begun under it
+    roots: dict[int, tuple[int, int, str | None, str, int]]
 
 
 def _window(seq: int) -> _Raw:
@@ -168,7 +175,10 @@ def _window(seq: int) -> _Raw:
         w.epoch,
         {row[0]: list(row[1:]) for row in w.sites},
         {row[0]: list(row[1:]) for row in w.nodes},
-        {root: (node, thread, name, kind) for root, node, thread, name, kind in w.roots},
+        {
+            root: (node, thread, name, kind, tasks)
+            for root, node, thread, name, kind, tasks in w.roots
+        },
     )
 
 
@@ -182,6 +192,18 @@ def _add_rows(
             continue
         for i in range(first, len(row)):
             have[i] = max(have[i], row[i]) if i == imax else have[i] + row[i]
+
+
+def _add_roots(
+    into: dict[int, tuple[int, int, str | None, str, int]],
+    more: dict[int, tuple[int, int, str | None, str, int]],
+) -> dict[int, tuple[int, int, str | None, str, int]]:
+    """Roots of two windows: the newer description, the tasks of both."""
+    out = dict(into)
+    for key, (node, thread, name, kind, tasks) in more.items():
+        had = out.get(key)
+        out[key] = (node, thread, name, kind, tasks + (had[4] if had else 0))
+    return out
 
 
 # Profilers started and not stopped, oldest first.
@@ -232,7 +254,7 @@ class Profiler:
         # What the closed windows counted (see _Raw), and the open window's start number.
         self._sites: dict[int, list[int]] = {}
         self._nodes: dict[int, list[int]] = {}
-        self._roots: dict[int, tuple[int, int, str | None, str]] = {}
+        self._roots: dict[int, tuple[int, int, str | None, str, int]] = {}
         self._epoch: int | None = None
         self._seq: int | None = None
         self._scale = 1.0
@@ -281,7 +303,7 @@ class Profiler:
                 epoch = w.epoch
             sites = {k: list(v) for k, v in sites.items()}
             nodes = {k: list(v) for k, v in nodes.items()}
-            roots = {**roots, **w.roots}
+            roots = _add_roots(roots, w.roots)
             _add_rows(sites, w.sites, 0, _SITE_MAX)
             _add_rows(nodes, w.nodes, _NODE_FIRST, _NODE_MAX)
         if closing:
@@ -386,7 +408,7 @@ def _build_view(prof: Profiler, raw: _Raw) -> ProfileView:
     roots: list[CallRoot] = []
     root_index: dict[int, int] = {}
     for number in sorted(raw.roots):
-        node, thread_id, name, kind = raw.roots[number]
+        node, thread_id, name, kind, tasks = raw.roots[number]
         kids = [c for c in (build(i) for i in children.get(node, ())) if c is not None]
         if not kids:
             continue
@@ -399,6 +421,7 @@ def _build_view(prof: Profiler, raw: _Raw) -> ProfileView:
                 thread_id,
                 sum(k.total_ns for k in kids),
                 tuple(kids),
+                tasks,
             )
         )
     return ProfileView(sites, roots, _timeline(prof, raw, sites, root_index), _wall(prof))
@@ -477,7 +500,10 @@ def whole_view() -> ProfileView:
         c.epoch,
         {row[0]: list(row[1:]) for row in c.sites},
         nodes,
-        {i: (node, thread, name, kind) for i, (node, thread, name, kind) in enumerate(c.roots)},
+        {
+            i: (node, thread, name, kind, tasks)
+            for i, (node, thread, name, kind, tasks) in enumerate(c.roots)
+        },
     )
     return _build_view(Profiler(), raw)
 

@@ -605,6 +605,12 @@ fn task_stack(
             }
         }
     };
+    // A root node's `calls` count the tasks that ran under it (saved for the windows as
+    // any count is).
+    if let Some(n) = p.tree.nodes.get_mut(node as usize) {
+        p.windows.touch(Kind::Nodes, node, &mut n.totals, &mut n.mark);
+        n.totals.calls += 1;
+    }
     let mut stack = Box::new(Stack::new(node));
     let ptr: *mut Stack = &mut *stack;
     let entry = TaskStack {
@@ -1146,8 +1152,9 @@ pub struct Counts {
     /// `(parent, site index or -1, root, calls, ticks, self_ticks, max_ticks, raised,
     /// untimed)` by node index; a root's parent is -1.
     pub nodes: Vec<NodeRow>,
-    /// `(node, thread_id, name or None, kind)` per root, kind `"thread"` or `"task"`.
-    pub roots: Vec<(u32, u64, Option<String>, &'static str)>,
+    /// `(node, thread_id, name or None, kind, tasks)` per root, kind `"thread"` or
+    /// `"task"`, tasks the number of asyncio tasks that ran under it.
+    pub roots: Vec<(u32, u64, Option<String>, &'static str, u64)>,
     /// Bumped by every reset: counts of another epoch are not comparable.
     pub epoch: u64,
     /// Clock tick when taken.
@@ -1198,11 +1205,12 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .roots
             .iter()
             .map(|r| {
+                let tasks = p.tree.nodes.get(r.node as usize).map_or(0, |n| n.totals.calls);
                 if r.task {
-                    return (r.node, r.thread_id, r.name.clone(), "task");
+                    return (r.node, r.thread_id, r.name.clone(), "task", tasks);
                 }
                 let name = r.name.clone().or_else(|| thread_name(py, r.thread_id));
-                (r.node, r.thread_id, name, "thread")
+                (r.node, r.thread_id, name, "thread", tasks)
             })
             .collect(),
         epoch,
@@ -1245,8 +1253,9 @@ pub struct Window {
     /// `(index, parent, site_id, root, calls, ticks, self_ticks, max_ticks, raised,
     /// untimed)` per node changed.
     pub nodes: Vec<WindowNode>,
-    /// `(root, node, thread_id, name or None, kind)` for the roots of those nodes.
-    pub roots: Vec<(u32, u32, u64, Option<String>, &'static str)>,
+    /// `(root, node, thread_id, name or None, kind, tasks)` for the roots of those nodes,
+    /// tasks the number of asyncio tasks first seen under it in the window.
+    pub roots: Vec<(u32, u32, u64, Option<String>, &'static str, u64)>,
 }
 
 /// What changed since the window `seq` opened: O(changes), not O(tree).
@@ -1265,6 +1274,7 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
         })
         .collect();
     let mut roots: Vec<u32> = Vec::new();
+    let mut tasks: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
     let nodes: Vec<WindowNode> = p
         .windows
         .delta(Kind::Nodes, seq, |i| {
@@ -1273,6 +1283,11 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
         .into_iter()
         .filter_map(|(i, t)| {
             let n = p.tree.nodes.get(i as usize)?;
+            if n.parent == u32::MAX {
+                // A root node: its calls are the tasks that began under it.
+                tasks.insert(n.root, t.calls);
+                return None;
+            }
             let site = *p.site_ids.get(n.site as usize)?;
             let parent = if n.parent == u32::MAX {
                 -1
@@ -1305,11 +1320,12 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
         .collect::<Vec<_>>()
         .into_iter()
         .map(|(index, node, thread_id, name, task)| {
+            let count = tasks.get(&index).copied().unwrap_or(0);
             if task {
-                (index, node, thread_id, name, "task")
+                (index, node, thread_id, name, "task", count)
             } else {
                 let name = name.or_else(|| thread_name(py, thread_id));
-                (index, node, thread_id, name, "thread")
+                (index, node, thread_id, name, "thread", count)
             }
         })
         .collect();

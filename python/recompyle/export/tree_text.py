@@ -73,7 +73,8 @@ def render(doc: Doc, min_percent: float = DEFAULT_MIN_PERCENT) -> str:
     kinds = {"thread": 0, "task": 0}
     for r in roots:
         kind = str(r.get("kind", "thread"))
-        kinds[kind] = kinds.get(kind, 0) + 1
+        # A task root holds every task of its coroutine (``tasks``; older reports: one).
+        kinds[kind] = kinds.get(kind, 0) + (int(r.get("tasks") or 1) if kind == "task" else 1)
     counts = [_plural(n, kind) for kind, n in kinds.items() if n] or ["0 threads"]
     head = f"recompyle call tree: {', '.join(counts)}"
     if doc.get("wall_ns") is not None:
