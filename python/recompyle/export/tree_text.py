@@ -86,7 +86,9 @@ def render(doc: Doc, min_percent: float = DEFAULT_MIN_PERCENT) -> str:
         lines.append("  no instrumented call was made")
     for root in roots:
         total = int(root.get("total_ns", 0)) or sum(c["total_ns"] for c in root["children"])
-        lines.append(f"{root_label(root)}  {duration(total)}")
+        tasks = int(root.get("tasks") or 0) if root.get("kind") == "task" else 0
+        held = f"  [{_plural(tasks, 'task')}]" if tasks > 1 else ""
+        lines.append(f"{root_label(root)}  {duration(total)}{held}")
         threshold = total * min_percent / 100.0
         lines += _branch(root["children"], "", threshold, names, total)
     return "\n".join(lines) + "\n"
