@@ -325,8 +325,9 @@ def own_document() -> dict[str, Any]:
 def _nothing_recorded() -> bool:
     """Whether this child cannot have recorded a call: no instrumented code ran here (no
     module of recompyle's loader, no ``__mp_main__`` of ours, none of the other routes to
-    instrumented code imported). Asking the native profiler instead would cost up to 5 ms
-    (``_core.profiler_counts`` calibrates its clock over at least that long)."""
+    instrumented code imported). Asking the native profiler instead would cost up to
+    0.2 ms (``_core.profiler_counts`` calibrates its clock over at least that long) and a
+    view of everything recorded."""
     if _state.get("ran_main") or _INSTRUMENTING.intersection(sys.modules):
         return False
     for module in list(sys.modules.values()):

@@ -608,7 +608,8 @@ fn task_stack(
     // A root node's `calls` count the tasks that ran under it (saved for the windows as
     // any count is).
     if let Some(n) = p.tree.nodes.get_mut(node as usize) {
-        p.windows.touch(Kind::Nodes, node, &mut n.totals, &mut n.mark);
+        p.windows
+            .touch(Kind::Nodes, node, &mut n.totals, &mut n.mark);
         n.totals.calls += 1;
     }
     let mut stack = Box::new(Stack::new(node));
@@ -1205,7 +1206,11 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
             .roots
             .iter()
             .map(|r| {
-                let tasks = p.tree.nodes.get(r.node as usize).map_or(0, |n| n.totals.calls);
+                let tasks = p
+                    .tree
+                    .nodes
+                    .get(r.node as usize)
+                    .map_or(0, |n| n.totals.calls);
                 if r.task {
                     return (r.node, r.thread_id, r.name.clone(), "task", tasks);
                 }
@@ -1235,6 +1240,9 @@ pub fn profiler_window_close(py: Python<'_>, seq: u32) {
     profile(py).windows.close(seq);
 }
 
+/// `(root, node, thread_id, name or None, kind, tasks)`.
+type WindowRoot = (u32, u32, u64, Option<String>, &'static str, u64);
+
 /// `(index, parent, site id, root, calls, ticks, self_ticks, max_ticks, raised, untimed)`.
 type WindowNode = (u32, i64, u64, u32, u64, u64, u64, u64, u64, u64);
 
@@ -1255,7 +1263,7 @@ pub struct Window {
     pub nodes: Vec<WindowNode>,
     /// `(root, node, thread_id, name or None, kind, tasks)` for the roots of those nodes,
     /// tasks the number of asyncio tasks first seen under it in the window.
-    pub roots: Vec<(u32, u32, u64, Option<String>, &'static str, u64)>,
+    pub roots: Vec<WindowRoot>,
 }
 
 /// What changed since the window `seq` opened: O(changes), not O(tree).
