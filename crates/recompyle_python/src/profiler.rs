@@ -638,8 +638,9 @@ fn coroutine_of(task: &Bound<'_, PyAny>) -> Option<(String, String)> {
         .getattr(pyo3::intern!(py, "cr_code"))
         .or_else(|_| coro.getattr(pyo3::intern!(py, "gi_code")))
         .ok()?;
-    let qualname: String = code
-        .getattr(pyo3::intern!(py, "co_qualname"))
+    // The coroutine's `__qualname__` is its function's (`co_qualname` is 3.11+ only).
+    let qualname: String = coro
+        .getattr(pyo3::intern!(py, "__qualname__"))
         .or_else(|_| code.getattr(pyo3::intern!(py, "co_name")))
         .ok()?
         .extract()
