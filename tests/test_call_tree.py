@@ -157,6 +157,13 @@ async def kept(n):
         await t
     return tasks
 
+async def shared_context(n):
+    import contextvars
+    ctx = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    for i in range(n):
+        await loop.create_task(short(i), context=ctx)
+
 async def flat_waits():
     return await slow(0.05) + await Suspend2()
 
@@ -666,3 +673,25 @@ def test_flat_only_mode_times_an_awaited_call_until_its_result_is_ready(prog):
     with recompyle.Profiler() as tree:
         asyncio.run(prog.flat_waits())
     assert {r.callee: r.calls for r in tree.stats()}["slow"] == 1
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="create_task(context=) is 3.11+")
+def test_tasks_sharing_a_context_keep_their_stacks_until_it_is_released(prog):
+    """Tasks given one ``context=``: the stacks stay while the context is held (a call may
+    still reach them through it), every call is counted, and once it is released the stacks
+    are freed by the next sweep."""
+    import asyncio
+
+    from recompyle import _core
+
+    _core.profiler_reset()
+    with recompyle.Profiler() as p:
+        asyncio.run(prog.shared_context(500))
+        (short,) = [r for r in task_roots(p.tree()) if r.name == "short"]
+        assert only(short.children, "leaf").calls == 500 and short.tasks == 500
+        asyncio.run(prog.one_by_one(2000))
+    assert _core.profiler_counts().task_stacks <= 300
+    roots = p.tree()
+    (short,) = [r for r in task_roots(roots) if r.name == "short"]
+    assert only(short.children, "leaf").calls == 2500
+    assert_within_parents(roots)
