@@ -2,8 +2,8 @@
 
 Timing happens in the call-site selector (two reads of the CPU's time-stamp counter around each
 call, ``crates/recompyle_python/src/profiler.rs``), which keeps one native record per
-process: a flat row per call site and a calling-context tree per thread and per asyncio
-task. This module turns raw counts into named rows, and gives each ``Profiler`` its own
+process: a flat row per call site and a calling-context tree per thread and per coroutine
+run as asyncio tasks (the tasks of one coroutine add up under one root). This module turns raw counts into named rows, and gives each ``Profiler`` its own
 view of them: the native recording runs while any profiler is started (a count), and each
 started profiler has a native *window* (copy on write: the first change to a node or site
 after a window opens saves its totals), so profilers nest and overlap, a new one starts at
@@ -231,7 +231,9 @@ class Profiler:
     at zero. ``reset()`` forgets what this profiler collected so far (the others keep
     theirs). ``timeline=True`` also records the begin and end of each call (at most
     ``timeline_cap`` events, calls shorter than ``min_duration_ns`` left out; the tree
-    stays exact past the cap and the number dropped is reported).
+    stays exact past the cap and the number dropped is reported). ``tree=False`` keeps
+    only the per-site table, which costs less per call; an awaited call's row still
+    counts the wait until its result is ready, as with the tree.
     """
 
     def __init__(
@@ -344,7 +346,8 @@ class Profiler:
         return self.view().sites
 
     def tree(self) -> list[CallRoot]:
-        """One root per thread that made reported calls, children longest total first."""
+        """One root per thread, and per coroutine run as asyncio tasks (``CallRoot``), that
+        made reported calls; children longest total first."""
         return self.view().roots
 
     def document(self, argv: list[str] | None = None) -> dict[str, Any]:
