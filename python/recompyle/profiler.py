@@ -4,11 +4,12 @@ Timing happens in the call-site selector (two reads of the CPU's time-stamp coun
 call, ``crates/recompyle_python/src/profiler.rs``), which keeps one native record per
 process: a flat row per call site and a calling-context tree per thread and per coroutine
 run as asyncio tasks (the tasks of one coroutine add up under one root). This module turns
-raw counts into named rows, and gives each ``Profiler`` its own view of them: the native recording runs while any profiler is started (a count), and each
-started profiler has a native *window* (copy on write: the first change to a node or site
-after a window opens saves its totals), so profilers nest and overlap, a new one starts at
-zero, and starting, stopping or reading one costs in proportion to what its calls touched,
-not to the size of the tree (the pytest plugin runs one per test).
+raw counts into named rows, and gives each ``Profiler`` its own view of them: the native
+recording runs while any profiler is started (a count), and each started profiler has a
+native *window* (copy on write: the first change to a node or site after a window opens
+saves its totals), so profilers nest and overlap, a new one starts at zero, and starting,
+stopping or reading one costs in proportion to what its calls touched, not to the size of
+the tree (the pytest plugin runs one per test).
 
 Times are inclusive (a call's time includes everything it called); ``self_ns`` is a call's
 time minus the time of the reported calls made inside it.
