@@ -125,13 +125,18 @@ struct Profile {
     sweep_at: usize,
     /// (thread id, the task's coroutine) → the aggregate root its tasks share.
     task_roots: HashMap<(u64, String), NodeId>,
-    /// Tasks given a root of their own (while a timeline with room records), at most the
-    /// timeline's cap per epoch.
+    /// Tasks given a root of their own (while a timeline with room records), at most
+    /// [`TASK_LANES`] per epoch.
     own_task_roots: usize,
     timeline: Timeline,
 }
 
 static PROFILE: GilCell<Option<Profile>> = GilCell::new(None);
+
+/// At most this many tasks (per reset) get a root of their own, their timeline lane, while a
+/// timeline records: a lane costs a root and its own copy of the task's paths, which a
+/// server's endless tasks must not multiply.
+const TASK_LANES: usize = 10_000;
 
 /// Bumped by every reset: stacks and cached pointers of an older epoch are stale.
 static EPOCH: GilCell<Cell<u64>> = GilCell::new(Cell::new(1));
@@ -587,7 +592,7 @@ fn task_stack(
         p.sweep_at = (2 * (p.tasks.len() + p.retired.len())).max(64);
     }
     let t = &p.timeline;
-    let own = t.users != 0 && t.events.len() < t.cap && p.own_task_roots < t.cap;
+    let own = t.users != 0 && t.events.len() < t.cap && p.own_task_roots < TASK_LANES.min(t.cap);
     let node = if own {
         p.own_task_roots += 1;
         add_root(p, thread_id, name, true)
