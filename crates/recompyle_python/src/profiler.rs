@@ -1092,6 +1092,16 @@ pub fn profiler_stop(py: Python<'_>, tree: bool) {
     let (n, t) = users.get();
     users.set((n.saturating_sub(1), t.saturating_sub(u32::from(tree))));
     set_active(py);
+    if n == 1 {
+        // The last profiler stopped: the contexts of the tasks that are gone are released
+        // now rather than at the next sweep, which may never come.
+        let mut freed = Vec::new();
+        let p = profile(py);
+        sweep(p, &mut freed);
+        p.sweep_at = (2 * (p.tasks.len() + p.retired.len())).max(64);
+        // Dropped once the profile is no longer borrowed (a context's release runs code).
+        drop(freed);
+    }
 }
 
 /// Whether any profiler is recording.
