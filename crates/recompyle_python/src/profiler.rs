@@ -66,7 +66,9 @@ struct Root {
 /// profile holds the context any more. Calls find their stack by the thread's current
 /// context (`MINE` keeps a strong reference to the one it caches, and a call in progress
 /// runs in its context, which the thread state holds), so while anyone else holds the
-/// context (a task sharing it through `context=`, a cache, a call) the stack stays.
+/// context (a task sharing it through `context=`, a cache, a call) the stack stays. Sweeps
+/// run when the stacks kept have doubled and when the last profiler stops, so a finished
+/// task's context is not held past the profile.
 struct TaskStack {
     /// Owned: a weak reference to the task.
     weak: Py<PyAny>,
