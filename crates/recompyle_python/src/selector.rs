@@ -603,7 +603,8 @@ impl Timing {
     }
 
     /// The call returned `res` (NULL: raised) to a caller no handler listens for: as
-    /// without handlers, the tree times an awaited call until its result is ready.
+    /// without handlers, the profiler (tree or flat-only) times an awaited call until its
+    /// result is ready.
     ///
     /// # Safety
     /// The GIL is held; `res` is the call's new reference (taken over) or NULL.
