@@ -370,7 +370,7 @@ def test_payload_that_is_not_ours_is_a_miss(package, writable, monkeypatch):
     for payload in payloads:
         data = marshal.dumps(payload)
         blob = good[:8] + source_hash + good[16 : cache._HEADER] + data
-        blob += importlib.util.source_hash(data)
+        blob += _core.cache_checksum(data).to_bytes(8, "little")
         cache_file.write_bytes(blob)
         with monkeypatch.context() as m:
             m.setenv("RECOMPYLE_STRICT", "1")
