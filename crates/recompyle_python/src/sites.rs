@@ -56,7 +56,15 @@ impl Entry {
     }
 }
 
-static REGISTRY: LazyLock<DashMap<u32, Arc<Entry>>> = LazyLock::new(DashMap::new);
+/// A fixed number of shards: `DashMap::new` sizes itself from
+/// `std::thread::available_parallelism`, which on Linux reads the cgroup files under
+/// `/proc` (about 0.1 ms, paid by the first import of every instrumented process).
+/// Registrations come one per module import and lookups one per site at most, so a few
+/// shards are plenty.
+const SHARDS: usize = 8;
+
+static REGISTRY: LazyLock<DashMap<u32, Arc<Entry>>> =
+    LazyLock::new(|| DashMap::with_shard_amount(SHARDS));
 
 /// The value of a site-id int, or `None` with an exception set.
 ///
