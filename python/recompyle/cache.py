@@ -64,6 +64,7 @@ from importlib import _bootstrap_external
 
 from recompyle import __version__, _core
 from recompyle.atomic_file import write_atomically
+from recompyle.config import cache_check
 
 # A constant of our own rather than `typing.TYPE_CHECKING`: type checkers treat any name
 # TYPE_CHECKING as true, and `typing` is not imported at run time.
@@ -170,7 +171,7 @@ def check_mode() -> str:
     """``stat`` (default: a matching stamp is enough) or ``hash`` (always read and hash the
     source), from ``RECOMPYLE_CACHE_CHECK``. Another value is named in a warning once and
     validates by hash, the safe choice."""
-    value = os.environ.get("RECOMPYLE_CACHE_CHECK", "").strip().lower()
+    value = cache_check()
     if value in ("", "stat", "mtime"):
         return "stat"
     if value != "hash" and value not in _warned:
