@@ -36,7 +36,7 @@ struct Entry {
     /// when the sites came decoded (a transform in this process).
     pending: Option<(String, Box<[u8]>)>,
     /// The decoded sites; `None` inside when the pending bytes did not decode (the cache
-    /// file's payload hash makes that a forged file: its sites are unknown, never wrong).
+    /// file's payload checksum makes that a forged file: its sites are unknown, never wrong).
     decoded: OnceLock<Option<Arc<ModuleSites>>>,
 }
 
