@@ -121,18 +121,23 @@ def config_tag(tracked: bool = False) -> str:
     return tag
 
 
-def cache_path(source_path: str, optimize: int = -1, tracked: bool = False) -> "str | None":
+def cache_path(
+    source_path: str, optimize: int = -1, tracked: bool = False, plain: "str | None" = None
+) -> "str | None":
     """Our cache file for ``source_path`` at optimization level ``optimize`` (-1: the
     interpreter's), or None when this interpreter keeps no bytecode caches. A module whose
-    globals are tracked has code of its own, under a tag of its own."""
-    try:
-        if optimize == -1:
-            plain = _bootstrap_external.cache_from_source(source_path)
-        else:
-            level = "" if optimize == 0 else optimize
-            plain = _bootstrap_external.cache_from_source(source_path, optimization=level)
-    except (NotImplementedError, ValueError, TypeError):
-        return None
+    globals are tracked has code of its own, under a tag of its own. ``plain``: the plain
+    ``.pyc``'s path at the interpreter's level when the caller has it (a module spec's
+    ``cached``, which importlib computes anyway), sparing ``cache_from_source``."""
+    if plain is None or optimize != -1:
+        try:
+            if optimize == -1:
+                plain = _bootstrap_external.cache_from_source(source_path)
+            else:
+                level = "" if optimize == 0 else optimize
+                plain = _bootstrap_external.cache_from_source(source_path, optimization=level)
+        except (NotImplementedError, ValueError, TypeError):
+            return None
     if not plain.endswith(".pyc"):
         return None
     return f"{plain[:-4]}.{config_tag(tracked)}.pyc"
@@ -242,12 +247,17 @@ def _unpack(blob: bytes, source_path: str, module: str) -> "CodeType | None":
 
 
 def load_current(
-    source_path: str, module: str, optimize: int = -1, tracked: bool = False
+    source_path: str,
+    module: str,
+    optimize: int = -1,
+    tracked: bool = False,
+    plain: "str | None" = None,
 ) -> "CodeType | None":
     """The cached code for the file as it is now, or None (the caller reads the source and
     transforms). A matching stamp is enough unless ``RECOMPYLE_CACHE_CHECK=hash``; otherwise
-    the source is read, and the same content re-stamps the cache file."""
-    cpath = cache_path(source_path, optimize, tracked)
+    the source is read, and the same content re-stamps the cache file. ``plain``: as for
+    ``cache_path``."""
+    cpath = cache_path(source_path, optimize, tracked, plain)
     if cpath is None:
         return None
     stamp = stamp_of(source_path)

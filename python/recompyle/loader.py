@@ -196,12 +196,17 @@ def _loaded(code: "CodeType", tracked: bool) -> "CodeType":
 
 
 def _instrument_file(
-    path: str, data_of: "Callable[[str], bytes]", module: str, tracked: bool
+    path: str,
+    data_of: "Callable[[str], bytes]",
+    module: str,
+    tracked: bool,
+    plain_cache: "str | None" = None,
 ) -> "tuple[CodeType | str, bytes | None]":
     """The file's instrumented code (or why there is none) and, when it had to be read, its
     bytes. A warm import stats the file and takes the cached code without reading the
-    source, as CPython does with its timestamp pycs (``recompyle.cache``)."""
-    code = cache.load_current(path, module, -1, tracked)
+    source, as CPython does with its timestamp pycs (``recompyle.cache``). ``plain_cache``:
+    the plain ``.pyc``'s path if known (``cache.cache_path``'s ``plain``)."""
+    code = cache.load_current(path, module, -1, tracked, plain_cache)
     if code is not None:
         return _loaded(code, tracked), None
     stamp = cache.stamp_of(path)  # before the read: a change in between fails the stamp
@@ -255,6 +260,9 @@ class RecompyleLoader(SourceFileLoader):
     #: The module's globals are tracked: ``create_module`` gives it a ``TrackedGlobals``
     #: namespace (set by the finder before ``prepare``).
     track_globals: bool = False
+    #: The plain ``.pyc``'s path, the spec's ``cached`` (set by the finder before ``prepare``:
+    #: importlib computes it for ``__cached__`` anyway, and ours is named after it).
+    plain_cache: "str | None" = None
 
     def create_module(self, spec):
         if not self.track_globals:
@@ -270,7 +278,9 @@ class RecompyleLoader(SourceFileLoader):
         not possible. A module CPython accepts but we cannot instrument is named in a
         ``RecompyleWarning``."""
         path = self.get_filename(self.name)
-        result, data = _instrument_file(path, self.get_data, self.name, self.track_globals)
+        result, data = _instrument_file(
+            path, self.get_data, self.name, self.track_globals, self.plain_cache
+        )
         if isinstance(result, str):
             if data is None:  # (a cache hit is code: a reason comes with the bytes read)
                 data = self.get_data(path)
