@@ -132,8 +132,8 @@ step "rust: fmt, tests"
 cargo fmt --all --check
 cargo test --workspace --exclude recompyle_python --quiet
 # The extension crate's pure logic (no interpreter needed): the call tree, the site
-# registry, id and key hashing, module matching, the listeners' flags.
-cargo test -p recompyle_python --lib --quiet -- call_tree sites:: id_hash module_patterns listeners
+# registry, id and key hashing, module matching, the listeners' flags, the cache checksum.
+cargo test -p recompyle_python --lib --quiet -- call_tree sites:: id_hash module_patterns listeners checksum::
 
 # No two modules of a crate import each other in a cycle (a submodule's file counts as its
 # crate-level module's).

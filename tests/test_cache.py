@@ -236,6 +236,93 @@ def test_touched_but_unchanged_source_is_restamped_not_transformed(package, writ
     assert after[:16] == before[:16] and after[cache._HEADER :] == before[cache._HEADER :]
 
 
+_AUDITED_IMPORT = """
+    import json, sys
+    root = {root!r}
+    seen = []
+
+    def hook(event, args):
+        # CPython's own audit events: every `open` (io.open, io.open_code) and every
+        # `compile()` (the loader compiles the rewritten text there; a cache hit does not).
+        if event == "open" and isinstance(args[0], str) and args[0].startswith(root):
+            seen.append(["open", args[0]])
+        elif event == "compile" and isinstance(args[1], str) and args[1].startswith(root):
+            seen.append(["compile", args[1]])
+
+    sys.addaudithook(hook)
+    import recompyle
+    recompyle.install({pattern!r})
+    import {name} as mod
+    print(type(mod.__spec__.loader).__name__)
+    print(json.dumps(seen))
+"""
+
+
+def _audited_import(name: str, root: Path, tmp_path: Path, **env: str) -> tuple[list, str]:
+    """Import ``name`` in a fresh process with CPython's audit hooks watching: the files
+    opened and the texts compiled under ``root``, and stderr (for ``RECOMPYLE_DEBUG``)."""
+    import json
+
+    code = _AUDITED_IMPORT.format(root=str(root), pattern=f"{name}.*", name=name)
+    proc = _run(code, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    loader, events = proc.stdout.splitlines()
+    assert loader == "RecompyleLoader"
+    return json.loads(events), proc.stderr
+
+
+def test_warm_import_opens_nothing_but_the_cache_file(package, tmp_path):
+    """As CPython with its timestamp pycs: a matching stamp means the source is neither read
+    nor compiled, by anything in the process (the site table travels in the cache file)."""
+    name, root = package()
+    source = str(root / "__init__.py")
+    _age(root / "__init__.py")
+    cold, _ = _audited_import(name, root, tmp_path)
+    assert ["compile", source] in cold and ["open", source] in cold
+    (cache_file,) = _cache_files(root)
+    warm, _ = _audited_import(name, root, tmp_path)
+    assert warm == [["open", str(cache_file)]]
+
+
+def test_touched_source_is_restamped_not_compiled(package, tmp_path):
+    """A checkout that rewrites a file with the same bytes (new mtime): the next import
+    reads the source once to compare hashes, compiles nothing, and re-stamps the cache file
+    (written to a temporary file, then renamed), so the import after that opens only the
+    cache file again."""
+    name, root = package()
+    path = root / "__init__.py"
+    source = str(path)
+    _age(path)
+    _audited_import(name, root, tmp_path)
+    (cache_file,) = _cache_files(root)
+    before = cache_file.read_bytes()
+    st = _age(path, 50)
+    touched, stderr = _audited_import(name, root, tmp_path, RECOMPYLE_DEBUG="cache")
+    assert touched[:2] == [["open", str(cache_file)], ["open", source]]
+    (written,) = touched[2:]
+    assert written[0] == "open" and Path(written[1]).parent == cache_file.parent
+    assert written[1].endswith(".tmp")
+    assert f"recompyle: cache: {source}: re-stamped" in stderr
+    assert "miss" not in stderr
+    after = cache_file.read_bytes()
+    assert after[16 : cache._HEADER] == cache.Stamp(st.st_mtime_ns, st.st_size).pack()
+    assert after[cache._HEADER :] == before[cache._HEADER :]
+    warm, _ = _audited_import(name, root, tmp_path)
+    assert warm == [["open", str(cache_file)]]
+
+
+def test_hash_check_reads_every_source_and_compiles_none(package, tmp_path):
+    """``RECOMPYLE_CACHE_CHECK=hash``: the source is read and hashed on every import (no
+    compile while it matches)."""
+    name, root = package()
+    source = str(root / "__init__.py")
+    _age(root / "__init__.py")
+    _audited_import(name, root, tmp_path)
+    (cache_file,) = _cache_files(root)
+    warm, _ = _audited_import(name, root, tmp_path, RECOMPYLE_CACHE_CHECK="hash")
+    assert warm == [["open", str(cache_file)], ["open", source]]
+
+
 def test_changed_source_is_a_miss_even_with_a_recent_mtime(package, writable):
     name, root = package("X = len('ab')\n")
     path = root / "__init__.py"
@@ -370,7 +457,7 @@ def test_payload_that_is_not_ours_is_a_miss(package, writable, monkeypatch):
     for payload in payloads:
         data = marshal.dumps(payload)
         blob = good[:8] + source_hash + good[16 : cache._HEADER] + data
-        blob += importlib.util.source_hash(data)
+        blob += _core.cache_checksum(data).to_bytes(8, "little")
         cache_file.write_bytes(blob)
         with monkeypatch.context() as m:
             m.setenv("RECOMPYLE_STRICT", "1")

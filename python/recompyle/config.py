@@ -11,6 +11,9 @@ read in one place for the two routes that obey them: ``python -m recompyle run``
 ``RECOMPYLE_OTEL``           ``1``: slow instrumented calls become OpenTelemetry spans
                              (``recompyle.otel``); ``0`` or unset: none.
 ``RECOMPYLE_OTEL_MIN_DURATION``  the minimum for a span (``250us``, ``5ms``; default 1 ms).
+``RECOMPYLE_CACHE_CHECK``    how a warm import validates the bytecode cache (``recompyle.cache``):
+                             ``stat`` (default) or ``hash``; read at every import
+                             (``cache_check``), not into ``Config``.
 
 Each value is read with surrounding whitespace removed, and an empty value is the same as an
 unset one. What the values *mean* (a valid pattern, a known format) is checked by the route
@@ -32,6 +35,7 @@ if TYPE_CHECKING:  # typing only (annotations are strings here: no `__future__` 
     from typing import Optional
 
 __all__ = [
+    "ENV_CACHE_CHECK",
     "ENV_FORMAT",
     "ENV_MODULES",
     "ENV_OTEL",
@@ -39,6 +43,7 @@ __all__ = [
     "ENV_OUTPUT",
     "ENV_TRACK_GLOBALS",
     "Config",
+    "cache_check",
     "from_env",
     "parse_duration",
 ]
@@ -49,6 +54,7 @@ ENV_FORMAT = "RECOMPYLE_FORMAT"
 ENV_OUTPUT = "RECOMPYLE_OUTPUT"
 ENV_OTEL = "RECOMPYLE_OTEL"
 ENV_OTEL_MIN_DURATION = "RECOMPYLE_OTEL_MIN_DURATION"
+ENV_CACHE_CHECK = "RECOMPYLE_CACHE_CHECK"
 
 
 class Config:
@@ -140,6 +146,15 @@ def from_env(environ: "Optional[Mapping[str, str]]" = None) -> Config:
         otel=_value(env, ENV_OTEL),
         otel_min_duration=_value(env, ENV_OTEL_MIN_DURATION) or None,
     )
+
+
+def cache_check(environ: "Optional[Mapping[str, str]]" = None) -> str:
+    """``RECOMPYLE_CACHE_CHECK`` as given (stripped, lower case; '' when unset). Read at each
+    import rather than once, like the variables the loader consults, so that a program can
+    change it between imports; what the value means (and the warning for an unknown one) is
+    ``recompyle.cache.check_mode``'s."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    return _value(env, ENV_CACHE_CHECK).lower()
 
 
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000}

@@ -70,6 +70,8 @@ class RecompyleFinder:
         if spec is not None and _instrumentable(spec):
             loader = RecompyleLoader(fullname, spec.origin)
             loader.track_globals = tracked
+            # Computed once (the spec keeps it) for importlib's `__cached__` and our file.
+            loader.plain_cache = spec.cached
             try:
                 prepared = loader.prepare()
             except OSError:

@@ -10,6 +10,7 @@
 
 mod byref;
 mod call_tree;
+mod checksum;
 mod clock;
 mod code_object;
 mod cpython;
@@ -53,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<transform::InternalTransformError>(),
     )?;
     m.add_function(wrap_pyfunction!(sites::register_site_table, m)?)?;
+    m.add_function(wrap_pyfunction!(checksum::cache_checksum, m)?)?;
     m.add_function(wrap_pyfunction!(sites::site_info, m)?)?;
     m.add_class::<module_match::ModuleMatcher>()?;
     m.add_function(wrap_pyfunction!(handlers::add_handler, m)?)?;

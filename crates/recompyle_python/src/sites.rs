@@ -36,7 +36,7 @@ struct Entry {
     /// when the sites came decoded (a transform in this process).
     pending: Option<(String, Box<[u8]>)>,
     /// The decoded sites; `None` inside when the pending bytes did not decode (the cache
-    /// file's payload hash makes that a forged file: its sites are unknown, never wrong).
+    /// file's payload checksum makes that a forged file: its sites are unknown, never wrong).
     decoded: OnceLock<Option<Arc<ModuleSites>>>,
 }
 
@@ -56,7 +56,15 @@ impl Entry {
     }
 }
 
-static REGISTRY: LazyLock<DashMap<u32, Arc<Entry>>> = LazyLock::new(DashMap::new);
+/// A fixed number of shards: `DashMap::new` sizes itself from
+/// `std::thread::available_parallelism`, which on Linux reads the cgroup files under
+/// `/proc` (about 0.1 ms, paid by the first import of every instrumented process).
+/// Registrations come one per module import and lookups one per site at most, so a few
+/// shards are plenty.
+const SHARDS: usize = 8;
+
+static REGISTRY: LazyLock<DashMap<u32, Arc<Entry>>> =
+    LazyLock::new(|| DashMap::with_shard_amount(SHARDS));
 
 /// The value of a site-id int, or `None` with an exception set.
 ///
