@@ -181,3 +181,70 @@ def test_profiler_counts_every_cached_call(mod):
         mod.warm(o, 20)
     rows = [r for r in p.stats() if r.callee == "o.m"]
     assert [r.calls for r in rows] == [50]
+
+
+def test_instance_dict_replaced_after_warm_up(mod, listening):
+    o = mod.C()
+    mod.warm(o)
+    o.__dict__ = {"m": lambda x: ("new dict m", x)}
+    assert mod.call_m(o, 1) == ("new dict m", 1)
+    o.__dict__ = {}
+    assert mod.call_m(o, 2) == ("C.m", 2)
+
+
+KINDS = """
+class Kinds:
+    @classmethod
+    def cm(cls, x):
+        return ("classmethod", cls.__name__, x)
+
+    @staticmethod
+    def sm(x):
+        return ("staticmethod", x)
+
+    @property
+    def prop(self):
+        return lambda x: ("property", x)
+
+    def __getattr__(self, name):
+        return lambda x: ("__getattr__", name, x)
+
+class Meta(type):
+    def m(cls, x):
+        return ("metaclass", cls.__name__, x)
+
+class WithMeta(metaclass=Meta):
+    pass
+
+class Child(Kinds):
+    def cm(self, x):
+        return ("super", super().cm(x))
+
+def each(o, x):
+    return [o.cm(x), o.sm(x), o.prop(x), o.missing(x)]
+
+def meta(c, x):
+    return c.m(x)
+
+def child(o, x):
+    return o.cm(x)
+"""
+
+
+def test_descriptors_getattr_metaclass_and_super_at_warm_sites(instrumented, listening):
+    kinds = instrumented(KINDS, "method_cache_kinds")
+    o = kinds.Kinds()
+    expected = [
+        ("classmethod", "Kinds", 1),
+        ("staticmethod", 1),
+        ("property", 1),
+        ("__getattr__", "missing", 1),
+    ]
+    for _ in range(30):
+        assert kinds.each(o, 1) == expected
+        assert kinds.meta(kinds.WithMeta, 2) == ("metaclass", "WithMeta", 2)
+        assert kinds.child(kinds.Child(), 3) == ("super", ("classmethod", "Child", 3))
+    kinds.Kinds.sm = staticmethod(lambda x: ("new staticmethod", x))
+    assert kinds.each(o, 4)[1] == ("new staticmethod", 4)
+    kinds.Meta.m = lambda cls, x: ("new metaclass", x)
+    assert kinds.meta(kinds.WithMeta, 5) == ("new metaclass", 5)

@@ -141,6 +141,11 @@ pub(crate) unsafe fn is_pristine_key_error(
 /// instance: its own attributes cannot hold `name`. Valid only with the type unmodified
 /// (its `tp_version_tag` unchanged), which is what the layouts below are read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Only 3.11 makes them (elsewhere `no_shadow` is always `None`).
+#[cfg_attr(
+    not(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED))),
+    allow(dead_code)
+)]
 pub(crate) enum NoShadow {
     /// Instances have no attribute dictionary (`__slots__` classes, most C types).
     NoDict,

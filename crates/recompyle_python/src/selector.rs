@@ -261,8 +261,8 @@ struct MethodHit {
 /// lookup (type MRO, instance attributes) costs more than the rest of a reported call's
 /// selection. Only 3.11 fills it ([`cpython::no_shadow`]).
 struct MethodCache(Vec<Option<MethodHit>>);
-// SAFETY: only touched with the GIL held (GilCell).
-unsafe impl Send for MethodCache {}
+// SAFETY: only touched with the GIL held (GilCell), as the cache holding it.
+unsafe impl Send for MethodHit {}
 static METHODS: GilCell<MethodCache> = GilCell::new(MethodCache(Vec::new()));
 const METHOD_SLOTS: usize = 256;
 
