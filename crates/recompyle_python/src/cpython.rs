@@ -134,6 +134,157 @@ pub(crate) unsafe fn is_pristine_key_error(
 }
 
 // ---------------------------------------------------------------------------------------
+// Method lookups a call site may reuse
+// ---------------------------------------------------------------------------------------
+
+/// Why `obj.name` can be answered by a method found on `type(obj)` without asking the
+/// instance: its own attributes cannot hold `name`. Valid only with the type unmodified
+/// (its `tp_version_tag` unchanged), which is what the layouts below are read under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Only 3.11 makes them (elsewhere `no_shadow` is always `None`).
+#[cfg_attr(
+    not(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED))),
+    allow(dead_code)
+)]
+pub(crate) enum NoShadow {
+    /// Instances have no attribute dictionary (`__slots__` classes, most C types).
+    NoDict,
+    /// 3.11: the instance keeps its attributes as values of the type's shared keys
+    /// (`ht_cached_keys`, borrowed here), which did not hold `name` when they had
+    /// `nentries` entries; shared keys only grow, so the same count means still not.
+    SharedKeys { keys: *mut c_void, nentries: isize },
+}
+
+/// `PyDictKeysObject` of CPython 3.11 (`Include/internal/pycore_dict.h`), valid for 3.11
+/// only and compiled for it only: 3.12 and later read no instance layout here.
+#[cfg(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)))]
+#[repr(C)]
+struct DictKeys311 {
+    dk_refcnt: ffi::Py_ssize_t,
+    dk_log2_size: u8,
+    dk_log2_index_bytes: u8,
+    /// 0 general, 1 unicode, 2 split (shared keys).
+    dk_kind: u8,
+    dk_version: u32,
+    dk_usable: ffi::Py_ssize_t,
+    dk_nentries: ffi::Py_ssize_t,
+    dk_indices: [u8; 0],
+}
+
+/// 3.11's `_PyObject_ValuesPointer` (`Include/internal/pycore_object.h`): a managed-dict
+/// object's inline values, NULL once it has a dictionary of its own. Valid for 3.11 only.
+///
+/// # Safety
+/// `obj` is live and its type has `Py_TPFLAGS_MANAGED_DICT`.
+#[cfg(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)))]
+#[inline(always)]
+unsafe fn values_311(obj: *mut ffi::PyObject) -> *mut c_void {
+    unsafe { *obj.cast::<*mut c_void>().sub(4) }
+}
+
+/// The version tag of `tp`: it changes (to 0, then a new number never given before) when
+/// the type or a base is modified; 0 means none, and then nothing may be cached. Every
+/// version reads it, but only 3.11 uses it ([`no_shadow`] is `None` elsewhere).
+///
+/// # Safety
+/// `tp` is a live type; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn type_version(tp: *mut ffi::PyTypeObject) -> u32 {
+    unsafe { (*tp).tp_version_tag }
+}
+
+/// Whether `obj`'s own attributes cannot give `name` (an exact `str`), and what keeps that
+/// so for other instances of the same unmodified type; `None` when that cannot be told
+/// cheaply (an instance dictionary, a key `name` in the shared keys, another version).
+/// Valid for 3.11, where it reads [`DictKeys311`] and the managed-dict layout;
+/// always `None` on other versions.
+///
+/// # Safety
+/// `obj` is live, `name` an exact `str`; the GIL is held.
+#[cfg(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)))]
+pub(crate) unsafe fn no_shadow(
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> Option<NoShadow> {
+    unsafe {
+        let tp = ffi::Py_TYPE(obj);
+        if (*tp).tp_flags & ffi::Py_TPFLAGS_MANAGED_DICT == 0 {
+            return ((*tp).tp_dictoffset == 0).then_some(NoShadow::NoDict);
+        }
+        if values_311(obj).is_null() {
+            return None; // a dictionary of its own: it would have to be asked
+        }
+        let keys = (*tp.cast::<ffi::PyHeapTypeObject>())
+            .ht_cached_keys
+            .cast::<DictKeys311>();
+        if keys.is_null() || (*keys).dk_kind == 0 {
+            return None;
+        }
+        let nentries = (*keys).dk_nentries;
+        // DK_UNICODE_ENTRIES: (key, value) pairs after the index table.
+        let entries = (*keys)
+            .dk_indices
+            .as_ptr()
+            .add(1usize << (*keys).dk_log2_index_bytes)
+            .cast::<[*mut ffi::PyObject; 2]>();
+        for i in 0..nentries.max(0) as usize {
+            let key = (*entries.add(i))[0];
+            if key.is_null() {
+                continue;
+            }
+            if key == name || ffi::PyUnicode_Compare(key, name) == 0 {
+                return None;
+            }
+            if !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+        }
+        Some(NoShadow::SharedKeys {
+            keys: keys.cast(),
+            nentries,
+        })
+    }
+}
+
+/// See the 3.11 version: other versions cache no method lookup.
+///
+/// # Safety
+/// None needed; the signature matches the 3.11 version's.
+#[cfg(not(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED))))]
+pub(crate) unsafe fn no_shadow(
+    _obj: *mut ffi::PyObject,
+    _name: *mut ffi::PyObject,
+) -> Option<NoShadow> {
+    None
+}
+
+/// Whether `guard`, found by [`no_shadow`] for an instance of `type(obj)` while the type
+/// had the version it still has, holds for `obj` too.
+///
+/// # Safety
+/// `obj` is live; its type's version is the one `guard` was found under; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn still_no_shadow(obj: *mut ffi::PyObject, guard: NoShadow) -> bool {
+    match guard {
+        NoShadow::NoDict => true,
+        #[cfg(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)))]
+        NoShadow::SharedKeys { keys, nentries } => unsafe {
+            let tp = ffi::Py_TYPE(obj);
+            // The keys are the type's (read again, not trusted); the object has no dict.
+            (*tp.cast::<ffi::PyHeapTypeObject>()).ht_cached_keys == keys
+                && !values_311(obj).is_null()
+                && (*keys.cast::<DictKeys311>()).dk_nentries == nentries
+        },
+        #[cfg(not(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED))))]
+        NoShadow::SharedKeys { .. } => {
+            let _ = obj;
+            false
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Errors and calls
 // ---------------------------------------------------------------------------------------
 

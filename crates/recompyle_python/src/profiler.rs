@@ -159,6 +159,46 @@ thread_local! {
     static LOOKING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The stack the last reported call went to, and whose it was: [`MINE`] of the thread
+/// `(ts, id)` (the state's address can be reused by a later thread, its id cannot) while
+/// its context was `ctx`. One global read instead of a thread-local one, which from a
+/// dynamically loaded library is a call into the loader on every reported call. `ctx` is
+/// borrowed from that thread's [`MINE`], which holds it (and is only replaced where this is
+/// too), so its address is not reused while it is here.
+#[derive(Clone, Copy)]
+struct Last {
+    ts: *mut ffi::PyThreadState,
+    id: i64,
+    epoch: u64,
+    ctx: *mut ffi::PyObject,
+    stack: *mut Stack,
+}
+
+impl Last {
+    /// Whether `stack` is the one for the thread `ts` under `ctx` in `epoch`.
+    #[inline(always)]
+    fn stack_if(&self, ts: *mut ffi::PyThreadState, epoch: u64, ctx: *mut ffi::PyObject) -> bool {
+        self.ts == ts
+            && self.epoch == epoch
+            && self.ctx == ctx
+            && !self.stack.is_null()
+            // SAFETY: the GIL is held and `ts` is the running thread's state.
+            && unsafe { ffi::PyThreadState_GetID(ts) } == self.id
+    }
+}
+
+// SAFETY: only touched with the GIL held (GilCell); the pointers are compared, and `stack`
+// dereferenced only in its epoch, as MINE's.
+unsafe impl Send for Last {}
+
+static LAST: GilCell<Cell<Last>> = GilCell::new(Cell::new(Last {
+    ts: null_mut(),
+    id: 0,
+    epoch: 0,
+    ctx: null_mut(),
+    stack: null_mut(),
+}));
+
 /// Offset of `PyThreadState.context` (the current `contextvars` context) for the running
 /// interpreter, from CPython's headers; 0 once [`init_tasks`] found it does not hold (then
 /// every call goes to its thread's stack).
@@ -175,19 +215,19 @@ static CONTEXT_OFFSET: std::sync::atomic::AtomicUsize =
         240
     });
 
-/// The thread's current `contextvars` context (NULL before any was entered or made).
+/// The current `contextvars` context of the thread whose state is `ts` (NULL before any
+/// was entered or made).
+///
+/// # Safety
+/// The GIL is held and `ts` is the running thread's state.
 #[inline(always)]
-fn current_context() -> *mut ffi::PyObject {
+unsafe fn context_of(ts: *mut ffi::PyThreadState) -> *mut ffi::PyObject {
     let offset = CONTEXT_OFFSET.load(Ordering::Relaxed);
     if offset == 0 {
         return null_mut();
     }
-    // SAFETY: called with the GIL held, so the thread has a thread state; the offset was
-    // checked against it by `init_tasks`.
-    unsafe {
-        let ts = ffi::PyThreadState_Get().cast::<u8>();
-        *ts.add(offset).cast::<*mut ffi::PyObject>()
-    }
+    // SAFETY: the offset was checked against the running interpreter by `init_tasks`.
+    unsafe { *ts.cast::<u8>().add(offset).cast::<*mut ffi::PyObject>() }
 }
 
 /// Check the header offset of the thread state's context against the interpreter: enter a
@@ -425,12 +465,45 @@ pub struct Entry {
 /// its own context).
 #[inline(always)]
 fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
-    let (e, ctx, stack) = MINE.with(Cell::get);
-    let now = current_context();
-    if e == epoch && ctx == now && !stack.is_null() {
-        return stack;
+    // SAFETY: the GIL is held, so the thread has a state, and `ts` is it.
+    let (ts, now) = unsafe {
+        let ts = ffi::PyThreadState_Get();
+        (ts, context_of(ts))
+    };
+    let last = LAST.get(py).get();
+    if last.stack_if(ts, epoch, now) {
+        return last.stack;
     }
-    switch_stack(py, epoch, now)
+    mine(py, ts, epoch, now)
+}
+
+/// [`my_stack`] when the last reported call was made by another thread (or under another
+/// context): this thread's own choice ([`MINE`]), made again if its context changed.
+#[cold]
+#[inline(never)]
+fn mine(
+    py: Python<'_>,
+    ts: *mut ffi::PyThreadState,
+    epoch: u64,
+    now: *mut ffi::PyObject,
+) -> *mut Stack {
+    let (e, ctx, stack) = MINE.with(Cell::get);
+    let stack = if e == epoch && ctx == now && !stack.is_null() {
+        stack
+    } else {
+        switch_stack(py, epoch, now)
+    };
+    if !stack.is_null() {
+        LAST.get(py).set(Last {
+            ts,
+            // SAFETY: the GIL is held and `ts` is the running thread's state.
+            id: unsafe { ffi::PyThreadState_GetID(ts) },
+            epoch,
+            ctx: now,
+            stack,
+        });
+    }
+    stack
 }
 
 #[cold]

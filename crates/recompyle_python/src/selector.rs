@@ -181,7 +181,23 @@ unsafe extern "C-unwind" fn proxy_getattro(
         }
         let target = (*p).bound_self;
         let mut meth: *mut ffi::PyObject = null_mut();
-        let unbound = _PyObject_GetMethod(target, name, &mut meth);
+        let unbound = match METHODS
+            .get(Python::assume_attached())
+            .hit((*p).site, target, name)
+        {
+            Some(found) => {
+                ffi::Py_INCREF(found);
+                meth = found;
+                1
+            }
+            None => {
+                let unbound = _PyObject_GetMethod(target, name, &mut meth);
+                if unbound == 1 && !meth.is_null() {
+                    remember_method((*p).site, target, name, meth);
+                }
+                unbound
+            }
+        };
         if meth.is_null() {
             return null_mut();
         }
@@ -213,6 +229,110 @@ unsafe extern "C-unwind" fn proxy_getattro(
             new_proxy((*p).site, meth, target)
         } else {
             new_proxy((*p).site, meth, null_mut())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Method lookups kept per call site
+// ---------------------------------------------------------------------------------------
+
+/// A method a site's lookup found on a type: `type(obj).name` is the unbound `meth` (a
+/// function or method descriptor, so the call passes `obj` first), and the instance did
+/// not shadow it for the reason `guard` records.
+#[derive(Clone, Copy)]
+struct MethodHit {
+    /// Borrowed, compared only: with `version`, it names one unmodified type (a version
+    /// tag is never given twice, so a new type at a freed one's address cannot match).
+    tp: *mut ffi::PyTypeObject,
+    version: u32,
+    /// Owned: the attribute's name (a reference, so its address is not reused).
+    name: *mut ffi::PyObject,
+    /// Borrowed: held by a dict on the type's MRO, which cannot change without changing
+    /// the type's version.
+    meth: *mut ffi::PyObject,
+    guard: cpython::NoShadow,
+}
+
+/// The method lookups of call sites, direct-mapped by the site-id object's address (a
+/// different site in the same slot just misses: an entry is right for any site, as it
+/// depends only on the type, the name and the instance). What the interpreter's own
+/// `LOAD_METHOD` specialisation does, which cannot see through the call-site target: the
+/// lookup (type MRO, instance attributes) costs more than the rest of a reported call's
+/// selection. Only 3.11 fills it ([`cpython::no_shadow`]).
+struct MethodCache(Vec<Option<MethodHit>>);
+// SAFETY: only touched with the GIL held (GilCell), as the cache holding it.
+unsafe impl Send for MethodHit {}
+static METHODS: GilCell<MethodCache> = GilCell::new(MethodCache(Vec::new()));
+const METHOD_SLOTS: usize = 256;
+
+#[inline(always)]
+fn method_slot(site: *mut ffi::PyObject) -> usize {
+    (site as usize >> 4) % METHOD_SLOTS
+}
+
+impl MethodCache {
+    /// The unbound method `obj.name` finds, if this slot remembers it for `type(obj)` as
+    /// it is now and `obj` does not shadow it; borrowed.
+    ///
+    /// # Safety
+    /// The GIL is held; `obj` and `name` are live.
+    #[inline(always)]
+    unsafe fn hit(
+        &self,
+        site: *mut ffi::PyObject,
+        obj: *mut ffi::PyObject,
+        name: *mut ffi::PyObject,
+    ) -> Option<*mut ffi::PyObject> {
+        let hit = (*self.0.get(method_slot(site))?)?;
+        unsafe {
+            let tp = ffi::Py_TYPE(obj);
+            (hit.tp == tp
+                && hit.name == name
+                && hit.version == cpython::type_version(tp)
+                && cpython::still_no_shadow(obj, hit.guard))
+            .then_some(hit.meth)
+        }
+    }
+}
+
+/// `_PyObject_GetMethod(obj, name)` just gave the unbound `meth`: remember it for `site`
+/// when the type has a version and the instance's reason for not shadowing it holds for
+/// other instances.
+///
+/// # Safety
+/// The GIL is held; `obj`, `name` and `meth` are live, `meth` found as said.
+#[cold]
+#[inline(never)]
+unsafe fn remember_method(
+    site: *mut ffi::PyObject,
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+    meth: *mut ffi::PyObject,
+) {
+    unsafe {
+        let tp = ffi::Py_TYPE(obj);
+        let version = cpython::type_version(tp);
+        if version == 0 || ffi::PyUnicode_CheckExact(name) == 0 {
+            return;
+        }
+        let Some(guard) = cpython::no_shadow(obj, name) else {
+            return;
+        };
+        let cache = &mut METHODS.get_mut(Python::assume_attached()).0;
+        if cache.is_empty() {
+            cache.resize(METHOD_SLOTS, None);
+        }
+        ffi::Py_INCREF(name);
+        let old = cache[method_slot(site)].replace(MethodHit {
+            tp,
+            version,
+            name,
+            meth,
+            guard,
+        });
+        if let Some(old) = old {
+            ffi::Py_DECREF(old.name);
         }
     }
 }
