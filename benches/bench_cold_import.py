@@ -244,7 +244,8 @@ def callgrind(directory: str, with_variants: bool) -> None:
         return f"{n / 1e6:9.1f}" if n is not None else f"{'-':>9}"
 
     print(
-        f"cold import stages, 38 modules, Python {sys.version.split()[0]}: instructions"
+        f"cold import stages, {len(imports_worker.module_names(directory))} modules,"
+        f" Python {sys.version.split()[0]}: instructions"
         " (millions, callgrind), one run of each stage"
     )
     plain = {"compile": _instructions(directory, "compile:plain")}
