@@ -110,8 +110,9 @@ const STACK_PER_BYTE: usize = 1 << 10;
 ///
 /// The stack is a mapping `stacker` switches to on this thread (with a guard page below it),
 /// not a new thread: a thread per module cost a cold import a spawn and a join, and on a
-/// loaded machine a wait for the scheduler at each (about 0.5 ms a module measured, a fifth
-/// of the 38-module benchmark's added wall time). A panic inside is caught on this thread
+/// loaded machine a wait for the scheduler at each (the importing thread blocks until the
+/// new one has run), and it hid the transform's time from the importing thread's CPU time,
+/// which `benches/bench_cold_import.py` reads. A panic inside is caught on this thread
 /// and becomes an internal error (the module runs as written, with a warning), as does a
 /// stack that cannot be mapped.
 fn on_a_deep_stack(
