@@ -8,6 +8,7 @@
 //! trip a line-table quirk of the peephole optimizer; [`lnotab::fix_extended_args`] undoes it.
 
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyTuple};
 use recompyle_transform::{linetable, lnotab, split_site_id, PositionMap};
@@ -102,29 +103,50 @@ fn is_code(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { pyo3::ffi::PyCode_Check(obj.as_ptr()) != 0 }
 }
 
+/// `code` with the original columns, or `code` itself when none of its (or its nested code
+/// objects') columns moved: `code.replace` builds a whole new code object (names interned,
+/// constants walked), so it runs only where something changed, and with only the fields
+/// that did.
 fn remap_one<'py>(
     code: &Bound<'py, PyAny>,
     positions: &PositionMap,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = code.py();
-    let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
-    let mut new_consts = Vec::with_capacity(consts.len());
-    for item in consts.iter() {
-        if is_code(&item) {
-            new_consts.push(remap_one(&item, positions)?);
+    let consts = code
+        .getattr(intern!(py, "co_consts"))?
+        .cast_into::<PyTuple>()?;
+    // Made at the first nested code object that changed, with every constant before it.
+    let mut new_consts: Option<Vec<Bound<'py, PyAny>>> = None;
+    for (i, item) in consts.iter().enumerate() {
+        let item = if is_code(&item) {
+            let remapped = remap_one(&item, positions)?;
+            if new_consts.is_none() && !remapped.is(&item) {
+                new_consts = Some(consts.iter().take(i).collect());
+            }
+            remapped
         } else {
-            new_consts.push(item);
+            item
+        };
+        if let Some(new) = &mut new_consts {
+            new.push(item);
         }
     }
-    let table = code.getattr("co_linetable")?;
+    let table = code.getattr(intern!(py, "co_linetable"))?;
     let table = table.cast::<PyBytes>()?;
-    let first_line: i32 = code.getattr("co_firstlineno")?.extract()?;
+    let first_line: i32 = code.getattr(intern!(py, "co_firstlineno"))?.extract()?;
     let new_table = linetable::remap_columns(table.as_bytes(), first_line, |line, col| {
         positions.original_col(line, col)
     })
     .map_err(|e| PyRuntimeError::new_err(format!("cannot remap positions: {}", e.0)))?;
+    if new_consts.is_none() && new_table.is_none() {
+        return Ok(code.clone());
+    }
     let kwargs = PyDict::new(py);
-    kwargs.set_item("co_consts", PyTuple::new(py, new_consts)?)?;
-    kwargs.set_item("co_linetable", PyBytes::new(py, &new_table))?;
-    code.call_method("replace", (), Some(&kwargs))
+    if let Some(new_consts) = new_consts {
+        kwargs.set_item(intern!(py, "co_consts"), PyTuple::new(py, new_consts)?)?;
+    }
+    if let Some(new_table) = new_table {
+        kwargs.set_item(intern!(py, "co_linetable"), PyBytes::new(py, &new_table))?;
+    }
+    code.call_method(intern!(py, "replace"), (), Some(&kwargs))
 }

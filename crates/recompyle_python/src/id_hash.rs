@@ -29,6 +29,17 @@ impl Hasher for IdHasher {
 }
 
 /// FNV-1a: stable across processes and versions, unlike Python's `hash`.
+///
+/// 31 bits, so every site id (`key << 32 | index`) is below 2**63: CPython's compiler turns
+/// a decimal literal that fits a C `long` into an int directly, and sends a larger one
+/// through `PyLong_FromString`. On the 38-module cold-import benchmark (3.11,
+/// `benches/bench_cold_import.py --variants`, with and without `--callgrind`), every id at
+/// 2**63 or more made `compile()` of the rewritten text cost 0.9% more instructions (and
+/// about 1% more time) than the same text with ids below it (`benches/README.md`): a little,
+/// for nothing. Two keys clash twice as often as with 32 bits: one pair of modules in
+/// 2 * 10**9, about one process in 4,000 that instruments 1,000 modules; a clash is caught
+/// at registration (`sites.rs`), and the loader transforms the module again under another
+/// salt.
 pub(crate) fn module_key(filename: &OsStr, data: &[u8], salt: u32) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
@@ -41,8 +52,11 @@ pub(crate) fn module_key(filename: &OsStr, data: &[u8], salt: u32) -> u32 {
     feed(&[0]);
     feed(data);
     feed(&salt.to_le_bytes());
-    ((h >> 32) ^ h) as u32
+    (((h >> 32) ^ h) as u32) & KEY_MASK
 }
+
+/// The bits a module key may have (see [`module_key`]).
+const KEY_MASK: u32 = 0x7FFF_FFFF;
 
 #[cfg(test)]
 mod tests {
@@ -61,8 +75,8 @@ mod tests {
         assert_eq!(key, EXPECTED_KEY);
     }
 
-    /// FNV-1a of `"/src/pkg/mod.py" NUL "print(1)\n" 0u32-LE`, folded to 32 bits (computed
-    /// apart from this code).
+    /// FNV-1a of `"/src/pkg/mod.py" NUL "print(1)\n" 0u32-LE`, folded to 32 bits, top bit
+    /// cleared (computed apart from this code).
     const EXPECTED_KEY: u32 = 0x51e8_b153;
 
     #[test]
@@ -71,6 +85,11 @@ mod tests {
         assert_ne!(base, module_key(OsStr::new("b.py"), b"x", 0));
         assert_ne!(base, module_key(OsStr::new("a.py"), b"y", 0));
         assert_ne!(base, module_key(OsStr::new("a.py"), b"x", 1));
+        // Every key leaves the site id below 2**63 (a C long to CPython's compiler).
+        for salt in 0..64 {
+            let key = module_key(OsStr::new("a.py"), b"x", salt);
+            assert!(recompyle_transform::site_id(key, u32::MAX) <= i64::MAX as u64);
+        }
         // The separator keeps the file name and the data apart.
         assert_ne!(
             module_key(OsStr::new("ab"), b"c", 0),

@@ -101,34 +101,34 @@ impl Transformed {
 const STACK_BASE: usize = 16 << 20;
 const STACK_PER_BYTE: usize = 1 << 10;
 
-/// Run `f` on a thread whose stack grows with the source. The parser grows its own stack,
-/// but the syntax tree is visited and dropped recursively, a level per nested expression:
+/// Run `f` on a stack that grows with the source. The parser grows its own stack, but the
+/// syntax tree is visited and dropped recursively, a level per nested expression:
 /// `x = ------...1` with 200,000 minus signs overflowed the 8 MiB of the main thread, a
 /// crash (SIGSEGV) where CPython raises its own error. No nesting takes less than a byte of
 /// source per level, and a level takes far less than 1 KiB of stack, so this cannot run
-/// out; the pages are only committed as they are touched. If no such thread can be made,
-/// the transform fails (the module runs as written, with a warning).
+/// out; the pages are only committed as they are touched.
+///
+/// The stack is a mapping `stacker` switches to on this thread (with a guard page below it),
+/// not a new thread: a thread per module cost a cold import a spawn and a join, and on a
+/// loaded machine a wait for the scheduler at each (the importing thread blocks until the
+/// new one has run), and it hid the transform's time from the importing thread's CPU time,
+/// which `benches/bench_cold_import.py` reads. A panic inside is caught on this thread
+/// and becomes an internal error (the module runs as written, with a warning), as does a
+/// stack that cannot be mapped.
 fn on_a_deep_stack(
     len: usize,
-    f: impl FnOnce() -> Result<recompyle_transform::Transformed, TransformError> + Send,
+    f: impl FnOnce() -> Result<recompyle_transform::Transformed, TransformError>,
 ) -> Result<recompyle_transform::Transformed, TransformError> {
     let size = len
         .saturating_mul(STACK_PER_BYTE)
         .saturating_add(STACK_BASE);
-    std::thread::scope(|scope| {
-        match std::thread::Builder::new()
-            .name("recompyle-transform".into())
-            .stack_size(size)
-            .spawn_scoped(scope, f)
-        {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|_| Err(TransformError::Internal("the transform panicked".into()))),
-            Err(e) => Err(TransformError::Internal(format!(
-                "no thread with a {size}-byte stack for the transform: {e}"
-            ))),
-        }
-    })
+    // `grow` itself panics when the mapping cannot be made: caught here too.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stacker::grow(size, f)))
+        .unwrap_or_else(|_| {
+            Err(TransformError::Internal(format!(
+                "the transform panicked (or no {size}-byte stack could be mapped)"
+            )))
+        })
 }
 
 /// Rewrite the bytes of a module for the interpreter `version`. `filename` is `os.fsencode`

@@ -43,15 +43,14 @@ pub(crate) struct LineIndex {
 impl LineIndex {
     pub fn new(source: &str) -> Self {
         let bytes = source.as_bytes();
-        let mut starts = vec![0u32];
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => starts.push(i as u32 + 1),
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i as u32 + 1),
-                _ => {}
+        let mut starts = Vec::with_capacity(bytes.len() / 32 + 1);
+        starts.push(0u32);
+        // memchr rather than a byte loop: this ran over every byte of every module, a
+        // twentieth of the transform's instructions.
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n') {
+                starts.push(i as u32 + 1);
             }
-            i += 1;
         }
         LineIndex { starts }
     }
