@@ -114,7 +114,8 @@ def _keep_selectors_through_finalization() -> None:
 
 def _give_selectors_to_the_builtins_copy() -> None:
     """Find the start-up copy of the builtins by its ``__build_class__`` and add the
-    selectors to it."""
+    selectors to it, with the listening flag ``True``: whoever listens then, the selectors
+    (which check for themselves) decide, so the restored builtins never hide a call."""
     import builtins
     import gc
 
@@ -132,6 +133,7 @@ def _give_selectors_to_the_builtins_copy() -> None:
         if type(obj) is dict and obj is not live and obj.get("__build_class__") is marker:
             for name in names:
                 obj.setdefault(name, live[name])
+            obj[_core.LISTENING_NAME] = True
 
 
 def _try_instrument(

@@ -13,7 +13,7 @@ use crate::scope::{
 use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
-use crate::names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
+use crate::names::{CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
@@ -87,6 +87,26 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         sites,
         positions: applied.positions,
     })
+}
+
+/// Whether `expr` may be written twice in a call site's rewrite: an expression without calls,
+/// lambdas, comprehensions, assignments, `await` or `yield` (each would be a second site,
+/// scope or effect in the text, and a chain of them would double at every link), only names,
+/// attributes, subscripts and literals, which are cheap to compile twice.
+fn duplicable(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(_)
+        | Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
+        Expr::Attribute(attr) => duplicable(&attr.value),
+        Expr::Subscript(sub) => duplicable(&sub.value) && duplicable(&sub.slice),
+        Expr::UnaryOp(op) => duplicable(&op.operand),
+        _ => false,
+    }
 }
 
 fn is_simple(stmt: &Stmt) -> bool {
@@ -227,10 +247,11 @@ impl Rewriter<'_, '_> {
         };
         let start = call.range().start();
         match &*call.func {
-            // `obj.m(a)` -> `__recompyle_m__(ID, obj).m(a)`: still a method call to the
-            // compiler (LOAD_METHOD, no bound method, its own positions, name mangling); the
-            // selector returns `obj` itself when nothing listens. Not for a parenthesised
-            // callee `(a.b)(x)`, whose `.` is inside the parentheses.
+            // `obj.m(a)` -> `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(a)`:
+            // still a method call to the compiler (LOAD_METHOD, no bound method, its own
+            // positions, name mangling); when nothing listens the flag skips the selector,
+            // which returns `obj` itself anyway. Not for a parenthesised callee `(a.b)(x)`,
+            // whose `.` is inside the parentheses.
             Expr::Attribute(attr) if call.func.range().start() == start => {
                 let Some(dot) = self.find_dot(attr.value.range().end(), attr.attr.range().start())
                 else {
@@ -240,18 +261,47 @@ impl Rewriter<'_, '_> {
                     ));
                     return;
                 };
-                self.edits
-                    .push(Edit::insert(start, format!("{METHOD_SELECTOR}({id}, ")));
-                self.edits.push(Edit::insert(dot, ")".to_string()));
+                self.select(METHOD_SELECTOR, id, TextRange::new(start, dot), &attr.value);
             }
-            // `f(a)` -> `__recompyle__(ID, f)(a)`: the interpreter still makes the call.
-            _ => {
-                self.edits
-                    .push(Edit::insert(start, format!("{SELECTOR}({id}, ")));
-                self.edits.push(Edit::insert(open, ")".to_string()));
-            }
+            // `f(a)` -> `(__recompyle__(ID, f) if __recompyle_on__ else f)(a)`: the
+            // interpreter still makes the call.
+            _ => self.select(SELECTOR, id, TextRange::new(start, open), &call.func),
         }
         self.push_site(call.range(), self.text(call.func.range()), awaited);
+    }
+
+    /// Wrap `range` (the text that evaluates `value`: the callee, or the object whose method
+    /// is called, with any parentheses and white space around it) in `selector`'s call for
+    /// site `id`.
+    ///
+    /// When `value` is cheap to write twice (see [`duplicable`]) and `range` is on one line,
+    /// the call happens only while something listens:
+    /// `(SELECTOR(ID, value) if __recompyle_on__ else value)`. The flag is a builtin the
+    /// interpreter caches (LOAD_GLOBAL_BUILTIN, 3.9/3.10's opcache), so an idle site costs a
+    /// load and a branch; `value` is still evaluated once, after the flag (whose load has no
+    /// effect a program can see), and the copy in the selector's call keeps the original's
+    /// columns (`Edit::insert_copy`), so a traceback while listening has the same carets.
+    /// Otherwise (a callee that is itself a call, a lambda, a multi-line callee...), the
+    /// selector is always called: `SELECTOR(ID, value)`.
+    fn select(&mut self, selector: &str, id: u64, range: TextRange, value: &Expr) {
+        let start = range.start();
+        let one_line = !self.source[range.to_std_range()].contains(['\n', '\r']);
+        // In a tracked class body the value's names are wrapped in reporters (edits inside
+        // `range`, which a copy would not carry); class bodies run once anyway.
+        if one_line && duplicable(value) && !self.in_class_tracking() {
+            self.edits
+                .push(Edit::insert(start, format!("({selector}({id}, ")));
+            self.edits.push(Edit::insert_copy(
+                start,
+                self.source,
+                range,
+                &format!(") if {LISTENING} else "),
+            ));
+        } else {
+            self.edits
+                .push(Edit::insert(start, format!("{selector}({id}, ")));
+        }
+        self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 
     /// The `.` between an attribute's value and its name: only white space, line
