@@ -14,9 +14,9 @@ import traceback
 import warnings
 
 import pytest
-from conftest import load_tracked
 
 import recompyle
+from conftest import load_tracked
 from recompyle import _core
 
 SOURCE = """
