@@ -206,20 +206,41 @@ def test_a_dependency_tracer_turns_the_flag_on(warmed):
     assert flag() is False
 
 
+def _names(code) -> set[str]:
+    """The names ``code`` and the code objects inside it load."""
+    found = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            found |= _names(const)
+    return found
+
+
 def test_class_bodies_exec_and_a_marshalled_copy_report_when_listening(tmp_path):
-    """Class bodies load the flag by name (LOAD_NAME); ``exec``'d code and a code object
+    """A class body loads the flag by name (LOAD_NAME, in a loop: straight-line module and
+    class code runs once and calls the selector alone); ``exec``'d code and a code object
     through ``marshal`` (as the cache stores it) find it in the builtins like any module."""
     path = tmp_path / "bodies.py"
-    path.write_text("def f(x):\n    return x\nclass K:\n    v = f(1)\nw = f(2)\n", "utf-8")
+    path.write_text(
+        "def f(x):\n    return x\nclass K:\n    for v in (1,):\n        w = f(v)\n"
+        "for u in (2,):\n    f(u)\nf(3)\n",
+        "utf-8",
+    )
     code = recompyle.instrument_source(path.read_bytes(), str(path), "bodies")
+    class_body = next(c for c in code.co_consts if getattr(c, "co_name", None) == "K")
+    assert _core.LISTENING_NAME in class_body.co_names
+    assert _core.LISTENING_NAME in code.co_names
     copy = marshal.loads(marshal.dumps(code))
+    assert _names(copy) == _names(code)
     for runnable in (code, copy):
-        ns: dict = {"__name__": "bodies"}
-        exec(runnable, ns)  # idle
+        exec(runnable, {"__name__": "bodies"})  # idle
         seen: list = []
         with recompyle.handler(before=seen.append):
             exec(runnable, {"__name__": "bodies"})
-        assert [(e.caller, e.source) for e in seen] == [("K", "f"), ("<module>", "f")]
+        assert [(e.caller, e.source) for e in seen] == [
+            ("K", "f"),
+            ("<module>", "f"),
+            ("<module>", "f"),
+        ]
 
 
 BROKEN = """\

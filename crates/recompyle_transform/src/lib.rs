@@ -3,7 +3,8 @@
 //! `f(a, *b, k=v, **d)` becomes
 //! `(__recompyle__(SITE, f) if __recompyle_on__ else f)(a, *b, k=v, **d)` and `obj.m(a)`
 //! becomes `(__recompyle_m__(SITE, obj) if __recompyle_on__ else obj).m(a)` (a callee that
-//! is itself a call, or spans lines, is not written twice: `__recompyle__(SITE, g(x))(a)`):
+//! is itself a call, or spans lines, is not written twice, nor is any in module or class
+//! body code that runs once: `__recompyle__(SITE, g(x))(a)`):
 //! text is inserted at the call's first byte and before its `(` (or a method call's `.`).
 //! No line break is added or removed,
 //! so every line number stays; the callee and each argument are still evaluated once, in the

@@ -75,6 +75,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         }),
         walk: CallWalk::new(&module.body, options.version),
         no_class_reads: 0,
+        repeated: 0,
     };
     rewriter.visit_body(&module.body);
     if let Some(error) = rewriter.walk.error {
@@ -135,6 +136,10 @@ struct Rewriter<'src, 'opt> {
     /// Inside patterns, comprehensions' own scopes, type parameters: names there are not
     /// the class body's loads, or cannot be wrapped.
     no_class_reads: u32,
+    /// Inside a function, lambda, loop or comprehension: code that may run many times. The
+    /// rest, module and class bodies' straight-line code, runs once per import or class
+    /// creation, and keeps the shorter selector call at its sites (`select`).
+    repeated: u32,
 }
 
 impl Rewriter<'_, '_> {
@@ -281,14 +286,17 @@ impl Rewriter<'_, '_> {
     /// load and a branch; `value` is still evaluated once, after the flag (whose load has no
     /// effect a program can see), and the copy in the selector's call keeps the original's
     /// columns (`Edit::insert_copy`), so a traceback while listening has the same carets.
-    /// Otherwise (a callee that is itself a call, a lambda, a multi-line callee...), the
-    /// selector is always called: `SELECTOR(ID, value)`.
+    /// Otherwise (module or class body code outside loops, which runs once; a callee that is
+    /// itself a call, a lambda, a multi-line callee...), the selector is always called:
+    /// `SELECTOR(ID, value)`.
     fn select(&mut self, selector: &str, id: u64, range: TextRange, value: &Expr) {
         let start = range.start();
         let one_line = !self.source[range.to_std_range()].contains(['\n', '\r']);
+        // Code that runs once gains nothing from the flag and would compile bigger (3.9's
+        // peephole optimizer skips a code object with a line of 255+ bytes of bytecode).
         // In a tracked class body the value's names are wrapped in reporters (edits inside
-        // `range`, which a copy would not carry); class bodies run once anyway.
-        if one_line && duplicable(value) && !self.in_class_tracking() {
+        // `range`, which a copy would not carry).
+        if self.repeated > 0 && one_line && duplicable(value) && !self.in_class_tracking() {
             self.edits
                 .push(Edit::insert(start, format!("({selector}({id}, ")));
             self.edits.push(Edit::insert_copy(
@@ -405,7 +413,10 @@ impl<'a> ScopeWalker<'a> for Rewriter<'_, '_> {
         self.scopes.enter(kind, name, declarations);
         // A nested scope's names are its own: the class body's reads start over.
         let blocked = std::mem::take(&mut self.no_class_reads);
+        let repeats = u32::from(kind != ScopeKind::Class);
+        self.repeated += repeats;
         visit(self);
+        self.repeated -= repeats;
         self.no_class_reads = blocked;
         self.scopes.exit();
     }
@@ -419,23 +430,28 @@ impl<'a> CallRewriter<'a> for Rewriter<'_, '_> {
 
 impl<'a> Visitor<'a> for Rewriter<'_, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        let repeats = u32::from(matches!(stmt, Stmt::For(_) | Stmt::While(_)));
+        self.repeated += repeats;
         if self.options.track_globals && !self.scopes.current().declarations.globals.is_empty() {
             self.visit_stmt_reporting_writes(stmt);
         } else {
             self.visit_stmt_inner(stmt);
         }
+        self.repeated -= repeats;
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Name(name) if self.wraps_class_name(name) => self.wrap_class_name(name),
-            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_)
-                if self.in_class_tracking() =>
-            {
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                self.repeated += 1;
                 match Comprehension::of(expr) {
-                    Some(comprehension) => self.visit_comprehension_in_class(&comprehension),
-                    None => visitor::walk_expr(self, expr),
+                    Some(comprehension) if self.in_class_tracking() => {
+                        self.visit_comprehension_in_class(&comprehension);
+                    }
+                    _ => visitor::walk_expr(self, expr),
                 }
+                self.repeated -= 1;
             }
             Expr::TString(_) => call_walk::visit_template(self, expr),
             Expr::Call(call) => {
