@@ -225,6 +225,7 @@ for _route in ROUTES:
         _audit_events,
     )
 
+_MODULE_SELECTOR_EVENT = re.compile(rb"^c_(call|return):__recompyle(_m)?__ in <module>$")
 _C_EVENT = re.compile(rb"^c_(call|return):")
 
 
@@ -234,9 +235,16 @@ def _without(pattern: re.Pattern[bytes]) -> Callable[[bytes], bytes]:
     )
 
 
-# No normalisation on the env and globals routes: nothing listens there, so the call sites
-# skip their selectors (`__recompyle_on__` is False) and sys.setprofile sees exactly the
-# plain program's events.
+for _route in ("env", "globals") if sys.version_info >= (3, 11) else ():
+    NORMALISE[("tracing_setprofile", _route)] = Normalise(
+        "Nothing listens on these routes, so call sites in functions skip their selectors "
+        "(`__recompyle_on__` is False) and sys.setprofile sees the plain program's events "
+        "there; a site in straight-line module code (run once) calls its selector "
+        "`__recompyle__`/`__recompyle_m__` always, and from 3.11 the selectors are builtin "
+        "functions, so sys.setprofile sees a c_call/c_return pair for them in <module>. "
+        "Normalised: those pairs, in <module> only, are dropped.",
+        _without(_MODULE_SELECTOR_EVENT),
+    )
 for _route in ("run", "deps"):
     NORMALISE[("tracing_setprofile", _route)] = Normalise(
         "With the profiler on (run route) a builtin callee is called by the native CallProxy, "
