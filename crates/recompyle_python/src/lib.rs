@@ -132,6 +132,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     tracked_globals::remember_own_builtins(py, &own)?;
     // `__recompyle_on__`: what call sites test before calling their selector.
-    listeners::install_flag(py, &builtins.dict())?;
+    listeners::install_flag(py, &builtins.dict());
     Ok(())
 }

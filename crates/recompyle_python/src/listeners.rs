@@ -37,11 +37,10 @@ pub(crate) fn sites_on() -> bool {
 }
 
 /// Put the flag into `builtins` (the interpreter's builtins dict) and keep it current.
-pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) -> PyResult<()> {
+pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
     let name = PyString::intern(py, recompyle_transform::names::LISTENING);
     *FLAG.get_mut(py) = Some((builtins.clone().unbind(), name.unbind()));
     publish(py);
-    Ok(())
 }
 
 /// Make the builtin flag say what [`ACTIVE`] says; every change of `ACTIVE` calls this, with
@@ -54,7 +53,10 @@ pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) -> PyRe
 /// LOAD_GLOBAL_BUILTIN reads the value through its cached index, which a value change keeps
 /// valid; 3.9/3.10's opcache misses once, on the dict's new version.
 pub(crate) fn publish(py: Python<'_>) {
-    let Some((builtins, name)) = FLAG.get(py).as_ref().map(|(b, n)| (b.clone_ref(py), n.clone_ref(py)))
+    let Some((builtins, name)) = FLAG
+        .get(py)
+        .as_ref()
+        .map(|(b, n)| (b.clone_ref(py), n.clone_ref(py)))
     else {
         return;
     };
