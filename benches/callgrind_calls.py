@@ -38,6 +38,7 @@ def one(config: str, workload: str, n: int) -> None:
     try:
         ns = plain_ns if config in ("plain", "cprofile") else instr_ns
         fn = ns["run_" + workload]
+        bench_calls._warm_code(fn)  # 3.9/3.10's opcache on, as bench_calls.py does
         bench_calls._time_once(config, fn, 200)  # warm: specialised before the counted run
         bench_calls._time_once(config, fn, n)
     finally:

@@ -218,13 +218,14 @@ for _route in ROUTES:
         ".pyc, recompyle/cache.py), after the source, where the plain SourceFileLoader opens "
         "the plain .pyc, before it (both raise an 'open' event even when the file is "
         "absent), and the import's 'compile' event carries the rewritten source "
-        "(`__recompyle_m__(ID, warnings).warn(...)`) instead of the file's text, because "
-        "loader.instrument_source compiles the transformed string. Normalised: the cache "
-        "file's name, the order of an import's opens, the text of an import's compile.",
+        "(`(__recompyle_m__(ID, warnings) if __recompyle_on__ else warnings).warn(...)`) "
+        "instead of the file's text, because loader.instrument_source compiles the "
+        "transformed string. Normalised: the cache file's name, the order of an import's "
+        "opens, the text of an import's compile.",
         _audit_events,
     )
 
-_SELECTOR_EVENT = re.compile(rb"^c_(call|return):__recompyle(_m)?__ in ")
+_MODULE_SELECTOR_EVENT = re.compile(rb"^c_(call|return):__recompyle(_m)?__ in <module>$")
 _C_EVENT = re.compile(rb"^c_(call|return):")
 
 
@@ -236,20 +237,22 @@ def _without(pattern: re.Pattern[bytes]) -> Callable[[bytes], bytes]:
 
 for _route in ("env", "globals") if sys.version_info >= (3, 11) else ():
     NORMALISE[("tracing_setprofile", _route)] = Normalise(
-        "From 3.11 the selectors `__recompyle__`/`__recompyle_m__` are builtin functions (the "
-        "interpreter specialises their calls; a vectorcall object of recompyle's own type, "
-        "used before 3.11, costs ~8 ns more per call), so sys.setprofile sees a "
-        "c_call/c_return pair for them before each instrumented call. Normalised: those "
-        "pairs are dropped.",
-        _without(_SELECTOR_EVENT),
+        "Nothing listens on these routes, so call sites in functions skip their selectors "
+        "(`__recompyle_on__` is False) and sys.setprofile sees the plain program's events "
+        "there; a site in straight-line module code (run once) calls its selector "
+        "`__recompyle__`/`__recompyle_m__` always, and from 3.11 the selectors are builtin "
+        "functions, so sys.setprofile sees a c_call/c_return pair for them in <module>. "
+        "Normalised: those pairs, in <module> only, are dropped.",
+        _without(_MODULE_SELECTOR_EVENT),
     )
 for _route in ("run", "deps"):
     NORMALISE[("tracing_setprofile", _route)] = Normalise(
         "With the profiler on (run route) a builtin callee is called by the native CallProxy, "
         "not by the interpreter, so sys.setprofile gets no c_call/c_return events for it "
-        "(len, max, sorted, setprofile disappear from the event list), and on 3.11+ it sees "
-        "the selectors' pairs as on the env route. Normalised: every c_call/c_return event "
-        "is dropped; Python calls and returns are compared.",
+        "(len, max, sorted, setprofile disappear from the event list), and on 3.11+, where "
+        "the selectors `__recompyle__`/`__recompyle_m__` are builtin functions, it sees a "
+        "c_call/c_return pair for them before each instrumented call. Normalised: every "
+        "c_call/c_return event is dropped; Python calls and returns are compared.",
         _without(_C_EVENT),
     )
 

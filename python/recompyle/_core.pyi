@@ -9,6 +9,8 @@ FORMAT_VERSION: int
 SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
+#: The builtin bool call sites test before calling a selector: True while anything may listen.
+LISTENING_NAME: str
 
 if sys.version_info >= (3, 11):
     def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:

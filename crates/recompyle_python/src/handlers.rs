@@ -114,6 +114,7 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
     } else {
         ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
     }
+    crate::listeners::publish(py);
     GLOBALS_LISTENING.store(globals, Ordering::Relaxed);
     Ok(())
 }

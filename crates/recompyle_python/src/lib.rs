@@ -46,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
     m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
+    m.add("LISTENING_NAME", names::LISTENING)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
     m.add("ParseError", py.get_type::<transform::ParseError>())?;
@@ -132,5 +133,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         builtins.setattr(name, obj)?;
     }
     tracked_globals::remember_own_builtins(py, &own)?;
+    // `__recompyle_on__`: what call sites test before calling their selector.
+    listeners::install_flag(py, &builtins.dict());
     Ok(())
 }

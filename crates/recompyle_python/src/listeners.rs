@@ -4,12 +4,16 @@
 //!
 //! The flags are written where listeners come and go (`handlers.rs` registers handlers,
 //! `profiler.rs` starts and stops the recording) and read, one relaxed atomic load each, by
-//! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`).
+//! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`). Each
+//! writer of [`ACTIVE`] then calls [`publish`], which mirrors "anything listens" into the
+//! builtin the rewritten call sites test before calling a selector
+//! (`names::LISTENING`, `__recompyle_on__`).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU8};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use pyo3::Python;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyString};
 
 use crate::gil::GilCell;
 
@@ -21,6 +25,54 @@ pub(crate) const HANDLERS: u8 = 1;
 pub(crate) const PROFILING: u8 = 2;
 /// In [`ACTIVE`], with [`PROFILING`]: also the calling-context tree.
 pub(crate) const TREE: u8 = 4;
+
+/// The builtins dict and the interned name the flag is published under (`names::LISTENING`).
+static FLAG: GilCell<Option<(Py<PyDict>, Py<PyString>)>> = GilCell::new(None);
+
+/// Whether a call site has to ask its selector: something may listen. Per-thread reasons
+/// not to report (a handler running, the nesting bound) are the selector's to check.
+#[inline(always)]
+pub(crate) fn sites_on() -> bool {
+    ACTIVE.load(Ordering::Relaxed) != 0
+}
+
+/// Put the flag into `builtins` (the interpreter's builtins dict) and keep it current.
+pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
+    let name = PyString::intern(py, recompyle_transform::names::LISTENING);
+    *FLAG.get_mut(py) = Some((builtins.clone().unbind(), name.unbind()));
+    publish(py);
+}
+
+/// Make the builtin flag say what [`ACTIVE`] says; every change of `ACTIVE` calls this, with
+/// the GIL held, before any call site may run again. Rewritten code runs the selector only
+/// while the flag is `True`: a flag left `False` while something listens would lose calls,
+/// so it is written whenever it differs from the builtins' current value (a program or
+/// finalization's restore of the builtins may have replaced it).
+///
+/// The value is replaced in place (the key stays): CPython 3.11+'s specialised
+/// LOAD_GLOBAL_BUILTIN reads the value through its cached index, which a value change keeps
+/// valid; 3.9/3.10's opcache misses once, on the dict's new version.
+pub(crate) fn publish(py: Python<'_>) {
+    let Some((builtins, name)) = FLAG
+        .get(py)
+        .as_ref()
+        .map(|(b, n)| (b.clone_ref(py), n.clone_ref(py)))
+    else {
+        return;
+    };
+    let (builtins, name) = (builtins.bind(py), name.bind(py));
+    let value = PyBool::new(py, sites_on());
+    if let Ok(Some(current)) = builtins.get_item(name) {
+        if current.is(&*value) {
+            return;
+        }
+    }
+    // Replacing the value of a key the dict holds allocates nothing; should it fail all the
+    // same, the error is reported, not raised into the listener's set-up.
+    if let Err(err) = builtins.set_item(name, value) {
+        err.write_unraisable(py, None);
+    }
+}
 
 /// Set while some handler has a `globals` callback: tracked namespaces report reads and
 /// writes.

@@ -1143,6 +1143,7 @@ fn set_active(py: Python<'_>) {
     } else {
         ACTIVE.fetch_or(PROFILING | TREE, Ordering::Relaxed);
     }
+    crate::listeners::publish(py);
 }
 
 /// Start recording (one more profiler active); `tree=False` asks for the flat table only,

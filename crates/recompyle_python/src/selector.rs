@@ -1,9 +1,12 @@
 //! The native side of every rewritten call site.
 //!
-//! `__recompyle__(ID, f)(args)` and `__recompyle_m__(ID, obj).m(args)` are what call sites
-//! become. When nothing listens the selectors return `f` / `obj` itself, so the call (and
-//! the method lookup) is the interpreter's own: a Python callee runs inline, errors name the
-//! real callee, and the cost is one builtin call. When a handler or the profiler listens they
+//! `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)` and
+//! `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` are what call sites
+//! become (a callee not cheap to write twice keeps the selector call alone,
+//! `__recompyle__(ID, g(x))(args)`). While nothing listens the flag skips the selectors
+//! (`listeners::publish` keeps it); called then anyway, they return `f` / `obj` itself, so
+//! the call (and the method lookup) is the interpreter's own: a Python callee runs inline,
+//! errors name the real callee. When a handler or the profiler listens they
 //! return a [`Proxy`]: a native callable holding the site and callee, whose vectorcall
 //! reports the call around forwarding it (for a method site, first a target whose attribute
 //! lookup produces that proxy).

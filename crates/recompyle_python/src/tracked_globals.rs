@@ -197,8 +197,12 @@ unsafe extern "C-unwind" fn ass_subscript(
 }
 
 /// recompyle's own builtins (the call-site selectors, the reporters): interned name and
-/// object, both owned (references held for the process).
-struct OwnBuiltins(Vec<(*mut ffi::PyObject, *mut ffi::PyObject)>);
+/// object, both owned (references held for the process); and the interned name of the
+/// listening flag (`names::LISTENING`), owned, whose value changes.
+struct OwnBuiltins {
+    objects: Vec<(*mut ffi::PyObject, *mut ffi::PyObject)>,
+    flag: *mut ffi::PyObject,
+}
 // SAFETY: immortal for the process (references are held), read with the GIL held.
 unsafe impl Send for OwnBuiltins {}
 unsafe impl Sync for OwnBuiltins {}
@@ -212,6 +216,11 @@ static OWN_BUILTINS: OnceLock<OwnBuiltins> = OnceLock::new();
 /// builtins hold, as CPython's next lookup would give.
 pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<()> {
     let mut own = Vec::new();
+    // SAFETY: a new interned str, kept for the process.
+    let flag = unsafe { ffi::PyUnicode_InternFromString(names::LISTENING_C.as_ptr()) };
+    if flag.is_null() {
+        return Err(PyErr::fetch(py));
+    }
     for (name, obj) in items {
         let name =
             std::ffi::CString::new(*name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
@@ -224,12 +233,12 @@ pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]
             own.push((key, (*obj).clone().into_ptr()));
         }
     }
-    let _ = OWN_BUILTINS.set(OwnBuiltins(own));
+    let _ = OWN_BUILTINS.set(OwnBuiltins { objects: own, flag });
     Ok(())
 }
 
 /// A new reference to recompyle's builtin named `key` (compared by identity: names in code
-/// are interned), if it is one.
+/// are interned), if it is one; for the listening flag, its current value.
 ///
 /// # Safety
 /// `key` is a live object; the GIL is held.
@@ -237,11 +246,21 @@ pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]
 unsafe fn own_builtin(key: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
     unsafe {
         let own = OWN_BUILTINS.get()?;
-        for &(name, obj) in &own.0 {
+        for &(name, obj) in &own.objects {
             if name == key {
                 ffi::Py_INCREF(obj);
                 return Some(obj);
             }
+        }
+        if key == own.flag {
+            // The flag's current value, which `listeners::publish` keeps in the builtins.
+            let value = if listeners::sites_on() {
+                ffi::Py_True()
+            } else {
+                ffi::Py_False()
+            };
+            ffi::Py_INCREF(value);
+            return Some(value);
         }
         None
     }

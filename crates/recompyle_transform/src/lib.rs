@@ -1,8 +1,12 @@
 //! Rewrite every call expression of a module into a call through one of the recompyle selectors.
 //!
-//! `f(a, *b, k=v, **d)` becomes `__recompyle__(SITE, f)(a, *b, k=v, **d)` and `obj.m(a)`
-//! becomes `__recompyle_m__(SITE, obj).m(a)`: text is inserted at the call's first byte and
-//! before its `(` (or a method call's `.`). No line break is added or removed,
+//! `f(a, *b, k=v, **d)` becomes
+//! `(__recompyle__(SITE, f) if __recompyle_on__ else f)(a, *b, k=v, **d)` and `obj.m(a)`
+//! becomes `(__recompyle_m__(SITE, obj) if __recompyle_on__ else obj).m(a)` (a callee that
+//! is itself a call, or spans lines, is not written twice, nor is any in module or class
+//! body code that runs once: `__recompyle__(SITE, g(x))(a)`):
+//! text is inserted at the call's first byte and before its `(` (or a method call's `.`).
+//! No line break is added or removed,
 //! so every line number stays; the callee and each argument are still evaluated once, in the
 //! same order, and the interpreter itself still makes the call, in the caller's frame.
 //!
@@ -23,14 +27,14 @@ mod rewrite;
 mod scope;
 pub mod site_table;
 
-pub use names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
+pub use names::{CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
 pub use rewrite::{transform, Options, Site, Transformed};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// A site id packs the module key and the site's index; both fit a positive i64.
 pub fn site_id(module_key: u32, index: u32) -> u64 {

@@ -35,6 +35,12 @@ names! {
     /// callee, which is `f` when nothing listens, else a native proxy that reports the call.
     SELECTOR, SELECTOR_C = "__recompyle__";
 
+    /// A bool the bindings keep `True` while anything may listen to calls (a handler, the
+    /// profiler), `False` otherwise. A call site reads it before its selector:
+    /// `(__recompyle__(ID, f) if __recompyle_on__ else f)(x)`, so an idle site costs a
+    /// builtin load the interpreter caches and a branch, not a call.
+    LISTENING, LISTENING_C = "__recompyle_on__";
+
     /// The selector of method call sites: `__recompyle_m__(ID, obj)` is `obj` when nothing
     /// listens, else an object whose attributes are proxies reporting the call.
     METHOD_SELECTOR, METHOD_SELECTOR_C = "__recompyle_m__";
@@ -67,6 +73,7 @@ mod tests {
     fn c_names_are_the_names() {
         let pairs = [
             (SELECTOR, SELECTOR_C),
+            (LISTENING, LISTENING_C),
             (METHOD_SELECTOR, METHOD_SELECTOR_C),
             (WRITE_REPORTER, WRITE_REPORTER_C),
             (CLASS_READ_REPORTER, CLASS_READ_REPORTER_C),

@@ -15,6 +15,17 @@ pub(crate) struct Edit {
     pub start: u32,
     pub end: u32,
     pub text: String,
+    /// `text` begins with a copy of the original bytes at `from..from + len`, on the edit's
+    /// own line: those columns map to the copied ones, one for one (a second copy of a
+    /// callee evaluates at the callee's own position), end column included.
+    pub copied: Option<Copied>,
+}
+
+/// The original bytes an [`Edit`]'s text begins with a copy of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Copied {
+    pub from: u32,
+    pub len: u32,
 }
 
 impl Edit {
@@ -23,6 +34,7 @@ impl Edit {
             start: at.to_u32(),
             end: at.to_u32(),
             text,
+            copied: None,
         }
     }
 
@@ -31,6 +43,23 @@ impl Edit {
             start: range.start().to_u32(),
             end: range.end().to_u32(),
             text,
+            copied: None,
+        }
+    }
+
+    /// Insert at `at` a copy of `range` of the original followed by `rest`; the copy keeps
+    /// the columns of `range`, which must lie on the line of `at`
+    /// ([`PositionMap::new`] checks it), and the rest maps to `at`.
+    pub fn insert_copy(at: TextSize, source: &str, range: TextRange, rest: &str) -> Self {
+        let copy = &source[range.to_std_range()];
+        Edit {
+            start: at.to_u32(),
+            end: at.to_u32(),
+            text: format!("{copy}{rest}"),
+            copied: Some(Copied {
+                from: range.start().to_u32(),
+                len: range.len().to_u32(),
+            }),
         }
     }
 }
@@ -128,7 +157,7 @@ pub(crate) fn apply_edits(
     text.push_str(&source[cursor..window.end]);
     Ok(Applied {
         text,
-        positions: PositionMap::new(lines, &edits),
+        positions: PositionMap::new(lines, &edits)?,
     })
 }
 
@@ -140,6 +169,10 @@ struct Segment {
     t_end: u32,
     o_start: u32,
     o_end: u32,
+    /// The segment's text begins with a copy of original columns `copy_from..` of this
+    /// line, `copy_len` of them (0: no copy).
+    copy_from: u32,
+    copy_len: u32,
 }
 
 /// Maps a (line, column) of the rewritten text to the original's. Lines never change.
@@ -150,7 +183,7 @@ pub struct PositionMap {
 }
 
 impl PositionMap {
-    pub(crate) fn new(index: &LineIndex, edits: &[Edit]) -> Self {
+    pub(crate) fn new(index: &LineIndex, edits: &[Edit]) -> Result<Self, TransformError> {
         let mut lines: Vec<Vec<Segment>> = Vec::new();
         // Running (line, shift) so successive edits on one line accumulate.
         let mut current_line = 0u32;
@@ -165,6 +198,22 @@ impl PositionMap {
             let t_start = (i64::from(o_start) + shift) as u32;
             let t_end = t_start + edit.text.len() as u32;
             shift += edit.text.len() as i64 - i64::from(edit.end - edit.start);
+            let (copy_from, copy_len) = match edit.copied {
+                None => (0, 0),
+                Some(copied) => {
+                    let (copy_line, copy_from) = index.line_col(copied.from);
+                    let (end_line, _) = index.line_col(copied.from + copied.len);
+                    // The copy must precede other text in the edit: its end column is its own.
+                    if copy_line != line || end_line != line || copied.len >= edit.text.len() as u32
+                    {
+                        return Err(TransformError::Internal(format!(
+                            "a copy of bytes at {} that is not on the line of its insertion",
+                            copied.from
+                        )));
+                    }
+                    (copy_from, copied.len)
+                }
+            };
             let slot = line as usize;
             if lines.len() <= slot {
                 lines.resize_with(slot + 1, Vec::new);
@@ -174,9 +223,11 @@ impl PositionMap {
                 t_end,
                 o_start,
                 o_end,
+                copy_from,
+                copy_len,
             });
         }
-        PositionMap { lines }
+        Ok(PositionMap { lines })
     }
 
     /// True when no column moved.
@@ -201,9 +252,13 @@ impl PositionMap {
         let Some(seg) = before.checked_sub(1).map(|i| segments[i]) else {
             return col as i32;
         };
+        let into = col - seg.t_start;
+        if into <= seg.copy_len && seg.copy_len > 0 {
+            // Inside a copy (its end column too: text follows it in the same segment).
+            return (seg.copy_from + into) as i32;
+        }
         if col < seg.t_end {
             // Inside replacement text: same-length replacements map column to column.
-            let into = col - seg.t_start;
             let width = seg.o_end - seg.o_start;
             return (seg.o_start + into.min(width)) as i32;
         }
@@ -235,7 +290,7 @@ mod tests {
             Edit::insert(TextSize::from(4), "T(9, ".into()),
             Edit::replace(TextRange::new(5.into(), 6.into()), ",".into()),
         ];
-        let map = PositionMap::new(&idx, &edits);
+        let map = PositionMap::new(&idx, &edits).expect("one line");
         assert_eq!(map.original_col(1, 0), 0);
         assert_eq!(map.original_col(1, 4), 4); // start of inserted text -> call start
         assert_eq!(map.original_col(1, 7), 4); // inside inserted text
@@ -245,6 +300,44 @@ mod tests {
         assert_eq!(map.original_col(1, 13), 8); // end of line
         assert_eq!(map.original_col(2, 3), 3);
         assert_eq!(map.original_col(1, -1), -1);
+    }
+
+    #[test]
+    fn a_copy_keeps_the_columns_it_copies() {
+        // "y = a.b(1)" -> "y = (S(9, a.b) if F else a.b)(1)"
+        let src = "y = a.b(1)\n";
+        let idx = LineIndex::new(src);
+        let callee = TextRange::new(4.into(), 7.into());
+        let edits = vec![
+            Edit::insert(TextSize::from(4), "(S(9, ".into()),
+            Edit::insert_copy(TextSize::from(4), src, callee, ") if F else "),
+            Edit::insert(TextSize::from(7), ")".into()),
+        ];
+        let applied = apply_edits(src, &idx, edits, 0..src.len()).expect("applies");
+        assert_eq!(applied.text, "y = (S(9, a.b) if F else a.b)(1)\n");
+        let map = applied.positions;
+        assert_eq!(map.original_col(1, 4), 4); // the inserted `(`
+        assert_eq!(map.original_col(1, 10), 4); // the copy's `a`
+        assert_eq!(map.original_col(1, 11), 5); // its `.`
+        assert_eq!(map.original_col(1, 13), 7); // its end column is the callee's
+        assert_eq!(map.original_col(1, 14), 4); // inserted text after it: the insertion point
+        assert_eq!(map.original_col(1, 25), 4); // the original `a`
+        assert_eq!(map.original_col(1, 28), 7); // the original's end
+        assert_eq!(map.original_col(1, 29), 7); // the `(` of the arguments
+        assert_eq!(map.original_col(1, 30), 8); // `1`
+    }
+
+    #[test]
+    fn a_copy_from_another_line_is_refused() {
+        let src = "f(\n  a)\n";
+        let idx = LineIndex::new(src);
+        let edits = vec![Edit::insert_copy(
+            TextSize::from(0),
+            src,
+            TextRange::new(5.into(), 6.into()),
+            " ",
+        )];
+        assert!(apply_edits(src, &idx, edits, 0..src.len()).is_err());
     }
 
     /// The answer of a scan over every segment, as the map once worked (quadratic on a line
@@ -284,7 +377,7 @@ mod tests {
             src.push_str(", ");
         }
         src.push_str("]\n");
-        let map = PositionMap::new(&LineIndex::new(&src), &edits);
+        let map = PositionMap::new(&LineIndex::new(&src), &edits).expect("one line");
         let width = src.len() as u32 + edits.len() as u32 * 6;
         for col in 0..width {
             assert_eq!(

@@ -13,7 +13,7 @@ use crate::scope::{
 use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
-use crate::names::{CLASS_READ_REPORTER, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
+use crate::names::{CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
@@ -75,6 +75,7 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         }),
         walk: CallWalk::new(&module.body, options.version),
         no_class_reads: 0,
+        repeated: 0,
     };
     rewriter.visit_body(&module.body);
     if let Some(error) = rewriter.walk.error {
@@ -87,6 +88,26 @@ pub fn transform(source: &str, options: &Options) -> Result<Transformed, Transfo
         sites,
         positions: applied.positions,
     })
+}
+
+/// Whether `expr` may be written twice in a call site's rewrite: an expression without calls,
+/// lambdas, comprehensions, assignments, `await` or `yield` (each would be a second site,
+/// scope or effect in the text, and a chain of them would double at every link), only names,
+/// attributes, subscripts and literals, which are cheap to compile twice.
+fn duplicable(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(_)
+        | Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
+        Expr::Attribute(attr) => duplicable(&attr.value),
+        Expr::Subscript(sub) => duplicable(&sub.value) && duplicable(&sub.slice),
+        Expr::UnaryOp(op) => duplicable(&op.operand),
+        _ => false,
+    }
 }
 
 fn is_simple(stmt: &Stmt) -> bool {
@@ -115,6 +136,10 @@ struct Rewriter<'src, 'opt> {
     /// Inside patterns, comprehensions' own scopes, type parameters: names there are not
     /// the class body's loads, or cannot be wrapped.
     no_class_reads: u32,
+    /// Inside a function, lambda, loop or comprehension: code that may run many times. The
+    /// rest, module and class bodies' straight-line code, runs once per import or class
+    /// creation, and keeps the shorter selector call at its sites (`select`).
+    repeated: u32,
 }
 
 impl Rewriter<'_, '_> {
@@ -227,10 +252,11 @@ impl Rewriter<'_, '_> {
         };
         let start = call.range().start();
         match &*call.func {
-            // `obj.m(a)` -> `__recompyle_m__(ID, obj).m(a)`: still a method call to the
-            // compiler (LOAD_METHOD, no bound method, its own positions, name mangling); the
-            // selector returns `obj` itself when nothing listens. Not for a parenthesised
-            // callee `(a.b)(x)`, whose `.` is inside the parentheses.
+            // `obj.m(a)` -> `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(a)`:
+            // still a method call to the compiler (LOAD_METHOD, no bound method, its own
+            // positions, name mangling); when nothing listens the flag skips the selector,
+            // which returns `obj` itself anyway. Not for a parenthesised callee `(a.b)(x)`,
+            // whose `.` is inside the parentheses.
             Expr::Attribute(attr) if call.func.range().start() == start => {
                 let Some(dot) = self.find_dot(attr.value.range().end(), attr.attr.range().start())
                 else {
@@ -240,18 +266,50 @@ impl Rewriter<'_, '_> {
                     ));
                     return;
                 };
-                self.edits
-                    .push(Edit::insert(start, format!("{METHOD_SELECTOR}({id}, ")));
-                self.edits.push(Edit::insert(dot, ")".to_string()));
+                self.select(METHOD_SELECTOR, id, TextRange::new(start, dot), &attr.value);
             }
-            // `f(a)` -> `__recompyle__(ID, f)(a)`: the interpreter still makes the call.
-            _ => {
-                self.edits
-                    .push(Edit::insert(start, format!("{SELECTOR}({id}, ")));
-                self.edits.push(Edit::insert(open, ")".to_string()));
-            }
+            // `f(a)` -> `(__recompyle__(ID, f) if __recompyle_on__ else f)(a)`: the
+            // interpreter still makes the call.
+            _ => self.select(SELECTOR, id, TextRange::new(start, open), &call.func),
         }
         self.push_site(call.range(), self.text(call.func.range()), awaited);
+    }
+
+    /// Wrap `range` (the text that evaluates `value`: the callee, or the object whose method
+    /// is called, with any parentheses and white space around it) in `selector`'s call for
+    /// site `id`.
+    ///
+    /// When `value` is cheap to write twice (see [`duplicable`]) and `range` is on one line,
+    /// the call happens only while something listens:
+    /// `(SELECTOR(ID, value) if __recompyle_on__ else value)`. The flag is a builtin the
+    /// interpreter caches (LOAD_GLOBAL_BUILTIN, 3.9/3.10's opcache), so an idle site costs a
+    /// load and a branch; `value` is still evaluated once, after the flag (whose load has no
+    /// effect a program can see), and the copy in the selector's call keeps the original's
+    /// columns (`Edit::insert_copy`), so a traceback while listening has the same carets.
+    /// Otherwise (module or class body code outside loops, which runs once; a callee that is
+    /// itself a call, a lambda, a multi-line callee...), the selector is always called:
+    /// `SELECTOR(ID, value)`.
+    fn select(&mut self, selector: &str, id: u64, range: TextRange, value: &Expr) {
+        let start = range.start();
+        let one_line = !self.source[range.to_std_range()].contains(['\n', '\r']);
+        // Code that runs once gains nothing from the flag and would compile bigger (3.9's
+        // peephole optimizer skips a code object with a line of 255+ bytes of bytecode).
+        // In a tracked class body the value's names are wrapped in reporters (edits inside
+        // `range`, which a copy would not carry).
+        if self.repeated > 0 && one_line && duplicable(value) && !self.in_class_tracking() {
+            self.edits
+                .push(Edit::insert(start, format!("({selector}({id}, ")));
+            self.edits.push(Edit::insert_copy(
+                start,
+                self.source,
+                range,
+                &format!(") if {LISTENING} else "),
+            ));
+        } else {
+            self.edits
+                .push(Edit::insert(start, format!("{selector}({id}, ")));
+        }
+        self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 
     /// The `.` between an attribute's value and its name: only white space, line
@@ -355,7 +413,10 @@ impl<'a> ScopeWalker<'a> for Rewriter<'_, '_> {
         self.scopes.enter(kind, name, declarations);
         // A nested scope's names are its own: the class body's reads start over.
         let blocked = std::mem::take(&mut self.no_class_reads);
+        let repeats = u32::from(kind != ScopeKind::Class);
+        self.repeated += repeats;
         visit(self);
+        self.repeated -= repeats;
         self.no_class_reads = blocked;
         self.scopes.exit();
     }
@@ -369,23 +430,28 @@ impl<'a> CallRewriter<'a> for Rewriter<'_, '_> {
 
 impl<'a> Visitor<'a> for Rewriter<'_, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        let repeats = u32::from(matches!(stmt, Stmt::For(_) | Stmt::While(_)));
+        self.repeated += repeats;
         if self.options.track_globals && !self.scopes.current().declarations.globals.is_empty() {
             self.visit_stmt_reporting_writes(stmt);
         } else {
             self.visit_stmt_inner(stmt);
         }
+        self.repeated -= repeats;
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Name(name) if self.wraps_class_name(name) => self.wrap_class_name(name),
-            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_)
-                if self.in_class_tracking() =>
-            {
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                self.repeated += 1;
                 match Comprehension::of(expr) {
-                    Some(comprehension) => self.visit_comprehension_in_class(&comprehension),
-                    None => visitor::walk_expr(self, expr),
+                    Some(comprehension) if self.in_class_tracking() => {
+                        self.visit_comprehension_in_class(&comprehension);
+                    }
+                    _ => visitor::walk_expr(self, expr),
                 }
+                self.repeated -= 1;
             }
             Expr::TString(_) => call_walk::visit_template(self, expr),
             Expr::Call(call) => {

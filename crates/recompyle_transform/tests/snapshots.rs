@@ -301,3 +301,17 @@ fn only_the_operand_of_await_is_marked_awaited() {
         ]
     );
 }
+
+/// Code that may run many times (functions, lambdas, loops, comprehensions) tests the
+/// listening flag before its selector when the callee is cheap to write twice; module and
+/// class bodies' straight-line code, and other callees, call the selector alone.
+#[test]
+fn idle_sites_test_the_flag_where_code_repeats() {
+    insta::assert_snapshot!(render(
+        "x = f(1)\nfor i in r:\n    f(i)\nwhile w:\n    o.m(1)\ny = [g(v) for v in a.b(z)]\n\
+         def h(p):\n    q.r[0].s(p)\n    'x'.join(p)\n    -1 .bit_length()\n    (f)(p)\n\
+         \x20   f(p)(p)\n    k(p).m()\n    (lambda: n(1))()\n    return t  .  u(p)\n\
+         class K:\n    v = f(2)\n    def m(self):\n        super().m()\n        f(\n\
+         \x20           1)\n        a.\\\n            b(1)\n"
+    ));
+}
