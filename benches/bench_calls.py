@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Per-call overhead of recompyle's trampoline, measured in one process.
+"""Per-call overhead of recompyle's call sites (flag, selector, proxy), measured in one process.
 
 The same loop source is compiled twice: plainly with ``compile()`` and through
-``recompyle.instrument_source`` (every call becomes ``__recompyle__(SITE, f)(...)``).
+``recompyle.instrument_source`` (every call in a loop becomes
+``(__recompyle__(SITE, f) if __recompyle_on__ else f)(...)``).
 Each ``run_<workload>(n)`` function is timed with ``time.perf_counter_ns`` under every
 configuration, the configurations interleaved within each repeat so that drift hits
 them all alike. The empty-loop time of the same configuration is subtracted, which
@@ -86,7 +87,7 @@ def run_two_noops(n):
 
 
 # Reference: the same calls through CPython's own native forwarder, operator.call
-# (a METH_FASTCALL|METH_KEYWORDS builtin, like the trampoline). Only run from the plain
+# (a METH_FASTCALL|METH_KEYWORDS builtin, like the selector). Only run from the plain
 # compilation; a yardstick for what "wrap every call in a builtin" costs here.
 def ref_call(n):
     for i in range(n):
@@ -130,7 +131,7 @@ COLUMNS = [
 
 CONFIG_HELP = {
     "plain": "plain: source compiled with compile(), nothing running",
-    "instr": "instr: instrumented, no handler, profiler off (trampoline fast path)",
+    "instr": "instr: instrumented, no handler, profiler off (idle sites: the flag's branch)",
     "handler": "handler: instrumented, no-op Python before+after handler registered",
     "handler_net": "handler net: 'handler' added cost minus the cost of two plain "
     "Python calls to a no-op function (i.e. what the machinery adds beyond the two "

@@ -230,11 +230,11 @@ def _needs_sdk() -> bool:
 def _entry_points(group: str) -> dict[str, Any]:
     from importlib import metadata
 
-    found = metadata.entry_points()
-    if hasattr(found, "select"):
-        chosen = found.select(group=group)
+    # Checked on the version, not with hasattr, so that type checkers see each branch's API.
+    if sys.version_info >= (3, 10):
+        chosen = metadata.entry_points(group=group)
     else:  # 3.9: a dict of groups
-        chosen = found.get(group, [])
+        chosen = metadata.entry_points().get(group, [])
     return {ep.name: ep for ep in chosen}
 
 
