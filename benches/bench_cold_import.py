@@ -38,12 +38,12 @@ import marshal
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Callable
 
+import callgrind_run
 import imports_worker
 
 from recompyle import _core, cache
@@ -217,22 +217,16 @@ def _child(directory: str, what: str, rounds: int) -> None:
                 marshal.dumps(plain_code)
 
 
-_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
-
-
 def _instructions(directory: str, what: str) -> int:
     """Instructions of one run of ``what``: one round minus no round, each under callgrind."""
-    counts = []
-    for rounds in (0, 1):
-        proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-             os.path.abspath(__file__), "--child", what, "--rounds", str(rounds), directory],
-            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
-        )  # fmt: skip
-        found = _COLLECTED.findall(proc.stderr)
-        if proc.returncode != 0 or not found:
-            raise SystemExit(f"callgrind run of {what!r} failed:\n{proc.stderr[-2000:]}")
-        counts.append(int(found[-1]))
+    counts = [
+        callgrind_run.instructions(
+            [os.path.abspath(__file__), "--child", what, "--rounds", str(rounds), directory],
+            repr(what),
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        for rounds in (0, 1)
+    ]
     return counts[1] - counts[0]
 
 

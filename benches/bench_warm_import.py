@@ -45,7 +45,6 @@ import importlib
 import json
 import marshal
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -54,11 +53,11 @@ import tempfile
 import time
 import types
 
+import callgrind_run
 import imports_worker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KINDS = ("plain", "floor", "ours")
-_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 def _timed(acc: dict, label: str, fn):
@@ -172,28 +171,11 @@ def _run(kind: str, directory: str, stages: bool = False, cpu: int | None = None
 
 
 def _instructions(kind: str, directory: str, part: str) -> int:
-    proc = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--callgrind-child",
-            kind,
-            directory,
-            part,
-        ],
+    return callgrind_run.instructions(
+        [os.path.abspath(__file__), "--callgrind-child", kind, directory, part],
+        f"{kind} {part}",
         env=dict(_env(), PYTHONHASHSEED="0"),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
     )
-    found = _COLLECTED.findall(proc.stderr)
-    if proc.returncode != 0 or not found:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise SystemExit(f"callgrind run {kind} {part} failed: {tail}")
-    return int(found[-1])
 
 
 def _size(pattern: str) -> int:

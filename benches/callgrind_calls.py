@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
+
+import callgrind_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = ["plain", "instr", "handler", "profiler", "tree", "timeline", "cprofile"]
 # two_noops: two plain calls of a no-op Python function per iteration (what a no-op
 # before+after handler's own two calls cost), for the handler's net figure.
 WORKLOADS = ["call", "kwcall", "method", "builtin", "two_noops"]
-_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 def one(config: str, workload: str, n: int) -> None:
@@ -46,27 +45,10 @@ def one(config: str, workload: str, n: int) -> None:
 
 
 def count(config: str, workload: str, n: int) -> int:
-    proc = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--one",
-            config,
-            workload,
-            str(n),
-        ],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
+    return callgrind_run.instructions(
+        [os.path.abspath(__file__), "--one", config, workload, str(n)],
+        f"{config} {workload} {n}",
     )
-    found = _COLLECTED.findall(proc.stderr)
-    if proc.returncode != 0 or not found:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise SystemExit(f"callgrind run {config} {workload} {n} failed: {tail}")
-    return int(found[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
