@@ -16,65 +16,16 @@ handler, each against the plain loop and the empty loop in the same round.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
-import tempfile
 import time
 
+# The loops and their two compilations are bench_calls.py's (a script's own directory is
+# first on sys.path), so both benches time the same code.
+from bench_calls import WORKLOADS, _build, _warm_code
+
 import recompyle
-
-SOURCE = """
-def f(x):
-    return x
-
-def g(x, k=0):
-    return x
-
-class C:
-    def m(self, x):
-        return x
-
-obj = C()
-seq = [1, 2, 3]
-
-def run_call(n):
-    for i in range(n):
-        f(i)
-
-def run_kwcall(n):
-    for i in range(n):
-        g(i, k=1)
-
-def run_method(n):
-    for i in range(n):
-        obj.m(i)
-
-def run_builtin(n):
-    for i in range(n):
-        len(seq)
-
-def run_empty(n):
-    for i in range(n):
-        pass
-"""
-WORKLOADS = [
-    ("call", "f(i)"),
-    ("kwcall", "g(i, k=1)"),
-    ("method", "obj.m(i)"),
-    ("builtin", "len(x)"),
-]
-
-
-def _namespaces() -> tuple[dict, dict]:
-    data = SOURCE.encode()
-    fd, path = tempfile.mkstemp(prefix="recompyle_idle_", suffix=".py")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    plain: dict = {"__name__": "idle_plain", "__file__": path}
-    exec(compile(data, path, "exec", dont_inherit=True), plain)
-    instr: dict = {"__name__": "idle_instr", "__file__": path}
-    exec(recompyle.instrument_source(data, path, "idle_instr"), instr)
-    return plain, instr
 
 
 def _added(plain: dict, instr: dict, n: int, repeats: int) -> dict[str, float]:
@@ -84,8 +35,7 @@ def _added(plain: dict, instr: dict, n: int, repeats: int) -> dict[str, float]:
         fns["plain " + key] = plain["run_" + key]
         fns["instr " + key] = instr["run_" + key]
     for fn in fns.values():
-        for _ in range(1100):  # 3.9/3.10's opcache, 3.11+'s specialisation
-            fn(1)
+        _warm_code(fn)
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -105,10 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    import gc
-
     gc.disable()
-    plain, instr = _namespaces()
+    plain, instr, path = _build()
     before = _added(plain, instr, args.iterations, args.repeats)
     handler = recompyle.add_handler(before=lambda event: None, after=lambda event: None)
     try:
@@ -117,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         handler.remove()
     after = _added(plain, instr, args.iterations, args.repeats)
+    os.unlink(path)
     print(
         f"idle call sites, Python {sys.version.split()[0]}: ns added to the plain call, "
         f"min of {args.repeats} x {args.iterations}"
     )
     print(f"{'workload':<10} {'plain':>8} {'never listened':>15} {'after listening':>16}")
     for key, label in WORKLOADS:
+        label = label.split("  ")[0]  # "g(i, k=1)  keyword call" -> "g(i, k=1)"
         print(
             f"{label:<10} {before['plain ' + key]:>6.1f}ns {before[key]:>+13.1f}ns "
             f"{after[key]:>+14.1f}ns"
