@@ -17,9 +17,9 @@ CPython's ``compile()`` is not split into parse and code generation: 3.11 has no
 parses without building the Python ``ast`` objects, and that alone takes longer than the
 whole ``compile()``. Executing the module body and writing the file are left out (the
 same for both, or noise from the disk). ``--variants`` also compiles the rewritten texts
-edited into other rewrites (``VARIANTS``: other site-id literals, no id, a flag tested before
-the selector with the callee's text twice), not correct code, only to show what each would
-cost the compiler. Each figure is the
+edited into other rewrites (``VARIANTS``: other site-id literals, no id, the old form of a
+site, the selector call alone without the flag: ``idle_forms.old_form``), not correct code,
+only to show what each would cost the compiler. Each figure is the
 thread CPU time of the stage summed over the 38 modules, min over ``--repeats`` rounds
 (plain and ours interleaved in each round), so a loaded machine inflates it little.
 
@@ -45,6 +45,7 @@ from typing import Callable
 
 import callgrind_run
 import imports_worker
+from idle_forms import old_form
 
 from recompyle import _core, cache
 
@@ -97,47 +98,6 @@ def ours_round(files: list[tuple[str, bytes]], sizes: dict) -> dict[str, int]:
 
 
 _SITE_ID = re.compile(r"(__recompyle(?:_m)?__\()(\d+)")
-_SELECTOR = re.compile(r"__recompyle(?:_m)?__\(\d+, ")
-_OPEN, _CLOSE = "([{", ")]}"
-
-
-def _selector_end(text: str, at: int) -> int:
-    """The index of the ``)`` that closes the selector call whose arguments start at ``at``
-    (brackets counted, string literals skipped; enough for the stdlib's text)."""
-    depth = 0
-    i = at
-    while i < len(text):
-        c = text[i]
-        if c in "'\"":
-            quote = text[i : i + 3] if text[i : i + 3] in ("'" * 3, '"' * 3) else c
-            i += len(quote)
-            while i < len(text) and text[i : i + len(quote)] != quote:
-                i += 2 if text[i] == "\\" else 1
-            i += len(quote)
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    raise ValueError("unbalanced selector call")
-
-
-def _flagged(text: str) -> str:
-    """``SEL(ID, x)`` -> ``(SEL(ID, x) if __recompyle_on__ else x)``, inner sites first: a
-    flag tested before the selector, the callee's text twice."""
-    out = []
-    pos = 0
-    while (m := _SELECTOR.search(text, pos)) is not None:
-        end = _selector_end(text, m.end())
-        inner = _flagged(text[m.end() : end])
-        out.append(text[pos : m.start()])
-        out.append(f"({m.group()}{inner}) if __recompyle_on__ else {inner})")
-        pos = end + 1
-    out.append(text[pos:])
-    return "".join(out)
 
 
 def _ids(text: str, value: Callable[[int], int]) -> str:
@@ -153,7 +113,7 @@ VARIANTS: dict[str, Callable[[str], str] | None] = {
     "ids = site index": lambda s: _ids(s, lambda i: i & 0xFFFFFFFF),
     "one id for all sites": lambda s: _ids(s, lambda i: 7),
     "no site-id argument": lambda s: _SITE_ID.sub(r"\g<1>", s).replace("__(, ", "__("),
-    "flag first, callee twice": _flagged,
+    "old form: the selector call alone, no flag": old_form,
 }
 
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 
+import callgrind_run
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAG_FORM = re.compile(r"\((__recompyle(?:_m)?__\(\d+, )(.+?)\) if __recompyle_on__ else \2\)")
-_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 def old_form(text: str) -> str:
@@ -63,17 +63,9 @@ def one(form: str, opcache: str, config: str, workload: str, n: int) -> None:
 
 
 def count(*args: object) -> int:
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
-    proc = subprocess.run(
-        [*cmd, os.path.abspath(__file__), "--one", *map(str, args)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
+    return callgrind_run.instructions(
+        [os.path.abspath(__file__), "--one", *map(str, args)], " ".join(map(str, args))
     )
-    found = _COLLECTED.findall(proc.stderr)
-    if proc.returncode != 0 or not found:
-        raise SystemExit(f"callgrind run {args} failed: {proc.stderr.strip()[-800:]}")
-    return int(found[-1])
 
 
 def callgrind(opcache: str, configs: list[str], workloads: list[str]) -> None:
