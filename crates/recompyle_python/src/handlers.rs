@@ -18,7 +18,7 @@ use pyo3::types::PyTuple;
 use crate::events::{CallEvent, GlobalEvent};
 use crate::filter::CallFilter;
 use crate::gil::GilCell;
-use crate::listeners::{in_handler, set_in_handler, ACTIVE, GLOBALS_LISTENING, HANDLERS};
+use crate::listeners::{in_handler, set_in_handler, GLOBALS_LISTENING, HANDLERS};
 
 pyo3::create_exception!(
     recompyle._core,
@@ -110,11 +110,10 @@ fn set_registered(py: Python<'_>, handlers: Vec<Py<Handler>>) -> PyResult<()> {
     }
     ALL_FILTERED.store(calls && filtered, Ordering::Relaxed);
     if calls {
-        ACTIVE.fetch_or(HANDLERS, Ordering::Relaxed);
+        crate::listeners::switch(py, HANDLERS, 0);
     } else {
-        ACTIVE.fetch_and(!HANDLERS, Ordering::Relaxed);
+        crate::listeners::switch(py, 0, HANDLERS);
     }
-    crate::listeners::publish(py);
     GLOBALS_LISTENING.store(globals, Ordering::Relaxed);
     Ok(())
 }

@@ -4,10 +4,10 @@
 //!
 //! The flags are written where listeners come and go (`handlers.rs` registers handlers,
 //! `profiler.rs` starts and stops the recording) and read, one relaxed atomic load each, by
-//! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`). Each
-//! writer of [`ACTIVE`] then calls [`publish`], which mirrors "anything listens" into the
-//! builtin the rewritten call sites test before calling a selector
-//! (`names::LISTENING`, `__recompyle_on__`).
+//! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`). [`ACTIVE`]
+//! changes only through [`switch`], which then mirrors "anything listens" into the builtin
+//! the rewritten call sites test before calling a selector (`names::LISTENING`,
+//! `__recompyle_on__`).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -43,8 +43,16 @@ pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
     publish(py);
 }
 
-/// Make the builtin flag say what [`ACTIVE`] says; every change of `ACTIVE` calls this, with
-/// the GIL held, before any call site may run again. Rewritten code runs the selector only
+/// Turn the `on` bits of [`ACTIVE`] on and its `off` bits off, then [`publish`] the flag: the
+/// one way listeners come and go, so the call sites' flag never lags behind `ACTIVE`.
+pub(crate) fn switch(py: Python<'_>, on: u8, off: u8) {
+    ACTIVE.fetch_and(!off, Ordering::Relaxed);
+    ACTIVE.fetch_or(on, Ordering::Relaxed);
+    publish(py);
+}
+
+/// Make the builtin flag say what [`ACTIVE`] says; [`switch`] calls this, with the GIL held,
+/// before any call site may run again. Rewritten code runs the selector only
 /// while the flag is `True`: a flag left `False` while something listens would lose calls,
 /// so it is written whenever it differs from the builtins' current value (a program or
 /// finalization's restore of the builtins may have replaced it).
@@ -52,7 +60,7 @@ pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
 /// The value is replaced in place (the key stays): CPython 3.11+'s specialised
 /// LOAD_GLOBAL_BUILTIN reads the value through its cached index, which a value change keeps
 /// valid; 3.9/3.10's opcache misses once, on the dict's new version.
-pub(crate) fn publish(py: Python<'_>) {
+fn publish(py: Python<'_>) {
     let Some((builtins, name)) = FLAG
         .get(py)
         .as_ref()

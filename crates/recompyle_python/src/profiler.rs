@@ -1135,15 +1135,14 @@ fn clear_cache(py: Python<'_>) {
 
 fn set_active(py: Python<'_>) {
     let (users, tree) = USERS.get(py).get();
-    if users == 0 {
-        ACTIVE.fetch_and(!(PROFILING | TREE), Ordering::Relaxed);
+    let (on, off) = if users == 0 {
+        (0, PROFILING | TREE)
     } else if tree == 0 {
-        ACTIVE.fetch_and(!TREE, Ordering::Relaxed);
-        ACTIVE.fetch_or(PROFILING, Ordering::Relaxed);
+        (PROFILING, TREE)
     } else {
-        ACTIVE.fetch_or(PROFILING | TREE, Ordering::Relaxed);
-    }
-    crate::listeners::publish(py);
+        (PROFILING | TREE, 0)
+    };
+    crate::listeners::switch(py, on, off);
 }
 
 /// Start recording (one more profiler active); `tree=False` asks for the flat table only,
