@@ -137,6 +137,11 @@ pub(crate) unsafe fn is_pristine_key_error(
 // Method lookups a call site may reuse
 // ---------------------------------------------------------------------------------------
 
+/// Whether this build reads an instance layout ([`no_shadow`]) and so lets call sites reuse
+/// method lookups: 3.11 only. Elsewhere the selector skips the cache entirely, so a method
+/// call site pays nothing for it.
+pub(crate) const METHOD_CACHE: bool = cfg!(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)));
+
 /// Why `obj.name` can be answered by a method found on `type(obj)` without asking the
 /// instance: its own attributes cannot hold `name`. Valid only with the type unmodified
 /// (its `tp_version_tag` unchanged), which is what the layouts below are read under.

@@ -184,10 +184,14 @@ unsafe extern "C-unwind" fn proxy_getattro(
         }
         let target = (*p).bound_self;
         let mut meth: *mut ffi::PyObject = null_mut();
-        let unbound = match METHODS
-            .get(Python::assume_attached())
-            .hit((*p).site, target, name)
-        {
+        let cached = if cpython::METHOD_CACHE {
+            METHODS
+                .get(Python::assume_attached())
+                .hit((*p).site, target, name)
+        } else {
+            None
+        };
+        let unbound = match cached {
             Some(found) => {
                 ffi::Py_INCREF(found);
                 meth = found;
@@ -195,7 +199,7 @@ unsafe extern "C-unwind" fn proxy_getattro(
             }
             None => {
                 let unbound = _PyObject_GetMethod(target, name, &mut meth);
-                if unbound == 1 && !meth.is_null() {
+                if cpython::METHOD_CACHE && unbound == 1 && !meth.is_null() {
                     remember_method((*p).site, target, name, meth);
                 }
                 unbound
@@ -262,7 +266,7 @@ struct MethodHit {
 /// depends only on the type, the name and the instance). What the interpreter's own
 /// `LOAD_METHOD` specialisation does, which cannot see through the call-site target: the
 /// lookup (type MRO, instance attributes) costs more than the rest of a reported call's
-/// selection. Only 3.11 fills it ([`cpython::no_shadow`]).
+/// selection. Only 3.11 uses it ([`cpython::METHOD_CACHE`]).
 struct MethodCache(Vec<Option<MethodHit>>);
 // SAFETY: only touched with the GIL held (GilCell), as the cache holding it.
 unsafe impl Send for MethodHit {}
