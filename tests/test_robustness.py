@@ -416,3 +416,17 @@ def test_invalid_utf8_outside_comments_is_cpythons_error(tmp_path):
     )
     assert plain.returncode == 1 and "SyntaxError" in plain.stderr
     assert (ours.returncode, ours.stderr) == (plain.returncode, plain.stderr)
+
+
+def test_instrument_source_refuses_str_and_takes_bytes_like():
+    """A ``str`` is a one-line ``TypeError`` naming the argument, not a warning and
+    uninstrumented code; ``bytearray`` and ``memoryview`` are instrumented like bytes."""
+    import recompyle
+
+    source = "x = len([1, 2])\n"
+    refused = r"instrument_source\(\) takes the source as bytes.* not str"
+    with pytest.raises(TypeError, match=refused):
+        recompyle.instrument_source(source, "t.py")
+    for data in (source.encode(), bytearray(source.encode()), memoryview(source.encode())):
+        code = recompyle.instrument_source(data, "t.py")
+        assert "__recompyle__" in code.co_names, type(data)

@@ -240,7 +240,19 @@ def instrument_source(
 
     ``cached``: use recompyle's bytecode cache beside ``path`` (off by default: like
     ``compile``, this neither reads nor writes files unless asked; the loader asks).
-    ``track_globals``: the code will run in a tracked namespace (``recompyle.tracked_globals``)."""
+    ``track_globals``: the code will run in a tracked namespace (``recompyle.tracked_globals``).
+
+    ``data`` must be bytes (or a bytes-like object): the transform reads the coding
+    declaration as CPython does for a file. A ``str`` is refused rather than compiled
+    uninstrumented: ``compile`` ignores a ``str``'s coding line, so encoding it here could
+    silently disagree with what the caller meant."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    elif not isinstance(data, bytes):
+        raise TypeError(
+            "recompyle.instrument_source() takes the source as bytes, as read from the file,"
+            f" not {type(data).__name__}"
+        )
     result = _try_instrument(data, path, module, optimize, cached, track_globals)
     if not isinstance(result, str):
         return result
