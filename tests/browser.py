@@ -6,7 +6,9 @@ either cannot be had the tests that need them skip, saying which.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,7 +56,15 @@ def chromium(*, offline: bool = False, width: int = 1400, height: int = 1000) ->
         options.add_argument("--proxy-server=http://127.0.0.1:9")
         options.add_argument("--proxy-bypass-list=<-loopback>")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # Chromium leaves its singleton-socket directory (``org.chromium.Chromium.*``) in TMPDIR
+    # after it quits: one per test, never removed. Give it a TMPDIR of its own, removed here.
+    scratch = tempfile.TemporaryDirectory(prefix="recompyle-chromium-")
+    service = Service(driver_path, env={**os.environ, "TMPDIR": scratch.name})
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except BaseException:
+        scratch.cleanup()
+        raise
     try:
         if offline:
             driver.execute_cdp_cmd("Network.enable", {})
@@ -65,6 +75,7 @@ def chromium(*, offline: bool = False, width: int = 1400, height: int = 1000) ->
         yield driver
     finally:
         driver.quit()
+        scratch.cleanup()
 
 
 def console_errors(driver: Any) -> list[str]:
