@@ -49,6 +49,30 @@ fn add(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
     s.raised += u64::from(raised);
 }
 
+/// [`add`] on the per-call path: no bounds checks.
+///
+/// # Safety
+/// `dense` is a site index of `p` (every node's site and every index [`dense_of`] gives
+/// in `p`'s epoch is).
+#[inline(always)]
+unsafe fn add_unchecked(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
+    debug_assert!((dense as usize) < p.flat.len() && p.flat.len() == p.flat_marks.len());
+    // SAFETY: as this function's contract; `flat` and `flat_marks` grow together.
+    let (s, mark) = unsafe {
+        (
+            p.flat.get_unchecked_mut(dense as usize),
+            p.flat_marks.get_unchecked_mut(dense as usize),
+        )
+    };
+    p.windows.touch(Kind::Sites, dense, s, mark);
+    s.calls += 1;
+    s.ticks += ticks;
+    if ticks > s.max_ticks {
+        s.max_ticks = ticks;
+    }
+    s.raised += u64::from(raised);
+}
+
 /// A root (a thread, or an asyncio task): its node and who it is.
 struct Root {
     node: NodeId,
@@ -164,24 +188,30 @@ thread_local! {
 /// its context was `ctx`. One global read instead of a thread-local one, which from a
 /// dynamically loaded library is a call into the loader on every reported call. `ctx` is
 /// borrowed from that thread's [`MINE`], which holds it (and is only replaced where this is
-/// too), so its address is not reused while it is here.
+/// too), so its address is not reused while it is here. Set only to a stack of the current
+/// epoch (never NULL) and emptied ([`Last::NONE`], whose NULL `ts` matches no thread) by the
+/// reset that ends the epoch, so a match needs no epoch compare.
 #[derive(Clone, Copy)]
 struct Last {
     ts: *mut ffi::PyThreadState,
     id: i64,
-    epoch: u64,
     ctx: *mut ffi::PyObject,
     stack: *mut Stack,
 }
 
 impl Last {
-    /// Whether `stack` is the one for the thread `ts` under `ctx` in `epoch`.
+    const NONE: Last = Last {
+        ts: null_mut(),
+        id: 0,
+        ctx: null_mut(),
+        stack: null_mut(),
+    };
+
+    /// Whether `stack` is the one for the thread `ts` (not NULL) under `ctx`.
     #[inline(always)]
-    fn stack_if(&self, ts: *mut ffi::PyThreadState, epoch: u64, ctx: *mut ffi::PyObject) -> bool {
+    fn stack_if(&self, ts: *mut ffi::PyThreadState, ctx: *mut ffi::PyObject) -> bool {
         self.ts == ts
-            && self.epoch == epoch
             && self.ctx == ctx
-            && !self.stack.is_null()
             // SAFETY: the GIL is held and `ts` is the running thread's state.
             && unsafe { ffi::PyThreadState_GetID(ts) } == self.id
     }
@@ -191,13 +221,7 @@ impl Last {
 // dereferenced only in its epoch, as MINE's.
 unsafe impl Send for Last {}
 
-static LAST: GilCell<Cell<Last>> = GilCell::new(Cell::new(Last {
-    ts: null_mut(),
-    id: 0,
-    epoch: 0,
-    ctx: null_mut(),
-    stack: null_mut(),
-}));
+static LAST: GilCell<Cell<Last>> = GilCell::new(Cell::new(Last::NONE));
 
 /// Offset of `PyThreadState.context` (the current `contextvars` context) for the running
 /// interpreter, from CPython's headers; 0 once [`init_tasks`] found it does not hold (then
@@ -276,6 +300,18 @@ fn profile(py: Python<'_>) -> &mut Profile {
     }
 }
 
+/// [`profile`] on the per-call path, where one was made already: no check.
+///
+/// # Safety
+/// [`profile`] was called before in this process (every stack, site index and entry is
+/// made after it); the profile, once made, is only ever replaced, never removed.
+#[inline(always)]
+unsafe fn profile_made(py: Python<'_>) -> &mut Profile {
+    debug_assert!(PROFILE.get(py).is_some());
+    // SAFETY: as this function's contract.
+    unsafe { PROFILE.get_mut(py).as_mut().unwrap_unchecked() }
+}
+
 #[cold]
 #[inline(never)]
 fn new_profile(slot: &mut Option<Profile>) -> &mut Profile {
@@ -288,12 +324,13 @@ fn new_profile(slot: &mut Option<Profile>) -> &mut Profile {
 /// another object while cached.
 const CACHE_SLOTS: usize = 1024;
 
-/// Owned: each entry's site-id object holds a reference (released when replaced).
-struct Cache(Vec<(*mut ffi::PyObject, u32)>);
+/// Owned: each entry's site-id object holds a reference (released when replaced). A fixed
+/// array (NULL keys when empty): a lookup is an index and a compare, no length check.
+struct Cache([(*mut ffi::PyObject, u32); CACHE_SLOTS]);
 // SAFETY: only touched with the GIL held (GilCell).
 unsafe impl Send for Cache {}
 
-static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
+static CACHE: GilCell<Cache> = GilCell::new(Cache([(null_mut(), 0); CACHE_SLOTS]));
 
 /// The dense index of the site whose id object is `site_obj`; `None` if it is not a site id.
 ///
@@ -301,12 +338,10 @@ static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
 /// `site_obj` must be a live object and the GIL held.
 #[inline(always)]
 unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> {
-    let cache = &CACHE.get(py).0;
     let slot = (site_obj as usize >> 4) % CACHE_SLOTS;
-    if let Some(&(key, dense)) = cache.get(slot) {
-        if key == site_obj {
-            return Some(dense);
-        }
+    let (key, dense) = CACHE.get(py).0[slot];
+    if key == site_obj {
+        return Some(dense);
     }
     // SAFETY: as this function's contract.
     unsafe { dense_miss(py, site_obj, slot) }
@@ -326,9 +361,6 @@ unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) 
     };
     let dense = dense_of_id(py, site);
     let cache = &mut CACHE.get_mut(py).0;
-    if cache.is_empty() {
-        cache.resize(CACHE_SLOTS, (null_mut(), 0));
-    }
     // SAFETY: the GIL is held; the cache takes a reference to `site_obj` (live) and
     // releases the one it held to the entry it replaces.
     unsafe { ffi::Py_INCREF(site_obj) };
@@ -471,7 +503,7 @@ fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
         (ts, context_of(ts))
     };
     let last = LAST.get(py).get();
-    if last.stack_if(ts, epoch, now) {
+    if last.stack_if(ts, now) {
         return last.stack;
     }
     mine(py, ts, epoch, now)
@@ -498,7 +530,6 @@ fn mine(
             ts,
             // SAFETY: the GIL is held and `ts` is the running thread's state.
             id: unsafe { ffi::PyThreadState_GetID(ts) },
-            epoch,
             ctx: now,
             stack,
         });
@@ -814,21 +845,22 @@ pub fn enter_id(py: Python<'_>, site: u64, callee: *mut ffi::PyObject) -> Entry 
     enter_dense(py, dense, callee)
 }
 
+/// `dense` is a site index of the current profile (from [`dense_of`] or [`dense_of_id`]).
 #[inline(always)]
 fn enter_dense(py: Python<'_>, dense: u32, callee: *mut ffi::PyObject) -> Entry {
     let epoch = EPOCH.get(py).get();
     let stack = my_stack(py, epoch);
-    let p = profile(py);
+    // SAFETY: a site index was made, and with it the profile.
+    let p = unsafe { profile_made(py) };
     // SAFETY: `stack` belongs to this epoch's `p.stacks`; nothing else borrows it now.
     let stack_ref = unsafe { &mut *stack };
-    let top = stack_ref.top();
-    let key = dense as usize + 1;
-    let link = match p.tree.cached_link(top, key) {
-        Some(link) => link,
-        None => p.tree.link(top, dense, key),
-    };
-    let awaited = p.awaited.get(dense as usize) == Some(&true);
-    p.tree.enter(stack_ref, link, clock::ticks());
+    // SAFETY: this epoch's stack holds its root and only this tree's nodes.
+    let link = unsafe { p.tree.child_of_top(stack_ref, dense, dense as usize + 1) };
+    debug_assert!((dense as usize) < p.awaited.len());
+    // SAFETY: `dense` indexes the profile's site columns, which grow together.
+    let awaited = unsafe { *p.awaited.get_unchecked(dense as usize) };
+    // SAFETY: the link is this tree's.
+    unsafe { p.tree.enter(stack_ref, link, clock::ticks()) };
     Entry {
         stack,
         epoch,
@@ -933,7 +965,8 @@ fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
     let link = Link { node: pending.node };
     // The call's own start (only the slow-call hook reads a resumed frame's start): the
     // frame stands for the same call at every step.
-    p.tree.enter(stack_ref, link, pending.start);
+    // SAFETY: the pending call's node is of this epoch's tree (checked above).
+    unsafe { p.tree.enter(stack_ref, link, pending.start) };
     Some((stack, stack_ref.frames.len()))
 }
 
@@ -1045,11 +1078,16 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     if stack.frames.len() != entry.depth {
         return;
     }
-    let p = profile(py);
-    let Some((frame, ticks)) = p.tree.leave(stack, end) else {
-        return;
-    };
-    finish(p, &frame, ticks, end, raised);
+    // SAFETY: the call was entered, after the profile was made.
+    let p = unsafe { profile_made(py) };
+    // SAFETY: the stack is as the call left it (same epoch and depth): its frame on top
+    // of at least the root, all of this epoch's tree.
+    let (frame, ticks, dense) = unsafe { p.tree.end(&mut p.windows, stack, end, raised) };
+    // SAFETY: a node's site is a site index of its profile.
+    unsafe { add_unchecked(p, dense, ticks, raised) };
+    if p.timeline.users != 0 {
+        record_event(&mut p.timeline, &frame, ticks, end, raised);
+    }
     if ticks >= crate::slow_calls::min_ticks() {
         let depth = stack.frames.len();
         slow_call(py, stack, depth, &frame, end, raised, entry.callee);
@@ -1124,7 +1162,7 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
 }
 
 fn clear_cache(py: Python<'_>) {
-    let entries = std::mem::take(&mut CACHE.get_mut(py).0);
+    let entries = std::mem::replace(&mut CACHE.get_mut(py).0, [(null_mut(), 0); CACHE_SLOTS]);
     for (key, _) in entries {
         if !key.is_null() {
             // SAFETY: the cache held a reference to `key`; the GIL is held.
@@ -1191,6 +1229,7 @@ pub fn profiler_reset(py: Python<'_>) {
     clear_cache(py);
     let epoch = EPOCH.get(py);
     epoch.set(epoch.get() + 1);
+    LAST.get(py).set(Last::NONE);
     let old = std::mem::take(&mut profile(py).timeline);
     profile(py).timeline = Timeline {
         generation: old.generation + 1,
