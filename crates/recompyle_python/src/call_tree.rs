@@ -73,6 +73,17 @@ pub struct Frame {
     pub recursive: bool,
 }
 
+/// A call [`Tree::end`] ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    pub node: NodeId,
+    pub start: u64,
+    /// Its length.
+    pub ticks: u64,
+    /// The node's site (its flat row).
+    pub site: u32,
+}
+
 /// The reported calls in progress on one thread, innermost last; the root frame stays.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -424,8 +435,8 @@ impl Tree {
 
     /// End the innermost call at `end`, as [`Tree::leave`] then [`Tree::add`] do, in one
     /// visit of its node: pop it, charge its length to the enclosing call and add it to
-    /// its node's totals. Returns the frame, its length and the node's site (its flat row).
-    /// The per-call path: no bounds checks.
+    /// its node's totals. Returns what the caller needs of it (plain numbers: nothing of the
+    /// frame is copied that the per-call path does not use). No bounds checks.
     ///
     /// # Safety
     /// The stack holds the root frame and at least one call above it, and its frames'
@@ -437,7 +448,7 @@ impl Tree {
         stack: &mut Stack,
         end: u64,
         raised: bool,
-    ) -> (Frame, u64, u32) {
+    ) -> Ended {
         let len = stack.frames.len();
         debug_assert!(len >= 2);
         // SAFETY: `len >= 2` (this function's contract): index `len - 1` is the call and
@@ -466,7 +477,12 @@ impl Tree {
             t.max_ticks = ticks;
         }
         t.raised += u64::from(raised);
-        (frame, ticks, n.site)
+        Ended {
+            node: frame.node,
+            start: frame.start,
+            ticks,
+            site: n.site,
+        }
     }
 
     /// Pop the innermost call without ending it (an awaited call between its steps):
@@ -662,10 +678,9 @@ mod tests {
                     unsafe { tree.enter(&mut stack, link, t) };
                 } else if fast {
                     // SAFETY: a call is on the stack above the root.
-                    let (frame, ticks, node_site) =
-                        unsafe { tree.end(&mut w, &mut stack, t, site == 1) };
-                    assert_eq!(node_site, tree.nodes[frame.node as usize].site);
-                    assert_eq!(ticks, t - frame.start);
+                    let ended = unsafe { tree.end(&mut w, &mut stack, t, site == 1) };
+                    assert_eq!(ended.site, tree.nodes[ended.node as usize].site);
+                    assert_eq!(ended.ticks, t - ended.start);
                 } else {
                     let (frame, ticks) = tree.leave(&mut stack, t).expect("a frame");
                     tree.add(&mut w, &frame, ticks, site == 1);

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::call_tree::{Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
+use crate::call_tree::{Ended, Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
 use crate::clock;
 use crate::gil::GilCell;
 use crate::id_hash::IdHasher;
@@ -1022,7 +1022,7 @@ fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
             py,
             unsafe { &*stack },
             usize::MAX,
-            &frame,
+            (frame.node, frame.start),
             end,
             raised,
             callee,
@@ -1038,7 +1038,7 @@ fn slow_call(
     py: Python<'_>,
     stack: &Stack,
     depth: usize,
-    frame: &Frame,
+    (node, start): (NodeId, u64),
     end: u64,
     raised: bool,
     callee: *mut ffi::PyObject,
@@ -1054,7 +1054,15 @@ fn slow_call(
             awaited: p.awaited.get(dense) == Some(&true),
         })
     };
-    let Some(call) = open_frame(depth, frame) else {
+    let Some(call) = open_frame(
+        depth,
+        &Frame {
+            node,
+            start,
+            child_ticks: 0,
+            recursive: false,
+        },
+    ) else {
         return;
     };
     let open = (stack.frames.iter().enumerate().skip(1))
@@ -1082,15 +1090,20 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     let p = unsafe { profile_made(py) };
     // SAFETY: the stack is as the call left it (same epoch and depth): its frame on top
     // of at least the root, all of this epoch's tree.
-    let (frame, ticks, dense) = unsafe { p.tree.end(&mut p.windows, stack, end, raised) };
+    let Ended {
+        node,
+        start,
+        ticks,
+        site,
+    } = unsafe { p.tree.end(&mut p.windows, stack, end, raised) };
     // SAFETY: a node's site is a site index of its profile.
-    unsafe { add_unchecked(p, dense, ticks, raised) };
+    unsafe { add_unchecked(p, site, ticks, raised) };
     if p.timeline.users != 0 {
-        record_event(&mut p.timeline, &frame, ticks, end, raised);
+        record_event(&mut p.timeline, node, start, ticks, end, raised);
     }
     if ticks >= crate::slow_calls::min_ticks() {
         let depth = stack.frames.len();
-        slow_call(py, stack, depth, &frame, end, raised, entry.callee);
+        slow_call(py, stack, depth, (node, start), end, raised, entry.callee);
     }
 }
 
@@ -1099,12 +1112,12 @@ fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
     let dense = p.tree.add(&mut p.windows, frame, ticks, raised);
     add(p, dense, ticks, raised);
     if p.timeline.users != 0 {
-        record_event(&mut p.timeline, frame, ticks, end, raised);
+        record_event(&mut p.timeline, frame.node, frame.start, ticks, end, raised);
     }
 }
 
 #[inline(never)]
-fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: bool) {
+fn record_event(t: &mut Timeline, node: NodeId, start: u64, ticks: u64, end: u64, raised: bool) {
     if ticks < t.min_ticks {
         return;
     }
@@ -1113,9 +1126,9 @@ fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: b
         return;
     }
     t.events.push(Event {
-        node: frame.node,
+        node,
         raised,
-        start: frame.start,
+        start,
         end,
     });
 }
