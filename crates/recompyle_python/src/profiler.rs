@@ -890,8 +890,44 @@ pub unsafe fn leave_result(
     entry: Entry,
     res: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: `res` is live when not NULL.
-    if entry.awaited && !res.is_null() && unsafe { awaited::awaitable(res) } {
+    if entry.awaited && !res.is_null() {
+        let Entry {
+            stack,
+            epoch,
+            depth,
+            callee,
+            ..
+        } = entry;
+        // SAFETY: as this function's contract, `res` not NULL; the entry's parts.
+        return unsafe { leave_awaited_site(py, (stack, epoch, depth, callee), res) };
+    }
+    leave(py, entry, res.is_null());
+    res
+}
+
+/// [`leave_result`] for a call at an awaited site that returned: out of line, and given
+/// the entry's parts as plain values, so the per-call path keeps no copy of the entry in
+/// memory for it.
+///
+/// # Safety
+/// The GIL is held, no error is set, `res` is a new reference (taken over) and the parts
+/// are an [`Entry`]'s `(stack, epoch, depth, callee)` whose call has not been left.
+#[cold]
+#[inline(never)]
+unsafe fn leave_awaited_site(
+    py: Python<'_>,
+    (stack, epoch, depth, callee): (*mut Stack, u64, usize, *mut ffi::PyObject),
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let entry = Entry {
+        stack,
+        epoch,
+        depth,
+        awaited: true,
+        callee,
+    };
+    // SAFETY: `res` is live.
+    if unsafe { awaited::awaitable(res) } {
         return match pend(py, entry) {
             // SAFETY: the GIL is held, no error is set (the call returned), `res` is
             // awaitable and its reference is handed over.
@@ -899,7 +935,7 @@ pub unsafe fn leave_result(
             None => res,
         };
     }
-    leave(py, entry, res.is_null());
+    leave(py, entry, false);
     res
 }
 
