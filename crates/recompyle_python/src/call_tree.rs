@@ -37,6 +37,10 @@ pub struct Totals {
     pub raised: u64,
     /// Calls counted without timing: nested deeper than the reporting limit.
     pub untimed: u64,
+    /// A node's: the inclusive ticks of its recursive re-entries, which `ticks` leaves out
+    /// (they are inside the outer call's); with `ticks`, what its site's flat row counts,
+    /// every call's inclusive time (the profiler sums nodes into flat rows when read).
+    pub rec_ticks: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -80,8 +84,6 @@ pub struct Ended {
     pub start: u64,
     /// Its length.
     pub ticks: u64,
-    /// The node's site (its flat row).
-    pub site: u32,
 }
 
 /// The reported calls in progress on one thread, innermost last; the root frame stays.
@@ -223,14 +225,15 @@ impl Tree {
     }
 
     /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
-    /// Returns the node's site (its flat row), read while the node is at hand.
     #[inline(always)]
-    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) -> u32 {
+    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) {
         let n = &mut self.nodes[frame.node as usize];
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
         let t = &mut n.totals;
         t.calls += 1;
-        if !frame.recursive {
+        if frame.recursive {
+            t.rec_ticks += ticks;
+        } else {
             t.ticks += ticks;
         }
         t.self_ticks += ticks.saturating_sub(frame.child_ticks);
@@ -238,7 +241,6 @@ impl Tree {
             t.max_ticks = ticks;
         }
         t.raised += u64::from(raised);
-        n.site
     }
 
     /// Count a call that was not timed (made deeper than the reporting limit).
@@ -388,6 +390,7 @@ impl Windows {
                         max_ticks: now.max_ticks.max(max),
                         raised: now.raised.wrapping_sub(base.raised),
                         untimed: now.untimed.wrapping_sub(base.untimed),
+                        rec_ticks: now.rec_ticks.wrapping_sub(base.rec_ticks),
                     },
                 ))
             })
@@ -435,8 +438,9 @@ impl Tree {
 
     /// End the innermost call at `end`, as [`Tree::leave`] then [`Tree::add`] do, in one
     /// visit of its node: pop it, charge its length to the enclosing call and add it to
-    /// its node's totals. Returns what the caller needs of it (plain numbers: nothing of the
-    /// frame is copied that the per-call path does not use). No bounds checks.
+    /// its node's totals (which its site's flat row sums when read). Returns what the
+    /// caller needs of it (plain numbers: nothing of the frame is copied that the per-call
+    /// path does not use). No bounds checks.
     ///
     /// # Safety
     /// The stack holds the root frame and at least one call above it, and its frames'
@@ -469,7 +473,9 @@ impl Tree {
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
         let t = &mut n.totals;
         t.calls += 1;
-        if !frame.recursive {
+        if frame.recursive {
+            t.rec_ticks += ticks;
+        } else {
             t.ticks += ticks;
         }
         t.self_ticks += ticks.saturating_sub(frame.child_ticks);
@@ -481,7 +487,6 @@ impl Tree {
             node: frame.node,
             start: frame.start,
             ticks,
-            site: n.site,
         }
     }
 
@@ -679,7 +684,6 @@ mod tests {
                 } else if fast {
                     // SAFETY: a call is on the stack above the root.
                     let ended = unsafe { tree.end(&mut w, &mut stack, t, site == 1) };
-                    assert_eq!(ended.site, tree.nodes[ended.node as usize].site);
                     assert_eq!(ended.ticks, t - ended.start);
                 } else {
                     let (frame, ticks) = tree.leave(&mut stack, t).expect("a frame");

@@ -49,30 +49,6 @@ fn add(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
     s.raised += u64::from(raised);
 }
 
-/// [`add`] on the per-call path: no bounds checks.
-///
-/// # Safety
-/// `dense` is a site index of `p` (every node's site and every index [`dense_of`] gives
-/// in `p`'s epoch is).
-#[inline(always)]
-unsafe fn add_unchecked(p: &mut Profile, dense: u32, ticks: u64, raised: bool) {
-    debug_assert!((dense as usize) < p.flat.len() && p.flat.len() == p.flat_marks.len());
-    // SAFETY: as this function's contract; `flat` and `flat_marks` grow together.
-    let (s, mark) = unsafe {
-        (
-            p.flat.get_unchecked_mut(dense as usize),
-            p.flat_marks.get_unchecked_mut(dense as usize),
-        )
-    };
-    p.windows.touch(Kind::Sites, dense, s, mark);
-    s.calls += 1;
-    s.ticks += ticks;
-    if ticks > s.max_ticks {
-        s.max_ticks = ticks;
-    }
-    s.raised += u64::from(raised);
-}
-
 /// A root (a thread, or an asyncio task): its node and who it is.
 struct Root {
     node: NodeId,
@@ -1124,16 +1100,12 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     }
     // SAFETY: the call was entered, after the profile was made.
     let p = unsafe { profile_made(py) };
+    // The site's flat row is the sum of its nodes' (`site_rows`), taken when read.
     // SAFETY: the stack is as the call left it (same epoch and depth): its frame on top
     // of at least the root, all of this epoch's tree.
     let Ended {
-        node,
-        start,
-        ticks,
-        site,
+        node, start, ticks, ..
     } = unsafe { p.tree.end(&mut p.windows, stack, end, raised) };
-    // SAFETY: a node's site is a site index of its profile.
-    unsafe { add_unchecked(p, site, ticks, raised) };
     if p.timeline.users != 0 {
         record_event(&mut p.timeline, node, start, ticks, end, raised);
     }
@@ -1145,8 +1117,8 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
 
 #[inline(always)]
 fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
-    let dense = p.tree.add(&mut p.windows, frame, ticks, raised);
-    add(p, dense, ticks, raised);
+    // The site's flat row is the sum of its nodes' (`site_rows`), taken when read.
+    p.tree.add(&mut p.windows, frame, ticks, raised);
     if p.timeline.users != 0 {
         record_event(&mut p.timeline, frame.node, frame.start, ticks, end, raised);
     }
@@ -1194,19 +1166,19 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         null_mut()
     };
     let p = profile(py);
-    if let (Some(s), Some(mark)) = (
+    if !stack.is_null() {
+        // In the tree (which the site's flat row sums when read).
+        // SAFETY: this epoch's stack, from `my_stack`; nothing else borrows it now.
+        let top = unsafe { (*stack).top() };
+        let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
+        p.tree.add_untimed(&mut p.windows, node);
+    } else if let (Some(s), Some(mark)) = (
         p.flat.get_mut(dense as usize),
         p.flat_marks.get_mut(dense as usize),
     ) {
         p.windows.touch(Kind::Sites, dense, s, mark);
         s.calls += 1;
         s.untimed += 1;
-    }
-    if !stack.is_null() {
-        // SAFETY: this epoch's stack, from `my_stack`; nothing else borrows it now.
-        let top = unsafe { (*stack).top() };
-        let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
-        p.tree.add_untimed(&mut p.windows, node);
     }
 }
 
@@ -1297,22 +1269,51 @@ pub fn profiler_reset(py: Python<'_>) {
     drop(old);
 }
 
+/// Add one node's totals (or their change over a window) to its site's flat row: every
+/// call, every call's inclusive time (a recursive re-entry's too, kept apart in the node),
+/// the longest call, raised and untimed counts. `max_ticks` is the caller's choice (the
+/// longest ever, or in a window).
+fn add_node_to_row(row: &mut Totals, t: &Totals, max_ticks: u64) {
+    row.calls += t.calls;
+    row.ticks += t.ticks.wrapping_add(t.rec_ticks);
+    row.max_ticks = row.max_ticks.max(max_ticks);
+    row.raised += t.raised;
+    row.untimed += t.untimed;
+}
+
+/// Every site's flat row by dense index, the longest call in `max_ticks` being the longest
+/// ever: the calls recorded without the tree (the flat-only profiler, untimed calls with
+/// the tree off) plus the sum of the site's nodes, where the tree records its calls.
+fn site_rows(p: &Profile) -> Vec<Totals> {
+    let mut rows: Vec<Totals> = (p.flat.iter().zip(&p.flat_marks))
+        .map(|(s, mark)| Totals {
+            max_ticks: mark.max_ever(s.max_ticks),
+            ..*s
+        })
+        .collect();
+    for n in &p.tree.nodes {
+        if let Some(row) = rows.get_mut(n.site as usize) {
+            add_node_to_row(row, &n.totals, n.mark.max_ever(n.totals.max_ticks));
+        }
+    }
+    rows
+}
+
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
 #[pyfunction]
 pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
     let scale = clock::ns_per_tick();
     let p = profile(py);
-    p.flat
+    site_rows(p)
         .iter()
         .zip(&p.site_ids)
-        .zip(&p.flat_marks)
-        .filter(|((s, _), _)| s.calls != 0)
-        .map(|((s, &site), mark)| {
+        .filter(|(s, _)| s.calls != 0)
+        .map(|(s, &site)| {
             (
                 site,
                 s.calls,
                 (s.ticks as f64 * scale).round() as u64,
-                (mark.max_ever(s.max_ticks) as f64 * scale).round() as u64,
+                (s.max_ticks as f64 * scale).round() as u64,
                 s.raised,
             )
         })
@@ -1352,15 +1353,10 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
     let signed = |v: u32| if v == u32::MAX { -1 } else { i64::from(v) };
     Counts {
         ns_per_tick,
-        sites: p
-            .flat
+        sites: site_rows(p)
             .iter()
             .zip(&p.site_ids)
-            .zip(&p.flat_marks)
-            .map(|((s, &id), mark)| {
-                let max = mark.max_ever(s.max_ticks);
-                (id, s.calls, s.ticks, max, s.raised, s.untimed)
-            })
+            .map(|(s, &id)| (id, s.calls, s.ticks, s.max_ticks, s.raised, s.untimed))
             .collect(),
         nodes: p
             .tree
@@ -1451,14 +1447,12 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
     let ns_per_tick = clock::ns_per_tick_cached();
     let epoch = EPOCH.get(py).get();
     let p = profile(py);
-    let sites = p
+    // Each site's change: its own flat row's (calls made without the tree) plus its nodes'
+    // (added below), by dense index.
+    let mut site_rows: std::collections::BTreeMap<u32, Totals> = p
         .windows
         .delta(Kind::Sites, seq, |i| p.flat.get(i as usize).copied())
         .into_iter()
-        .filter_map(|(i, t)| {
-            let id = *p.site_ids.get(i as usize)?;
-            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
-        })
         .collect();
     let mut roots: Vec<u32> = Vec::new();
     let mut tasks: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
@@ -1476,6 +1470,7 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
                 return None;
             }
             let site = *p.site_ids.get(n.site as usize)?;
+            add_node_to_row(site_rows.entry(n.site).or_default(), &t, t.max_ticks);
             let parent = if n.parent == u32::MAX {
                 -1
             } else {
@@ -1494,6 +1489,13 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
                 t.raised,
                 t.untimed,
             ))
+        })
+        .collect();
+    let sites = site_rows
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let id = *p.site_ids.get(i as usize)?;
+            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
         })
         .collect();
     roots.sort_unstable();
