@@ -301,6 +301,39 @@ def test_recursion_is_collapsed_and_not_double_counted(prog):
     assert sum(n.self_ns for n in nodes) <= root.total_ns + len(nodes)
 
 
+def test_flat_rows_are_the_flat_only_calls_plus_the_sites_nodes(prog):
+    """The tree records a call once, in its node, and a site's flat row sums its nodes when
+    read (with the calls a flat-only profiler recorded alone): every call is counted once
+    in mixed flat-only and tree windows, a site reached through one path has its node's
+    totals, and a recursive site's row still adds each call's inclusive time."""
+    outer = recompyle.Profiler(tree=False).start()
+    prog.top()  # flat only: 5 calls of leaf
+    with recompyle.Profiler() as inner:
+        prog.top()
+        prog.top()
+        prog.fact(30)
+        prog.catches()
+    prog.top()
+    outer.stop()
+
+    def row(p, callee):
+        return next(r for r in p.stats() if r.callee == callee)
+
+    assert (row(outer, "leaf").calls, row(inner, "leaf").calls) == (20, 10)
+    assert row(outer, "leaf").total_ns >= row(inner, "leaf").total_ns
+    nodes = list(walk(main_root(inner.tree()).children))
+    assert sum(n.calls for n in nodes if n.callee == "leaf") == 10  # two paths, via mid(3), mid(2)
+    (fails,) = [n for n in nodes if n.callee == "fails"]
+    one = row(inner, "fails")
+    assert (fails.calls, fails.total_ns, fails.max_ns, fails.raised) == (
+        one.calls, one.total_ns, one.max_ns, one.raised,
+    ) == (3, one.total_ns, one.max_ns, 3)  # fmt: skip
+    (fact,) = [n for n in nodes if n.callee == "fact"]
+    assert row(inner, "fact").calls == fact.calls == 29
+    assert row(inner, "fact").total_ns > fact.total_ns  # the re-entries' time, added again
+    assert row(inner, "fact").max_ns == fact.max_ns
+
+
 def test_exceptions_are_counted_as_raised(prog):
     with recompyle.Profiler() as p:
         prog.catches()

@@ -37,6 +37,10 @@ pub struct Totals {
     pub raised: u64,
     /// Calls counted without timing: nested deeper than the reporting limit.
     pub untimed: u64,
+    /// A node's: the inclusive ticks of its recursive re-entries, which `ticks` leaves out
+    /// (they are inside the outer call's); with `ticks`, what its site's flat row counts,
+    /// every call's inclusive time (the profiler sums nodes into flat rows when read).
+    pub rec_ticks: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +77,15 @@ pub struct Frame {
     pub recursive: bool,
 }
 
+/// A call [`Tree::end`] ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    pub node: NodeId,
+    pub start: u64,
+    /// Its length.
+    pub ticks: u64,
+}
+
 /// The reported calls in progress on one thread, innermost last; the root frame stays.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -95,6 +108,18 @@ impl Stack {
     pub fn top(&self) -> NodeId {
         // The root frame is never popped.
         self.frames.last().map_or(0, |f| f.node)
+    }
+
+    /// [`Stack::top`] without the check for an empty stack, on the per-call path.
+    ///
+    /// # Safety
+    /// The stack is not empty: made by [`Stack::new`] and popped only by [`Tree`]'s
+    /// methods, which leave the root frame.
+    #[inline(always)]
+    unsafe fn top_unchecked(&self) -> NodeId {
+        debug_assert!(!self.frames.is_empty());
+        // SAFETY: as this function's contract.
+        unsafe { self.frames.get_unchecked(self.frames.len() - 1).node }
     }
 }
 
@@ -128,11 +153,40 @@ impl Tree {
     }
 
     /// Where a call at `site` made under `parent` goes, answered from the node's one-entry
-    /// cache when `key` (a nonzero word standing for the site) matches.
-    #[inline(always)]
+    /// cache when `key` (a nonzero word standing for the site) matches (the tests' view of
+    /// the cache [`Tree::child_of_top`] reads).
+    #[cfg(test)]
     pub fn cached_link(&self, parent: NodeId, key: usize) -> Option<Link> {
         let n = &self.nodes[parent as usize];
         (n.last_key == key && key != 0).then_some(n.last_link)
+    }
+
+    /// Where a call at `site` made under the stack's innermost call goes, answered from
+    /// that node's one-entry cache when `key` (a nonzero word standing for the site)
+    /// matches, else found (or the child created) by [`Tree::link`]. What every reported
+    /// call asks: no bounds checks on the cached path.
+    ///
+    /// # Safety
+    /// `stack` is not empty and its frames' nodes are this tree's (a stack made for this
+    /// tree and changed only by its methods).
+    #[inline(always)]
+    pub unsafe fn child_of_top(&mut self, stack: &Stack, site: u32, key: usize) -> Link {
+        debug_assert!(key != 0);
+        // SAFETY: as this function's contract.
+        let top = unsafe { stack.top_unchecked() };
+        debug_assert!((top as usize) < self.nodes.len());
+        // SAFETY: `top` is one of this tree's nodes, and nodes are never removed.
+        let n = unsafe { self.nodes.get_unchecked(top as usize) };
+        if n.last_key == key {
+            return n.last_link;
+        }
+        self.link_cold(top, site, key)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn link_cold(&mut self, parent: NodeId, site: u32, key: usize) -> Link {
+        self.link(parent, site, key)
     }
 
     /// Where a call at `site` made under `parent` goes (creating the child on first use),
@@ -171,14 +225,15 @@ impl Tree {
     }
 
     /// Add one ended call: `ticks` long, `child_ticks` of it in reported calls inside.
-    /// Returns the node's site (its flat row), read while the node is at hand.
     #[inline(always)]
-    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) -> u32 {
+    pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) {
         let n = &mut self.nodes[frame.node as usize];
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
         let t = &mut n.totals;
         t.calls += 1;
-        if !frame.recursive {
+        if frame.recursive {
+            t.rec_ticks += ticks;
+        } else {
             t.ticks += ticks;
         }
         t.self_ticks += ticks.saturating_sub(frame.child_ticks);
@@ -186,7 +241,6 @@ impl Tree {
             t.max_ticks = ticks;
         }
         t.raised += u64::from(raised);
-        n.site
     }
 
     /// Count a call that was not timed (made deeper than the reporting limit).
@@ -336,6 +390,7 @@ impl Windows {
                         max_ticks: now.max_ticks.max(max),
                         raised: now.raised.wrapping_sub(base.raised),
                         untimed: now.untimed.wrapping_sub(base.untimed),
+                        rec_ticks: now.rec_ticks.wrapping_sub(base.rec_ticks),
                     },
                 ))
             })
@@ -346,10 +401,17 @@ impl Windows {
 }
 
 impl Tree {
-    /// Push a call at `link` starting at `start` (ended by [`leave`], then [`Tree::add`]).
+    /// Push a call at `link` starting at `start` (ended by [`Tree::end`], or by
+    /// [`Tree::suspend`] and [`Tree::add`]).
+    ///
+    /// # Safety
+    /// `link.node` is one of this tree's nodes (from [`Tree::link`] or a frame of a stack
+    /// of this tree).
     #[inline(always)]
-    pub fn enter(&mut self, stack: &mut Stack, link: Link, start: u64) {
-        let n = &mut self.nodes[link.node as usize];
+    pub unsafe fn enter(&mut self, stack: &mut Stack, link: Link, start: u64) {
+        debug_assert!((link.node as usize) < self.nodes.len());
+        // SAFETY: as this function's contract; nodes are never removed.
+        let n = unsafe { self.nodes.get_unchecked_mut(link.node as usize) };
         stack.frames.push(Frame {
             node: link.node,
             start,
@@ -362,8 +424,9 @@ impl Tree {
 
 impl Tree {
     /// Pop the innermost call, ended at `end`; returns it and its length, having charged
-    /// its length to the enclosing call. `None` when only the root is left.
-    #[inline(always)]
+    /// its length to the enclosing call. `None` when only the root is left. (The profiler
+    /// ends calls with [`Tree::end`]; the tests check the two agree.)
+    #[cfg(test)]
     pub fn leave(&mut self, stack: &mut Stack, end: u64) -> Option<(Frame, u64)> {
         let frame = self.suspend(stack)?;
         let ticks = end.wrapping_sub(frame.start);
@@ -371,6 +434,60 @@ impl Tree {
             parent.child_ticks += ticks;
         }
         Some((frame, ticks))
+    }
+
+    /// End the innermost call at `end`, as [`Tree::leave`] then [`Tree::add`] do, in one
+    /// visit of its node: pop it, charge its length to the enclosing call and add it to
+    /// its node's totals (which its site's flat row sums when read). Returns what the
+    /// caller needs of it (plain numbers: nothing of the frame is copied that the per-call
+    /// path does not use). No bounds checks.
+    ///
+    /// # Safety
+    /// The stack holds the root frame and at least one call above it, and its frames'
+    /// nodes are this tree's.
+    #[inline(always)]
+    pub unsafe fn end(
+        &mut self,
+        w: &mut Windows,
+        stack: &mut Stack,
+        end: u64,
+        raised: bool,
+    ) -> Ended {
+        let len = stack.frames.len();
+        debug_assert!(len >= 2);
+        // SAFETY: `len >= 2` (this function's contract): index `len - 1` is the call and
+        // `len - 2` the enclosing call (or the root); `Frame` is `Copy`, so shortening the
+        // vector by one drops nothing.
+        let frame = unsafe {
+            let frame = *stack.frames.get_unchecked(len - 1);
+            stack.frames.set_len(len - 1);
+            frame
+        };
+        let ticks = end.wrapping_sub(frame.start);
+        // SAFETY: as above.
+        unsafe { stack.frames.get_unchecked_mut(len - 2) }.child_ticks += ticks;
+        debug_assert!((frame.node as usize) < self.nodes.len());
+        // SAFETY: the frame's node is this tree's (contract); nodes are never removed.
+        let n = unsafe { self.nodes.get_unchecked_mut(frame.node as usize) };
+        n.active = n.active.saturating_sub(1);
+        w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
+        let t = &mut n.totals;
+        t.calls += 1;
+        if frame.recursive {
+            t.rec_ticks += ticks;
+        } else {
+            t.ticks += ticks;
+        }
+        t.self_ticks += ticks.saturating_sub(frame.child_ticks);
+        if ticks > t.max_ticks {
+            t.max_ticks = ticks;
+        }
+        t.raised += u64::from(raised);
+        Ended {
+            node: frame.node,
+            start: frame.start,
+            ticks,
+        }
     }
 
     /// Pop the innermost call without ending it (an awaited call between its steps):
@@ -393,7 +510,8 @@ mod tests {
 
     fn call(tree: &mut Tree, stack: &mut Stack, site: u32, start: u64) {
         let link = tree.link(stack.top(), site, site as usize + 1);
-        tree.enter(stack, link, start);
+        // SAFETY: the link is this tree's.
+        unsafe { tree.enter(stack, link, start) };
     }
 
     fn ret(tree: &mut Tree, stack: &mut Stack, end: u64, raised: bool) {
@@ -494,7 +612,8 @@ mod tests {
         let mut stack = Stack::new(root);
         let mut one = |tree: &mut Tree, w: &mut Windows, site: u32, len: u64| {
             let link = tree.link(stack.top(), site, site as usize + 1);
-            tree.enter(&mut stack, link, 0);
+            // SAFETY: the link is this tree's.
+            unsafe { tree.enter(&mut stack, link, 0) };
             let (frame, ticks) = tree.leave(&mut stack, len).expect("a frame");
             tree.add(w, &frame, ticks, false);
         };
@@ -529,6 +648,55 @@ mod tests {
             at_inner(&tree, &w, late).is_empty(),
             "a new window starts at zero"
         );
+    }
+
+    #[test]
+    fn end_and_child_of_top_agree_with_leave_add_and_link() {
+        // The same calls (nested, repeated, recursive, raising) through the per-call path
+        // and through the general one give the same tree.
+        let script: &[(bool, u32, u64)] = &[
+            (true, 1, 0),
+            (true, 2, 5),
+            (false, 0, 9),
+            (true, 2, 10),
+            (true, 1, 12),
+            (true, 2, 13),
+            (false, 1, 20),
+            (false, 0, 21),
+            (false, 1, 30),
+            (false, 0, 40),
+        ];
+        let run = |fast: bool| {
+            let mut tree = Tree::default();
+            let mut w = Windows::default();
+            let root = tree.add_root(0);
+            let mut stack = Stack::new(root);
+            for &(is_call, site, t) in script {
+                if is_call {
+                    let link = if fast {
+                        // SAFETY: the stack is this tree's and holds its root.
+                        unsafe { tree.child_of_top(&stack, site, site as usize + 1) }
+                    } else {
+                        tree.link(stack.top(), site, site as usize + 1)
+                    };
+                    // SAFETY: the link is this tree's.
+                    unsafe { tree.enter(&mut stack, link, t) };
+                } else if fast {
+                    // SAFETY: a call is on the stack above the root.
+                    let ended = unsafe { tree.end(&mut w, &mut stack, t, site == 1) };
+                    assert_eq!(ended.ticks, t - ended.start);
+                } else {
+                    let (frame, ticks) = tree.leave(&mut stack, t).expect("a frame");
+                    tree.add(&mut w, &frame, ticks, site == 1);
+                }
+            }
+            assert_eq!(stack.frames.len(), 1);
+            tree.nodes
+                .iter()
+                .map(|n| (n.site, n.parent, n.totals, n.active))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(true), run(false));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::call_tree::{Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
+use crate::call_tree::{Ended, Frame, Kind, Link, Mark, NodeId, Stack, Totals, Tree, Windows};
 use crate::clock;
 use crate::gil::GilCell;
 use crate::id_hash::IdHasher;
@@ -164,24 +164,30 @@ thread_local! {
 /// its context was `ctx`. One global read instead of a thread-local one, which from a
 /// dynamically loaded library is a call into the loader on every reported call. `ctx` is
 /// borrowed from that thread's [`MINE`], which holds it (and is only replaced where this is
-/// too), so its address is not reused while it is here.
+/// too), so its address is not reused while it is here. Set only to a stack of the current
+/// epoch (never NULL) and emptied ([`Last::NONE`], whose NULL `ts` matches no thread) by the
+/// reset that ends the epoch, so a match needs no epoch compare.
 #[derive(Clone, Copy)]
 struct Last {
     ts: *mut ffi::PyThreadState,
     id: i64,
-    epoch: u64,
     ctx: *mut ffi::PyObject,
     stack: *mut Stack,
 }
 
 impl Last {
-    /// Whether `stack` is the one for the thread `ts` under `ctx` in `epoch`.
+    const NONE: Last = Last {
+        ts: null_mut(),
+        id: 0,
+        ctx: null_mut(),
+        stack: null_mut(),
+    };
+
+    /// Whether `stack` is the one for the thread `ts` (not NULL) under `ctx`.
     #[inline(always)]
-    fn stack_if(&self, ts: *mut ffi::PyThreadState, epoch: u64, ctx: *mut ffi::PyObject) -> bool {
+    fn stack_if(&self, ts: *mut ffi::PyThreadState, ctx: *mut ffi::PyObject) -> bool {
         self.ts == ts
-            && self.epoch == epoch
             && self.ctx == ctx
-            && !self.stack.is_null()
             // SAFETY: the GIL is held and `ts` is the running thread's state.
             && unsafe { ffi::PyThreadState_GetID(ts) } == self.id
     }
@@ -191,13 +197,7 @@ impl Last {
 // dereferenced only in its epoch, as MINE's.
 unsafe impl Send for Last {}
 
-static LAST: GilCell<Cell<Last>> = GilCell::new(Cell::new(Last {
-    ts: null_mut(),
-    id: 0,
-    epoch: 0,
-    ctx: null_mut(),
-    stack: null_mut(),
-}));
+static LAST: GilCell<Cell<Last>> = GilCell::new(Cell::new(Last::NONE));
 
 /// Offset of `PyThreadState.context` (the current `contextvars` context) for the running
 /// interpreter, from CPython's headers; 0 once [`init_tasks`] found it does not hold (then
@@ -276,6 +276,18 @@ fn profile(py: Python<'_>) -> &mut Profile {
     }
 }
 
+/// [`profile`] on the per-call path, where one was made already: no check.
+///
+/// # Safety
+/// [`profile`] was called before in this process (every stack, site index and entry is
+/// made after it); the profile, once made, is only ever replaced, never removed.
+#[inline(always)]
+unsafe fn profile_made(py: Python<'_>) -> &mut Profile {
+    debug_assert!(PROFILE.get(py).is_some());
+    // SAFETY: as this function's contract.
+    unsafe { PROFILE.get_mut(py).as_mut().unwrap_unchecked() }
+}
+
 #[cold]
 #[inline(never)]
 fn new_profile(slot: &mut Option<Profile>) -> &mut Profile {
@@ -288,12 +300,13 @@ fn new_profile(slot: &mut Option<Profile>) -> &mut Profile {
 /// another object while cached.
 const CACHE_SLOTS: usize = 1024;
 
-/// Owned: each entry's site-id object holds a reference (released when replaced).
-struct Cache(Vec<(*mut ffi::PyObject, u32)>);
+/// Owned: each entry's site-id object holds a reference (released when replaced). A fixed
+/// array (NULL keys when empty): a lookup is an index and a compare, no length check.
+struct Cache([(*mut ffi::PyObject, u32); CACHE_SLOTS]);
 // SAFETY: only touched with the GIL held (GilCell).
 unsafe impl Send for Cache {}
 
-static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
+static CACHE: GilCell<Cache> = GilCell::new(Cache([(null_mut(), 0); CACHE_SLOTS]));
 
 /// The dense index of the site whose id object is `site_obj`; `None` if it is not a site id.
 ///
@@ -301,12 +314,10 @@ static CACHE: GilCell<Cache> = GilCell::new(Cache(Vec::new()));
 /// `site_obj` must be a live object and the GIL held.
 #[inline(always)]
 unsafe fn dense_of(py: Python<'_>, site_obj: *mut ffi::PyObject) -> Option<u32> {
-    let cache = &CACHE.get(py).0;
     let slot = (site_obj as usize >> 4) % CACHE_SLOTS;
-    if let Some(&(key, dense)) = cache.get(slot) {
-        if key == site_obj {
-            return Some(dense);
-        }
+    let (key, dense) = CACHE.get(py).0[slot];
+    if key == site_obj {
+        return Some(dense);
     }
     // SAFETY: as this function's contract.
     unsafe { dense_miss(py, site_obj, slot) }
@@ -326,9 +337,6 @@ unsafe fn dense_miss(py: Python<'_>, site_obj: *mut ffi::PyObject, slot: usize) 
     };
     let dense = dense_of_id(py, site);
     let cache = &mut CACHE.get_mut(py).0;
-    if cache.is_empty() {
-        cache.resize(CACHE_SLOTS, (null_mut(), 0));
-    }
     // SAFETY: the GIL is held; the cache takes a reference to `site_obj` (live) and
     // releases the one it held to the entry it replaces.
     unsafe { ffi::Py_INCREF(site_obj) };
@@ -471,7 +479,7 @@ fn my_stack(py: Python<'_>, epoch: u64) -> *mut Stack {
         (ts, context_of(ts))
     };
     let last = LAST.get(py).get();
-    if last.stack_if(ts, epoch, now) {
+    if last.stack_if(ts, now) {
         return last.stack;
     }
     mine(py, ts, epoch, now)
@@ -498,7 +506,6 @@ fn mine(
             ts,
             // SAFETY: the GIL is held and `ts` is the running thread's state.
             id: unsafe { ffi::PyThreadState_GetID(ts) },
-            epoch,
             ctx: now,
             stack,
         });
@@ -814,21 +821,22 @@ pub fn enter_id(py: Python<'_>, site: u64, callee: *mut ffi::PyObject) -> Entry 
     enter_dense(py, dense, callee)
 }
 
+/// `dense` is a site index of the current profile (from [`dense_of`] or [`dense_of_id`]).
 #[inline(always)]
 fn enter_dense(py: Python<'_>, dense: u32, callee: *mut ffi::PyObject) -> Entry {
     let epoch = EPOCH.get(py).get();
     let stack = my_stack(py, epoch);
-    let p = profile(py);
+    // SAFETY: a site index was made, and with it the profile.
+    let p = unsafe { profile_made(py) };
     // SAFETY: `stack` belongs to this epoch's `p.stacks`; nothing else borrows it now.
     let stack_ref = unsafe { &mut *stack };
-    let top = stack_ref.top();
-    let key = dense as usize + 1;
-    let link = match p.tree.cached_link(top, key) {
-        Some(link) => link,
-        None => p.tree.link(top, dense, key),
-    };
-    let awaited = p.awaited.get(dense as usize) == Some(&true);
-    p.tree.enter(stack_ref, link, clock::ticks());
+    // SAFETY: this epoch's stack holds its root and only this tree's nodes.
+    let link = unsafe { p.tree.child_of_top(stack_ref, dense, dense as usize + 1) };
+    debug_assert!((dense as usize) < p.awaited.len());
+    // SAFETY: `dense` indexes the profile's site columns, which grow together.
+    let awaited = unsafe { *p.awaited.get_unchecked(dense as usize) };
+    // SAFETY: the link is this tree's.
+    unsafe { p.tree.enter(stack_ref, link, clock::ticks()) };
     Entry {
         stack,
         epoch,
@@ -858,8 +866,44 @@ pub unsafe fn leave_result(
     entry: Entry,
     res: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: `res` is live when not NULL.
-    if entry.awaited && !res.is_null() && unsafe { awaited::awaitable(res) } {
+    if entry.awaited && !res.is_null() {
+        let Entry {
+            stack,
+            epoch,
+            depth,
+            callee,
+            ..
+        } = entry;
+        // SAFETY: as this function's contract, `res` not NULL; the entry's parts.
+        return unsafe { leave_awaited_site(py, (stack, epoch, depth, callee), res) };
+    }
+    leave(py, entry, res.is_null());
+    res
+}
+
+/// [`leave_result`] for a call at an awaited site that returned: out of line, and given
+/// the entry's parts as plain values, so the per-call path keeps no copy of the entry in
+/// memory for it.
+///
+/// # Safety
+/// The GIL is held, no error is set, `res` is a new reference (taken over) and the parts
+/// are an [`Entry`]'s `(stack, epoch, depth, callee)` whose call has not been left.
+#[cold]
+#[inline(never)]
+unsafe fn leave_awaited_site(
+    py: Python<'_>,
+    (stack, epoch, depth, callee): (*mut Stack, u64, usize, *mut ffi::PyObject),
+    res: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let entry = Entry {
+        stack,
+        epoch,
+        depth,
+        awaited: true,
+        callee,
+    };
+    // SAFETY: `res` is live.
+    if unsafe { awaited::awaitable(res) } {
         return match pend(py, entry) {
             // SAFETY: the GIL is held, no error is set (the call returned), `res` is
             // awaitable and its reference is handed over.
@@ -867,7 +911,7 @@ pub unsafe fn leave_result(
             None => res,
         };
     }
-    leave(py, entry, res.is_null());
+    leave(py, entry, false);
     res
 }
 
@@ -933,7 +977,8 @@ fn resume(py: Python<'_>, pending: &Pending) -> Option<(*mut Stack, usize)> {
     let link = Link { node: pending.node };
     // The call's own start (only the slow-call hook reads a resumed frame's start): the
     // frame stands for the same call at every step.
-    p.tree.enter(stack_ref, link, pending.start);
+    // SAFETY: the pending call's node is of this epoch's tree (checked above).
+    unsafe { p.tree.enter(stack_ref, link, pending.start) };
     Some((stack, stack_ref.frames.len()))
 }
 
@@ -989,7 +1034,7 @@ fn finish_awaited(py: Python<'_>, pending: &Pending, raised: bool) {
             py,
             unsafe { &*stack },
             usize::MAX,
-            &frame,
+            (frame.node, frame.start),
             end,
             raised,
             callee,
@@ -1005,7 +1050,7 @@ fn slow_call(
     py: Python<'_>,
     stack: &Stack,
     depth: usize,
-    frame: &Frame,
+    (node, start): (NodeId, u64),
     end: u64,
     raised: bool,
     callee: *mut ffi::PyObject,
@@ -1021,7 +1066,15 @@ fn slow_call(
             awaited: p.awaited.get(dense) == Some(&true),
         })
     };
-    let Some(call) = open_frame(depth, frame) else {
+    let Some(call) = open_frame(
+        depth,
+        &Frame {
+            node,
+            start,
+            child_ticks: 0,
+            recursive: false,
+        },
+    ) else {
         return;
     };
     let open = (stack.frames.iter().enumerate().skip(1))
@@ -1045,28 +1098,34 @@ pub fn leave(py: Python<'_>, entry: Entry, raised: bool) {
     if stack.frames.len() != entry.depth {
         return;
     }
-    let p = profile(py);
-    let Some((frame, ticks)) = p.tree.leave(stack, end) else {
-        return;
-    };
-    finish(p, &frame, ticks, end, raised);
+    // SAFETY: the call was entered, after the profile was made.
+    let p = unsafe { profile_made(py) };
+    // The site's flat row is the sum of its nodes' (`site_rows`), taken when read.
+    // SAFETY: the stack is as the call left it (same epoch and depth): its frame on top
+    // of at least the root, all of this epoch's tree.
+    let Ended {
+        node, start, ticks, ..
+    } = unsafe { p.tree.end(&mut p.windows, stack, end, raised) };
+    if p.timeline.users != 0 {
+        record_event(&mut p.timeline, node, start, ticks, end, raised);
+    }
     if ticks >= crate::slow_calls::min_ticks() {
         let depth = stack.frames.len();
-        slow_call(py, stack, depth, &frame, end, raised, entry.callee);
+        slow_call(py, stack, depth, (node, start), end, raised, entry.callee);
     }
 }
 
 #[inline(always)]
 fn finish(p: &mut Profile, frame: &Frame, ticks: u64, end: u64, raised: bool) {
-    let dense = p.tree.add(&mut p.windows, frame, ticks, raised);
-    add(p, dense, ticks, raised);
+    // The site's flat row is the sum of its nodes' (`site_rows`), taken when read.
+    p.tree.add(&mut p.windows, frame, ticks, raised);
     if p.timeline.users != 0 {
-        record_event(&mut p.timeline, frame, ticks, end, raised);
+        record_event(&mut p.timeline, frame.node, frame.start, ticks, end, raised);
     }
 }
 
 #[inline(never)]
-fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: bool) {
+fn record_event(t: &mut Timeline, node: NodeId, start: u64, ticks: u64, end: u64, raised: bool) {
     if ticks < t.min_ticks {
         return;
     }
@@ -1075,9 +1134,9 @@ fn record_event(t: &mut Timeline, frame: &Frame, ticks: u64, end: u64, raised: b
         return;
     }
     t.events.push(Event {
-        node: frame.node,
+        node,
         raised,
-        start: frame.start,
+        start,
         end,
     });
 }
@@ -1107,7 +1166,13 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         null_mut()
     };
     let p = profile(py);
-    if let (Some(s), Some(mark)) = (
+    if !stack.is_null() {
+        // In the tree (which the site's flat row sums when read).
+        // SAFETY: this epoch's stack, from `my_stack`; nothing else borrows it now.
+        let top = unsafe { (*stack).top() };
+        let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
+        p.tree.add_untimed(&mut p.windows, node);
+    } else if let (Some(s), Some(mark)) = (
         p.flat.get_mut(dense as usize),
         p.flat_marks.get_mut(dense as usize),
     ) {
@@ -1115,16 +1180,10 @@ pub unsafe fn count_untimed(py: Python<'_>, site_obj: *mut ffi::PyObject) {
         s.calls += 1;
         s.untimed += 1;
     }
-    if !stack.is_null() {
-        // SAFETY: this epoch's stack, from `my_stack`; nothing else borrows it now.
-        let top = unsafe { (*stack).top() };
-        let Link { node, .. } = p.tree.link(top, dense, dense as usize + 1);
-        p.tree.add_untimed(&mut p.windows, node);
-    }
 }
 
 fn clear_cache(py: Python<'_>) {
-    let entries = std::mem::take(&mut CACHE.get_mut(py).0);
+    let entries = std::mem::replace(&mut CACHE.get_mut(py).0, [(null_mut(), 0); CACHE_SLOTS]);
     for (key, _) in entries {
         if !key.is_null() {
             // SAFETY: the cache held a reference to `key`; the GIL is held.
@@ -1191,6 +1250,7 @@ pub fn profiler_reset(py: Python<'_>) {
     clear_cache(py);
     let epoch = EPOCH.get(py);
     epoch.set(epoch.get() + 1);
+    LAST.get(py).set(Last::NONE);
     let old = std::mem::take(&mut profile(py).timeline);
     profile(py).timeline = Timeline {
         generation: old.generation + 1,
@@ -1209,22 +1269,51 @@ pub fn profiler_reset(py: Python<'_>) {
     drop(old);
 }
 
+/// Add one node's totals (or their change over a window) to its site's flat row: every
+/// call, every call's inclusive time (a recursive re-entry's too, kept apart in the node),
+/// the longest call, raised and untimed counts. `max_ticks` is the caller's choice (the
+/// longest ever, or in a window).
+fn add_node_to_row(row: &mut Totals, t: &Totals, max_ticks: u64) {
+    row.calls += t.calls;
+    row.ticks += t.ticks.wrapping_add(t.rec_ticks);
+    row.max_ticks = row.max_ticks.max(max_ticks);
+    row.raised += t.raised;
+    row.untimed += t.untimed;
+}
+
+/// Every site's flat row by dense index, the longest call in `max_ticks` being the longest
+/// ever: the calls recorded without the tree (the flat-only profiler, untimed calls with
+/// the tree off) plus the sum of the site's nodes, where the tree records its calls.
+fn site_rows(p: &Profile) -> Vec<Totals> {
+    let mut rows: Vec<Totals> = (p.flat.iter().zip(&p.flat_marks))
+        .map(|(s, mark)| Totals {
+            max_ticks: mark.max_ever(s.max_ticks),
+            ..*s
+        })
+        .collect();
+    for n in &p.tree.nodes {
+        if let Some(row) = rows.get_mut(n.site as usize) {
+            add_node_to_row(row, &n.totals, n.mark.max_ever(n.totals.max_ticks));
+        }
+    }
+    rows
+}
+
 /// `(site_id, calls, total_ns, max_ns, raised)` for every site called so far.
 #[pyfunction]
 pub fn profiler_snapshot(py: Python<'_>) -> Vec<(u64, u64, u64, u64, u64)> {
     let scale = clock::ns_per_tick();
     let p = profile(py);
-    p.flat
+    site_rows(p)
         .iter()
         .zip(&p.site_ids)
-        .zip(&p.flat_marks)
-        .filter(|((s, _), _)| s.calls != 0)
-        .map(|((s, &site), mark)| {
+        .filter(|(s, _)| s.calls != 0)
+        .map(|(s, &site)| {
             (
                 site,
                 s.calls,
                 (s.ticks as f64 * scale).round() as u64,
-                (mark.max_ever(s.max_ticks) as f64 * scale).round() as u64,
+                (s.max_ticks as f64 * scale).round() as u64,
                 s.raised,
             )
         })
@@ -1264,15 +1353,10 @@ pub fn profiler_counts(py: Python<'_>) -> Counts {
     let signed = |v: u32| if v == u32::MAX { -1 } else { i64::from(v) };
     Counts {
         ns_per_tick,
-        sites: p
-            .flat
+        sites: site_rows(p)
             .iter()
             .zip(&p.site_ids)
-            .zip(&p.flat_marks)
-            .map(|((s, &id), mark)| {
-                let max = mark.max_ever(s.max_ticks);
-                (id, s.calls, s.ticks, max, s.raised, s.untimed)
-            })
+            .map(|(s, &id)| (id, s.calls, s.ticks, s.max_ticks, s.raised, s.untimed))
             .collect(),
         nodes: p
             .tree
@@ -1363,14 +1447,12 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
     let ns_per_tick = clock::ns_per_tick_cached();
     let epoch = EPOCH.get(py).get();
     let p = profile(py);
-    let sites = p
+    // Each site's change: its own flat row's (calls made without the tree) plus its nodes'
+    // (added below), by dense index.
+    let mut site_rows: std::collections::BTreeMap<u32, Totals> = p
         .windows
         .delta(Kind::Sites, seq, |i| p.flat.get(i as usize).copied())
         .into_iter()
-        .filter_map(|(i, t)| {
-            let id = *p.site_ids.get(i as usize)?;
-            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
-        })
         .collect();
     let mut roots: Vec<u32> = Vec::new();
     let mut tasks: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
@@ -1388,6 +1470,7 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
                 return None;
             }
             let site = *p.site_ids.get(n.site as usize)?;
+            add_node_to_row(site_rows.entry(n.site).or_default(), &t, t.max_ticks);
             let parent = if n.parent == u32::MAX {
                 -1
             } else {
@@ -1406,6 +1489,13 @@ pub fn profiler_window(py: Python<'_>, seq: u32) -> Window {
                 t.raised,
                 t.untimed,
             ))
+        })
+        .collect();
+    let sites = site_rows
+        .into_iter()
+        .filter_map(|(i, t)| {
+            let id = *p.site_ids.get(i as usize)?;
+            Some((id, t.calls, t.ticks, t.max_ticks, t.raised, t.untimed))
         })
         .collect();
     roots.sort_unstable();

@@ -170,10 +170,47 @@ unsafe extern "C-unwind" fn select_method(
 /// LOAD_METHOD would have done on the object, answered with a proxy that reports the call.
 /// On an ordinary proxy, the generic lookup (its `__qualname__` and the like).
 ///
+/// The usual case of a listened method call on 3.11 is answered here without a stack
+/// frame of its own: the site's remembered method still holds, no handler filter has to
+/// be asked, and only the interpreter's stack holds the target, which becomes the proxy
+/// (what [`proxy_getattro_full`] does in that case). Anything else goes there.
+///
 /// # Safety
 /// CPython calls it with the GIL held and `obj` a live `CallProxy`; the other arguments are
 /// as the slot's contract says.
 unsafe extern "C-unwind" fn proxy_getattro(
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let p = obj.cast::<Proxy>();
+        if cpython::METHOD_CACHE
+            && (*p).callee.is_null()
+            && ffi::Py_REFCNT(obj) == 1
+            && ACTIVE.load(Ordering::Relaxed) != HANDLERS
+        {
+            let hit = METHODS
+                .get(Python::assume_attached())
+                .hit((*p).site, (*p).bound_self, name);
+            if let Some(found) = hit {
+                // An unbound method (the cache keeps only those): the proxy passes the
+                // object first, so it keeps `bound_self`.
+                ffi::Py_INCREF(found);
+                (*p).callee = found;
+                ffi::Py_INCREF(obj);
+                return obj;
+            }
+        }
+        proxy_getattro_full(obj, name)
+    }
+}
+
+/// [`proxy_getattro`] in full.
+///
+/// # Safety
+/// As [`proxy_getattro`].
+#[inline(never)]
+unsafe fn proxy_getattro_full(
     obj: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
@@ -267,10 +304,11 @@ struct MethodHit {
 /// `LOAD_METHOD` specialisation does, which cannot see through the call-site target: the
 /// lookup (type MRO, instance attributes) costs more than the rest of a reported call's
 /// selection. Only 3.11 uses it ([`cpython::METHOD_CACHE`]).
-struct MethodCache(Vec<Option<MethodHit>>);
+struct MethodCache([Option<MethodHit>; METHOD_SLOTS]);
 // SAFETY: only touched with the GIL held (GilCell), as the cache holding it.
 unsafe impl Send for MethodHit {}
-static METHODS: GilCell<MethodCache> = GilCell::new(MethodCache(Vec::new()));
+// A fixed array: a lookup is an index, no length check.
+static METHODS: GilCell<MethodCache> = GilCell::new(MethodCache([None; METHOD_SLOTS]));
 const METHOD_SLOTS: usize = 256;
 
 #[inline(always)]
@@ -291,7 +329,7 @@ impl MethodCache {
         obj: *mut ffi::PyObject,
         name: *mut ffi::PyObject,
     ) -> Option<*mut ffi::PyObject> {
-        let hit = (*self.0.get(method_slot(site))?)?;
+        let hit = self.0[method_slot(site)]?;
         unsafe {
             let tp = ffi::Py_TYPE(obj);
             (hit.tp == tp
@@ -327,9 +365,6 @@ unsafe fn remember_method(
             return;
         };
         let cache = &mut METHODS.get_mut(Python::assume_attached()).0;
-        if cache.is_empty() {
-            cache.resize(METHOD_SLOTS, None);
-        }
         ffi::Py_INCREF(name);
         let old = cache[method_slot(site)].replace(MethodHit {
             tp,

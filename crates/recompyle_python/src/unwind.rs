@@ -199,7 +199,9 @@ unsafe fn function_vectorcall(callable: *mut ffi::PyObject) -> Option<Vectorcall
         if ffi::PyFunction_Check(callable) == 0 {
             return None;
         }
-        let func = ffi::PyVectorcall_Function(callable)?;
+        // The field `PyVectorcall_Function` reads for a function (its type's
+        // `tp_vectorcall_offset`), read in place rather than through a call into libpython.
+        let func = (*callable.cast::<ffi::PyFunctionObject>()).vectorcall?;
         // SAFETY: same signature and calling convention; only the unwind rules differ
         // (see the module's documentation).
         Some(std::mem::transmute::<ffi::vectorcallfunc, Vectorcall>(func))
