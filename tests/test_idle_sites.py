@@ -285,3 +285,129 @@ def test_an_error_in_the_callee_has_the_plain_traceback(tmp_path, listening):
     if sys.version_info >= (3, 11):
         assert any("^" in line for line in expected)
     assert _traceback(instrumented, listening) == expected
+
+
+# --- 3.13+: a site listened to gets the plain call's specialisation back -----------------
+
+RESPECIALISE = """
+import weakref
+
+class P:
+    def __init__(self, x):
+        self.x = x
+
+class L(list):
+    pass
+
+seq = [1, 2, 3]
+lst = []
+text = "abc"
+
+def f(x):
+    return x
+
+def work(n):
+    for i in range(n):
+        len(seq)
+        isinstance(i, int)
+        lst.append(i)
+        text.startswith("a")
+        f(i)
+        P(i)
+    lst.clear()
+
+def boom():
+    raise ValueError("boom")
+
+def abandon():
+    # The method site is selected (its object looked up) before the argument raises.
+    obj = L()
+    ref = weakref.ref(obj)
+    try:
+        obj.append(boom())
+    except ValueError:
+        pass
+    del obj
+    return ref
+"""
+
+#: What plain 3.13-3.15 code specialises each call of ``work``'s loop to, in order.
+PLAIN_CALLS = [
+    "CALL_LEN",
+    "CALL_ISINSTANCE",
+    "CALL_LIST_APPEND",
+    "CALL_METHOD_DESCRIPTOR_FAST",
+    "CALL_PY_EXACT_ARGS",
+    "CALL_ALLOC_AND_ENTER_INIT",
+]
+
+
+def _loop_calls(fn) -> list[str]:
+    """The (specialised) CALL instructions of the call sites in ``fn``'s loop body: the last
+    ones, each selector's own call left out (the first CALL after its name is loaded)."""
+    import dis
+
+    selectors = {_core.SELECTOR_NAME, _core.METHOD_SELECTOR_NAME}
+    calls, in_selector = [], False
+    for ins in dis.get_instructions(fn, adaptive=True):
+        if ins.opname.startswith("LOAD_GLOBAL") and ins.argval in selectors:
+            in_selector = True
+        elif ins.opname.startswith("CALL"):
+            if not in_selector:
+                calls.append(ins.opname)
+            in_selector = False
+    return calls[-len(PLAIN_CALLS) :]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="CALL_NON_PY_GENERAL is 3.13+")
+@pytest.mark.parametrize("how", ["handler", "profiler"])
+def test_a_site_listened_to_gets_the_plain_specialisation_back(instrumented, how):
+    """While something listens, the interpreter calls a proxy at each site; 3.13's
+    specialiser would turn that call into CALL_NON_PY_GENERAL, which builtins pass too, so
+    ``len(x)`` kept the generic call when idle again. A builtin's proxy comes in a bound
+    method, which the specialiser refuses: once idle for longer than its backoff (4,096 runs
+    at most), each site has the specialisation plain code gets."""
+    plain: dict = {}
+    exec(compile(RESPECIALISE, "<plain>", "exec", dont_inherit=True), plain)
+    plain["work"](5000)
+    assert _loop_calls(plain["work"]) == PLAIN_CALLS, "CPython specialises differently"
+    mod = instrumented(RESPECIALISE, "respecialise_mod")
+    mod.work(5000)
+    assert _loop_calls(mod.work) == PLAIN_CALLS
+    events: list = []
+    if how == "handler":
+        handler = recompyle.add_handler(before=events.append)
+        try:
+            mod.work(300)
+        finally:
+            handler.remove()
+        sources = {e.source for e in events if e.filename == mod.__file__}
+        assert {"len", "isinstance", "lst.append", "text.startswith", "f", "P"} <= sources
+    else:
+        with recompyle.Profiler() as p:
+            mod.work(300)
+        counts = {s.callee: s.calls for s in p.stats() if s.file == mod.__file__}
+        assert counts["len"] == counts["lst.append"] == counts["P"] == 300
+    assert mod.lst == [] and flag() is False
+    assert not set(_loop_calls(mod.work)) & {"CALL_NON_PY_GENERAL", *PLAIN_CALLS[:4]}
+    mod.work(5000)
+    assert _loop_calls(mod.work) == PLAIN_CALLS
+
+
+def test_a_call_whose_argument_raised_releases_its_object(instrumented):
+    """A listened call that never happens (its argument raised) holds nothing once the
+    next call is selected, nor once nobody listens."""
+    import gc
+
+    mod = instrumented(RESPECIALISE, "respecialise_mod2")
+    assert mod.abandon()() is None
+    handler = recompyle.add_handler(before=lambda event: None)
+    try:
+        ref = mod.abandon()
+        mod.work(1)
+        gc.collect()
+        assert ref() is None
+        ref = mod.abandon()
+    finally:
+        handler.remove()
+    assert ref() is None

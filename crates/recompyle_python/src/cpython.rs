@@ -84,6 +84,100 @@ pub(crate) unsafe fn bind(
 }
 
 // ---------------------------------------------------------------------------------------
+// Bound methods that carry a call proxy to the interpreter (3.13+)
+// ---------------------------------------------------------------------------------------
+
+/// Whether listened calls of builtin callees reach the interpreter inside a bound method
+/// (`carriers.rs`): CPython 3.13 and later, GIL builds. 3.13's specialiser turns a call
+/// instruction that sees an object of another type than function, bound method, builtin
+/// function, method descriptor or class into `CALL_NON_PY_GENERAL`, whose guards a builtin
+/// such as `len` passes too (it deopts only on functions and bound methods), so a site once
+/// called through a proxy never got `CALL_LEN` back. A bound method whose function is not a
+/// Python function makes that specialisation fail instead (`SPEC_FAIL_CALL_BOUND_METHOD` in
+/// `_Py_Specialize_Call`, 3.13-3.15), which leaves the plain `CALL`: it unpacks the bound
+/// method itself and specialises again, for the callee it then sees, after its backoff.
+/// 3.11 and 3.12 refuse to specialise a call of the proxy at all, so they need none.
+pub(crate) const CALL_CARRIERS: bool = cfg!(all(Py_3_13, not(Py_GIL_DISABLED)));
+
+/// Whether the 3.13+ specialiser gives a plain call of `callee` an instruction of its own
+/// that a builtin could lose to `CALL_NON_PY_GENERAL` (see [`CALL_CARRIERS`]): a builtin
+/// function or method (`CALL_BUILTIN_*`, `CALL_LEN`, `CALL_ISINSTANCE`), a method descriptor
+/// (`CALL_METHOD_DESCRIPTOR_*`, `CALL_LIST_APPEND`), a class (`CALL_BUILTIN_CLASS`,
+/// `CALL_TYPE_1`, `CALL_ALLOC_AND_ENTER_INIT`...). Functions and bound methods make
+/// `CALL_NON_PY_GENERAL` deopt by themselves; other callables get it anyway.
+///
+/// # Safety
+/// `callee` is a live object; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn specialised_natively(callee: *mut ffi::PyObject) -> bool {
+    unsafe {
+        ffi::PyCFunction_CheckExact(callee) != 0
+            || ffi::Py_TYPE(callee) == &raw mut ffi::PyMethodDescr_Type
+            || ffi::PyType_Check(callee) != 0
+    }
+}
+
+/// `PyMethodObject` (`Include/cpython/classobject.h`), the same in 3.9-3.15; only
+/// [`carrier_new`], [`carrier_fill`] and [`carrier_empty`] touch it, on bound methods no one
+/// else holds.
+#[repr(C)]
+struct MethodObject {
+    ob_base: ffi::PyObject,
+    /// Owned, as `im_self`.
+    im_func: *mut ffi::PyObject,
+    im_self: *mut ffi::PyObject,
+    im_weakreflist: *mut ffi::PyObject,
+    vectorcall: *mut c_void,
+}
+
+/// A bound method of `None` to `None`, to be filled by [`carrier_fill`]: a new reference, or
+/// NULL with an exception set.
+///
+/// # Safety
+/// The GIL is held.
+pub(crate) unsafe fn carrier_new() -> *mut ffi::PyObject {
+    unsafe { PyMethod_New(ffi::Py_None(), ffi::Py_None()) }
+}
+
+/// Make the empty carrier `m` the bound method `func.__get__(slf)`: `func` and `slf` are
+/// owned references, taken over.
+///
+/// # Safety
+/// `m` comes from [`carrier_new`], is empty and held by the caller alone; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn carrier_fill(
+    m: *mut ffi::PyObject,
+    func: *mut ffi::PyObject,
+    slf: *mut ffi::PyObject,
+) {
+    unsafe {
+        let m = m.cast::<MethodObject>();
+        // The empty carrier's fields are `None`, immortal from 3.12: nothing to release.
+        (*m).im_func = func;
+        (*m).im_self = slf;
+    }
+}
+
+/// Empty the carrier `m`: its function and self, as owned references, for the caller to
+/// release (after it is done with its own state: releasing may run Python code).
+///
+/// # Safety
+/// `m` comes from [`carrier_new`] and is held by the caller alone; the GIL is held;
+/// 3.12+ (`None` is immortal, so its fields need no reference of their own).
+#[inline(always)]
+pub(crate) unsafe fn carrier_empty(
+    m: *mut ffi::PyObject,
+) -> (*mut ffi::PyObject, *mut ffi::PyObject) {
+    unsafe {
+        let m = m.cast::<MethodObject>();
+        let taken = ((*m).im_func, (*m).im_self);
+        (*m).im_func = ffi::Py_None();
+        (*m).im_self = ffi::Py_None();
+        taken
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Layout copies
 // ---------------------------------------------------------------------------------------
 

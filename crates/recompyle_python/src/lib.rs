@@ -10,6 +10,7 @@
 
 mod byref;
 mod call_tree;
+mod carriers;
 mod checksum;
 mod clock;
 mod code_object;
