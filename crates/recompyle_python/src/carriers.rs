@@ -11,14 +11,17 @@
 //! (`cpython::CALL_CARRIERS` has the details). Only callees that would lose a specialisation
 //! of their own are carried (`cpython::specialised_natively`).
 //!
-//! A bound method per call would cost an allocation of a GC object; carriers are reused
-//! instead. One is *out* from its selection until its proxy's call starts: then
-//! [`called`] empties it (the interpreter holds the function and self by then) and keeps it
-//! for the next call. One whose call never comes (an argument raised) is found out by its
-//! reference count (only this module holds it) at the next selection, or when the last
-//! listener leaves ([`release_idle`]), and emptied then. One called by something that keeps
-//! holding it (a C caller calling it as a bound method) is left to that holder, which frees
-//! it with its contents.
+//! A bound method per call would cost an allocation of a GC object; a few carriers are
+//! reused instead, each free when this module holds the only reference. A selection takes
+//! the first free one; when the proxy's call starts, the interpreter has unpacked the
+//! carrier (it holds the function and self itself), and [`called`] empties it. A carrier
+//! free but not empty was abandoned: its call never came (an argument raised, and the
+//! interpreter dropped it), or a holder that called it as a bound method (`f(*args)`, a C
+//! caller) has let go. The selection that finds it empties it first, and when the last
+//! listener leaves [`release_idle`] empties them all, so an abandoned call's callee (or
+//! object) lives until the next listened call or the end of listening, not longer.
+
+use std::ptr::null_mut;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -26,154 +29,155 @@ use pyo3::prelude::*;
 use crate::cpython;
 use crate::gil::GilCell;
 
-/// Owned references to carriers: `free` are empty, `out` were handed to the interpreter
-/// (selection order; a call takes its own out, usually the last).
-struct Carriers {
-    free: Vec<*mut ffi::PyObject>,
-    out: Vec<*mut ffi::PyObject>,
-}
+/// Carriers made so far (owned references; NULL: not yet made). Selections whose calls are
+/// all waiting (arguments nested this deep) get the bare proxy, as before carriers.
+struct Pool([*mut ffi::PyObject; POOL_SIZE]);
 // SAFETY: only touched with the GIL held (GilCell).
-unsafe impl Send for Carriers {}
-static CARRIERS: GilCell<Carriers> = GilCell::new(Carriers {
-    free: Vec::new(),
-    out: Vec::new(),
-});
-/// Empty carriers kept; more are freed.
-const FREE_MAX: usize = 64;
+unsafe impl Send for Pool {}
+const POOL_SIZE: usize = 8;
+static POOL: GilCell<Pool> = GilCell::new(Pool([null_mut(); POOL_SIZE]));
 
 /// `proxy` bound to `first`, as a new reference the interpreter calls (it calls `proxy` with
-/// `first` prepended); `proxy` itself when no carrier can be made. The carrier is what the
-/// caller records as the proxy's carrier, to hand to [`called`].
+/// `first` prepended); `proxy` itself when no carrier is free or can be made.
 ///
 /// # Safety
 /// The GIL is held; `proxy` is a new reference, taken over; `first` is live (a reference is
 /// taken).
+#[inline(always)]
 pub(crate) unsafe fn carry(
     py: Python<'_>,
     proxy: *mut ffi::PyObject,
     first: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     unsafe {
-        release_abandoned(py);
-        let m = match CARRIERS.get_mut(py).free.pop() {
-            Some(m) => m,
-            None => {
-                let m = cpython::carrier_new();
-                if m.is_null() {
-                    // Out of memory: the proxy alone still makes the call right.
-                    ffi::PyErr_Clear();
-                    return proxy;
-                }
-                m
-            }
-        };
+        // The usual case: no other listened call is waiting for its arguments.
+        let m = POOL.get(py).0[0];
+        if !m.is_null() && ffi::Py_REFCNT(m) == 1 && cpython::carrier_is_empty(m) {
+            return filled(m, proxy, first);
+        }
+        carry_searching(py, proxy, first)
+    }
+}
+
+/// `m`, free and empty, carrying `proxy` bound to `first`, as [`carry`] returns it.
+///
+/// # Safety
+/// As [`carry`]; `m` is a free, empty carrier of the pool.
+#[inline(always)]
+unsafe fn filled(
+    m: *mut ffi::PyObject,
+    proxy: *mut ffi::PyObject,
+    first: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
         ffi::Py_INCREF(first);
         cpython::carrier_fill(m, proxy, first);
-        CARRIERS.get_mut(py).out.push(m);
-        ffi::Py_INCREF(m); // the interpreter's reference; `out` keeps this module's
+        ffi::Py_INCREF(m); // the interpreter's; the pool keeps its own
         m
     }
 }
 
-/// The proxy that `carrier` carried is being called: take the carrier back. The
-/// interpreter unpacked it (it holds the proxy and the self it prepended, so emptying the
-/// carrier frees nothing), unless someone still holds the carrier, who then frees it.
+/// [`carry`] when the first carrier is taken, abandoned or not made yet.
+///
+/// # Safety
+/// As [`carry`].
+#[cold]
+#[inline(never)]
+unsafe fn carry_searching(
+    py: Python<'_>,
+    proxy: *mut ffi::PyObject,
+    first: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        loop {
+            let mut found = null_mut();
+            for slot in POOL.get_mut(py).0.iter_mut() {
+                let m = *slot;
+                if m.is_null() {
+                    found = made(slot);
+                    break;
+                }
+                if ffi::Py_REFCNT(m) == 1 {
+                    found = m;
+                    break;
+                }
+            }
+            if found.is_null() {
+                return proxy;
+            }
+            if !cpython::carrier_is_empty(found) {
+                release(found); // may run Python code, selections too: look again after
+                continue;
+            }
+            return filled(found, proxy, first);
+        }
+    }
+}
+
+/// A new carrier for the empty `slot`, or NULL (no memory: the proxy goes alone).
+///
+/// # Safety
+/// The GIL is held.
+#[cold]
+#[inline(never)]
+unsafe fn made(slot: &mut *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe {
+        let m = cpython::carrier_new();
+        if m.is_null() {
+            ffi::PyErr_Clear();
+        }
+        *slot = m;
+        m
+    }
+}
+
+/// The proxy that `carrier` carried is being called. Unpacked by the interpreter (only the
+/// pool holds it now), it is emptied: the call holds the proxy and the self it prepended,
+/// so this frees nothing. Still held (called as a bound method), it is left as it is: the
+/// holder reads its fields; abandoned once the holder lets go, a later selection empties it.
 ///
 /// # Safety
 /// The GIL is held; `carrier` was returned by [`carry`] for the proxy being called.
 #[inline(always)]
-pub(crate) unsafe fn called(py: Python<'_>, carrier: *mut ffi::PyObject) {
+pub(crate) unsafe fn called(carrier: *mut ffi::PyObject) {
     unsafe {
-        let carriers = CARRIERS.get_mut(py);
-        let out = &mut carriers.out;
-        let at = match out.last() {
-            Some(&m) if m == carrier => out.len() - 1,
-            _ => match out.iter().rposition(|&m| m == carrier) {
-                Some(at) => at,
-                None => return,
-            },
-        };
-        out.remove(at);
-        if ffi::Py_REFCNT(carrier) != 1 {
-            // Called as a bound method by a holder (`f(*args)`, a C caller): the holder keeps
-            // the proxy alive through it and frees both; this is not the last reference.
-            ffi::Py_DECREF(carrier);
-            return;
-        }
-        let (func, first) = cpython::carrier_empty(carrier);
-        let keep = carriers.free.len() < FREE_MAX;
-        if keep {
-            carriers.free.push(carrier);
-        }
-        // The call holds its own references to both: these are not the last.
-        ffi::Py_DECREF(func);
-        ffi::Py_DECREF(first);
-        if !keep {
-            ffi::Py_DECREF(carrier);
+        if ffi::Py_REFCNT(carrier) == 1 {
+            let (func, first) = cpython::carrier_empty(carrier);
+            ffi::Py_DECREF(func);
+            ffi::Py_DECREF(first);
         }
     }
 }
 
-/// Empty the carriers out whose call will never come (only this module holds them: the
-/// interpreter dropped them when an argument raised), last selected first, down to one still
-/// waiting for its call.
+/// Empty the abandoned carrier `m`.
 ///
 /// # Safety
-/// The GIL is held.
-#[inline(always)]
-unsafe fn release_abandoned(py: Python<'_>) {
-    unsafe {
-        while let Some(&m) = CARRIERS.get(py).out.last() {
-            if ffi::Py_REFCNT(m) != 1 {
-                return;
-            }
-            CARRIERS.get_mut(py).out.pop();
-            release(py, m);
-        }
-    }
-}
-
-/// Empty the abandoned carrier `m`, no longer in `out`, and keep or free it.
-///
-/// # Safety
-/// The GIL is held; `m` is a carrier only this module holds, taken out of `out`.
+/// The GIL is held; only the pool holds `m`, and no borrow of the pool is alive: releasing
+/// the last references to a proxy and its callee may run Python code.
 #[cold]
 #[inline(never)]
-unsafe fn release(py: Python<'_>, m: *mut ffi::PyObject) {
+unsafe fn release(m: *mut ffi::PyObject) {
     unsafe {
         let (func, first) = cpython::carrier_empty(m);
-        let free = &mut CARRIERS.get_mut(py).free;
-        let keep = free.len() < FREE_MAX;
-        if keep {
-            free.push(m);
-        } else {
-            ffi::Py_DECREF(m);
-        }
-        // The last references to the proxy and its callee may be these: Python code may run,
-        // selections too, so nothing of this module is borrowed any more.
         ffi::Py_DECREF(func);
         ffi::Py_DECREF(first);
     }
 }
 
-/// Nothing listens any more: empty every abandoned carrier, wherever it sits among those
-/// out, so none keeps a callee alive while the program runs idle.
+/// Nothing listens any more: empty every abandoned carrier, so none keeps a callee alive
+/// while the program runs idle.
 pub(crate) fn release_idle(py: Python<'_>) {
     if !cpython::CALL_CARRIERS {
         return;
     }
-    loop {
-        let carriers = CARRIERS.get_mut(py);
-        // SAFETY: every carrier out is a live object this module holds a reference to.
-        let Some(at) = carriers
-            .out
-            .iter()
-            .rposition(|&m| unsafe { ffi::Py_REFCNT(m) } == 1)
-        else {
-            return;
-        };
-        let m = carriers.out.remove(at);
-        // SAFETY: the GIL is held and `m` is abandoned (only `out` held it), now taken out.
-        unsafe { release(py, m) };
+    for i in 0..POOL_SIZE {
+        let m = POOL.get(py).0[i];
+        // SAFETY: a carrier in the pool is live (the pool holds it); when only the pool
+        // holds it and it is not empty it is abandoned, and no borrow of the pool is alive.
+        unsafe {
+            if !m.is_null() && ffi::Py_REFCNT(m) == 1 && !cpython::carrier_is_empty(m) {
+                release(m);
+            }
+        }
     }
 }

@@ -111,9 +111,11 @@ pub(crate) const CALL_CARRIERS: bool = cfg!(all(Py_3_13, not(Py_GIL_DISABLED)));
 #[inline(always)]
 pub(crate) unsafe fn specialised_natively(callee: *mut ffi::PyObject) -> bool {
     unsafe {
-        ffi::PyCFunction_CheckExact(callee) != 0
-            || ffi::Py_TYPE(callee) == &raw mut ffi::PyMethodDescr_Type
-            || ffi::PyType_Check(callee) != 0
+        let tp = ffi::Py_TYPE(callee);
+        tp != &raw mut ffi::PyFunction_Type
+            && (tp == &raw mut ffi::PyCFunction_Type
+                || tp == &raw mut ffi::PyMethodDescr_Type
+                || (*tp).tp_flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS != 0)
     }
 }
 
@@ -156,6 +158,16 @@ pub(crate) unsafe fn carrier_fill(
         (*m).im_func = func;
         (*m).im_self = slf;
     }
+}
+
+/// Whether the carrier `m` is empty (as [`carrier_new`] made it, or [`carrier_empty`] left
+/// it).
+///
+/// # Safety
+/// `m` comes from [`carrier_new`]; the GIL is held.
+#[inline(always)]
+pub(crate) unsafe fn carrier_is_empty(m: *mut ffi::PyObject) -> bool {
+    unsafe { (*m.cast::<MethodObject>()).im_func == ffi::Py_None() }
 }
 
 /// Empty the carrier `m`: its function and self, as owned references, for the caller to

@@ -606,7 +606,7 @@ unsafe extern "C-unwind" fn proxy_call(
             // `bound_self` holds too). Lending the next call `args[0]` in its place is what
             // CPython's `PyObject_VectorcallMethod` does when it skips self.
             (*p).carrier = null_mut();
-            carriers::called(py, carrier);
+            carriers::called(carrier);
             if ffi::PyVectorcall_NARGS(nargsf) > 0 {
                 let _depth = REPORTED_CALLS.enter(py);
                 return report(callee, bound_self, site, args.add(1), nargsf - 1, kwnames);
