@@ -314,7 +314,6 @@ def work(n):
         text.startswith("a")
         f(i)
         P(i)
-    lst.clear()
 
 def boom():
     raise ValueError("boom")
@@ -388,8 +387,15 @@ def test_a_site_listened_to_gets_the_plain_specialisation_back(instrumented, how
             mod.work(300)
         counts = {s.callee: s.calls for s in p.stats() if s.file == mod.__file__}
         assert counts["len"] == counts["lst.append"] == counts["P"] == 300
-    assert mod.lst == [] and flag() is False
-    assert not set(_loop_calls(mod.work)) & {"CALL_NON_PY_GENERAL", *PLAIN_CALLS[:4]}
+    assert flag() is False
+    # The builtins' calls were left unspecialised (a Python function's call may keep
+    # CALL_NON_PY_GENERAL: it deopts on a function by itself).
+    builtins_calls = [
+        call
+        for call, plain_call in zip(_loop_calls(mod.work), PLAIN_CALLS)
+        if plain_call != "CALL_PY_EXACT_ARGS"
+    ]
+    assert builtins_calls == ["CALL"] * 5
     mod.work(5000)
     assert _loop_calls(mod.work) == PLAIN_CALLS
 
