@@ -6,11 +6,12 @@ idle (``instr``) column measures sites that handlers and profilers have already 
 through. On CPython 3.13+ that matters: the interpreter's call after the site's branch has
 then seen the call proxy, and the specialiser may have chosen a generic call that also
 accepts the plain callee (``CALL_NON_PY_GENERAL`` accepts builtins such as ``len``, so a
-site that was listened to never returned to ``CALL_LEN``, nor ``lst.append(x)`` to
-``CALL_LIST_APPEND``, until listened calls of builtins came in a bound method, see
-``carriers.rs``). This bench times the same loops, plus a builtin method's, instrumented,
-while idle: first never listened to, then after one run under a no-op handler, each against
-the plain loop and the empty loop in the same round.
+site sharing one call instruction between the flag's branches never returned to
+``CALL_LEN``, nor ``lst.append(x)`` to ``CALL_LIST_APPEND``; from 3.13 such a call with
+duplicable arguments has a call in each branch, ``rewrite.rs``'s ``select_call``). This
+bench times the same loops, plus a builtin method's, instrumented, while idle: first never
+listened to, then after one run under a no-op handler, each against the plain loop and the
+empty loop in the same round.
 
     python benches/bench_idle_after_listening.py [--repeats 15] [-n 200000] [--cpu 1]
     python benches/bench_idle_after_listening.py --callgrind [--configs plain,handler,...]
@@ -18,7 +19,7 @@ the plain loop and the empty loop in the same round.
 ``--callgrind`` instead counts the instructions of one iteration of the builtin method's
 loop under each configuration (valgrind's callgrind, as ``callgrind_calls.py`` does for
 ``bench_calls.py``'s loops, which have no builtin method): what a listened call of a builtin
-method costs, the one the bound-method carrier adds to.
+method costs.
 """
 
 from __future__ import annotations

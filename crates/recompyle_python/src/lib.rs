@@ -10,7 +10,6 @@
 
 mod byref;
 mod call_tree;
-mod carriers;
 mod checksum;
 mod clock;
 mod code_object;

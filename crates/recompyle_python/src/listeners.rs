@@ -45,16 +45,10 @@ pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
 
 /// Turn the `on` bits of [`ACTIVE`] on and its `off` bits off, then [`publish`] the flag: the
 /// one way listeners come and go, so the call sites' flag never lags behind `ACTIVE`.
-///
-/// When the last listener leaves, the bound methods that carried proxies to calls that never
-/// came are emptied (`carriers.rs`), so none keeps a callee alive while the program runs idle.
 pub(crate) fn switch(py: Python<'_>, on: u8, off: u8) {
     ACTIVE.fetch_and(!off, Ordering::Relaxed);
     ACTIVE.fetch_or(on, Ordering::Relaxed);
     publish(py);
-    if !sites_on() {
-        crate::carriers::release_idle(py);
-    }
 }
 
 /// Make the builtin flag say what [`ACTIVE`] says; [`switch`] calls this, with the GIL held,

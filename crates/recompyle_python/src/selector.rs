@@ -34,7 +34,7 @@ use crate::gil::GilCell;
 use crate::handlers::After;
 use crate::listeners::{self, ACTIVE, HANDLERS, PROFILING, REPORTED_CALLS, TREE};
 use crate::profiler::awaited;
-use crate::{carriers, clock, handlers, profiler, sites, unwind};
+use crate::{clock, handlers, profiler, sites, unwind};
 
 // Docstrings of the builtin-function form start with the signature, so `inspect.signature`
 // works on them as on every other builtin.
@@ -113,10 +113,6 @@ unsafe fn selected(site: *mut ffi::PyObject, callee: *mut ffi::PyObject) -> *mut
             && !handlers::wants_selected(Python::assume_attached(), site, callee)
         {
             return callee; // filtered out: the interpreter makes the call itself
-        }
-        if cpython::CALL_CARRIERS && cpython::specialised_natively(callee) {
-            // The callee is the carrier's self: the proxy drops it.
-            return carried(new_proxy(site, callee, null_mut()), callee);
         }
         new_proxy(site, callee, null_mut())
     }
@@ -223,9 +219,6 @@ unsafe extern "C-unwind" fn proxy_getattro(
             ffi::Py_DECREF(meth);
             return bound;
         }
-        // Carried (see `carriers.rs`): the carrier's self is the object, which the proxy
-        // drops and passes again itself, or for a ready callable the callee.
-        let carry = cpython::CALL_CARRIERS && cpython::specialised_natively(meth);
         if ffi::Py_REFCNT(obj) == 1 {
             // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
             // it: it becomes the proxy itself, saving an allocation.
@@ -235,22 +228,15 @@ unsafe extern "C-unwind" fn proxy_getattro(
                 ffi::Py_DECREF(target);
             }
             ffi::Py_INCREF(obj);
-            if carry {
-                return carried(obj, if unbound == 1 { target } else { meth });
-            }
             return obj;
         }
-        let proxy = if unbound == 1 {
+        if unbound == 1 {
             // The proxy passes the object as first argument itself: no bound method is made.
             ffi::Py_INCREF(target);
             new_proxy((*p).site, meth, target)
         } else {
             new_proxy((*p).site, meth, null_mut())
-        };
-        if carry && !proxy.is_null() {
-            return carried(proxy, if unbound == 1 { target } else { meth });
         }
-        proxy
     }
 }
 
@@ -373,10 +359,6 @@ struct Proxy {
     /// Owned: for a method call site, the object `callee` (then an unbound function or
     /// method descriptor) is called with as first argument; NULL otherwise.
     bound_self: *mut ffi::PyObject,
-    /// Borrowed: the bound method that hands this proxy to the interpreter (`carriers.rs`),
-    /// whose self comes first in the proxy's call and is not an argument; NULL once the call
-    /// starts, or when the interpreter calls the proxy itself.
-    carrier: *mut ffi::PyObject,
 }
 
 static PROXY_TYPE: OnceLock<TypePtr> = OnceLock::new();
@@ -458,28 +440,7 @@ unsafe fn new_proxy(
         (*p).site = site;
         (*p).callee = callee;
         (*p).bound_self = bound_self;
-        (*p).carrier = null_mut();
         p.cast()
-    }
-}
-
-/// The proxy `proxy` (a new reference, taken over; NULL passed on) handed to the interpreter
-/// in a carrier bound to `first` (see `carriers.rs`), or itself when none can be made.
-///
-/// # Safety
-/// The GIL is held; `proxy` is a new reference to a `CallProxy` whose call has not started,
-/// or NULL with an exception set; `first` is live.
-#[inline(always)]
-unsafe fn carried(proxy: *mut ffi::PyObject, first: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    unsafe {
-        if proxy.is_null() {
-            return proxy;
-        }
-        let carrier = carriers::carry(Python::assume_attached(), proxy, first);
-        if carrier != proxy {
-            (*proxy.cast::<Proxy>()).carrier = carrier;
-        }
-        carrier
     }
 }
 
@@ -599,20 +560,7 @@ unsafe extern "C-unwind" fn proxy_call(
         }
         let bound_self = (*p).bound_self;
         let site = (*p).site;
-        let py = Python::assume_attached();
-        let carrier = (*p).carrier;
-        if cpython::CALL_CARRIERS && !carrier.is_null() {
-            // The carrier's self came first: not an argument (the callee, or the object
-            // `bound_self` holds too). Lending the next call `args[0]` in its place is what
-            // CPython's `PyObject_VectorcallMethod` does when it skips self.
-            (*p).carrier = null_mut();
-            carriers::called(carrier);
-            if ffi::PyVectorcall_NARGS(nargsf) > 0 {
-                let _depth = REPORTED_CALLS.enter(py);
-                return report(callee, bound_self, site, args.add(1), nargsf - 1, kwnames);
-            }
-        }
-        let _depth = REPORTED_CALLS.enter(py);
+        let _depth = REPORTED_CALLS.enter(Python::assume_attached());
         report(callee, bound_self, site, args, nargsf, kwnames)
     }
 }
