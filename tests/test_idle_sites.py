@@ -285,3 +285,124 @@ def test_an_error_in_the_callee_has_the_plain_traceback(tmp_path, listening):
     if sys.version_info >= (3, 11):
         assert any("^" in line for line in expected)
     assert _traceback(instrumented, listening) == expected
+
+
+# --- 3.13+: a site listened to gets the plain call's specialisation back -----------------
+
+RESPECIALISE = """
+import weakref
+
+class P:
+    def __init__(self, x):
+        self.x = x
+
+class L(list):
+    pass
+
+seq = [1, 2, 3]
+lst = []
+text = "abc"
+
+def f(x):
+    return x
+
+def work(n):
+    for i in range(n):
+        len(seq)
+        isinstance(i, int)
+        lst.append(i)
+        text.startswith("a")
+        f(i)
+        P(i)
+
+def boom():
+    raise ValueError("boom")
+
+def abandon():
+    # The method site is selected (its object looked up) before the argument raises.
+    obj = L()
+    ref = weakref.ref(obj)
+    try:
+        obj.append(boom())
+    except ValueError:
+        pass
+    del obj
+    return ref
+"""
+
+#: What plain 3.13-3.15 code specialises each call of ``work``'s loop to, in order.
+PLAIN_CALLS = [
+    "CALL_LEN",
+    "CALL_ISINSTANCE",
+    "CALL_LIST_APPEND",
+    "CALL_METHOD_DESCRIPTOR_FAST",
+    "CALL_PY_EXACT_ARGS",
+    "CALL_ALLOC_AND_ENTER_INIT",
+]
+
+
+def _calls(fn) -> dict[int, str]:
+    """``fn``'s CALL instructions as the interpreter has specialised them, by offset."""
+    import dis
+
+    return {
+        i.offset: i.opname
+        for i in dis.get_instructions(fn, adaptive=True)
+        if i.opname.startswith("CALL")
+    }
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="CALL_NON_PY_GENERAL is 3.13+")
+@pytest.mark.parametrize("how", ["handler", "profiler"])
+def test_a_site_listened_to_gets_the_plain_specialisation_back(instrumented, how):
+    """While something listens, the interpreter calls a proxy at each site; 3.13's
+    specialiser turns a call instruction that sees it into CALL_NON_PY_GENERAL, which
+    builtins pass too, so an idle ``len(x)`` that shared that instruction kept the generic
+    call. Idle again (for longer than any backoff: 4,096 runs at most), each site's idle
+    call has the specialisation plain code gets."""
+    plain: dict = {}
+    exec(compile(RESPECIALISE, "<plain>", "exec", dont_inherit=True), plain)
+    plain["work"](5000)
+    assert set(PLAIN_CALLS) <= set(_calls(plain["work"]).values()), "CPython differs"
+    mod = instrumented(RESPECIALISE, "respecialise_mod")
+    mod.work(5000)
+    idle = {at: op for at, op in _calls(mod.work).items() if op in PLAIN_CALLS}
+    assert sorted(idle.values()) == sorted(PLAIN_CALLS)
+    events: list = []
+    if how == "handler":
+        handler = recompyle.add_handler(before=events.append)
+        try:
+            mod.work(300)
+        finally:
+            handler.remove()
+        sources = {e.source for e in events if e.filename == mod.__file__}
+        assert {"len", "isinstance", "lst.append", "text.startswith", "f", "P"} <= sources
+    else:
+        with recompyle.Profiler() as p:
+            mod.work(300)
+        counts = {s.callee: s.calls for s in p.stats() if s.file == mod.__file__}
+        assert counts["len"] == counts["lst.append"] == counts["P"] == 300
+    assert flag() is False
+    listened = _calls(mod.work)
+    # A builtin's idle call was not turned into the generic call (a Python function's may
+    # be: CALL_NON_PY_GENERAL deopts on a function by itself).
+    assert not [
+        at for at, op in idle.items()
+        if op != "CALL_PY_EXACT_ARGS" and listened[at] == "CALL_NON_PY_GENERAL"
+    ]  # fmt: skip
+    mod.work(5000)
+    after = _calls(mod.work)
+    assert {at: after[at] for at in idle} == idle
+
+
+def test_a_call_whose_argument_raised_releases_its_object(instrumented):
+    """A listened call that never happens (its argument raised after the method's object
+    was selected) keeps nothing alive: the object dies with the frame's stack, as in plain
+    code, whichever branch selected it."""
+    mod = instrumented(RESPECIALISE, "respecialise_mod2")
+    assert mod.abandon()() is None
+    handler = recompyle.add_handler(before=lambda event: None)
+    try:
+        assert mod.abandon()() is None
+    finally:
+        handler.remove()

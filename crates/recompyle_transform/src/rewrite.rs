@@ -251,6 +251,24 @@ impl Rewriter<'_, '_> {
             return;
         };
         let start = call.range().start();
+        if self.calls_in_branches(call) {
+            let split = match &*call.func {
+                Expr::Attribute(attr) if call.func.range().start() == start => {
+                    self.find_dot(attr.value.range().end(), attr.attr.range().start())
+                }
+                _ => Some(open),
+            };
+            if let Some(split) = split {
+                let selector = if split == open {
+                    SELECTOR
+                } else {
+                    METHOD_SELECTOR
+                };
+                self.select_call(selector, id, call.range(), split);
+                self.push_site(call.range(), self.text(call.func.range()), awaited);
+                return;
+            }
+        }
         match &*call.func {
             // `obj.m(a)` -> `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(a)`:
             // still a method call to the compiler (LOAD_METHOD, no bound method, its own
@@ -309,6 +327,60 @@ impl Rewriter<'_, '_> {
             self.edits
                 .push(Edit::insert(start, format!("{selector}({id}, ")));
         }
+        self.edits.push(Edit::insert(range.end(), ")".to_string()));
+    }
+
+    /// Whether the call goes in both branches of the flag, not only its callee (see
+    /// [`Self::select_call`]): from 3.13, in code that may run many times, a one-line call
+    /// whose callee (or method's object) and arguments are all cheap to write twice.
+    fn calls_in_branches(&self, call: &ast::ExprCall) -> bool {
+        if self.options.version < (3, 13) || self.repeated == 0 || self.in_class_tracking() {
+            return false;
+        }
+        let value = match &*call.func {
+            Expr::Attribute(attr) => &attr.value,
+            func => func,
+        };
+        let arg_ok = |arg: &Expr| match arg {
+            Expr::Starred(starred) => duplicable(&starred.value),
+            arg => duplicable(arg),
+        };
+        !self.source[call.range().to_std_range()].contains(['\n', '\r'])
+            && duplicable(value)
+            && call.arguments.args.iter().all(arg_ok)
+            && call
+                .arguments
+                .keywords
+                .iter()
+                .all(|kw| duplicable(&kw.value))
+    }
+
+    /// Rewrite the call `range` so each branch of the flag makes its own call:
+    /// `(SELECTOR(ID, f)(a) if __recompyle_on__ else f(a))`, or for a method
+    /// `(SELECTOR(ID, obj).m(a) if __recompyle_on__ else obj.m(a))` (`split` is where the
+    /// selected part ends: the call's `(`, or the method's `.`). From 3.13 the interpreter
+    /// specialises each call instruction for what it sees: one shared by both branches saw
+    /// the call proxy while something listened and kept the generic call it chose for it
+    /// (`CALL_NON_PY_GENERAL`, which builtins pass too) when idle again, so `len(x)` never
+    /// got `CALL_LEN` back. With a call of its own, the idle branch only ever sees the
+    /// callee. Evaluation order is the flag form's (the flag, the callee, the arguments,
+    /// the call); both copies of the text before the idle branch keep their columns.
+    fn select_call(&mut self, selector: &str, id: u64, range: TextRange, split: TextSize) {
+        let start = range.start();
+        self.edits
+            .push(Edit::insert(start, format!("({selector}({id}, ")));
+        self.edits.push(Edit::insert_copy(
+            start,
+            self.source,
+            TextRange::new(start, split),
+            ")",
+        ));
+        self.edits.push(Edit::insert_copy(
+            start,
+            self.source,
+            TextRange::new(split, range.end()),
+            &format!(" if {LISTENING} else "),
+        ));
         self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 

@@ -315,3 +315,12 @@ fn idle_sites_test_the_flag_where_code_repeats() {
          \x20           1)\n        a.\\\n            b(1)\n"
     ));
 }
+
+#[test]
+fn calls_go_in_both_branches_from_313() {
+    // Each branch's call is its own instruction, specialised for what it sees; a call whose
+    // arguments cannot be written twice keeps one call after the flag's branches.
+    let source = "def f(o, xs):\n    len(xs)\n    o.m(1, k=xs, *xs)\n    g(h(1))\n    (o.n)(-1)\n";
+    insta::assert_snapshot!(render_for(source, (3, 13)));
+    insta::assert_snapshot!(render_for(source, (3, 12)));
+}
