@@ -34,7 +34,7 @@ pub use rewrite::{transform, Options, Site, Transformed};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// A site id packs the module key and the site's index; both fit a positive i64.
 pub fn site_id(module_key: u32, index: u32) -> u64 {
