@@ -48,6 +48,11 @@ extern "C" {
     /// A bound method's function, borrowed. Public C API, valid for 3.9-3.15; runs no
     /// Python code.
     pub(crate) fn PyMethod_Function(meth: *mut ffi::PyObject) -> *mut ffi::PyObject;
+    /// Give a reused object's memory its first reference, as `PyObject_Init` does after
+    /// setting the type (reference count 1; tracemalloc's and, from 3.13, the reference
+    /// tracer's record of a new object). Exported in `Include/cpython/object.h` for
+    /// 3.9-3.15; pyo3-ffi leaves it out as private.
+    pub(crate) fn _Py_NewReference(op: *mut ffi::PyObject);
 }
 
 /// Whether `obj` is a bound method (`types.MethodType`, exactly).

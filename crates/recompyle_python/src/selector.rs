@@ -399,7 +399,9 @@ struct Proxy {
 static PROXY_TYPE: OnceLock<TypePtr> = OnceLock::new();
 
 /// Freed proxies kept for reuse: every listened call makes one. Owned: memory from
-/// `PyObject_Malloc`, no object in it.
+/// `PyObject_Malloc` holding a dead proxy whose type and `vectorcall` are still set, and
+/// which still holds its reference to the (heap) type, so that reuse only has to give it
+/// a reference count (`_Py_NewReference`) and its three fields.
 struct FreeList(Vec<*mut Proxy>);
 // SAFETY: only touched with the GIL held (GilCell).
 unsafe impl Send for FreeList {}
@@ -459,18 +461,22 @@ unsafe fn new_proxy(
         };
         let py = Python::assume_attached();
         let p = match FREE.get_mut(py).0.pop() {
-            Some(p) => p,
+            // Type, its reference and `vectorcall` kept from its last life (see `FreeList`).
+            Some(p) => {
+                cpython::_Py_NewReference(p.cast());
+                p
+            }
             None => {
                 let mem = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
                 if mem.is_null() {
                     release();
                     return ffi::PyErr_NoMemory();
                 }
+                ffi::PyObject_Init(mem.cast(), tp.0); // takes a reference to the type
+                (*mem).vectorcall = Some(proxy_call);
                 mem
             }
         };
-        ffi::PyObject_Init(p.cast(), tp.0);
-        (*p).vectorcall = Some(proxy_call);
         ffi::Py_INCREF(site);
         (*p).site = site;
         (*p).callee = callee;
@@ -495,11 +501,11 @@ unsafe extern "C-unwind" fn proxy_dealloc(obj: *mut ffi::PyObject) {
         let py = Python::assume_attached();
         let free = &mut FREE.get_mut(py).0;
         if free.len() < FREE_MAX {
-            free.push(p);
+            free.push(p); // keeps its reference to the type (see `FreeList`)
         } else {
             ffi::PyObject_Free(obj.cast());
+            ffi::Py_DECREF(tp.cast());
         }
-        ffi::Py_DECREF(tp.cast());
     }
 }
 
