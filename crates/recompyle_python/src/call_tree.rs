@@ -43,6 +43,25 @@ pub struct Totals {
     pub rec_ticks: u64,
 }
 
+impl Totals {
+    /// Count one ended call of `frame`, `ticks` long (what [`Tree::add`] and [`Tree::end`]
+    /// both do to the call's node).
+    #[inline(always)]
+    fn count(&mut self, frame: &Frame, ticks: u64, raised: bool) {
+        self.calls += 1;
+        if frame.recursive {
+            self.rec_ticks += ticks;
+        } else {
+            self.ticks += ticks;
+        }
+        self.self_ticks += ticks.saturating_sub(frame.child_ticks);
+        if ticks > self.max_ticks {
+            self.max_ticks = ticks;
+        }
+        self.raised += u64::from(raised);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Dense index of the site in the profile's flat table; `u32::MAX` for a root.
@@ -229,18 +248,7 @@ impl Tree {
     pub fn add(&mut self, w: &mut Windows, frame: &Frame, ticks: u64, raised: bool) {
         let n = &mut self.nodes[frame.node as usize];
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
-        let t = &mut n.totals;
-        t.calls += 1;
-        if frame.recursive {
-            t.rec_ticks += ticks;
-        } else {
-            t.ticks += ticks;
-        }
-        t.self_ticks += ticks.saturating_sub(frame.child_ticks);
-        if ticks > t.max_ticks {
-            t.max_ticks = ticks;
-        }
-        t.raised += u64::from(raised);
+        n.totals.count(frame, ticks, raised);
     }
 
     /// Count a call that was not timed (made deeper than the reporting limit).
@@ -471,18 +479,7 @@ impl Tree {
         let n = unsafe { self.nodes.get_unchecked_mut(frame.node as usize) };
         n.active = n.active.saturating_sub(1);
         w.touch(Kind::Nodes, frame.node, &mut n.totals, &mut n.mark);
-        let t = &mut n.totals;
-        t.calls += 1;
-        if frame.recursive {
-            t.rec_ticks += ticks;
-        } else {
-            t.ticks += ticks;
-        }
-        t.self_ticks += ticks.saturating_sub(frame.child_ticks);
-        if ticks > t.max_ticks {
-            t.max_ticks = ticks;
-        }
-        t.raised += u64::from(raised);
+        n.totals.count(&frame, ticks, raised);
         Ended {
             node: frame.node,
             start: frame.start,
