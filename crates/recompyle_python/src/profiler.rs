@@ -1056,29 +1056,21 @@ fn slow_call(
     callee: *mut ffi::PyObject,
 ) {
     let p = profile(py);
-    let open_frame = |depth: usize, f: &Frame| {
-        let dense = p.tree.nodes.get(f.node as usize)?.site as usize;
+    let open_frame = |depth: usize, node: NodeId, start: u64| {
+        let dense = p.tree.nodes.get(node as usize)?.site as usize;
         Some(crate::slow_calls::OpenFrame {
             depth,
-            node: f.node,
-            start: f.start,
+            node,
+            start,
             site: *p.site_ids.get(dense)?,
             awaited: p.awaited.get(dense) == Some(&true),
         })
     };
-    let Some(call) = open_frame(
-        depth,
-        &Frame {
-            node,
-            start,
-            child_ticks: 0,
-            recursive: false,
-        },
-    ) else {
+    let Some(call) = open_frame(depth, node, start) else {
         return;
     };
     let open = (stack.frames.iter().enumerate().skip(1))
-        .filter_map(|(d, f)| open_frame(d, f))
+        .filter_map(|(d, f)| open_frame(d, f.node, f.start))
         .collect();
     let key = stack as *const Stack as usize;
     // SAFETY: `callee` is the entry's borrowed callee (its call is being left now) or an
