@@ -251,25 +251,7 @@ impl Rewriter<'_, '_> {
             return;
         };
         let start = call.range().start();
-        if self.calls_in_branches(call) {
-            let split = match &*call.func {
-                Expr::Attribute(attr) if call.func.range().start() == start => {
-                    self.find_dot(attr.value.range().end(), attr.attr.range().start())
-                }
-                _ => Some(open),
-            };
-            if let Some(split) = split {
-                let selector = if split == open {
-                    SELECTOR
-                } else {
-                    METHOD_SELECTOR
-                };
-                self.select_call(selector, id, call.range(), split);
-                self.push_site(call.range(), self.text(call.func.range()), awaited);
-                return;
-            }
-        }
-        match &*call.func {
+        let (selector, split, value) = match &*call.func {
             // `obj.m(a)` -> `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(a)`:
             // still a method call to the compiler (LOAD_METHOD, no bound method, its own
             // positions, name mangling); when nothing listens the flag skips the selector,
@@ -284,11 +266,16 @@ impl Rewriter<'_, '_> {
                     ));
                     return;
                 };
-                self.select(METHOD_SELECTOR, id, TextRange::new(start, dot), &attr.value);
+                (METHOD_SELECTOR, dot, &*attr.value)
             }
             // `f(a)` -> `(__recompyle__(ID, f) if __recompyle_on__ else f)(a)`: the
             // interpreter still makes the call.
-            _ => self.select(SELECTOR, id, TextRange::new(start, open), &call.func),
+            func => (SELECTOR, open, func),
+        };
+        if self.calls_in_branches(call, value) {
+            self.select_call(selector, id, call.range(), split);
+        } else {
+            self.select(selector, id, TextRange::new(start, split), value);
         }
         self.push_site(call.range(), self.text(call.func.range()), awaited);
     }
@@ -332,15 +319,11 @@ impl Rewriter<'_, '_> {
 
     /// Whether the call goes in both branches of the flag, not only its callee (see
     /// [`Self::select_call`]): from 3.13, in code that may run many times, a one-line call
-    /// whose callee (or method's object) and arguments are all cheap to write twice.
-    fn calls_in_branches(&self, call: &ast::ExprCall) -> bool {
+    /// whose callee (or method's object, `value`) and arguments are all cheap to write twice.
+    fn calls_in_branches(&self, call: &ast::ExprCall, value: &Expr) -> bool {
         if self.options.version < (3, 13) || self.repeated == 0 || self.in_class_tracking() {
             return false;
         }
-        let value = match &*call.func {
-            Expr::Attribute(attr) => &attr.value,
-            func => func,
-        };
         let arg_ok = |arg: &Expr| match arg {
             Expr::Starred(starred) => duplicable(&starred.value),
             arg => duplicable(arg),
