@@ -9,6 +9,7 @@ FORMAT_VERSION: int
 SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
+CALL_SELECTOR_NAME: str
 #: The builtin bool call sites test before calling a selector: True while anything may listen.
 LISTENING_NAME: str
 
@@ -26,6 +27,10 @@ else:
     # recursion level.
     select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
     select_method: Callable[[int, object], Any]
+
+# ``__recompyle_c__``: an instance of a native type on every version (the callee runs
+# inside its call, which must not cost a recursion level).
+select_call: Callable[..., Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

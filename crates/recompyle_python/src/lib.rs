@@ -46,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
     m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
+    m.add("CALL_SELECTOR_NAME", names::CALL_SELECTOR)?;
     m.add("LISTENING_NAME", names::LISTENING)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
@@ -115,14 +116,20 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The rewritten code finds its helpers as builtins: no name is added to any module's
     // namespace, and `dir()`/`globals()` of instrumented modules are unchanged.
     profiler::awaited::init(py)?;
-    let (select, select_method) = selector::create(py)?;
+    let selector::Selectors {
+        select,
+        select_method,
+        select_call,
+    } = selector::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;
+    m.add("select_call", &select_call)?;
     let (wrap, wrap_awaited) = function_sites::create(py)?;
     let (write_reporter, class_read_reporter) = tracked_globals::create_reporters(py)?;
-    let own: [(&str, &Bound<'_, PyAny>); 6] = [
+    let own: [(&str, &Bound<'_, PyAny>); 7] = [
         (names::SELECTOR, &select),
         (names::METHOD_SELECTOR, &select_method),
+        (names::CALL_SELECTOR, &select_call),
         (names::WRAP_SELECTOR, &wrap),
         (names::AWAIT_SELECTOR, &wrap_awaited),
         (names::WRITE_REPORTER, &write_reporter),

@@ -59,13 +59,45 @@ static SELECT_METHOD_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_m__>",
 };
 
-/// Create the two builtins (see [`fast_call_builtin`] for their form on each version).
-pub fn create(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::CALL_SELECTOR_C,
+    params: &[
+        ("site_id", "POSITIONAL_ONLY"),
+        ("callee", "POSITIONAL_ONLY"),
+        ("args", "VAR_POSITIONAL"),
+        ("kwargs", "VAR_KEYWORD"),
+    ],
+    repr: c"<recompyle call-site selector __recompyle_c__>",
+};
+
+/// The call sites' builtins.
+pub struct Selectors<'py> {
+    /// `__recompyle__` (see [`fast_call_builtin`] for its form on each version).
+    pub select: Bound<'py, PyAny>,
+    /// `__recompyle_m__` (the same form).
+    pub select_method: Bound<'py, PyAny>,
+    /// `__recompyle_c__`: an object of a native type with a vectorcall slot on every
+    /// version, never a builtin function, because the callee runs inside its call: 3.9 and
+    /// 3.10 charge a builtin function's call a recursion level, as 3.11+ do where the
+    /// interpreter has not specialised the call, so the callee would hit the recursion limit
+    /// sooner than without recompyle, and word the error differently.
+    pub select_call: Bound<'py, PyAny>,
+}
+
+/// Create the call sites' builtins.
+pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
     proxy_type(py)?;
-    Ok((
-        fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
-        fast_call_builtin(py, select_method, SELECT_METHOD_DOC, &SELECT_METHOD_INFO)?,
-    ))
+    let call_type = cpython::selector_type(py, c"recompyle._core.CallSelector", None)?;
+    Ok(Selectors {
+        select: fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
+        select_method: fast_call_builtin(
+            py,
+            select_method,
+            SELECT_METHOD_DOC,
+            &SELECT_METHOD_INFO,
+        )?,
+        select_call: cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?,
+    })
 }
 
 /// Whether the call being selected at `site` should be reported.
@@ -163,6 +195,47 @@ unsafe extern "C-unwind" fn select_method(
         }
         // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
         new_proxy(site, null_mut(), obj)
+    }
+}
+
+/// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
+/// reported when something listens, made as is otherwise. What a one-line call site whose
+/// callee and arguments are cheap to write twice becomes in the branch taken while
+/// something listens: `(__recompyle_c__(ID, f, a) if __recompyle_on__ else f(a))`. One call
+/// instead of the selector's and then the proxy's, and no proxy to make and free.
+///
+/// # Safety
+/// CPython calls it with the GIL held and a valid vector call.
+unsafe extern "C-unwind" fn select_call(
+    _callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let nargs = ffi::PyVectorcall_NARGS(nargsf);
+        if nargs < 2 {
+            return type_error(c"__recompyle_c__() takes a site id, a callee and its arguments");
+        }
+        let site = *args;
+        let callee = *args.add(1);
+        // The callee's arguments; the slot before them (the callee's) is ours to lend.
+        let rest = args.add(2);
+        let rest_nargsf = (nargs - 2) as usize | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+        if !listening(site) {
+            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
+        }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+            && !handlers::wants_selected(Python::assume_attached(), site, callee)
+        {
+            // Filtered out: the call is made as is.
+            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
+        }
+        let _depth = REPORTED_CALLS.enter(Python::assume_attached());
+        report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
     }
 }
 

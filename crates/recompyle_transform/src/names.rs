@@ -45,6 +45,12 @@ names! {
     /// listens, else an object whose attributes are proxies reporting the call.
     METHOD_SELECTOR, METHOD_SELECTOR_C = "__recompyle_m__";
 
+    /// The selector that makes the call itself: `__recompyle_c__(ID, f, *args, **kwargs)`
+    /// calls `f(*args, **kwargs)`, reported when something listens. What a one-line call
+    /// site whose callee and arguments are cheap to write twice calls while something
+    /// listens: `(__recompyle_c__(ID, f, a) if __recompyle_on__ else f(a))`.
+    CALL_SELECTOR, CALL_SELECTOR_C = "__recompyle_c__";
+
     /// What a tracked module calls after a statement that stored or deleted names its scope
     /// declares `global` (STORE_GLOBAL and DELETE_GLOBAL bypass the tracked namespace):
     /// `x += 1; __recompyle_gw__(ID)`. The site's callee column holds the names, `x,y`.
@@ -75,6 +81,7 @@ mod tests {
             (SELECTOR, SELECTOR_C),
             (LISTENING, LISTENING_C),
             (METHOD_SELECTOR, METHOD_SELECTOR_C),
+            (CALL_SELECTOR, CALL_SELECTOR_C),
             (WRITE_REPORTER, WRITE_REPORTER_C),
             (CLASS_READ_REPORTER, CLASS_READ_REPORTER_C),
             (WRAP_SELECTOR, WRAP_SELECTOR_C),

@@ -13,7 +13,9 @@ use crate::scope::{
 use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
-use crate::names::{CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER};
+use crate::names::{
+    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER,
+};
 
 /// What the rewrite depends on besides the source.
 #[derive(Debug, Clone)]
@@ -272,7 +274,9 @@ impl Rewriter<'_, '_> {
             // interpreter still makes the call.
             func => (SELECTOR, open, func),
         };
-        if self.calls_in_branches(call, value) {
+        if selector == SELECTOR && self.calls_directly(call, value) {
+            self.select_direct(id, call.range(), open);
+        } else if self.calls_in_branches(call, value) {
             self.select_call(selector, id, call.range(), split);
         } else {
             self.select(selector, id, TextRange::new(start, split), value);
@@ -336,6 +340,57 @@ impl Rewriter<'_, '_> {
                 .keywords
                 .iter()
                 .all(|kw| duplicable(&kw.value))
+    }
+
+    /// Whether the call, not a method's, is made by [`CALL_SELECTOR`] while something
+    /// listens (see [`Self::select_direct`]): on every version, in code that may run many
+    /// times, a one-line call whose callee and arguments are all cheap to write twice, with
+    /// no `*` or `**` argument (CPython names the callee in the errors those raise, which
+    /// would then name the selector).
+    fn calls_directly(&self, call: &ast::ExprCall, callee: &Expr) -> bool {
+        self.repeated > 0
+            && !self.in_class_tracking()
+            && !self.source[call.range().to_std_range()].contains(['\n', '\r'])
+            && duplicable(callee)
+            && call
+                .arguments
+                .args
+                .iter()
+                .all(|arg| !arg.is_starred_expr() && duplicable(arg))
+            && call
+                .arguments
+                .keywords
+                .iter()
+                .all(|kw| kw.arg.is_some() && duplicable(&kw.value))
+    }
+
+    /// Rewrite the call `range` (its `(` at `open`) so that the branch taken while
+    /// something listens hands callee and arguments to the selector that makes the call:
+    /// `f(a, k=b)` -> `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ else f(a, k=b))`.
+    /// A listened call is then one call of a native object, which reports the call around
+    /// making it, instead of the selector's call, a proxy made for the call, its call and
+    /// its release. The evaluation order is the original's (the flag, then the callee, the
+    /// arguments, the call); the copies keep their columns, and the selector's call is the
+    /// call's own instruction, so a traceback through it shows the original's carets. The
+    /// idle branch is the call as written, which the interpreter specialises for its callee.
+    fn select_direct(&mut self, id: u64, range: TextRange, open: TextSize) {
+        let start = range.start();
+        self.edits
+            .push(Edit::insert(start, format!("({CALL_SELECTOR}({id}, ")));
+        self.edits.push(Edit::insert_copy(
+            start,
+            self.source,
+            TextRange::new(start, open),
+            ", ",
+        ));
+        // The arguments and the closing parenthesis (`f()` gives `(ID, f, )`).
+        self.edits.push(Edit::insert_copy(
+            start,
+            self.source,
+            TextRange::new(open + TextSize::from(1), range.end()),
+            &format!(" if {LISTENING} else "),
+        ));
+        self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 
     /// Rewrite the call `range` so each branch of the flag makes its own call:
