@@ -10,6 +10,7 @@ SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
 CALL_SELECTOR_NAME: str
+METHOD_LOOKUP_SELECTOR_NAME: str
 #: The builtin bool call sites test before calling a selector: True while anything may listen.
 LISTENING_NAME: str
 
@@ -31,6 +32,8 @@ else:
 # ``__recompyle_c__``: an instance of a native type on every version (the callee runs
 # inside its call, which must not cost a recursion level).
 select_call: Callable[..., Any]
+# ``__recompyle_ml__(site_id, obj, name)``: ``obj.name``, or a proxy reporting the call.
+select_method_lookup: Callable[[int, object, str], Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

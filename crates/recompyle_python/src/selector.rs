@@ -70,6 +70,16 @@ static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_c__>",
 };
 
+static METHOD_LOOKUP_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::METHOD_LOOKUP_SELECTOR_C,
+    params: &[
+        ("site_id", "POSITIONAL_ONLY"),
+        ("obj", "POSITIONAL_ONLY"),
+        ("name", "POSITIONAL_ONLY"),
+    ],
+    repr: c"<recompyle call-site selector __recompyle_ml__>",
+};
+
 /// The call sites' builtins.
 pub struct Selectors<'py> {
     /// `__recompyle__` (see [`fast_call_builtin`] for its form on each version).
@@ -82,6 +92,10 @@ pub struct Selectors<'py> {
     /// interpreter has not specialised the call, so the callee would hit the recursion limit
     /// sooner than without recompyle, and word the error differently.
     pub select_call: Bound<'py, PyAny>,
+    /// `__recompyle_ml__`: of the same native type, as the attribute lookup it makes may
+    /// run Python code (`__getattr__`, a property), which must not cost a recursion level
+    /// either.
+    pub select_method_lookup: Bound<'py, PyAny>,
 }
 
 /// Create the call sites' builtins.
@@ -97,6 +111,13 @@ pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
             &SELECT_METHOD_INFO,
         )?,
         select_call: cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?,
+        select_method_lookup: cpython::new_selector(
+            py,
+            call_type,
+            select_method_lookup,
+            None,
+            &METHOD_LOOKUP_INFO,
+        )?,
     })
 }
 
@@ -236,6 +257,78 @@ unsafe extern "C-unwind" fn select_call(
         }
         let _depth = REPORTED_CALLS.enter(Python::assume_attached());
         report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
+    }
+}
+
+/// `__recompyle_ml__(ID, obj, name)`: `obj.name` for the method call at site `ID`, as the
+/// interpreter's method lookup finds it, and when something listens a proxy that calls it
+/// with `obj` first (no bound method is made) and reports the call. What a one-line method
+/// call whose object and arguments are cheap to write twice calls in the branch taken while
+/// something listens: `(__recompyle_ml__(ID, obj, 'm')(a) if __recompyle_on__ else
+/// obj.m(a))`. When the call is not reported, the bound attribute, as `obj.m` gives it.
+///
+/// # Safety
+/// CPython calls it with the GIL held and a valid vector call.
+unsafe extern "C-unwind" fn select_method_lookup(
+    _callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if ffi::PyVectorcall_NARGS(nargsf) != 3
+            || (!kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0)
+        {
+            return type_error(c"__recompyle_ml__() takes a site id, an object and a name");
+        }
+        let (site, obj, name) = (*args, *args.add(1), *args.add(2));
+        if !listening(site) {
+            return ffi::PyObject_GetAttr(obj, name);
+        }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        let mut meth: *mut ffi::PyObject = null_mut();
+        let cached = if cpython::METHOD_CACHE {
+            METHODS.get(Python::assume_attached()).hit(site, obj, name)
+        } else {
+            None
+        };
+        let unbound = match cached {
+            Some(found) => {
+                ffi::Py_INCREF(found);
+                meth = found;
+                1
+            }
+            None => {
+                let unbound = _PyObject_GetMethod(obj, name, &mut meth);
+                if cpython::METHOD_CACHE && unbound == 1 && !meth.is_null() {
+                    remember_method(site, obj, name, meth);
+                }
+                unbound
+            }
+        };
+        if meth.is_null() {
+            return null_mut();
+        }
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
+            && !handlers::wants_selected(Python::assume_attached(), site, meth)
+        {
+            // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
+            if unbound != 1 {
+                return meth;
+            }
+            let bound = cpython::bind(meth, obj);
+            ffi::Py_DECREF(meth);
+            return bound;
+        }
+        if unbound == 1 {
+            // The proxy passes the object as first argument itself: no bound method is made.
+            ffi::Py_INCREF(obj);
+            new_proxy(site, meth, obj)
+        } else {
+            new_proxy(site, meth, null_mut())
+        }
     }
 }
 

@@ -28,7 +28,8 @@ mod scope;
 pub mod site_table;
 
 pub use names::{
-    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER,
+    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR,
+    SELECTOR, WRITE_REPORTER,
 };
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;

@@ -51,6 +51,13 @@ names! {
     /// listens: `(__recompyle_c__(ID, f, a) if __recompyle_on__ else f(a))`.
     CALL_SELECTOR, CALL_SELECTOR_C = "__recompyle_c__";
 
+    /// The selector of a method call site's lookup: `__recompyle_ml__(ID, obj, 'm')` is
+    /// `obj.m` when nothing listens, else a proxy calling the method found with `obj` first.
+    /// What a one-line method call whose object and arguments are cheap to write twice
+    /// calls while something listens:
+    /// `(__recompyle_ml__(ID, obj, 'm')(a) if __recompyle_on__ else obj.m(a))`.
+    METHOD_LOOKUP_SELECTOR, METHOD_LOOKUP_SELECTOR_C = "__recompyle_ml__";
+
     /// What a tracked module calls after a statement that stored or deleted names its scope
     /// declares `global` (STORE_GLOBAL and DELETE_GLOBAL bypass the tracked namespace):
     /// `x += 1; __recompyle_gw__(ID)`. The site's callee column holds the names, `x,y`.
@@ -82,6 +89,7 @@ mod tests {
             (LISTENING, LISTENING_C),
             (METHOD_SELECTOR, METHOD_SELECTOR_C),
             (CALL_SELECTOR, CALL_SELECTOR_C),
+            (METHOD_LOOKUP_SELECTOR, METHOD_LOOKUP_SELECTOR_C),
             (WRITE_REPORTER, WRITE_REPORTER_C),
             (CLASS_READ_REPORTER, CLASS_READ_REPORTER_C),
             (WRAP_SELECTOR, WRAP_SELECTOR_C),

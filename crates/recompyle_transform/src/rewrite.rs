@@ -14,7 +14,8 @@ use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
 use crate::names::{
-    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_SELECTOR, SELECTOR, WRITE_REPORTER,
+    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR,
+    SELECTOR, WRITE_REPORTER,
 };
 
 /// What the rewrite depends on besides the source.
@@ -110,6 +111,22 @@ fn duplicable(expr: &Expr) -> bool {
         Expr::UnaryOp(op) => duplicable(&op.operand),
         _ => false,
     }
+}
+
+/// Whether the call has a `*` or `**` argument: CPython names the callee in the errors those
+/// raise (`f() argument after * must be an iterable`), which would name
+/// [`CALL_SELECTOR`] if it made the call.
+fn has_unpacking(call: &ast::ExprCall) -> bool {
+    call.arguments.args.iter().any(Expr::is_starred_expr)
+        || call.arguments.keywords.iter().any(|kw| kw.arg.is_none())
+}
+
+/// Whether the attribute name `name`, written as a string constant, is the name the
+/// interpreter looks up: not a private name, which the compiler mangles inside a class
+/// (`self.__x` looks up `_C__x`), and ASCII, as the parser NFKC-normalises other
+/// identifiers and a string constant keeps what is written.
+fn spelled_as_looked_up(name: &str) -> bool {
+    name.is_ascii() && !(name.starts_with("__") && !name.ends_with("__"))
 }
 
 fn is_simple(stmt: &Stmt) -> bool {
@@ -253,7 +270,7 @@ impl Rewriter<'_, '_> {
             return;
         };
         let start = call.range().start();
-        let (selector, split, value) = match &*call.func {
+        let (selector, split, value, method) = match &*call.func {
             // `obj.m(a)` -> `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(a)`:
             // still a method call to the compiler (LOAD_METHOD, no bound method, its own
             // positions, name mangling); when nothing listens the flag skips the selector,
@@ -268,18 +285,24 @@ impl Rewriter<'_, '_> {
                     ));
                     return;
                 };
-                (METHOD_SELECTOR, dot, &*attr.value)
+                (METHOD_SELECTOR, dot, &*attr.value, Some(attr))
             }
             // `f(a)` -> `(__recompyle__(ID, f) if __recompyle_on__ else f)(a)`: the
             // interpreter still makes the call.
-            func => (SELECTOR, open, func),
+            func => (SELECTOR, open, func, None),
         };
-        if selector == SELECTOR && self.calls_directly(call, value) {
-            self.select_direct(id, call.range(), open);
-        } else if self.calls_in_branches(call, value) {
-            self.select_call(selector, id, call.range(), split);
-        } else {
-            self.select(selector, id, TextRange::new(start, split), value);
+        let in_branches = self.fits_both_branches(call, value);
+        match method {
+            None if in_branches && !has_unpacking(call) => {
+                self.select_direct(id, call.range(), open);
+            }
+            Some(attr) if in_branches && spelled_as_looked_up(attr.attr.as_str()) => {
+                self.select_method_lookup(id, call.range(), split, attr);
+            }
+            _ if in_branches && self.options.version >= (3, 13) => {
+                self.select_call(selector, id, call.range(), split);
+            }
+            _ => self.select(selector, id, TextRange::new(start, split), value),
         }
         self.push_site(call.range(), self.text(call.func.range()), awaited);
     }
@@ -321,11 +344,12 @@ impl Rewriter<'_, '_> {
         self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 
-    /// Whether the call goes in both branches of the flag, not only its callee (see
-    /// [`Self::select_call`]): from 3.13, in code that may run many times, a one-line call
-    /// whose callee (or method's object, `value`) and arguments are all cheap to write twice.
-    fn calls_in_branches(&self, call: &ast::ExprCall, value: &Expr) -> bool {
-        if self.options.version < (3, 13) || self.repeated == 0 || self.in_class_tracking() {
+    /// Whether each branch of the flag may make the call itself, not only select its callee
+    /// (see [`Self::select_direct`], [`Self::select_method_lookup`], [`Self::select_call`]):
+    /// in code that may run many times, a one-line call whose callee (or method's object,
+    /// `value`) and arguments are all cheap to write twice.
+    fn fits_both_branches(&self, call: &ast::ExprCall, value: &Expr) -> bool {
+        if self.repeated == 0 || self.in_class_tracking() {
             return false;
         }
         let arg_ok = |arg: &Expr| match arg {
@@ -342,30 +366,9 @@ impl Rewriter<'_, '_> {
                 .all(|kw| duplicable(&kw.value))
     }
 
-    /// Whether the call, not a method's, is made by [`CALL_SELECTOR`] while something
-    /// listens (see [`Self::select_direct`]): on every version, in code that may run many
-    /// times, a one-line call whose callee and arguments are all cheap to write twice, with
-    /// no `*` or `**` argument (CPython names the callee in the errors those raise, which
-    /// would then name the selector).
-    fn calls_directly(&self, call: &ast::ExprCall, callee: &Expr) -> bool {
-        self.repeated > 0
-            && !self.in_class_tracking()
-            && !self.source[call.range().to_std_range()].contains(['\n', '\r'])
-            && duplicable(callee)
-            && call
-                .arguments
-                .args
-                .iter()
-                .all(|arg| !arg.is_starred_expr() && duplicable(arg))
-            && call
-                .arguments
-                .keywords
-                .iter()
-                .all(|kw| kw.arg.is_some() && duplicable(&kw.value))
-    }
-
-    /// Rewrite the call `range` (its `(` at `open`) so that the branch taken while
-    /// something listens hands callee and arguments to the selector that makes the call:
+    /// Rewrite the call `range` (its `(` at `open`; a call with no `*` or `**` argument, see
+    /// [`has_unpacking`]) so that the branch taken while something listens hands callee and
+    /// arguments to the selector that makes the call:
     /// `f(a, k=b)` -> `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ else f(a, k=b))`.
     /// A listened call is then one call of a native object, which reports the call around
     /// making it, instead of the selector's call, a proxy made for the call, its call and
@@ -391,6 +394,49 @@ impl Rewriter<'_, '_> {
             &format!(" if {LISTENING} else "),
         ));
         self.edits.push(Edit::insert(range.end(), ")".to_string()));
+    }
+
+    /// Rewrite the method call `range` (the `.` before its attribute `attr` at `dot`) so
+    /// that the branch taken while something listens looks the method up through
+    /// [`METHOD_LOOKUP_SELECTOR`]: `obj.m(a)` ->
+    /// `(__recompyle_ml__(ID, obj, 'm')(a) if __recompyle_on__ else obj.m(a))`. The lookup
+    /// gives a proxy holding the method and `obj` (no bound method is made), where the
+    /// two-step form handed the interpreter a target whose attribute lookup made it.
+    ///
+    /// The listened branch is the original text with `.m` replaced by `, 'm')`, so the
+    /// lookup's call spans the original `obj.m` (a traceback of its `AttributeError` shows
+    /// the original's carets) and the arguments keep their columns; the idle branch is a
+    /// copy of the call, after it. The evaluation order is the original's: `obj`, the
+    /// lookup, the arguments, the call.
+    fn select_method_lookup(
+        &mut self,
+        id: u64,
+        range: TextRange,
+        dot: TextSize,
+        attr: &ast::ExprAttribute,
+    ) {
+        let (start, end) = (range.start(), range.end());
+        self.edits.push(Edit::insert(
+            start,
+            format!("({METHOD_LOOKUP_SELECTOR}({id}, "),
+        ));
+        self.edits.push(Edit::replace(
+            TextRange::new(dot, attr.attr.range().end()),
+            format!(", '{}')", attr.attr.as_str()),
+        ));
+        // The idle branch goes at the call's end, where an enclosing rewrite may already have
+        // put text that closes around this call (`obj.m(a)(b)`: its selector's `)`): this
+        // call's text goes first.
+        let first_at_end = self
+            .edits
+            .iter()
+            .position(|e| e.start == end.to_u32())
+            .unwrap_or(self.edits.len());
+        let tail = [
+            Edit::insert(end, format!(" if {LISTENING} else ")),
+            Edit::insert_copy(end, self.source, range, ")"),
+        ];
+        self.edits.splice(first_at_end..first_at_end, tail);
     }
 
     /// Rewrite the call `range` so each branch of the flag makes its own call:
