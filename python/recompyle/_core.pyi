@@ -22,18 +22,21 @@ if sys.version_info >= (3, 11):
         """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are
         proxies reporting the method call."""
 
+    def select_method_lookup(site_id: int, obj: object, name: str, /) -> Any:
+        """The builtin ``__recompyle_ml__``: ``obj.name``, or a proxy calling it with
+        ``obj`` and reporting the call."""
+
 else:
-    # Before 3.11 the two selectors are instances of a native type (``Selector``, not a
+    # Before 3.11 the three selectors are instances of a native type (``Selector``, not a
     # module attribute), called the same way: 3.9/3.10 charge every builtin-function call a
     # recursion level.
     select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
     select_method: Callable[[int, object], Any]
+    select_method_lookup: Callable[[int, object, str], Any]
 
 # ``__recompyle_c__``: an instance of a native type on every version (the callee runs
 # inside its call, which must not cost a recursion level).
 select_call: Callable[..., Any]
-# ``__recompyle_ml__(site_id, obj, name)``: ``obj.name``, or a proxy reporting the call.
-select_method_lookup: Callable[[int, object, str], Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

@@ -70,6 +70,11 @@ static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_c__>",
 };
 
+const SELECT_METHOD_LOOKUP_DOC: &CStr = c"__recompyle_ml__(site_id, obj, name, /)\n--\n\n\
+The method obj.name an instrumented call site calls: the attribute itself when nothing \
+listens, or a proxy that calls it with obj and reports the call when a handler or the \
+profiler listens. Inserted by recompyle.";
+
 static METHOD_LOOKUP_INFO: BuiltinInfo = BuiltinInfo {
     name: names::METHOD_LOOKUP_SELECTOR_C,
     params: &[
@@ -92,9 +97,12 @@ pub struct Selectors<'py> {
     /// interpreter has not specialised the call, so the callee would hit the recursion limit
     /// sooner than without recompyle, and word the error differently.
     pub select_call: Bound<'py, PyAny>,
-    /// `__recompyle_ml__`: of the same native type, as the attribute lookup it makes may
-    /// run Python code (`__getattr__`, a property), which must not cost a recursion level
-    /// either.
+    /// `__recompyle_ml__`: of [`fast_call_builtin`]'s form, as the first two: it returns
+    /// before anything is called, and a builtin function's call is one the 3.11+
+    /// interpreter specialises (the generic call of an object costs ~75 instructions more).
+    /// Only a lookup that runs Python code (`__getattr__`, a property) runs inside it: in the
+    /// first executions at a site, before the interpreter specialises the call, that code
+    /// runs one recursion level deeper than it would under `LOAD_METHOD`.
     pub select_method_lookup: Bound<'py, PyAny>,
 }
 
@@ -111,11 +119,10 @@ pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
             &SELECT_METHOD_INFO,
         )?,
         select_call: cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?,
-        select_method_lookup: cpython::new_selector(
+        select_method_lookup: fast_call_builtin(
             py,
-            call_type,
             select_method_lookup,
-            None,
+            SELECT_METHOD_LOOKUP_DOC,
             &METHOD_LOOKUP_INFO,
         )?,
     })
@@ -268,17 +275,14 @@ unsafe extern "C-unwind" fn select_call(
 /// obj.m(a))`. When the call is not reported, the bound attribute, as `obj.m` gives it.
 ///
 /// # Safety
-/// CPython calls it with the GIL held and a valid vector call.
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
 unsafe extern "C-unwind" fn select_method_lookup(
-    _callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     unsafe {
-        if ffi::PyVectorcall_NARGS(nargsf) != 3
-            || (!kwnames.is_null() && ffi::PyTuple_GET_SIZE(kwnames) != 0)
-        {
+        if nargs != 3 {
             return type_error(c"__recompyle_ml__() takes a site id, an object and a name");
         }
         let (site, obj, name) = (*args, *args.add(1), *args.add(2));
