@@ -607,12 +607,40 @@ fn proxy_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
 }
 
 /// A proxy holding `site` (borrowed; a reference is taken), `callee` and `bound_self`
-/// (owned references, either may be NULL; both are released on failure).
+/// (owned references, either may be NULL; both are released on failure). Inline: every
+/// listened call site makes one, nearly always from the free list.
 ///
 /// # Safety
 /// The GIL is held; `site` is a live object (the proxy takes a reference); `callee` and
 /// `bound_self` are owned references or NULL, taken over (released on failure).
+#[inline(always)]
 unsafe fn new_proxy(
+    site: *mut ffi::PyObject,
+    callee: *mut ffi::PyObject,
+    bound_self: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let py = Python::assume_attached();
+        let Some(p) = FREE.get_mut(py).0.pop() else {
+            return allocate_proxy(site, callee, bound_self);
+        };
+        // Type, its reference and `vectorcall` kept from its last life (see `FreeList`).
+        cpython::_Py_NewReference(p.cast());
+        ffi::Py_INCREF(site);
+        (*p).site = site;
+        (*p).callee = callee;
+        (*p).bound_self = bound_self;
+        p.cast()
+    }
+}
+
+/// [`new_proxy`] with an empty free list: new memory.
+///
+/// # Safety
+/// As [`new_proxy`].
+#[cold]
+#[inline(never)]
+unsafe fn allocate_proxy(
     site: *mut ffi::PyObject,
     callee: *mut ffi::PyObject,
     bound_self: *mut ffi::PyObject,
@@ -629,24 +657,13 @@ unsafe fn new_proxy(
             release();
             return type_error(c"recompyle: proxy type missing");
         };
-        let py = Python::assume_attached();
-        let p = match FREE.get_mut(py).0.pop() {
-            // Type, its reference and `vectorcall` kept from its last life (see `FreeList`).
-            Some(p) => {
-                cpython::_Py_NewReference(p.cast());
-                p
-            }
-            None => {
-                let mem = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
-                if mem.is_null() {
-                    release();
-                    return ffi::PyErr_NoMemory();
-                }
-                ffi::PyObject_Init(mem.cast(), tp.0); // takes a reference to the type
-                (*mem).vectorcall = Some(proxy_call);
-                mem
-            }
-        };
+        let p = ffi::PyObject_Malloc(std::mem::size_of::<Proxy>()).cast::<Proxy>();
+        if p.is_null() {
+            release();
+            return ffi::PyErr_NoMemory();
+        }
+        ffi::PyObject_Init(p.cast(), tp.0); // takes a reference to the type
+        (*p).vectorcall = Some(proxy_call);
         ffi::Py_INCREF(site);
         (*p).site = site;
         (*p).callee = callee;
