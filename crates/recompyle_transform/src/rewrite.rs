@@ -126,7 +126,7 @@ fn has_unpacking(call: &ast::ExprCall) -> bool {
 /// (`self.__x` looks up `_C__x`), and ASCII, as the parser NFKC-normalises other
 /// identifiers and a string constant keeps what is written.
 fn spelled_as_looked_up(name: &str) -> bool {
-    name.is_ascii() && !(name.starts_with("__") && !name.ends_with("__"))
+    name.is_ascii() && (!name.starts_with("__") || name.ends_with("__"))
 }
 
 fn is_simple(stmt: &Stmt) -> bool {
