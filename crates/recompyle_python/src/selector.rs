@@ -1,15 +1,19 @@
 //! The native side of every rewritten call site.
 //!
-//! `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)` and
-//! `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` are what call sites
-//! become (a callee not cheap to write twice keeps the selector call alone,
-//! `__recompyle__(ID, g(x))(args)`). While nothing listens the flag skips the selectors
-//! (`listeners::publish` keeps it); called then anyway, they return `f` / `obj` itself, so
-//! the call (and the method lookup) is the interpreter's own: a Python callee runs inline,
-//! errors name the real callee. When a handler or the profiler listens they
-//! return a [`Proxy`]: a native callable holding the site and callee, whose vectorcall
-//! reports the call around forwarding it (for a method site, first a target whose attribute
-//! lookup produces that proxy).
+//! A one-line call in code that may run many times, whose callee (or method's object) and
+//! arguments are cheap to write twice, makes its call in each branch of the listening flag:
+//! `(__recompyle_c__(ID, f, args) if __recompyle_on__ else f(args))` and
+//! `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else obj.m(args))`. Other
+//! sites select their callee: `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)`
+//! and `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` (a callee not cheap
+//! to write twice keeps the selector call alone, `__recompyle__(ID, g(x))(args)`). While
+//! nothing listens the flag skips the selectors (`listeners::publish` keeps it); called then
+//! anyway, they make the call as is or return `f` / `obj` / `obj.m`, so the call (and the
+//! method lookup) is the interpreter's own: a Python callee runs inline, errors name the
+//! real callee. When a handler or the profiler listens, `__recompyle_c__` reports the call
+//! around making it, and the others return a [`Proxy`]: a native callable holding the site
+//! and callee, whose vectorcall reports the call around forwarding it (for `__recompyle_m__`,
+//! first a target whose attribute lookup produces that proxy).
 //!
 //! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
