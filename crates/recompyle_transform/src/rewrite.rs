@@ -372,42 +372,31 @@ impl Rewriter<'_, '_> {
     /// `f(a, k=b)` -> `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ else f(a, k=b))`.
     /// A listened call is then one call of a native object, which reports the call around
     /// making it, instead of the selector's call, a proxy made for the call, its call and
-    /// its release. The evaluation order is the original's (the flag, then the callee, the
-    /// arguments, the call); the copies keep their columns, and the selector's call is the
-    /// call's own instruction, so a traceback through it shows the original's carets. The
-    /// idle branch is the call as written, which the interpreter specialises for its callee.
+    /// its release. The idle branch is a copy of the call, which the interpreter specialises
+    /// for its callee; the listened branch is the original text with its `(` replaced by
+    /// `, `, so the selector's call spans the original call (a traceback through it shows
+    /// the original's carets). The evaluation order is the original's: the flag, the callee,
+    /// the arguments, the call. See [`Self::branches`] for the order of the branches.
     fn select_direct(&mut self, id: u64, range: TextRange, open: TextSize) {
-        let start = range.start();
-        self.edits
-            .push(Edit::insert(start, format!("({CALL_SELECTOR}({id}, ")));
-        self.edits.push(Edit::insert_copy(
-            start,
-            self.source,
-            TextRange::new(start, open),
-            ", ",
+        self.branches(range, &format!("{CALL_SELECTOR}({id}, "));
+        self.edits.push(Edit::replace(
+            TextRange::new(open, open + TextSize::from(1)),
+            ", ".to_string(),
         ));
-        // The arguments and the closing parenthesis (`f()` gives `(ID, f, )`).
-        self.edits.push(Edit::insert_copy(
-            start,
-            self.source,
-            TextRange::new(open + TextSize::from(1), range.end()),
-            &format!(" if {LISTENING} else "),
-        ));
-        self.edits.push(Edit::insert(range.end(), ")".to_string()));
     }
 
     /// Rewrite the method call `range` (the `.` before its attribute `attr` at `dot`) so
     /// that the branch taken while something listens looks the method up through
     /// [`METHOD_LOOKUP_SELECTOR`]: `obj.m(a)` ->
-    /// `(__recompyle_ml__(ID, obj, 'm')(a) if __recompyle_on__ else obj.m(a))`. The lookup
-    /// gives a proxy holding the method and `obj` (no bound method is made), where the
+    /// `(__recompyle_ml__(ID, obj, 'm')(a) if __recompyle_on__ else obj.m(a))`. The
+    /// lookup gives a proxy holding the method and `obj` (no bound method is made), where the
     /// two-step form handed the interpreter a target whose attribute lookup made it.
     ///
     /// The listened branch is the original text with `.m` replaced by `, 'm')`, so the
     /// lookup's call spans the original `obj.m` (a traceback of its `AttributeError` shows
     /// the original's carets) and the arguments keep their columns; the idle branch is a
-    /// copy of the call, after it. The evaluation order is the original's: `obj`, the
-    /// lookup, the arguments, the call.
+    /// copy of the call. The evaluation order is the original's: `obj`, the lookup, the
+    /// arguments, the call.
     fn select_method_lookup(
         &mut self,
         id: u64,
@@ -415,18 +404,43 @@ impl Rewriter<'_, '_> {
         dot: TextSize,
         attr: &ast::ExprAttribute,
     ) {
-        let (start, end) = (range.start(), range.end());
-        self.edits.push(Edit::insert(
-            start,
-            format!("({METHOD_LOOKUP_SELECTOR}({id}, "),
-        ));
+        self.branches(range, &format!("{METHOD_LOOKUP_SELECTOR}({id}, "));
         self.edits.push(Edit::replace(
             TextRange::new(dot, attr.attr.range().end()),
             format!(", '{}')", attr.attr.as_str()),
         ));
-        // The idle branch goes at the call's end, where an enclosing rewrite may already have
-        // put text that closes around this call (`obj.m(a)(b)`: its selector's `)`): this
-        // call's text goes first.
+    }
+
+    /// The branches of [`Self::select_direct`] and [`Self::select_method_lookup`] around
+    /// the call `range`'s text, which becomes the listened branch (its own edits follow,
+    /// starting with `selector_call` before it): `(SELECTOR_CALL... if __recompyle_on__ else
+    /// COPY)`, a copy of the call being the idle branch.
+    ///
+    /// On 3.12 the idle branch comes first, `(COPY if not __recompyle_on__ else
+    /// SELECTOR_CALL...)`, so it ends with a jump over the listened branch. There, an
+    /// instruction a jump lands on reports a `sys.settrace` line event unless the instruction
+    /// run before it is on its line, and after a Python callee returns, the caller's previous
+    /// instruction is the call's inline cache, which has no line: with the idle call last,
+    /// every traced idle call reported its line a second time after returning (the listened
+    /// branch ends with a native call, whose return leaves the call instruction itself as the
+    /// previous one). Elsewhere the idle branch comes last, which spares it that jump.
+    fn branches(&mut self, range: TextRange, selector_call: &str) {
+        let (start, end) = (range.start(), range.end());
+        if self.options.version == (3, 12) {
+            self.edits.push(Edit::insert(start, "(".to_string()));
+            self.edits.push(Edit::insert_copy(
+                start,
+                self.source,
+                range,
+                &format!(" if not {LISTENING} else {selector_call}"),
+            ));
+            self.edits.push(Edit::insert(end, ")".to_string()));
+            return;
+        }
+        self.edits
+            .push(Edit::insert(start, format!("({selector_call}")));
+        // At the call's end an enclosing rewrite may already have put text that closes
+        // around this call (`obj.m(a)(b)`: its selector's `)`): this call's goes first.
         let first_at_end = self
             .edits
             .iter()

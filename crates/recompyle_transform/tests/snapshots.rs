@@ -328,3 +328,12 @@ fn calls_go_in_both_branches_from_313() {
     insta::assert_snapshot!(render_for(source, (3, 13)));
     insta::assert_snapshot!(render_for(source, (3, 12)));
 }
+
+#[test]
+fn calls_in_each_branch_nest() {
+    // A rewrite that encloses such a call closes after the call's own branches, whichever
+    // comes first (the idle branch on 3.12, see `branches`).
+    let source = "def f(o, i, j):\n    o.m(i)(j)\n    o.m(i).k(j)\n    g(i)(j)\n    return h(o.m(i)) + g(i)\n";
+    insta::assert_snapshot!(render_for(source, (3, 11)));
+    insta::assert_snapshot!(render_for(source, (3, 12)));
+}
