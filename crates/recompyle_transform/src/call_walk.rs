@@ -23,6 +23,9 @@ pub(crate) struct CallWalk {
     text_kept: u32,
     /// How many rewritten calls have this expression inside their callee.
     callee_depth: u32,
+    /// Inside an f-string's replacement field (where, before 3.12, no string literal may
+    /// use the f-string's quote).
+    in_fstring: u32,
     /// The range of the call that is the operand of the innermost `await` being visited.
     awaited: Option<TextRange>,
     /// Our own invariant failed: the rewrite stops with this.
@@ -30,12 +33,18 @@ pub(crate) struct CallWalk {
 }
 
 impl CallWalk {
+    /// Whether the walk is inside an f-string's replacement field.
+    pub fn in_fstring(&self) -> bool {
+        self.in_fstring > 0
+    }
+
     /// The walk of a module whose statements are `body`, for interpreter `version`.
     pub fn new(body: &[Stmt], version: (u8, u8)) -> Self {
         CallWalk {
             annotations_as_written: annotations_as_written(body, version),
             text_kept: 0,
             callee_depth: 0,
+            in_fstring: 0,
             awaited: None,
             error: None,
         }
@@ -100,6 +109,7 @@ pub(crate) fn visit_interpolated_element<'a, V: CallRewriter<'a>>(
         element,
         ast::InterpolatedStringElement::Interpolation(e) if e.debug_text.is_some()
     );
+    visitor.call_walk().in_fstring += 1;
     if debug {
         keeping_text(visitor, |v| {
             visitor::walk_interpolated_string_element(v, element)
@@ -107,6 +117,7 @@ pub(crate) fn visit_interpolated_element<'a, V: CallRewriter<'a>>(
     } else {
         visitor::walk_interpolated_string_element(visitor, element);
     }
+    visitor.call_walk().in_fstring -= 1;
 }
 
 /// A template string (PEP 750): each interpolation keeps its text

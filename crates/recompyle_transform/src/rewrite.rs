@@ -296,7 +296,7 @@ impl Rewriter<'_, '_> {
             None if in_branches && !has_unpacking(call) => {
                 self.select_direct(id, call.range(), open);
             }
-            Some(attr) if in_branches && spelled_as_looked_up(attr.attr.as_str()) => {
+            Some(attr) if in_branches && self.may_write_name(attr.attr.as_str()) => {
                 self.select_method_lookup(id, call.range(), split, attr);
             }
             _ if in_branches && self.options.version >= (3, 13) => {
@@ -342,6 +342,14 @@ impl Rewriter<'_, '_> {
                 .push(Edit::insert(start, format!("{selector}({id}, ")));
         }
         self.edits.push(Edit::insert(range.end(), ")".to_string()));
+    }
+
+    /// Whether the attribute `name` of a method call may be written as the string constant
+    /// [`Self::select_method_lookup`] passes: [`spelled_as_looked_up`], and not inside an
+    /// f-string's replacement field before 3.12, where a string literal may not use the
+    /// f-string's quote (and one nested in another's may use neither).
+    fn may_write_name(&self, name: &str) -> bool {
+        spelled_as_looked_up(name) && (self.options.version >= (3, 12) || !self.walk.in_fstring())
     }
 
     /// Whether each branch of the flag may make the call itself, not only select its callee

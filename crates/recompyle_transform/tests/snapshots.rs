@@ -337,3 +337,12 @@ fn calls_in_each_branch_nest() {
     insta::assert_snapshot!(render_for(source, (3, 11)));
     insta::assert_snapshot!(render_for(source, (3, 12)));
 }
+
+#[test]
+fn method_names_in_fstrings() {
+    // Before 3.12 a string literal in an f-string's replacement field may not use the
+    // f-string's quote: a method call there keeps the two-step form.
+    let source = "def f(o, i):\n    return f'{o.m(i)}' + f\"{o.n(i)!r:>{o.w()}}\" + o.k(i)\n";
+    insta::assert_snapshot!(render_for(source, (3, 11)));
+    insta::assert_snapshot!(render_for(source, (3, 12)));
+}
