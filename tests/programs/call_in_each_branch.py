@@ -111,6 +111,7 @@ def run(t, xs, d):
         out.append(d.get("k", None))
         out.append("-".join(xs))
         out.append(type(t).__name__.upper())
+        out.append(f'{t.m(i)}|{xs.index(xs[0])!r:>{len(xs)}}|{f"{t.st(i)}"}|{f(i)}')
     return out
 
 
