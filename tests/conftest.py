@@ -14,9 +14,22 @@ import pytest
 
 import recompyle
 
-# The corpus runner's checkouts of real packages (tests/corpus/run_corpus.sh, ignored by git)
-# hold their own test suites: not ours to collect.
-collect_ignore_glob = ["corpus/work/*"]
+# The corpus runner's checkouts of real packages (tests/corpus/run_corpus.sh, ignored by git).
+_CORPUS_WORK = Path(__file__).resolve().parent / "corpus" / "work"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The corpus checkouts hold their own test suites, not ours to collect, unless pytest
+    runs inside one: the corpus runner runs each package's suite there, and pytest, finding
+    no configuration of the package's own, takes this project's (and this file) as its
+    rootdir's; ignoring the checkouts then left those suites with no tests."""
+    if _in_corpus_work(collection_path) and not _in_corpus_work(config.invocation_params.dir):
+        return True
+    return None
+
+
+def _in_corpus_work(path: Path) -> bool:
+    return path == _CORPUS_WORK or _CORPUS_WORK in path.parents
 
 
 def load_instrumented(
