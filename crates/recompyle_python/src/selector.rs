@@ -296,41 +296,16 @@ unsafe extern "C-unwind" fn select_method_lookup(
         if ffi::PyLong_CheckExact(site) == 0 {
             return type_error(c"recompyle: a site id must be an int");
         }
-        let mut meth: *mut ffi::PyObject = null_mut();
-        let cached = if cpython::METHOD_CACHE {
-            METHODS.get(Python::assume_attached()).hit(site, obj, name)
-        } else {
-            None
-        };
-        let unbound = match cached {
-            Some(found) => {
-                ffi::Py_INCREF(found);
-                meth = found;
-                1
-            }
-            None => {
-                let unbound = _PyObject_GetMethod(obj, name, &mut meth);
-                if cpython::METHOD_CACHE && unbound == 1 && !meth.is_null() {
-                    remember_method(site, obj, name, meth);
-                }
-                unbound
-            }
-        };
-        if meth.is_null() {
+        let Some(found) = find_method(site, obj, name) else {
             return null_mut();
-        }
+        };
         if ACTIVE.load(Ordering::Relaxed) == HANDLERS
-            && !handlers::wants_selected(Python::assume_attached(), site, meth)
+            && !handlers::wants_selected(Python::assume_attached(), site, found.meth)
         {
-            // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
-            if unbound != 1 {
-                return meth;
-            }
-            let bound = cpython::bind(meth, obj);
-            ffi::Py_DECREF(meth);
-            return bound;
+            return found.into_attribute(obj); // filtered out: called without a proxy
         }
-        if unbound == 1 {
+        let Found { meth, unbound } = found;
+        if unbound {
             // The proxy passes the object as first argument itself: no bound method is made.
             ffi::Py_INCREF(obj);
             new_proxy(site, meth, obj)
@@ -394,60 +369,93 @@ unsafe fn proxy_getattro_full(
             return ffi::PyObject_GenericGetAttr(obj, name);
         }
         let target = (*p).bound_self;
-        let mut meth: *mut ffi::PyObject = null_mut();
-        let cached = if cpython::METHOD_CACHE {
-            METHODS
-                .get(Python::assume_attached())
-                .hit((*p).site, target, name)
-        } else {
-            None
-        };
-        let unbound = match cached {
-            Some(found) => {
-                ffi::Py_INCREF(found);
-                meth = found;
-                1
-            }
-            None => {
-                let unbound = _PyObject_GetMethod(target, name, &mut meth);
-                if cpython::METHOD_CACHE && unbound == 1 && !meth.is_null() {
-                    remember_method((*p).site, target, name, meth);
-                }
-                unbound
-            }
-        };
-        if meth.is_null() {
+        let Some(found) = find_method((*p).site, target, name) else {
             return null_mut();
-        }
+        };
         if ACTIVE.load(Ordering::Relaxed) == HANDLERS
-            && !handlers::wants_selected(Python::assume_attached(), (*p).site, meth)
+            && !handlers::wants_selected(Python::assume_attached(), (*p).site, found.meth)
         {
-            // Filtered out: the attribute as a plain lookup gives it, called without a proxy.
-            if unbound != 1 {
-                return meth;
-            }
-            let bound = cpython::bind(meth, target);
-            ffi::Py_DECREF(meth);
-            return bound;
+            return found.into_attribute(target); // filtered out: called without a proxy
         }
+        let Found { meth, unbound } = found;
         if ffi::Py_REFCNT(obj) == 1 {
             // Only the interpreter's stack holds the target, and LOAD_METHOD is about to drop
             // it: it becomes the proxy itself, saving an allocation.
             (*p).callee = meth;
-            if unbound != 1 {
+            if !unbound {
                 (*p).bound_self = null_mut();
                 ffi::Py_DECREF(target);
             }
             ffi::Py_INCREF(obj);
             return obj;
         }
-        if unbound == 1 {
+        if unbound {
             // The proxy passes the object as first argument itself: no bound method is made.
             ffi::Py_INCREF(target);
             new_proxy((*p).site, meth, target)
         } else {
             new_proxy((*p).site, meth, null_mut())
         }
+    }
+}
+
+/// A method call site's callee, as `LOAD_METHOD` finds it.
+struct Found {
+    /// Owned.
+    meth: *mut ffi::PyObject,
+    /// `meth` is the type's unbound function (or method descriptor): the call passes the
+    /// object first. Else `meth` is the attribute itself (an instance's, a bound method...).
+    unbound: bool,
+}
+
+impl Found {
+    /// What a plain attribute lookup gives: `meth`, bound to `obj` if unbound.
+    ///
+    /// # Safety
+    /// The GIL is held and `obj` is the object `self` was found on.
+    unsafe fn into_attribute(self, obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+        unsafe {
+            if !self.unbound {
+                return self.meth;
+            }
+            let bound = cpython::bind(self.meth, obj);
+            ffi::Py_DECREF(self.meth);
+            bound
+        }
+    }
+}
+
+/// `obj.name` as `LOAD_METHOD` looks it up for the call at `site`: on 3.11 from the site's
+/// remembered method when it still holds (else remembered for next time). None: the lookup
+/// raised.
+///
+/// # Safety
+/// The GIL is held; `site`, `obj` and `name` are live.
+#[inline(always)]
+unsafe fn find_method(
+    site: *mut ffi::PyObject,
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> Option<Found> {
+    unsafe {
+        if cpython::METHOD_CACHE {
+            if let Some(meth) = METHODS.get(Python::assume_attached()).hit(site, obj, name) {
+                ffi::Py_INCREF(meth);
+                return Some(Found {
+                    meth,
+                    unbound: true,
+                });
+            }
+        }
+        let mut meth: *mut ffi::PyObject = null_mut();
+        let unbound = _PyObject_GetMethod(obj, name, &mut meth) == 1;
+        if meth.is_null() {
+            return None;
+        }
+        if cpython::METHOD_CACHE && unbound {
+            remember_method(site, obj, name, meth);
+        }
+        Some(Found { meth, unbound })
     }
 }
 
