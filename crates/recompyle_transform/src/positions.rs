@@ -19,6 +19,8 @@ pub(crate) struct Edit {
     /// own line: those columns map to the copied ones, one for one (a second copy of a
     /// callee evaluates at the callee's own position), end column included.
     pub copied: Option<Copied>,
+    /// Goes before the edits made earlier at its offset (see [`Edit::leading`]).
+    pub leads: bool,
 }
 
 /// The original bytes an [`Edit`]'s text begins with a copy of.
@@ -35,6 +37,7 @@ impl Edit {
             end: at.to_u32(),
             text,
             copied: None,
+            leads: false,
         }
     }
 
@@ -44,6 +47,7 @@ impl Edit {
             end: range.end().to_u32(),
             text,
             copied: None,
+            leads: false,
         }
     }
 
@@ -60,6 +64,17 @@ impl Edit {
                 from: range.start().to_u32(),
                 len: range.len().to_u32(),
             }),
+            leads: false,
+        }
+    }
+
+    /// This edit, placed before the edits made earlier at its offset (the rest keep the order
+    /// they were made in): the end of a call's own text, where a rewrite enclosing the call,
+    /// made first, put its closing text (`obj.m(a)(b)`: its selector's `)`).
+    pub fn leading(self) -> Self {
+        Edit {
+            leads: true,
+            ..self
         }
     }
 }
@@ -126,16 +141,16 @@ pub(crate) struct Applied {
 
 /// Apply `edits` to `source[window]` and map every edited line's columns back to the
 /// original's. Edits at one offset keep the order they were made in (an outer call's prefix
-/// before an inner call's that starts at the same byte, `f(x)(y)`); edits that overlap, or
-/// reach outside the window, are an internal error.
+/// before an inner call's that starts at the same byte, `f(x)(y)`), the [`Edit::leading`]
+/// ones first; edits that overlap, or reach outside the window, are an internal error.
 pub(crate) fn apply_edits(
     source: &str,
     lines: &LineIndex,
     mut edits: Vec<Edit>,
     window: Range<usize>,
 ) -> Result<Applied, TransformError> {
-    // Stable, so edits at one offset stay in creation order.
-    edits.sort_by_key(|e| e.start);
+    // Stable, so edits at one offset stay in creation order (the leading ones first).
+    edits.sort_by_key(|e| (e.start, !e.leads));
     let mut text = String::with_capacity(window.len() + edits.len() * 24);
     let mut cursor = window.start;
     for edit in &edits {

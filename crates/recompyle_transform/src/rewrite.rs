@@ -447,18 +447,12 @@ impl Rewriter<'_, '_> {
         }
         self.edits
             .push(Edit::insert(start, format!("({selector_call}")));
-        // At the call's end an enclosing rewrite may already have put text that closes
+        // At the call's end an enclosing rewrite, made first, may have put text that closes
         // around this call (`obj.m(a)(b)`: its selector's `)`): this call's goes first.
-        let first_at_end = self
-            .edits
-            .iter()
-            .position(|e| e.start == end.to_u32())
-            .unwrap_or(self.edits.len());
-        let tail = [
-            Edit::insert(end, format!(" if {LISTENING} else ")),
-            Edit::insert_copy(end, self.source, range, ")"),
-        ];
-        self.edits.splice(first_at_end..first_at_end, tail);
+        self.edits
+            .push(Edit::insert(end, format!(" if {LISTENING} else ")).leading());
+        self.edits
+            .push(Edit::insert_copy(end, self.source, range, ")").leading());
     }
 
     /// Rewrite the call `range` so each branch of the flag makes its own call:
