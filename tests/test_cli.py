@@ -297,14 +297,22 @@ def test_output_to_devices_fifos_and_symlinks_is_written_through(tmp_path):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="plain recursion uses the C stack too")
-def test_deep_recursion_under_the_profiler_does_not_overflow_the_c_stack(tmp_path):
+@pytest.mark.parametrize(
+    "call",
+    [
+        "f(n - 1)",  # the flag form: __recompyle__ selects the callee
+        "f(m)",  # the call made in each branch: __recompyle_c__ makes a reported call
+    ],
+)
+def test_deep_recursion_under_the_profiler_does_not_overflow_the_c_stack(tmp_path, call):
     write(
         tmp_path / "deep.py",
-        """\
+        f"""\
         import sys
         sys.setrecursionlimit(120000)
         def f(n):
-            return 0 if n == 0 else 1 + f(n - 1)
+            m = n - 1
+            return 0 if n == 0 else 1 + {call}
         print(f(100000))
         """,
     )

@@ -2,7 +2,8 @@
 //!
 //! A one-line call in code that may run many times, whose callee (or method's object) and
 //! arguments are cheap to write twice, makes its call in each branch of the listening flag:
-//! `(__recompyle_c__(ID, f, args) if __recompyle_on__ else f(args))` and
+//! `(__recompyle_c__(ID, f, args) if __recompyle_on__ and __recompyle_rt__(ID) else f(args))`
+//! and
 //! `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else obj.m(args))`. Other
 //! sites select their callee: `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)`
 //! and `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` (a callee not cheap
@@ -10,8 +11,9 @@
 //! nothing listens the flag skips the selectors (`listeners::publish` keeps it); called then
 //! anyway, they make the call as is or return `f` / `obj` / `obj.m`, so the call (and the
 //! method lookup) is the interpreter's own: a Python callee runs inline, errors name the
-//! real callee. When a handler or the profiler listens, `__recompyle_c__` reports the call
-//! around making it, and the others return a [`Proxy`]: a native callable holding the site
+//! real callee. When a handler or the profiler listens, `__recompyle_rt__` says whether the
+//! call is reported, `__recompyle_c__` reports the call around making it, and the others
+//! return a [`Proxy`]: a native callable holding the site
 //! and callee, whose vectorcall reports the call around forwarding it (for `__recompyle_m__`,
 //! first a target whose attribute lookup produces that proxy).
 //!
@@ -19,7 +21,7 @@
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
 //! own frame, through the proxy too.
 
-use std::ffi::{c_void, CStr};
+use std::ffi::{c_long, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -74,6 +76,16 @@ static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_c__>",
 };
 
+const REPORT_TEST_DOC: &CStr = c"__recompyle_rt__(site_id, /)\n--\n\n\
+Whether the call at an instrumented call site is reported, asked before __recompyle_c__ is \
+called to make it: False leaves the call to the interpreter. Inserted by recompyle.";
+
+static REPORT_TEST_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::REPORT_TEST_C,
+    params: &[("site_id", "POSITIONAL_ONLY")],
+    repr: c"<recompyle call-site test __recompyle_rt__>",
+};
+
 const SELECT_METHOD_LOOKUP_DOC: &CStr = c"__recompyle_ml__(site_id, obj, name, /)\n--\n\n\
 The method obj.name an instrumented call site calls: the attribute itself when nothing \
 listens, or a proxy that calls it with obj and reports the call when a handler or the \
@@ -101,6 +113,8 @@ pub struct Selectors<'py> {
     /// interpreter has not specialised the call, so the callee would hit the recursion limit
     /// sooner than without recompyle, and word the error differently.
     pub select_call: Bound<'py, PyAny>,
+    /// `__recompyle_rt__`: of [`fast_call_builtin`]'s form (it calls nothing).
+    pub report_test: Bound<'py, PyAny>,
     /// `__recompyle_ml__`: of [`fast_call_builtin`]'s form, as the first two: it returns
     /// before anything is called, and a builtin function's call is one the 3.11+
     /// interpreter specialises (the generic call of an object costs ~75 instructions more).
@@ -123,6 +137,7 @@ pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
             &SELECT_METHOD_INFO,
         )?,
         select_call: cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?,
+        report_test: fast_call_builtin(py, report_test, REPORT_TEST_DOC, &REPORT_TEST_INFO)?,
         select_method_lookup: fast_call_builtin(
             py,
             select_method_lookup,
@@ -230,11 +245,41 @@ unsafe extern "C-unwind" fn select_method(
     }
 }
 
+/// `__recompyle_rt__(ID)`: whether the call at site `ID` is reported, what a site whose
+/// call [`select_call`] makes asks first:
+/// `(__recompyle_c__(ID, f, a) if __recompyle_on__ and __recompyle_rt__(ID) else f(a))`. As
+/// the selectors decide for the other forms: not while nothing listens or a handler runs,
+/// not deeper than the reported calls may nest (such a call is counted unreported, as
+/// [`listening`] says), not for a call no handler's filter wants. `False` leaves the call to
+/// the interpreter, with no native frame under it.
+///
+/// # Safety
+/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
+unsafe extern "C-unwind" fn report_test(
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    unsafe {
+        if nargs != 1 {
+            return type_error(c"__recompyle_rt__() takes a site id");
+        }
+        let site = *args;
+        let reported = listening(site)
+            && (ACTIVE.load(Ordering::Relaxed) != HANDLERS
+                || handlers::wants_selected(Python::assume_attached(), site, null_mut()));
+        if reported && ffi::PyLong_CheckExact(site) == 0 {
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        ffi::PyBool_FromLong(c_long::from(reported))
+    }
+}
+
 /// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
-/// reported when something listens, made as is otherwise. What a one-line call site whose
-/// callee and arguments are cheap to write twice becomes in the branch taken while
-/// something listens: `(__recompyle_c__(ID, f, a) if __recompyle_on__ else f(a))`. One call
-/// instead of the selector's and then the proxy's, and no proxy to make and free.
+/// reported. Called where [`report_test`] said the call is reported (so reported calls
+/// nest at most as deep as [`REPORTED_CALLS`] allows, which bounds the native frames under
+/// them); the call is made unreported if nothing listens any more (a handler removed while
+/// the arguments were evaluated) or no handler's filter wants this callee.
 ///
 /// # Safety
 /// CPython calls it with the GIL held and a valid vector call.
@@ -254,19 +299,15 @@ unsafe extern "C-unwind" fn select_call(
         // The callee's arguments; the slot before them (the callee's) is ours to lend.
         let rest = args.add(2);
         let rest_nargsf = (nargs - 2) as usize | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-        if !listening(site) {
+        let py = Python::assume_attached();
+        let _depth = REPORTED_CALLS.enter(py);
+        let active = ACTIVE.load(Ordering::Relaxed);
+        if active == 0 || (active == HANDLERS && !handlers::wants_selected(py, site, callee)) {
             return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
         }
         if ffi::PyLong_CheckExact(site) == 0 {
             return type_error(c"recompyle: a site id must be an int");
         }
-        if ACTIVE.load(Ordering::Relaxed) == HANDLERS
-            && !handlers::wants_selected(Python::assume_attached(), site, callee)
-        {
-            // Filtered out: the call is made as is.
-            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
-        }
-        let _depth = REPORTED_CALLS.enter(Python::assume_attached());
         report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
     }
 }

@@ -15,7 +15,7 @@ use crate::{site_id, TransformError};
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
 use crate::names::{
     CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR,
-    SELECTOR, WRITE_REPORTER,
+    REPORT_TEST, SELECTOR, WRITE_REPORTER,
 };
 
 /// What the rewrite depends on besides the source.
@@ -375,18 +375,30 @@ impl Rewriter<'_, '_> {
     }
 
     /// Rewrite the call `range` (its `(` at `open`; a call with no `*` or `**` argument, see
-    /// [`has_unpacking`]) so that the branch taken while something listens hands callee and
-    /// arguments to the selector that makes the call:
-    /// `f(a, k=b)` -> `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ else f(a, k=b))`.
-    /// A listened call is then one call of a native object, which reports the call around
-    /// making it, instead of the selector's call, a proxy made for the call, its call and
-    /// its release. The idle branch is a copy of the call, which the interpreter specialises
-    /// for its callee; the listened branch is the original text with its `(` replaced by
-    /// `, `, so the selector's call spans the original call (a traceback through it shows
-    /// the original's carets). The evaluation order is the original's: the flag, the callee,
+    /// [`has_unpacking`]) so that the branch taken while the call is reported hands callee
+    /// and arguments to the selector that makes the call: `f(a, k=b)` ->
+    /// `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ and __recompyle_rt__(ID) else
+    /// f(a, k=b))`. A reported call is then one call of a native object, which reports the
+    /// call around making it, instead of the selector's call, a proxy made for the call, its
+    /// call and its release.
+    ///
+    /// [`REPORT_TEST`] decides before the call is made, as the selector does in the other
+    /// forms: a call not reported (nested deeper than the reported calls may, a handler's
+    /// own) is the interpreter's own, with no native frame under it, so recursion that deep
+    /// uses no C stack per call (as `__recompyle_c__` making every call would: 3.11 crashed,
+    /// 3.12+ raised `RecursionError`, at a depth plain code reaches).
+    ///
+    /// The idle branch is a copy of the call, which the interpreter specialises for its
+    /// callee; the reported branch is the original text with its `(` replaced by `, `, so
+    /// the selector's call spans the original call (a traceback through it shows the
+    /// original's carets). The evaluation order is the original's: the tests, the callee,
     /// the arguments, the call. See [`Self::branches`] for the order of the branches.
     fn select_direct(&mut self, id: u64, range: TextRange, open: TextSize) {
-        self.branches(range, &format!("{CALL_SELECTOR}({id}, "));
+        self.branches(
+            range,
+            &format!("{LISTENING} and {REPORT_TEST}({id})"),
+            &format!("{CALL_SELECTOR}({id}, "),
+        );
         self.edits.push(Edit::replace(
             TextRange::new(open, open + TextSize::from(1)),
             ", ".to_string(),
@@ -412,7 +424,11 @@ impl Rewriter<'_, '_> {
         dot: TextSize,
         attr: &ast::ExprAttribute,
     ) {
-        self.branches(range, &format!("{METHOD_LOOKUP_SELECTOR}({id}, "));
+        self.branches(
+            range,
+            LISTENING,
+            &format!("{METHOD_LOOKUP_SELECTOR}({id}, "),
+        );
         self.edits.push(Edit::replace(
             TextRange::new(dot, attr.attr.range().end()),
             format!(", '{}')", attr.attr.as_str()),
@@ -421,18 +437,18 @@ impl Rewriter<'_, '_> {
 
     /// The branches of [`Self::select_direct`] and [`Self::select_method_lookup`] around
     /// the call `range`'s text, which becomes the listened branch (its own edits follow,
-    /// starting with `selector_call` before it): `(SELECTOR_CALL... if __recompyle_on__ else
-    /// COPY)`, a copy of the call being the idle branch.
+    /// starting with `selector_call` before it): `(SELECTOR_CALL... if TEST else COPY)`, a
+    /// copy of the call being the idle branch.
     ///
-    /// On 3.12 the idle branch comes first, `(COPY if not __recompyle_on__ else
-    /// SELECTOR_CALL...)`, so it ends with a jump over the listened branch. There, an
-    /// instruction a jump lands on reports a `sys.settrace` line event unless the instruction
-    /// run before it is on its line, and after a Python callee returns, the caller's previous
-    /// instruction is the call's inline cache, which has no line: with the idle call last,
-    /// every traced idle call reported its line a second time after returning (the listened
-    /// branch ends with a native call, whose return leaves the call instruction itself as the
-    /// previous one). Elsewhere the idle branch comes last, which spares it that jump.
-    fn branches(&mut self, range: TextRange, selector_call: &str) {
+    /// On 3.12 the idle branch comes first, `(COPY if not (TEST) else SELECTOR_CALL...)`, so
+    /// it ends with a jump over the listened branch. There, an instruction a jump lands on
+    /// reports a `sys.settrace` line event unless the instruction run before it is on its
+    /// line, and after a Python callee returns, the caller's previous instruction is the
+    /// call's inline cache, which has no line: with the idle call last, every traced idle call
+    /// reported its line a second time after returning (the listened branch ends with a
+    /// native call, whose return leaves the call instruction itself as the previous one).
+    /// Elsewhere the idle branch comes last, which spares it that jump.
+    fn branches(&mut self, range: TextRange, test: &str, selector_call: &str) {
         let (start, end) = (range.start(), range.end());
         if self.options.version == (3, 12) {
             self.edits.push(Edit::insert(start, "(".to_string()));
@@ -440,7 +456,7 @@ impl Rewriter<'_, '_> {
                 start,
                 self.source,
                 range,
-                &format!(" if not {LISTENING} else {selector_call}"),
+                &format!(" if not ({test}) else {selector_call}"),
             ));
             self.edits.push(Edit::insert(end, ")".to_string()));
             return;
@@ -450,7 +466,7 @@ impl Rewriter<'_, '_> {
         // At the call's end an enclosing rewrite, made first, may have put text that closes
         // around this call (`obj.m(a)(b)`: its selector's `)`): this call's goes first.
         self.edits
-            .push(Edit::insert(end, format!(" if {LISTENING} else ")).leading());
+            .push(Edit::insert(end, format!(" if {test} else ")).leading());
         self.edits
             .push(Edit::insert_copy(end, self.source, range, ")").leading());
     }
