@@ -3,8 +3,8 @@
 
 The same loop source is compiled twice: plainly with ``compile()`` and through
 ``recompyle.instrument_source`` (every call in a loop becomes
-``(__recompyle_c__(SITE, f, ...) if __recompyle_on__ else f(...))``, a method call
-``(__recompyle_m__(SITE, obj) if __recompyle_on__ else obj).m(...)``).
+``(__recompyle__(SITE, f) if __recompyle_on__ else f)(...)``, a method call
+``(__recompyle_ml__(SITE, obj, 'm')(...) if __recompyle_on__ else obj.m(...))``).
 Each ``run_<workload>(n)`` function is timed with ``time.perf_counter_ns`` under every
 configuration, the configurations interleaved within each repeat so that drift hits
 them all alike. The empty-loop time of the same configuration is subtracted, which
@@ -176,7 +176,7 @@ def _build() -> tuple[dict, dict, str]:
     instr_ns: dict = {"__name__": "bench_instr", "__file__": path, "_fwd": _FWD}
     code = recompyle.instrument_source(data, path, "bench_instr")
     exec(code, instr_ns)
-    selectors = {_core.SELECTOR_NAME, _core.METHOD_SELECTOR_NAME, _core.CALL_SELECTOR_NAME}
+    selectors = {_core.SELECTOR_NAME, _core.METHOD_SELECTOR_NAME, _core.METHOD_LOOKUP_SELECTOR_NAME}
     for key, _ in WORKLOADS:
         names = instr_ns["run_" + key].__code__.co_names
         if not selectors & set(names):

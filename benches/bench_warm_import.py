@@ -113,7 +113,7 @@ def _check(kind: str, names: list[str]) -> None:
     loaders = {type(sys.modules[n].__spec__.loader).__name__ for n in names}
     if loaders != {wanted}:
         raise SystemExit(f"{kind}: loaded by {loaders}, expected {wanted}")
-    selectors = {_core.SELECTOR_NAME, _core.METHOD_SELECTOR_NAME, _core.CALL_SELECTOR_NAME}
+    selectors = {_core.SELECTOR_NAME, _core.METHOD_SELECTOR_NAME, _core.METHOD_LOOKUP_SELECTOR_NAME}
     instrumented = any(
         selectors & set(getattr(getattr(value, "__code__", None), "co_names", ()))
         for n in names

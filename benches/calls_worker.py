@@ -131,7 +131,7 @@ def family_ours(directory: str) -> tuple[dict[str, Setup], dict]:
     with open(path, "rb") as fh:
         instr: dict = {"__name__": "wl_ours", "__file__": path}
         exec(recompyle.instrument_source(fh.read(), path, "wl_ours"), instr)
-    if _core.CALL_SELECTOR_NAME not in instr["run_call"].__code__.co_names:
+    if _core.SELECTOR_NAME not in instr["run_call"].__code__.co_names:
         raise SystemExit("workload not instrumented")
 
     seen: list[int] = []

@@ -595,7 +595,7 @@ def test_runpy_and_pkgutil_get_code_write_only_our_file(package, writable, tmp_p
     _import_fresh(name)
     result = runpy.run_module(f"{name}.tool")
     assert result["RESULT"] == 4
-    assert _core.CALL_SELECTOR_NAME in result["g"].__code__.co_names
+    assert _core.SELECTOR_NAME in result["g"].__code__.co_names
     importlib.import_module(f"{name}.tool")
     if hasattr(pkgutil, "get_loader"):
         with warnings.catch_warnings():
@@ -610,7 +610,7 @@ def test_runpy_and_pkgutil_get_code_write_only_our_file(package, writable, tmp_p
         RecompyleLoader(f"{name}.tool", str(root / "tool.py")).get_code(f"{name}.tool"),
         loader.source_to_code((root / "tool.py").read_bytes(), str(root / "tool.py")),
     ):
-        assert _core.SELECTOR_NAME in code.co_names  # the module body's `g()`
+        assert _core.SELECTOR_NAME in code.co_names
     assert not _plain_pyc(root, "tool").exists()
     assert not _plain_pyc(root).exists()
     assert len([p for p in _cache_files(root) if p.name.startswith("tool.")]) == 1

@@ -296,16 +296,12 @@ def test_selectors_reject_bad_calls():
         _core.profiler_stop()
 
 
-def test_call_and_lookup_selectors(monkeypatch):
-    """``__recompyle_c__`` makes the call (reported or not), ``__recompyle_ml__`` gives the
-    method: ``obj.m`` when nothing listens, a proxy passing ``obj`` first otherwise."""
-    with pytest.raises(TypeError, match="site id, a callee and its arguments"):
-        _core.select_call(1)
+def test_method_lookup_selector():
+    """``__recompyle_ml__`` gives the method: ``obj.m`` when nothing listens, a proxy
+    passing ``obj`` first otherwise."""
     with pytest.raises(TypeError, match="site id, an object and a name"):
         _core.select_method_lookup(1, [])
     target = [3, 1, 3]
-    assert _core.report_test(0) is False  # nothing listens: the interpreter makes the call
-    assert _core.select_call(0, max, 1, 5, key=abs) == 5
     bound = _core.select_method_lookup(0, target, "count")
     assert bound == target.count and bound(3) == 2  # nothing listens: a bound method
     with pytest.raises(AttributeError, match="'list' object has no attribute 'nope'"):
@@ -313,15 +309,7 @@ def test_call_and_lookup_selectors(monkeypatch):
     _core.profiler_start()
     try:
         with pytest.raises(TypeError):
-            _core.select_call("x", print)  # the site id is read only when someone listens
-        with pytest.raises(TypeError):
             _core.select_method_lookup("x", target, "count")
-        assert _core.report_test(0) is True
-        with pytest.raises(TypeError, match="takes a site id"):
-            _core.report_test()
-        assert _core.select_call(0, sorted, [2, 1], reverse=True) == [2, 1]
-        with pytest.raises(TypeError, match=r"_no_args\(\) got an unexpected keyword argument 'z'"):
-            _core.select_call(0, _no_args, z=1)
         method = _core.select_method_lookup(0, target, "count")
         assert method is not bound and method(3) == 2 and method.__qualname__ == "list.count"
         assert _core.select_method_lookup(0, target, "copy")() == target
@@ -329,10 +317,6 @@ def test_call_and_lookup_selectors(monkeypatch):
             _core.select_method_lookup(0, target, "nope")
     finally:
         _core.profiler_stop()
-
-
-def _no_args():
-    return None
 
 
 def test_call_errors_name_the_real_callee_while_listening(instrumented):
@@ -404,7 +388,3 @@ def test_selectors_have_signatures():
     assert str(inspect.signature(builtins.__recompyle__)) == "(site_id, callee, /)"
     assert str(inspect.signature(builtins.__recompyle_m__)) == "(site_id, obj, /)"
     assert str(inspect.signature(builtins.__recompyle_ml__)) == "(site_id, obj, name, /)"
-    assert str(inspect.signature(builtins.__recompyle_rt__)) == "(site_id, /)"
-    assert (
-        str(inspect.signature(builtins.__recompyle_c__)) == "(site_id, callee, /, *args, **kwargs)"
-    )

@@ -1,7 +1,7 @@
 """Idle call sites: a rewritten site tests the builtin ``__recompyle_on__`` before it calls
-a selector (``(__recompyle_c__(ID, f, x) if __recompyle_on__ else f(x))``, or
-``(__recompyle__(ID, f) if __recompyle_on__ else f)(g(x))``), so nothing at all runs at a
-site while nobody listens. The flag must follow every way of listening: code the
+a selector (``(__recompyle__(ID, f) if __recompyle_on__ else f)(x)``, or
+``(__recompyle_ml__(ID, obj, 'm')(x) if __recompyle_on__ else obj.m(x))``), so nothing at
+all runs at a site while nobody listens. The flag must follow every way of listening: code the
 interpreter has already specialised while the flag was ``False`` (run 10000 times) still
 reports its calls once anyone listens, and is idle again once the last listener leaves.
 """

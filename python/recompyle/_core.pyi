@@ -9,8 +9,6 @@ FORMAT_VERSION: int
 SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
-CALL_SELECTOR_NAME: str
-REPORT_TEST_NAME: str
 METHOD_LOOKUP_SELECTOR_NAME: str
 #: The builtin bool call sites test before calling a selector: True while anything may listen.
 LISTENING_NAME: str
@@ -23,25 +21,17 @@ if sys.version_info >= (3, 11):
         """The builtin ``__recompyle_m__``: ``obj``, or an object whose attributes are
         proxies reporting the method call."""
 
-    def report_test(site_id: int, /) -> bool:
-        """The builtin ``__recompyle_rt__``: whether the site's call is reported."""
-
     def select_method_lookup(site_id: int, obj: object, name: str, /) -> Any:
         """The builtin ``__recompyle_ml__``: ``obj.name``, or a proxy calling it with
         ``obj`` and reporting the call."""
 
 else:
-    # Before 3.11 the three selectors and the test are instances of a native type
-    # (``Selector``, not a module attribute), called the same way: 3.9/3.10 charge every
-    # builtin-function call a recursion level.
+    # Before 3.11 the three selectors are instances of a native type (``Selector``, not a
+    # module attribute), called the same way: 3.9/3.10 charge every builtin-function call a
+    # recursion level.
     select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
     select_method: Callable[[int, object], Any]
     select_method_lookup: Callable[[int, object, str], Any]
-    report_test: Callable[[int], bool]
-
-# ``__recompyle_c__``: an instance of a native type on every version (the callee runs
-# inside its call, which must not cost a recursion level).
-select_call: Callable[..., Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

@@ -328,10 +328,6 @@ def _instruction(code: types.CodeType, lasti: int) -> tuple[str, int, int]:
     return dis.opname[ops[i]], arg, i
 
 
-# 3.9/3.10's instructions of a call made by ``__recompyle_c__`` (no ``*``/``**`` there).
-_DIRECT_CALL_OPS = ("CALL_FUNCTION", "CALL_FUNCTION_KW")
-
-
 def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
     """3.9/3.10: whether a call expression compiles to this call instruction."""
     has_star = call.starred_at is not None or None in call.keywords
@@ -435,14 +431,7 @@ def _analyse(frame: types.FrameType) -> _Site:
         return site
     calls = [_Call(code, code.co_filename, c) for c in current]
     if positions is None:
-        # A call the rewrite hands to ``__recompyle_c__(ID, f, *args)`` runs as that call,
-        # whose instruction counts two more arguments.
-        direct = _core.CALL_SELECTOR_NAME in code.co_names and op in _DIRECT_CALL_OPS
-        calls = [
-            c
-            for c in calls
-            if _fits_instruction(c, op, oparg) or (direct and _fits_instruction(c, op, oparg - 2))
-        ]
+        calls = [c for c in calls if _fits_instruction(c, op, oparg)]
     if not calls:
         site.error = "no call expression in the source matches the running instruction"
         return site

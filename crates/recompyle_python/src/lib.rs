@@ -46,8 +46,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
     m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
-    m.add("CALL_SELECTOR_NAME", names::CALL_SELECTOR)?;
-    m.add("REPORT_TEST_NAME", names::REPORT_TEST)?;
     m.add("METHOD_LOOKUP_SELECTOR_NAME", names::METHOD_LOOKUP_SELECTOR)?;
     m.add("LISTENING_NAME", names::LISTENING)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
@@ -121,22 +119,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let selector::Selectors {
         select,
         select_method,
-        select_call,
-        report_test,
         select_method_lookup,
     } = selector::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;
-    m.add("select_call", &select_call)?;
-    m.add("report_test", &report_test)?;
     m.add("select_method_lookup", &select_method_lookup)?;
     let (wrap, wrap_awaited) = function_sites::create(py)?;
     let (write_reporter, class_read_reporter) = tracked_globals::create_reporters(py)?;
-    let own: [(&str, &Bound<'_, PyAny>); 9] = [
+    let own: [(&str, &Bound<'_, PyAny>); 7] = [
         (names::SELECTOR, &select),
         (names::METHOD_SELECTOR, &select_method),
-        (names::CALL_SELECTOR, &select_call),
-        (names::REPORT_TEST, &report_test),
         (names::METHOD_LOOKUP_SELECTOR, &select_method_lookup),
         (names::WRAP_SELECTOR, &wrap),
         (names::AWAIT_SELECTOR, &wrap_awaited),

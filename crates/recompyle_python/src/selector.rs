@@ -1,27 +1,25 @@
 //! The native side of every rewritten call site.
 //!
-//! A one-line call in code that may run many times, whose callee (or method's object) and
-//! arguments are cheap to write twice, makes its call in each branch of the listening flag:
-//! `(__recompyle_c__(ID, f, args) if __recompyle_on__ and __recompyle_rt__(ID) else f(args))`
-//! and
-//! `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else obj.m(args))`. Other
-//! sites select their callee: `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)`
-//! and `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` (a callee not cheap
-//! to write twice keeps the selector call alone, `__recompyle__(ID, g(x))(args)`). While
-//! nothing listens the flag skips the selectors (`listeners::publish` keeps it); called then
-//! anyway, they make the call as is or return `f` / `obj` / `obj.m`, so the call (and the
-//! method lookup) is the interpreter's own: a Python callee runs inline, errors name the
-//! real callee. When a handler or the profiler listens, `__recompyle_rt__` says whether the
-//! call is reported, `__recompyle_c__` reports the call around making it, and the others
-//! return a [`Proxy`]: a native callable holding the site
-//! and callee, whose vectorcall reports the call around forwarding it (for `__recompyle_m__`,
-//! first a target whose attribute lookup produces that proxy).
+//! `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)` and
+//! `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` are what call sites
+//! become (a callee not cheap to write twice keeps the selector call alone,
+//! `__recompyle__(ID, g(x))(args)`); a one-line method call whose object and arguments are
+//! cheap to write twice makes its call in each branch,
+//! `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else obj.m(args))`, and from
+//! 3.13 so does such a function call, `(__recompyle__(ID, f)(args) if __recompyle_on__ else
+//! f(args))`. While nothing listens the flag skips the selectors (`listeners::publish` keeps
+//! it); called then anyway, they return `f` / `obj` / `obj.m`, so the call (and the method
+//! lookup) is the interpreter's own: a Python callee runs inline, errors name the real
+//! callee, and a call deeper than the reported calls may nest adds no native frame. When a
+//! handler or the profiler listens they return a [`Proxy`]: a native callable holding the
+//! site and callee, whose vectorcall reports the call around forwarding it (for
+//! `__recompyle_m__`, first a target whose attribute lookup produces that proxy).
 //!
 //! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
 //! own frame, through the proxy too.
 
-use std::ffi::{c_long, c_void, CStr};
+use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -65,27 +63,6 @@ static SELECT_METHOD_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_m__>",
 };
 
-static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
-    name: names::CALL_SELECTOR_C,
-    params: &[
-        ("site_id", "POSITIONAL_ONLY"),
-        ("callee", "POSITIONAL_ONLY"),
-        ("args", "VAR_POSITIONAL"),
-        ("kwargs", "VAR_KEYWORD"),
-    ],
-    repr: c"<recompyle call-site selector __recompyle_c__>",
-};
-
-const REPORT_TEST_DOC: &CStr = c"__recompyle_rt__(site_id, /)\n--\n\n\
-Whether the call at an instrumented call site is reported, asked before __recompyle_c__ is \
-called to make it: False leaves the call to the interpreter. Inserted by recompyle.";
-
-static REPORT_TEST_INFO: BuiltinInfo = BuiltinInfo {
-    name: names::REPORT_TEST_C,
-    params: &[("site_id", "POSITIONAL_ONLY")],
-    repr: c"<recompyle call-site test __recompyle_rt__>",
-};
-
 const SELECT_METHOD_LOOKUP_DOC: &CStr = c"__recompyle_ml__(site_id, obj, name, /)\n--\n\n\
 The method obj.name an instrumented call site calls: the attribute itself when nothing \
 listens, or a proxy that calls it with obj and reports the call when a handler or the \
@@ -107,17 +84,10 @@ pub struct Selectors<'py> {
     pub select: Bound<'py, PyAny>,
     /// `__recompyle_m__` (the same form).
     pub select_method: Bound<'py, PyAny>,
-    /// `__recompyle_c__`: an object of a native type with a vectorcall slot on every
-    /// version, never a builtin function, because the callee runs inside its call: 3.9 and
-    /// 3.10 charge a builtin function's call a recursion level, as 3.11+ do where the
-    /// interpreter has not specialised the call, so the callee would hit the recursion limit
-    /// sooner than without recompyle, and word the error differently.
-    pub select_call: Bound<'py, PyAny>,
-    /// `__recompyle_rt__`: of [`fast_call_builtin`]'s form (it calls nothing).
-    pub report_test: Bound<'py, PyAny>,
     /// `__recompyle_ml__`: of [`fast_call_builtin`]'s form, as the first two: it returns
     /// before anything is called, and a builtin function's call is one the 3.11+
-    /// interpreter specialises (the generic call of an object costs ~75 instructions more).
+    /// interpreter specialises (the generic call of an object of a native type costs ~75
+    /// instructions more).
     /// Only a lookup that runs Python code (`__getattr__`, a property) runs inside it: in the
     /// first executions at a site, before the interpreter specialises the call, that code
     /// runs one recursion level deeper than it would under `LOAD_METHOD`.
@@ -127,7 +97,6 @@ pub struct Selectors<'py> {
 /// Create the call sites' builtins.
 pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
     proxy_type(py)?;
-    let call_type = cpython::selector_type(py, c"recompyle._core.CallSelector", None)?;
     Ok(Selectors {
         select: fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
         select_method: fast_call_builtin(
@@ -136,8 +105,6 @@ pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
             SELECT_METHOD_DOC,
             &SELECT_METHOD_INFO,
         )?,
-        select_call: cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?,
-        report_test: fast_call_builtin(py, report_test, REPORT_TEST_DOC, &REPORT_TEST_INFO)?,
         select_method_lookup: fast_call_builtin(
             py,
             select_method_lookup,
@@ -242,73 +209,6 @@ unsafe extern "C-unwind" fn select_method(
         }
         // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
         new_proxy(site, null_mut(), obj)
-    }
-}
-
-/// `__recompyle_rt__(ID)`: whether the call at site `ID` is reported, what a site whose
-/// call [`select_call`] makes asks first:
-/// `(__recompyle_c__(ID, f, a) if __recompyle_on__ and __recompyle_rt__(ID) else f(a))`. As
-/// the selectors decide for the other forms: not while nothing listens or a handler runs,
-/// not deeper than the reported calls may nest (such a call is counted unreported, as
-/// [`listening`] says), not for a call no handler's filter wants. `False` leaves the call to
-/// the interpreter, with no native frame under it.
-///
-/// # Safety
-/// CPython calls it with the GIL held and `args` holding `nargs` live objects.
-unsafe extern "C-unwind" fn report_test(
-    _slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    unsafe {
-        if nargs != 1 {
-            return type_error(c"__recompyle_rt__() takes a site id");
-        }
-        let site = *args;
-        let reported = listening(site)
-            && (ACTIVE.load(Ordering::Relaxed) != HANDLERS
-                || handlers::wants_selected(Python::assume_attached(), site, null_mut()));
-        if reported && ffi::PyLong_CheckExact(site) == 0 {
-            return type_error(c"recompyle: a site id must be an int");
-        }
-        ffi::PyBool_FromLong(c_long::from(reported))
-    }
-}
-
-/// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
-/// reported. Called where [`report_test`] said the call is reported (so reported calls
-/// nest at most as deep as [`REPORTED_CALLS`] allows, which bounds the native frames under
-/// them); the call is made unreported if nothing listens any more (a handler removed while
-/// the arguments were evaluated) or no handler's filter wants this callee.
-///
-/// # Safety
-/// CPython calls it with the GIL held and a valid vector call.
-unsafe extern "C-unwind" fn select_call(
-    _callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargsf: usize,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    unsafe {
-        let nargs = ffi::PyVectorcall_NARGS(nargsf);
-        if nargs < 2 {
-            return type_error(c"__recompyle_c__() takes a site id, a callee and its arguments");
-        }
-        let site = *args;
-        let callee = *args.add(1);
-        // The callee's arguments; the slot before them (the callee's) is ours to lend.
-        let rest = args.add(2);
-        let rest_nargsf = (nargs - 2) as usize | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-        let py = Python::assume_attached();
-        let _depth = REPORTED_CALLS.enter(py);
-        let active = ACTIVE.load(Ordering::Relaxed);
-        if active == 0 || (active == HANDLERS && !handlers::wants_selected(py, site, callee)) {
-            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
-        }
-        if ffi::PyLong_CheckExact(site) == 0 {
-            return type_error(c"recompyle: a site id must be an int");
-        }
-        report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
     }
 }
 

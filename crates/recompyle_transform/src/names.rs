@@ -45,19 +45,6 @@ names! {
     /// listens, else an object whose attributes are proxies reporting the call.
     METHOD_SELECTOR, METHOD_SELECTOR_C = "__recompyle_m__";
 
-    /// The selector that makes the call itself: `__recompyle_c__(ID, f, *args, **kwargs)`
-    /// calls `f(*args, **kwargs)`, reported when something listens. What a one-line call
-    /// site whose callee and arguments are cheap to write twice calls while something
-    /// listens: `(__recompyle_c__(ID, f, a) if __recompyle_on__ else f(a))`.
-    CALL_SELECTOR, CALL_SELECTOR_C = "__recompyle_c__";
-
-    /// Whether the call at site `ID` is reported (`__recompyle_rt__(ID)`), asked after the
-    /// listening flag by a call [`CALL_SELECTOR`] makes:
-    /// `(__recompyle_c__(ID, f, a) if __recompyle_on__ and __recompyle_rt__(ID) else f(a))`.
-    /// `False` (a handler running, reported calls nested as deep as allowed...) leaves the call
-    /// to the interpreter, which makes it without a native frame in between.
-    REPORT_TEST, REPORT_TEST_C = "__recompyle_rt__";
-
     /// The selector of a method call site's lookup: `__recompyle_ml__(ID, obj, 'm')` is
     /// `obj.m` when nothing listens, else a proxy calling the method found with `obj` first.
     /// What a one-line method call whose object and arguments are cheap to write twice
@@ -95,8 +82,6 @@ mod tests {
             (SELECTOR, SELECTOR_C),
             (LISTENING, LISTENING_C),
             (METHOD_SELECTOR, METHOD_SELECTOR_C),
-            (CALL_SELECTOR, CALL_SELECTOR_C),
-            (REPORT_TEST, REPORT_TEST_C),
             (METHOD_LOOKUP_SELECTOR, METHOD_LOOKUP_SELECTOR_C),
             (WRITE_REPORTER, WRITE_REPORTER_C),
             (CLASS_READ_REPORTER, CLASS_READ_REPORTER_C),

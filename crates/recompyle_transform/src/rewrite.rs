@@ -14,8 +14,8 @@ use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
 use crate::names::{
-    CALL_SELECTOR, CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR,
-    REPORT_TEST, SELECTOR, WRITE_REPORTER,
+    CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR, SELECTOR,
+    WRITE_REPORTER,
 };
 
 /// What the rewrite depends on besides the source.
@@ -111,14 +111,6 @@ fn duplicable(expr: &Expr) -> bool {
         Expr::UnaryOp(op) => duplicable(&op.operand),
         _ => false,
     }
-}
-
-/// Whether the call has a `*` or `**` argument: CPython names the callee in the errors those
-/// raise (`f() argument after * must be an iterable`), which would name
-/// [`CALL_SELECTOR`] if it made the call.
-fn has_unpacking(call: &ast::ExprCall) -> bool {
-    call.arguments.args.iter().any(Expr::is_starred_expr)
-        || call.arguments.keywords.iter().any(|kw| kw.arg.is_none())
 }
 
 /// Whether the attribute name `name`, written as a string constant, is the name the
@@ -293,9 +285,6 @@ impl Rewriter<'_, '_> {
         };
         let in_branches = self.fits_both_branches(call, value);
         match method {
-            None if in_branches && !has_unpacking(call) => {
-                self.select_direct(id, call.range(), open);
-            }
             Some(attr) if in_branches && self.may_write_name(attr.attr.as_str()) => {
                 self.select_method_lookup(id, call.range(), split, attr);
             }
@@ -353,7 +342,7 @@ impl Rewriter<'_, '_> {
     }
 
     /// Whether each branch of the flag may make the call itself, not only select its callee
-    /// (see [`Self::select_direct`], [`Self::select_method_lookup`], [`Self::select_call`]):
+    /// (see [`Self::select_method_lookup`], [`Self::select_call`]):
     /// in code that may run many times, a one-line call whose callee (or method's object,
     /// `value`) and arguments are all cheap to write twice.
     fn fits_both_branches(&self, call: &ast::ExprCall, value: &Expr) -> bool {
@@ -372,37 +361,6 @@ impl Rewriter<'_, '_> {
                 .keywords
                 .iter()
                 .all(|kw| duplicable(&kw.value))
-    }
-
-    /// Rewrite the call `range` (its `(` at `open`; a call with no `*` or `**` argument, see
-    /// [`has_unpacking`]) so that the branch taken while the call is reported hands callee
-    /// and arguments to the selector that makes the call: `f(a, k=b)` ->
-    /// `(__recompyle_c__(ID, f, a, k=b) if __recompyle_on__ and __recompyle_rt__(ID) else
-    /// f(a, k=b))`. A reported call is then one call of a native object, which reports the
-    /// call around making it, instead of the selector's call, a proxy made for the call, its
-    /// call and its release.
-    ///
-    /// [`REPORT_TEST`] decides before the call is made, as the selector does in the other
-    /// forms: a call not reported (nested deeper than the reported calls may, a handler's
-    /// own) is the interpreter's own, with no native frame under it, so recursion that deep
-    /// uses no C stack per call (as `__recompyle_c__` making every call would: 3.11 crashed,
-    /// 3.12+ raised `RecursionError`, at a depth plain code reaches).
-    ///
-    /// The idle branch is a copy of the call, which the interpreter specialises for its
-    /// callee; the reported branch is the original text with its `(` replaced by `, `, so
-    /// the selector's call spans the original call (a traceback through it shows the
-    /// original's carets). The evaluation order is the original's: the tests, the callee,
-    /// the arguments, the call. See [`Self::branches`] for the order of the branches.
-    fn select_direct(&mut self, id: u64, range: TextRange, open: TextSize) {
-        self.branches(
-            range,
-            &format!("{LISTENING} and {REPORT_TEST}({id})"),
-            &format!("{CALL_SELECTOR}({id}, "),
-        );
-        self.edits.push(Edit::replace(
-            TextRange::new(open, open + TextSize::from(1)),
-            ", ".to_string(),
-        ));
     }
 
     /// Rewrite the method call `range` (the `.` before its attribute `attr` at `dot`) so
@@ -424,23 +382,20 @@ impl Rewriter<'_, '_> {
         dot: TextSize,
         attr: &ast::ExprAttribute,
     ) {
-        self.branches(
-            range,
-            LISTENING,
-            &format!("{METHOD_LOOKUP_SELECTOR}({id}, "),
-        );
+        self.branches(range, &format!("{METHOD_LOOKUP_SELECTOR}({id}, "));
         self.edits.push(Edit::replace(
             TextRange::new(dot, attr.attr.range().end()),
             format!(", '{}')", attr.attr.as_str()),
         ));
     }
 
-    /// The branches of [`Self::select_direct`] and [`Self::select_method_lookup`] around
-    /// the call `range`'s text, which becomes the listened branch (its own edits follow,
-    /// starting with `selector_call` before it): `(SELECTOR_CALL... if TEST else COPY)`, a
-    /// copy of the call being the idle branch.
+    /// The branches of [`Self::select_method_lookup`] around the call `range`'s text, which
+    /// becomes the listened branch (its own edits follow, starting with `selector_call`
+    /// before it): `(SELECTOR_CALL... if __recompyle_on__ else COPY)`, a copy of the call
+    /// being the idle branch.
     ///
-    /// On 3.12 the idle branch comes first, `(COPY if not (TEST) else SELECTOR_CALL...)`, so
+    /// On 3.12 the idle branch comes first, `(COPY if not __recompyle_on__ else
+    /// SELECTOR_CALL...)`, so
     /// it ends with a jump over the listened branch. There, an instruction a jump lands on
     /// reports a `sys.settrace` line event unless the instruction run before it is on its
     /// line, and after a Python callee returns, the caller's previous instruction is the
@@ -448,7 +403,7 @@ impl Rewriter<'_, '_> {
     /// reported its line a second time after returning (the listened branch ends with a
     /// native call, whose return leaves the call instruction itself as the previous one).
     /// Elsewhere the idle branch comes last, which spares it that jump.
-    fn branches(&mut self, range: TextRange, test: &str, selector_call: &str) {
+    fn branches(&mut self, range: TextRange, selector_call: &str) {
         let (start, end) = (range.start(), range.end());
         if self.options.version == (3, 12) {
             self.edits.push(Edit::insert(start, "(".to_string()));
@@ -456,7 +411,7 @@ impl Rewriter<'_, '_> {
                 start,
                 self.source,
                 range,
-                &format!(" if not ({test}) else {selector_call}"),
+                &format!(" if not {LISTENING} else {selector_call}"),
             ));
             self.edits.push(Edit::insert(end, ")".to_string()));
             return;
@@ -466,7 +421,7 @@ impl Rewriter<'_, '_> {
         // At the call's end an enclosing rewrite, made first, may have put text that closes
         // around this call (`obj.m(a)(b)`: its selector's `)`): this call's goes first.
         self.edits
-            .push(Edit::insert(end, format!(" if {test} else ")).leading());
+            .push(Edit::insert(end, format!(" if {LISTENING} else ")).leading());
         self.edits
             .push(Edit::insert_copy(end, self.source, range, ")").leading());
     }

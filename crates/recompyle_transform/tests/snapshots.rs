@@ -320,9 +320,8 @@ fn idle_sites_test_the_flag_where_code_repeats() {
 fn calls_go_in_both_branches_from_313() {
     // Each branch's call is its own instruction, specialised for what it sees; a call whose
     // arguments cannot be written twice keeps one call after the flag's branches. On every
-    // version, a function call whose arguments can be written twice is made by
-    // `__recompyle_c__` while listening, unless it has `*` or `**` arguments (whose errors
-    // name the callee).
+    // version, such a method call's listened branch looks the method up with
+    // `__recompyle_ml__`; function calls, with or without `*` and `**`, select their callee.
     let source = "def f(o, xs):\n    len(xs)\n    o.m(1, k=xs, *xs)\n    g(h(1))\n    (o.n)(-1)\n\
                   \x20   f(*xs)\n    f(k=1, **xs)\n";
     insta::assert_snapshot!(render_for(source, (3, 13)));
