@@ -395,14 +395,13 @@ impl Rewriter<'_, '_> {
     /// being the idle branch.
     ///
     /// On 3.12 the idle branch comes first, `(COPY if not __recompyle_on__ else
-    /// SELECTOR_CALL...)`, so
-    /// it ends with a jump over the listened branch. There, an instruction a jump lands on
-    /// reports a `sys.settrace` line event unless the instruction run before it is on its
-    /// line, and after a Python callee returns, the caller's previous instruction is the
-    /// call's inline cache, which has no line: with the idle call last, every traced idle call
-    /// reported its line a second time after returning (the listened branch ends with a
-    /// native call, whose return leaves the call instruction itself as the previous one).
-    /// Elsewhere the idle branch comes last, which spares it that jump.
+    /// SELECTOR_CALL...)`, so it ends with a jump over the listened branch. There, an
+    /// instruction a jump lands on reports a `sys.settrace` line event unless the instruction
+    /// run before it is on its line, and after a Python callee returns, the caller's previous
+    /// instruction is the call's inline cache, which has no line: with the idle call last,
+    /// every traced idle call reported its line a second time after returning (the listened
+    /// branch ends with a native call, whose return leaves the call instruction itself as the
+    /// previous one). Elsewhere the idle branch comes last, which spares it that jump.
     fn branches(&mut self, range: TextRange, selector_call: &str) {
         let (start, end) = (range.start(), range.end());
         if self.options.version == (3, 12) {
