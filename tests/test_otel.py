@@ -11,6 +11,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -23,7 +24,7 @@ pytest.importorskip(
 )
 
 from opentelemetry import trace  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
     InMemorySpanExporter,
@@ -88,10 +89,25 @@ async def job():
 _EXPORTER = InMemorySpanExporter()
 
 
+class _StartHook(SpanProcessor):
+    """Runs `hook(span)` as each span starts, when a test sets it (the provider is the
+    process's, set once)."""
+
+    hook: Callable[[Any], None] | None = None
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.hook is not None:
+            self.hook(span)
+
+
+_START_HOOK = _StartHook()
+
+
 def _provider() -> None:
     """One provider for the process (OpenTelemetry sets it once), exporting to memory."""
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
+        provider.add_span_processor(_START_HOOK)
         provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
         trace.set_tracer_provider(provider)
 
@@ -105,6 +121,7 @@ def spans(instrumented):
     try:
         yield mod
     finally:
+        _START_HOOK.hook = None
         otel.uninstrument()
 
 
@@ -232,6 +249,40 @@ def test_threads_keep_their_own_parents(spans):
         assert_inside(top, parent_of(got, top))
         (mid,) = [m for m in named(got, "mid") if parent_of(got, m) is top]
         assert_inside(mid, top)
+
+
+def test_slow_call_ending_while_another_thread_makes_its_spans(spans):
+    # The span processor of one thread's report waits (releasing the GIL, as an exporter's
+    # lock or I/O does) until another thread's slow call has ended: that call is reported
+    # too, with its parent, not dropped because a report was under way.
+    inside, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold(span: Any) -> None:
+        if threading.current_thread() is worker and span.name == "top":
+            inside.set()
+            done.wait(10)
+
+    def work() -> None:
+        try:
+            spans.main()
+        except BaseException as exc:  # noqa: B036 -- reported by the test
+            errors.append(exc)
+
+    _START_HOOK.hook = hold
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert inside.wait(10), "the worker's slow call was not reported"
+        spans.guarded()
+    finally:
+        done.set()
+        worker.join(30)
+    assert not errors
+    got = finished()
+    assert len(named(got, "nap")) == 2, [s.name for s in got]
+    assert parent_of(got, one(got, "boom")) is one(got, "catches")
+    assert one(got, "catches").context.trace_id != one(got, "top").context.trace_id
 
 
 def test_asyncio_tasks_keep_their_own_parents(spans):

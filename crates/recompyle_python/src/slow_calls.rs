@@ -14,6 +14,7 @@
 //! ends, which happens through [`ended`] too, since a call is never shorter than a call it
 //! contains.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -65,11 +66,16 @@ struct Listener {
     /// during each step of its work, at whatever depth the step runs, and the steps of
     /// other tasks come between.
     awaited: HashMap<(NodeId, u64), Spanned>,
-    /// A callback is running: calls it makes are not reported.
-    busy: bool,
 }
 
 static LISTENER: GilCell<Option<Listener>> = GilCell::new(None);
+
+thread_local! {
+    /// The callback is running on this thread: calls it makes are not reported. Per thread,
+    /// as the callback may release the GIL (an exporter's lock or I/O), and a slow call
+    /// another thread ends meanwhile is reported then, not lost.
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
 
 /// One enclosing call that has no span yet.
 #[pyclass(module = "recompyle._core", frozen, get_all)]
@@ -129,7 +135,6 @@ pub fn slow_calls_listen(py: Python<'_>, callback: Option<Py<PyAny>>, min_ns: u6
                 callback,
                 spanned,
                 awaited,
-                busy: false,
             });
             MIN_TICKS.store(ticks, Ordering::Relaxed);
         }
@@ -181,15 +186,15 @@ pub unsafe fn ended(
     raised: bool,
     callee: *mut ffi::PyObject,
 ) {
+    if REPORTING.get() {
+        return;
+    }
     let Some(l) = LISTENER.get_mut(py).as_mut() else {
         return;
     };
-    if l.busy {
-        return;
-    }
-    // From here on, Python code that runs (a span's finalizer, the callback) and makes
-    // calls of its own does not come back in.
-    l.busy = true;
+    // From here on, Python code that runs on this thread (a span's finalizer, the callback)
+    // and makes calls of its own does not come back in.
+    REPORTING.set(true);
     let anchor = Anchor::now();
     // The spans still belonging to open frames: a prefix of the list (calls end in order).
     let list = l.spanned.entry(stack).or_default();
@@ -210,7 +215,6 @@ pub unsafe fn ended(
             .is_some_and(|s| s.depth == call.depth && s.node == call.node && s.start == call.start);
         own.then(|| rest.remove(0).span)
     };
-    drop(rest);
     // The nearest enclosing call with a span, and the calls inside it without one.
     let mut parent = None;
     let mut parent_start_ns = 0;
@@ -228,6 +232,9 @@ pub unsafe fn ended(
             break;
         }
     }
+    // Dropped once `list` is no longer used: a span's finalizer may run Python code, which
+    // may release the GIL to another thread reporting its own calls.
+    drop(rest);
     let fresh: Vec<&OpenFrame> = open.iter().filter(|f| f.depth > deepest).collect();
     let mut opened = Vec::with_capacity(fresh.len());
     for f in &fresh {
@@ -238,7 +245,7 @@ pub unsafe fn ended(
         match Py::new(py, o) {
             Ok(o) => opened.push(o),
             Err(err) => {
-                l.busy = false;
+                REPORTING.set(false);
                 return err.write_unraisable(py, None);
             }
         }
@@ -264,8 +271,10 @@ pub unsafe fn ended(
         opened,
     };
     let answer = callback.call1(py, (slow,));
+    REPORTING.set(false);
+    // Looked up again: while the callback ran, other threads may have reported theirs or
+    // stopped listening.
     if let Some(l) = LISTENER.get_mut(py).as_mut() {
-        l.busy = false;
         match answer {
             Ok(spans) => keep(py, l, stack, &fresh, &starts, spans.bind(py)),
             Err(err) => err.write_unraisable(py, None),
