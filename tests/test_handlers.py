@@ -319,6 +319,76 @@ def test_method_lookup_selector():
         _core.profiler_stop()
 
 
+def test_call_selector_makes_the_call():
+    """``__recompyle_c__`` makes the call it is given, with positional and keyword
+    arguments, reported or not; a bound method gets its object first."""
+    call = _core.select_call
+    with pytest.raises(TypeError, match="site id, a callee and its arguments"):
+        call(1)
+    assert call(0, max, 3, 4, key=None) == 4  # nothing listens
+    _core.profiler_start()
+    try:
+        assert call(0, max, 3, 4, key=lambda v: -v) == 3
+        assert call(0, [1, 2].index, 2) == 1
+        assert call(0, dict, a=1) == {"a": 1}
+        with pytest.raises(TypeError):
+            call("x", max, 3, 4)
+    finally:
+        _core.profiler_stop()
+
+
+def test_directly_made_calls_fail_as_the_interpreter_words_it(instrumented):
+    """A call ``__recompyle_c__`` makes (the profiler alone listening) raises what the
+    interpreter's own call raises: the callee's messages, a non-callable's."""
+    source = """
+        def f(a):
+            return a
+
+        def g(n):
+            return n
+
+        def calls(x):
+            out = []
+            for _ in range(2):
+                out.append(g(f(x)))
+            return out
+
+        def too_many(x):
+            for _ in range(1):
+                return f(x, x)
+
+        def keyword(x):
+            for _ in range(1):
+                return f(b=x)
+
+        def not_callable(x):
+            for _ in range(1):
+                return x(1)
+
+        def builtin(x):
+            for _ in range(1):
+                return len(x, x)
+        """
+    mod = instrumented(source)
+    plain: dict[str, object] = {"__name__": "mod"}
+    exec(compile(textwrap.dedent(source), "<plain>", "exec"), plain)
+    names = ("too_many", "keyword", "not_callable", "builtin")
+    expected: dict[str, str] = {}
+    for name in names:
+        with pytest.raises(TypeError) as info:
+            plain[name](5)
+        expected[name] = str(info.value)
+    with recompyle.Profiler() as prof:
+        assert mod.calls(7) == [7, 7]
+        for name in names:
+            with pytest.raises(TypeError) as info:
+                getattr(mod, name)(5)
+            assert str(info.value) == expected[name]
+    assert "__recompyle_c__" in mod.too_many.__code__.co_names
+    rows = {r.callee: r for r in prof.stats() if r.caller == "calls" and r.module == "mod"}
+    assert rows["f"].calls == 2 and rows["g"].calls == 1 + 1
+
+
 def test_call_errors_name_the_real_callee_while_listening(instrumented):
     source = """
         def f(a):
@@ -388,3 +458,6 @@ def test_selectors_have_signatures():
     assert str(inspect.signature(builtins.__recompyle__)) == "(site_id, callee, /)"
     assert str(inspect.signature(builtins.__recompyle_m__)) == "(site_id, obj, /)"
     assert str(inspect.signature(builtins.__recompyle_ml__)) == "(site_id, obj, name, /)"
+    assert (
+        str(inspect.signature(builtins.__recompyle_c__)) == "(site_id, callee, /, *args, **kwargs)"
+    )

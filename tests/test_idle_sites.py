@@ -207,6 +207,52 @@ def test_a_dependency_tracer_turns_the_flag_on(warmed):
     assert flag() is False
 
 
+def direct_flag() -> object:
+    return builtins.__dict__[_core.DIRECT_CALLS_NAME]
+
+
+DEEP = """
+import builtins
+
+def down(n, seen):
+    if n == 0:
+        seen.append(builtins.__recompyle_c_on__)
+        return 0
+    return down(n - 1, seen) + 1
+
+def run(n, seen):
+    total = 0
+    for _ in range(1):
+        total += down(n, seen)
+    return total
+"""
+
+
+def test_direct_calls_only_while_the_profiler_alone_listens_within_the_nesting_bound(
+    instrumented,
+):
+    """``__recompyle_c__`` makes a call only while ``__recompyle_c_on__`` is True: the
+    profiler alone listens and reported calls may nest deeper. Deeper (or with a handler)
+    the selector decides, and a call it does not report is the interpreter's, with no
+    native frame; the deepest calls are still counted."""
+    mod = instrumented(DEEP, "idle_deep")
+    assert direct_flag() is False
+    seen: list = []
+    with recompyle.Profiler() as prof:
+        assert direct_flag() is True
+        assert mod.run(50, seen) == 50
+        assert mod.run(500, seen) == 500
+        assert direct_flag() is True
+        with recompyle.handler(before=lambda event: None):
+            assert flag() is True and direct_flag() is False
+        assert direct_flag() is True
+    assert seen == [True, False]
+    assert flag() is False and direct_flag() is False
+    down = [row for row in prof.stats() if row.callee == "down"]
+    assert sum(row.calls for row in down) == 2 + 50 + 500
+    assert "__recompyle_c__" in _names(mod.run.__code__) | _names(mod.down.__code__)
+
+
 def _names(code) -> set[str]:
     """The names ``code`` and the code objects inside it load."""
     found = set(code.co_names)

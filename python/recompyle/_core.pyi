@@ -9,9 +9,13 @@ FORMAT_VERSION: int
 SELECTOR_NAME: str
 
 METHOD_SELECTOR_NAME: str
+CALL_SELECTOR_NAME: str
 METHOD_LOOKUP_SELECTOR_NAME: str
 #: The builtin bool call sites test before calling a selector: True while anything may listen.
 LISTENING_NAME: str
+#: The builtin bool sites whose call ``__recompyle_c__`` makes test next: True while only the
+#: profiler listens and reported calls may nest deeper.
+DIRECT_CALLS_NAME: str
 
 if sys.version_info >= (3, 11):
     def select(site_id: int, callee: Callable[..., Any], /) -> Callable[..., Any]:
@@ -32,6 +36,10 @@ else:
     select: Callable[[int, Callable[..., Any]], Callable[..., Any]]
     select_method: Callable[[int, object], Any]
     select_method_lookup: Callable[[int, object, str], Any]
+
+# ``__recompyle_c__``: an instance of a native type on every version (the callee runs
+# inside its call, which must not cost a recursion level).
+select_call: Callable[..., Any]
 
 class ParseError(ValueError): ...
 class InternalTransformError(RuntimeError): ...

@@ -114,8 +114,9 @@ def _keep_selectors_through_finalization() -> None:
 
 def _give_selectors_to_the_builtins_copy() -> None:
     """Find the start-up copy of the builtins by its ``__build_class__`` and add the
-    selectors to it, with the listening flag ``True``: whoever listens then, the selectors
-    (which check for themselves) decide, so the restored builtins never hide a call.
+    selectors to it, with the listening flag ``True`` and the direct-call flag ``False``:
+    whoever listens then, the selectors (which check for themselves) decide, so the restored
+    builtins never hide a call.
     ``gc.get_referrers`` walks the heap in C: after the 38 modules of
     ``benches/bench_warm_import.py`` that is 3.5 million instructions, where a Python loop
     over ``gc.get_objects()`` took 17.5 million."""
@@ -138,6 +139,7 @@ def _give_selectors_to_the_builtins_copy() -> None:
             for name in names:
                 obj.setdefault(name, live[name])
             obj[_core.LISTENING_NAME] = True
+            obj[_core.DIRECT_CALLS_NAME] = False
 
 
 def _try_instrument(

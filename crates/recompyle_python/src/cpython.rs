@@ -542,6 +542,31 @@ pub(crate) fn fast_call_builtin<'py>(
     }
 }
 
+/// A builtin function (3.11+) taking its arguments as `METH_FASTCALL | METH_KEYWORDS`;
+/// `doc` starts with its signature, as [`fast_call_builtin`]'s. Calls the interpreter
+/// specialises (`PRECALL_BUILTIN_FAST_WITH_KEYWORDS`, 3.13's `CALL_BUILTIN_FAST_WITH_KEYWORDS`)
+/// charge no recursion level; an unspecialised one (a site's first executions) charges one.
+pub(crate) fn fast_call_keywords_builtin<'py>(
+    py: Python<'py>,
+    f: unwind::FastCallKeywords,
+    name: &'static CStr,
+    doc: &'static CStr,
+) -> PyResult<Bound<'py, PyAny>> {
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: unwind::fast_call_keywords(f),
+        },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }));
+    // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
+    unsafe {
+        let f = ffi::PyCFunction_NewEx(def, null_mut(), null_mut());
+        Bound::from_owned_ptr_or_err(py, f)
+    }
+}
+
 /// `inspect.signature` works on every builtin; selector objects are not builtin functions,
 /// so they say theirs with `__signature__`.
 ///

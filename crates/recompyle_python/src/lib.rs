@@ -46,8 +46,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FORMAT_VERSION", recompyle_transform::FORMAT_VERSION)?;
     m.add("SELECTOR_NAME", names::SELECTOR)?;
     m.add("METHOD_SELECTOR_NAME", names::METHOD_SELECTOR)?;
+    m.add("CALL_SELECTOR_NAME", names::CALL_SELECTOR)?;
     m.add("METHOD_LOOKUP_SELECTOR_NAME", names::METHOD_LOOKUP_SELECTOR)?;
     m.add("LISTENING_NAME", names::LISTENING)?;
+    m.add("DIRECT_CALLS_NAME", names::DIRECT_CALLS)?;
     m.add_function(wrap_pyfunction!(transform::transform, m)?)?;
     m.add_class::<transform::Transformed>()?;
     m.add("ParseError", py.get_type::<transform::ParseError>())?;
@@ -119,16 +121,19 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let selector::Selectors {
         select,
         select_method,
+        select_call,
         select_method_lookup,
     } = selector::create(py)?;
     m.add("select", &select)?;
     m.add("select_method", &select_method)?;
+    m.add("select_call", &select_call)?;
     m.add("select_method_lookup", &select_method_lookup)?;
     let (wrap, wrap_awaited) = function_sites::create(py)?;
     let (write_reporter, class_read_reporter) = tracked_globals::create_reporters(py)?;
-    let own: [(&str, &Bound<'_, PyAny>); 7] = [
+    let own: [(&str, &Bound<'_, PyAny>); 8] = [
         (names::SELECTOR, &select),
         (names::METHOD_SELECTOR, &select_method),
+        (names::CALL_SELECTOR, &select_call),
         (names::METHOD_LOOKUP_SELECTOR, &select_method_lookup),
         (names::WRAP_SELECTOR, &wrap),
         (names::AWAIT_SELECTOR, &wrap_awaited),
@@ -140,7 +145,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         builtins.setattr(name, obj)?;
     }
     tracked_globals::remember_own_builtins(py, &own)?;
-    // `__recompyle_on__`: what call sites test before calling their selector.
+    // `__recompyle_on__` and `__recompyle_c_on__`: what call sites test before calling
+    // their selector.
     listeners::install_flag(py, &builtins.dict());
     Ok(())
 }

@@ -7,7 +7,9 @@
 //! the selectors (`selector.rs`) and the tracked namespaces (`tracked_globals.rs`). [`ACTIVE`]
 //! changes only through [`switch`], which then mirrors "anything listens" into the builtin
 //! the rewritten call sites test before calling a selector (`names::LISTENING`,
-//! `__recompyle_on__`).
+//! `__recompyle_on__`), and "the profiler alone listens, reported calls may nest deeper"
+//! into the one that sites whose call `__recompyle_c__` makes test next
+//! (`names::DIRECT_CALLS`, `__recompyle_c_on__`).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -26,8 +28,14 @@ pub(crate) const PROFILING: u8 = 2;
 /// In [`ACTIVE`], with [`PROFILING`]: also the calling-context tree.
 pub(crate) const TREE: u8 = 4;
 
-/// The builtins dict and the interned name the flag is published under (`names::LISTENING`).
-static FLAG: GilCell<Option<(Py<PyDict>, Py<PyString>)>> = GilCell::new(None);
+/// The builtins dict and the interned names the flags are published under
+/// (`names::LISTENING`, `names::DIRECT_CALLS`).
+struct Flags {
+    builtins: Py<PyDict>,
+    names: [Py<PyString>; 2],
+}
+
+static FLAG: GilCell<Option<Flags>> = GilCell::new(None);
 
 /// Whether a call site has to ask its selector: something may listen. Per-thread reasons
 /// not to report (a handler running, the nesting bound) are the selector's to check.
@@ -36,10 +44,26 @@ pub(crate) fn sites_on() -> bool {
     ACTIVE.load(Ordering::Relaxed) != 0
 }
 
-/// Put the flag into `builtins` (the interpreter's builtins dict) and keep it current.
+/// Whether `__recompyle_c__` may make the calls of the sites written for it
+/// (`names::DIRECT_CALLS`): only the profiler listens, and reported calls may nest deeper.
+/// Otherwise a handler listens (its own calls, unreported, must not each add a native
+/// frame) or reported calls nest as deep as they may, and those sites ask their selector,
+/// which decides per call and leaves an unreported call to the interpreter.
+pub(crate) fn direct_calls_on(py: Python<'_>) -> bool {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    active != 0 && active & HANDLERS == 0 && REPORTED_CALLS.has_room(py)
+}
+
+/// Put the flags into `builtins` (the interpreter's builtins dict) and keep them current.
 pub(crate) fn install_flag(py: Python<'_>, builtins: &Bound<'_, PyDict>) {
-    let name = PyString::intern(py, recompyle_transform::names::LISTENING);
-    *FLAG.get_mut(py) = Some((builtins.clone().unbind(), name.unbind()));
+    let names = [
+        PyString::intern(py, recompyle_transform::names::LISTENING).unbind(),
+        PyString::intern(py, recompyle_transform::names::DIRECT_CALLS).unbind(),
+    ];
+    *FLAG.get_mut(py) = Some(Flags {
+        builtins: builtins.clone().unbind(),
+        names,
+    });
     publish(py);
 }
 
@@ -51,8 +75,9 @@ pub(crate) fn switch(py: Python<'_>, on: u8, off: u8) {
     publish(py);
 }
 
-/// Make the builtin flag say what [`ACTIVE`] says; [`switch`] calls this, with the GIL held,
-/// before any call site may run again. Rewritten code runs the selector only
+/// Make the builtin flags say what [`sites_on`] and [`direct_calls_on`] say; [`switch`]
+/// calls this, with the GIL held, before any call site may run again, and so do reported
+/// calls whose nesting reaches or leaves the bound. Rewritten code runs the selector only
 /// while the flag is `True`: a flag left `False` while something listens would lose calls,
 /// so it is written whenever it differs from the builtins' current value (a program or
 /// finalization's restore of the builtins may have replaced it).
@@ -61,24 +86,25 @@ pub(crate) fn switch(py: Python<'_>, on: u8, off: u8) {
 /// LOAD_GLOBAL_BUILTIN reads the value through its cached index, which a value change keeps
 /// valid; 3.9/3.10's opcache misses once, on the dict's new version.
 fn publish(py: Python<'_>) {
-    let Some((builtins, name)) = FLAG
-        .get(py)
-        .as_ref()
-        .map(|(b, n)| (b.clone_ref(py), n.clone_ref(py)))
-    else {
+    let Some((builtins, names)) = FLAG.get(py).as_ref().map(|f| {
+        let names = f.names.each_ref().map(|n| n.clone_ref(py));
+        (f.builtins.clone_ref(py), names)
+    }) else {
         return;
     };
-    let (builtins, name) = (builtins.bind(py), name.bind(py));
-    let value = PyBool::new(py, sites_on());
-    if let Ok(Some(current)) = builtins.get_item(name) {
-        if current.is(&*value) {
-            return;
+    let builtins = builtins.bind(py);
+    for (name, on) in names.iter().zip([sites_on(), direct_calls_on(py)]) {
+        let (name, value) = (name.bind(py), PyBool::new(py, on));
+        if let Ok(Some(current)) = builtins.get_item(name) {
+            if current.is(&*value) {
+                continue;
+            }
         }
-    }
-    // Replacing the value of a key the dict holds allocates nothing; should it fail all the
-    // same, the error is reported, not raised into the listener's set-up.
-    if let Err(err) = builtins.set_item(name, value) {
-        err.write_unraisable(py, None);
+        // Replacing the value of a key the dict holds allocates nothing; should it fail all
+        // the same, the error is reported, not raised into the listener's set-up.
+        if let Err(err) = builtins.set_item(name, value) {
+            err.write_unraisable(py, None);
+        }
     }
 }
 
@@ -115,6 +141,8 @@ pub(crate) fn unreported<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) struct DepthLimit {
     depth: GilCell<Cell<u32>>,
     limit: u32,
+    /// Reaching the limit and leaving it again changes a flag ([`direct_calls_on`]).
+    publishes: bool,
 }
 
 /// Reported calls in progress (`selector.rs`), each a native frame on some thread's C
@@ -125,17 +153,18 @@ pub(crate) struct DepthLimit {
 /// call; 500 in debug builds). Deeper calls run unreported and untimed, exactly as without
 /// listeners, but the profiler still counts them (`profiler::count_untimed`): a report
 /// never undercounts.
-pub(crate) static REPORTED_CALLS: DepthLimit = DepthLimit::new(200);
+pub(crate) static REPORTED_CALLS: DepthLimit = DepthLimit::new(200, true);
 
 /// Calls through rewritten functions' selectors (`function_sites.rs`): each is a native
 /// call, where plain 3.11+ code recurses without one; deeper ones raise `RecursionError`.
-pub(crate) static WRAPPED_CALLS: DepthLimit = DepthLimit::new(4000);
+pub(crate) static WRAPPED_CALLS: DepthLimit = DepthLimit::new(4000, false);
 
 impl DepthLimit {
-    const fn new(limit: u32) -> Self {
+    const fn new(limit: u32, publishes: bool) -> Self {
         DepthLimit {
             depth: GilCell::new(Cell::new(0)),
             limit,
+            publishes,
         }
     }
 
@@ -149,19 +178,43 @@ impl DepthLimit {
     #[inline(always)]
     pub(crate) fn enter<'a>(&'a self, py: Python<'a>) -> CallDepth<'a> {
         let depth = self.depth.get(py);
-        depth.set(depth.get() + 1);
-        CallDepth(depth)
+        let now = depth.get() + 1;
+        depth.set(now);
+        if self.publishes && now == self.limit {
+            publish_keeping_error(py);
+        }
+        CallDepth { limit: self, py }
+    }
+}
+
+/// [`publish`] while the caller may have an exception set (a call that raised is counted
+/// out): the flag's lookups and store neither see nor lose it.
+#[cold]
+#[inline(never)]
+fn publish_keeping_error(py: Python<'_>) {
+    let pending = PyErr::take(py);
+    publish(py);
+    if let Some(err) = pending {
+        err.restore(py);
     }
 }
 
 /// A call counted in its [`DepthLimit`], counted out when dropped.
 #[must_use]
-pub(crate) struct CallDepth<'a>(&'a Cell<u32>);
+pub(crate) struct CallDepth<'a> {
+    limit: &'a DepthLimit,
+    py: Python<'a>,
+}
 
 impl Drop for CallDepth<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        let depth = self.limit.depth.get(self.py);
+        let was = depth.get();
+        depth.set(was - 1);
+        if self.limit.publishes && was == self.limit.limit {
+            publish_keeping_error(self.py);
+        }
     }
 }
 

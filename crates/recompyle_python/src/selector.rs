@@ -63,6 +63,21 @@ static SELECT_METHOD_INFO: BuiltinInfo = BuiltinInfo {
     repr: c"<recompyle call-site selector __recompyle_m__>",
 };
 
+const SELECT_CALL_DOC: &CStr = c"__recompyle_c__(site_id, callee, /, *args, **kwargs)\n--\n\n\
+The call callee(*args, **kwargs) of an instrumented call site, reported to the profiler. \
+Inserted by recompyle.";
+
+static CALL_SELECTOR_INFO: BuiltinInfo = BuiltinInfo {
+    name: names::CALL_SELECTOR_C,
+    params: &[
+        ("site_id", "POSITIONAL_ONLY"),
+        ("callee", "POSITIONAL_ONLY"),
+        ("args", "VAR_POSITIONAL"),
+        ("kwargs", "VAR_KEYWORD"),
+    ],
+    repr: c"<recompyle call-site selector __recompyle_c__>",
+};
+
 const SELECT_METHOD_LOOKUP_DOC: &CStr = c"__recompyle_ml__(site_id, obj, name, /)\n--\n\n\
 The method obj.name an instrumented call site calls: the attribute itself when nothing \
 listens, or a proxy that calls it with obj and reports the call when a handler or the \
@@ -84,6 +99,15 @@ pub struct Selectors<'py> {
     pub select: Bound<'py, PyAny>,
     /// `__recompyle_m__` (the same form).
     pub select_method: Bound<'py, PyAny>,
+    /// `__recompyle_c__`: from 3.11 a builtin function taking keywords, whose calls the
+    /// interpreter specialises (an object of a native type with a vectorcall slot costs
+    /// ~75 instructions more per call there, the generic call of an object); before, such
+    /// an object, because 3.9 and 3.10 charge every builtin function's call a recursion
+    /// level, and the callee runs inside it: it would hit the recursion limit sooner than
+    /// without recompyle, and word the error differently. 3.11+ charge one only for an
+    /// unspecialised call (a site's first executions), at most as deep as reported calls
+    /// nest, as for the selectors.
+    pub select_call: Bound<'py, PyAny>,
     /// `__recompyle_ml__`: of [`fast_call_builtin`]'s form, as the first two: it returns
     /// before anything is called, and a builtin function's call is one the 3.11+
     /// interpreter specialises (the generic call of an object of a native type costs ~75
@@ -97,7 +121,19 @@ pub struct Selectors<'py> {
 /// Create the call sites' builtins.
 pub fn create(py: Python<'_>) -> PyResult<Selectors<'_>> {
     proxy_type(py)?;
+    let select_call = if py.version_info() >= (3, 11) {
+        cpython::fast_call_keywords_builtin(
+            py,
+            select_call_fast,
+            names::CALL_SELECTOR_C,
+            SELECT_CALL_DOC,
+        )?
+    } else {
+        let call_type = cpython::selector_type(py, c"recompyle._core.CallSelector", None)?;
+        cpython::new_selector(py, call_type, select_call, None, &CALL_SELECTOR_INFO)?
+    };
     Ok(Selectors {
+        select_call,
         select: fast_call_builtin(py, select, SELECT_DOC, &SELECT_INFO)?,
         select_method: fast_call_builtin(
             py,
@@ -209,6 +245,67 @@ unsafe extern "C-unwind" fn select_method(
         }
         // A method target: the interpreter's LOAD_METHOD on it comes to `proxy_getattro`.
         new_proxy(site, null_mut(), obj)
+    }
+}
+
+/// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
+/// reported. A one-line function call whose callee and arguments are cheap to write twice
+/// calls it in the branch taken while only the profiler listens and reported calls may nest
+/// deeper (`__recompyle_c_on__`, see `listeners::publish`):
+/// `(f(a) if not __recompyle_on__ else __recompyle_c__(ID, f, a) if __recompyle_c_on__ else
+/// __recompyle__(ID, f)(a))`. The flags are read before the arguments are evaluated, so the
+/// call is checked again here as the selectors check theirs: one nested as deep as reported
+/// calls may (another thread's calls came between) is counted unreported and made as is,
+/// and so is one made while nothing listens any more or a handler runs; either is one
+/// native frame, as from the next call on the sites take the selector's branch, whose
+/// unreported calls are the interpreter's.
+///
+/// [`select_call`] as the builtin function's `METH_FASTCALL | METH_KEYWORDS` (3.11+).
+///
+/// # Safety
+/// CPython calls it with the GIL held, `args` holding `nargs` live objects followed by one
+/// for each name in `kwnames` (a tuple, or NULL).
+unsafe extern "C-unwind" fn select_call_fast(
+    _slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the same call, as a vector call without the offset flag.
+    unsafe { select_call(null_mut(), args, nargs as usize, kwnames) }
+}
+
+/// # Safety
+/// CPython calls it with the GIL held and a valid vector call.
+unsafe extern "C-unwind" fn select_call(
+    _callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    unsafe {
+        let nargs = ffi::PyVectorcall_NARGS(nargsf);
+        if nargs < 2 {
+            return type_error(c"__recompyle_c__() takes a site id, a callee and its arguments");
+        }
+        let site = *args;
+        let callee = *args.add(1);
+        // The callee's arguments; the slot before them (the callee's) is ours to lend.
+        let rest = args.add(2);
+        let rest_nargsf = (nargs - 2) as usize | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+        if !listening(site) {
+            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
+        }
+        let py = Python::assume_attached();
+        if ACTIVE.load(Ordering::Relaxed) == HANDLERS && !handlers::wants_selected(py, site, callee)
+        {
+            return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
+        }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            return type_error(c"recompyle: a site id must be an int");
+        }
+        let _depth = REPORTED_CALLS.enter(py);
+        report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
     }
 }
 

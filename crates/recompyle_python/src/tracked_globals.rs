@@ -198,10 +198,11 @@ unsafe extern "C-unwind" fn ass_subscript(
 
 /// recompyle's own builtins (the call-site selectors, the reporters): interned name and
 /// object, both owned (references held for the process); and the interned name of the
-/// listening flag (`names::LISTENING`), owned, whose value changes.
+/// listening flags (`names::LISTENING`, `names::DIRECT_CALLS`), owned, whose values change.
 struct OwnBuiltins {
     objects: Vec<(*mut ffi::PyObject, *mut ffi::PyObject)>,
     flag: *mut ffi::PyObject,
+    direct_flag: *mut ffi::PyObject,
 }
 // SAFETY: immortal for the process (references are held), read with the GIL held.
 unsafe impl Send for OwnBuiltins {}
@@ -221,6 +222,11 @@ pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]
     if flag.is_null() {
         return Err(PyErr::fetch(py));
     }
+    // SAFETY: as `flag`.
+    let direct_flag = unsafe { ffi::PyUnicode_InternFromString(names::DIRECT_CALLS_C.as_ptr()) };
+    if direct_flag.is_null() {
+        return Err(PyErr::fetch(py));
+    }
     for (name, obj) in items {
         let name =
             std::ffi::CString::new(*name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
@@ -233,12 +239,16 @@ pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]
             own.push((key, (*obj).clone().into_ptr()));
         }
     }
-    let _ = OWN_BUILTINS.set(OwnBuiltins { objects: own, flag });
+    let _ = OWN_BUILTINS.set(OwnBuiltins {
+        objects: own,
+        flag,
+        direct_flag,
+    });
     Ok(())
 }
 
 /// A new reference to recompyle's builtin named `key` (compared by identity: names in code
-/// are interned), if it is one; for the listening flag, its current value.
+/// are interned), if it is one; for a listening flag, its current value.
 ///
 /// # Safety
 /// `key` is a live object; the GIL is held.
@@ -252,17 +262,17 @@ unsafe fn own_builtin(key: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
                 return Some(obj);
             }
         }
-        if key == own.flag {
-            // The flag's current value, which `listeners::publish` keeps in the builtins.
-            let value = if listeners::sites_on() {
-                ffi::Py_True()
-            } else {
-                ffi::Py_False()
-            };
-            ffi::Py_INCREF(value);
-            return Some(value);
-        }
-        None
+        // The flags' current values, which `listeners::publish` keeps in the builtins.
+        let on = if key == own.flag {
+            listeners::sites_on()
+        } else if key == own.direct_flag {
+            listeners::direct_calls_on(Python::assume_attached())
+        } else {
+            return None;
+        };
+        let value = if on { ffi::Py_True() } else { ffi::Py_False() };
+        ffi::Py_INCREF(value);
+        Some(value)
     }
 }
 

@@ -33,6 +33,14 @@ pub(crate) type FastCall = unsafe extern "C-unwind" fn(
     ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject;
 
+/// `METH_FASTCALL | METH_KEYWORDS`'s function type, as a function that may unwind.
+pub(crate) type FastCallKeywords = unsafe extern "C-unwind" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
 /// A getter's type, as a function that may unwind.
 pub(crate) type Getter =
     unsafe extern "C-unwind" fn(*mut ffi::PyObject, *mut std::ffi::c_void) -> *mut ffi::PyObject;
@@ -43,6 +51,12 @@ pub(crate) type Getter =
 pub(crate) fn fast_call(f: FastCall) -> ffi::PyCFunctionFast {
     // SAFETY: same signature and calling convention; see above.
     unsafe { std::mem::transmute::<FastCall, ffi::PyCFunctionFast>(f) }
+}
+
+/// As [`fast_call`], for `METH_FASTCALL | METH_KEYWORDS`.
+pub(crate) fn fast_call_keywords(f: FastCallKeywords) -> ffi::PyCFunctionFastWithKeywords {
+    // SAFETY: same signature and calling convention; see [`fast_call`].
+    unsafe { std::mem::transmute::<FastCallKeywords, ffi::PyCFunctionFastWithKeywords>(f) }
 }
 
 /// As [`fast_call`], for getters.

@@ -28,8 +28,8 @@ mod scope;
 pub mod site_table;
 
 pub use names::{
-    CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR, SELECTOR,
-    WRITE_REPORTER,
+    CALL_SELECTOR, CLASS_READ_REPORTER, DIRECT_CALLS, LISTENING, METHOD_LOOKUP_SELECTOR,
+    METHOD_SELECTOR, SELECTOR, WRITE_REPORTER,
 };
 pub use positions::PositionMap;
 pub use recompyle_parser::ParseFailure;
@@ -37,7 +37,7 @@ pub use rewrite::{transform, Options, Site, Transformed};
 
 /// Everything that changes the emitted code; bump when the output format changes so that
 /// caches keyed on it are invalidated.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 
 /// A site id packs the module key and the site's index; both fit a positive i64.
 pub fn site_id(module_key: u32, index: u32) -> u64 {

@@ -45,6 +45,23 @@ names! {
     /// listens, else an object whose attributes are proxies reporting the call.
     METHOD_SELECTOR, METHOD_SELECTOR_C = "__recompyle_m__";
 
+    /// The selector that makes the call itself: `__recompyle_c__(ID, f, *args, **kwargs)`
+    /// calls `f(*args, **kwargs)`, reported. What a one-line call site whose callee and
+    /// arguments are cheap to write twice calls while [`DIRECT_CALLS`] is `True`:
+    /// `(f(a) if not __recompyle_on__ else __recompyle_c__(ID, f, a) if __recompyle_c_on__
+    /// else __recompyle__(ID, f)(a))`.
+    CALL_SELECTOR, CALL_SELECTOR_C = "__recompyle_c__";
+
+    /// A bool the bindings keep `True` while [`CALL_SELECTOR`] may make calls: only the
+    /// profiler listens, and reported calls may nest deeper. Otherwise (a handler listens,
+    /// whose own calls must not each add a native frame, or reported calls nest as deep as
+    /// they may) the site asks its selector, which decides per call and leaves a call it
+    /// does not report to the interpreter. Tested after [`LISTENING`] by the sites whose
+    /// call [`CALL_SELECTOR`] makes (a name, not `__recompyle_on__ is True`: 3.11 gives
+    /// an `assert` whose test holds a comparison inside a conditional that comparison's
+    /// position, so a failed assert's traceback lost its line's position).
+    DIRECT_CALLS, DIRECT_CALLS_C = "__recompyle_c_on__";
+
     /// The selector of a method call site's lookup: `__recompyle_ml__(ID, obj, 'm')` is
     /// `obj.m` when nothing listens, else a proxy calling the method found with `obj` first.
     /// What a one-line method call whose object and arguments are cheap to write twice
@@ -82,6 +99,8 @@ mod tests {
             (SELECTOR, SELECTOR_C),
             (LISTENING, LISTENING_C),
             (METHOD_SELECTOR, METHOD_SELECTOR_C),
+            (CALL_SELECTOR, CALL_SELECTOR_C),
+            (DIRECT_CALLS, DIRECT_CALLS_C),
             (METHOD_LOOKUP_SELECTOR, METHOD_LOOKUP_SELECTOR_C),
             (WRITE_REPORTER, WRITE_REPORTER_C),
             (CLASS_READ_REPORTER, CLASS_READ_REPORTER_C),

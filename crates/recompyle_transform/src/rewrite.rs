@@ -14,8 +14,8 @@ use crate::{site_id, TransformError};
 
 // The builtin names live in `names.rs` (one place for the transform and the bindings).
 use crate::names::{
-    CLASS_READ_REPORTER, LISTENING, METHOD_LOOKUP_SELECTOR, METHOD_SELECTOR, SELECTOR,
-    WRITE_REPORTER,
+    CALL_SELECTOR, CLASS_READ_REPORTER, DIRECT_CALLS, LISTENING, METHOD_LOOKUP_SELECTOR,
+    METHOD_SELECTOR, SELECTOR, WRITE_REPORTER,
 };
 
 /// What the rewrite depends on besides the source.
@@ -111,6 +111,14 @@ fn duplicable(expr: &Expr) -> bool {
         Expr::UnaryOp(op) => duplicable(&op.operand),
         _ => false,
     }
+}
+
+/// Whether the call has a `*` or `**` argument: CPython names the callee in the errors those
+/// raise (`f() argument after * must be an iterable`), which would name
+/// [`CALL_SELECTOR`] if it made the call.
+fn has_unpacking(call: &ast::ExprCall) -> bool {
+    call.arguments.args.iter().any(Expr::is_starred_expr)
+        || call.arguments.keywords.iter().any(|kw| kw.arg.is_none())
 }
 
 /// Whether the attribute name `name`, written as a string constant, is the name the
@@ -285,6 +293,9 @@ impl Rewriter<'_, '_> {
         };
         let in_branches = self.fits_both_branches(call, value);
         match method {
+            None if in_branches && !has_unpacking(call) => {
+                self.select_direct(id, call.range(), open);
+            }
             Some(attr) if in_branches && self.may_write_name(attr.attr.as_str()) => {
                 self.select_method_lookup(id, call.range(), split, attr);
             }
@@ -342,7 +353,7 @@ impl Rewriter<'_, '_> {
     }
 
     /// Whether each branch of the flag may make the call itself, not only select its callee
-    /// (see [`Self::select_method_lookup`], [`Self::select_call`]):
+    /// (see [`Self::select_direct`], [`Self::select_method_lookup`], [`Self::select_call`]):
     /// in code that may run many times, a one-line call whose callee (or method's object,
     /// `value`) and arguments are all cheap to write twice.
     fn fits_both_branches(&self, call: &ast::ExprCall, value: &Expr) -> bool {
@@ -361,6 +372,52 @@ impl Rewriter<'_, '_> {
                 .keywords
                 .iter()
                 .all(|kw| duplicable(&kw.value))
+    }
+
+    /// Rewrite the function call `range` (its `(` at `open`; a call with no `*` or `**`
+    /// argument, see [`has_unpacking`]) so that while only the profiler listens the call is
+    /// made by [`CALL_SELECTOR`], which reports it around making it: `f(a, k=b)` ->
+    /// `(f(a, k=b) if not __recompyle_on__ else __recompyle_c__(ID, f, a, k=b) if
+    /// __recompyle_c_on__ else __recompyle__(ID, f)(a, k=b))`. A reported call is then
+    /// one call of a native object, instead of the selector's call, a proxy made for the
+    /// call, its call and its release.
+    ///
+    /// The third branch, the selector's, is taken while [`DIRECT_CALLS`] is `False` (a
+    /// handler listens, or reported calls nest as deep as they may): the selector decides per
+    /// call, and a call it does not report is the interpreter's own, with no native frame
+    /// under it, so deep recursion uses no C stack per call (as `__recompyle_c__` making
+    /// every call would: 3.11 crashed and 3.12+ raised `RecursionError` at depths plain code
+    /// reaches), and a handler's own calls add none either.
+    ///
+    /// The idle branch comes first, a copy of the call, which the interpreter specialises
+    /// for its callee (on 3.12 it must, see [`Self::branches`]); the second is copies of
+    /// the callee and of the arguments in [`CALL_SELECTOR`]'s call; the third is the
+    /// original text, its callee in the selector's call. Every branch's text is inserted at
+    /// the call's start (the copies keep the original's columns, `Edit::insert_copy`), so
+    /// each branch's call spans the original call: a traceback through any of them shows
+    /// the original's carets. The evaluation order is the original's: the tests, the
+    /// callee, the arguments, the call.
+    fn select_direct(&mut self, id: u64, range: TextRange, open: TextSize) {
+        let (start, end) = (range.start(), range.end());
+        let after_open = open + TextSize::from(1);
+        self.edits.push(Edit::insert(start, "(".to_string()));
+        for (copied, then) in [
+            (
+                range,
+                format!(" if not {LISTENING} else {CALL_SELECTOR}({id}, "),
+            ),
+            (TextRange::new(start, open), ", ".to_string()),
+            (
+                TextRange::new(after_open, end),
+                format!(" if {DIRECT_CALLS} else {SELECTOR}({id}, "),
+            ),
+        ] {
+            self.edits
+                .push(Edit::insert_copy(start, self.source, copied, &then));
+        }
+        self.edits.push(Edit::insert(open, ")".to_string()));
+        self.edits
+            .push(Edit::insert(end, ")".to_string()).leading());
     }
 
     /// Rewrite the method call `range` (the `.` before its attribute `attr` at `dot`) so
