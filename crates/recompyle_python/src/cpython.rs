@@ -527,19 +527,10 @@ pub(crate) fn fast_call_builtin<'py>(
         };
         return new_selector(py, tp, fast_call_vectorcall, Some(f), info);
     }
-    let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: info.name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFast: unwind::fast_call(f),
-        },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: doc.as_ptr(),
-    }));
-    // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
-    unsafe {
-        let f = ffi::PyCFunction_NewEx(def, null_mut(), null_mut());
-        Bound::from_owned_ptr_or_err(py, f)
-    }
+    let meth = ffi::PyMethodDefPointer {
+        PyCFunctionFast: unwind::fast_call(f),
+    };
+    builtin_function(py, info.name, meth, ffi::METH_FASTCALL, doc)
 }
 
 /// A builtin function (3.11+) taking its arguments as `METH_FASTCALL | METH_KEYWORDS`;
@@ -552,12 +543,25 @@ pub(crate) fn fast_call_keywords_builtin<'py>(
     name: &'static CStr,
     doc: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let meth = ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: unwind::fast_call_keywords(f),
+    };
+    builtin_function(py, name, meth, ffi::METH_FASTCALL | ffi::METH_KEYWORDS, doc)
+}
+
+/// A builtin function named `name` calling `meth` as `flags` say, with no self or module;
+/// its method definition lives for the rest of the process.
+fn builtin_function<'py>(
+    py: Python<'py>,
+    name: &'static CStr,
+    meth: ffi::PyMethodDefPointer,
+    flags: std::ffi::c_int,
+    doc: &'static CStr,
+) -> PyResult<Bound<'py, PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: unwind::fast_call_keywords(f),
-        },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_meth: meth,
+        ml_flags: flags,
         ml_doc: doc.as_ptr(),
     }));
     // SAFETY: `def` lives for the rest of the process; NULL self and module are allowed.
