@@ -3,17 +3,21 @@
 //! `(__recompyle__(ID, f) if __recompyle_on__ else f)(args)` and
 //! `(__recompyle_m__(ID, obj) if __recompyle_on__ else obj).m(args)` are what call sites
 //! become (a callee not cheap to write twice keeps the selector call alone,
-//! `__recompyle__(ID, g(x))(args)`); a one-line method call whose object and arguments are
-//! cheap to write twice makes its call in each branch,
-//! `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else obj.m(args))`, and from
-//! 3.13 so does such a function call, `(__recompyle__(ID, f)(args) if __recompyle_on__ else
-//! f(args))`. While nothing listens the flag skips the selectors (`listeners::publish` keeps
-//! it); called then anyway, they return `f` / `obj` / `obj.m`, so the call (and the method
-//! lookup) is the interpreter's own: a Python callee runs inline, errors name the real
-//! callee, and a call deeper than the reported calls may nest adds no native frame. When a
-//! handler or the profiler listens they return a [`Proxy`]: a native callable holding the
-//! site and callee, whose vectorcall reports the call around forwarding it (for
-//! `__recompyle_m__`, first a target whose attribute lookup produces that proxy).
+//! `__recompyle__(ID, g(x))(args)`); a one-line call whose callee (or method's object) and
+//! arguments are cheap to write twice makes its call in each branch:
+//! `(f(args) if not __recompyle_on__ else __recompyle_c__(ID, f, args) if
+//! __recompyle_c_on__ else __recompyle__(ID, f)(args))` for a function (without `*` or `**`
+//! arguments; with them, from 3.13, `(__recompyle__(ID, f)(args) if __recompyle_on__ else
+//! f(args))`), `(__recompyle_ml__(ID, obj, 'm')(args) if __recompyle_on__ else
+//! obj.m(args))` for a method. While nothing listens the flag skips the selectors
+//! (`listeners::publish` keeps it); called then anyway, they return `f` / `obj` / `obj.m`
+//! (and `__recompyle_c__` makes the call), so the call (and the method lookup) is the
+//! interpreter's own: a Python callee runs inline, errors name the real callee, and a call
+//! deeper than the reported calls may nest adds no native frame. When a handler or the
+//! profiler listens they return a [`Proxy`]: a native callable holding the site and callee,
+//! whose vectorcall reports the call around forwarding it (for `__recompyle_m__`, first a
+//! target whose attribute lookup produces that proxy); while the profiler alone listens,
+//! `__recompyle_c__` reports the call around making it, with no proxy.
 //!
 //! Everything here is native code: no Python frame is pushed, so `eval`, `locals()`,
 //! zero-argument `super()`, `sys._getframe()` and `warnings`' stack levels see the caller's
