@@ -328,8 +328,12 @@ def _instruction(code: types.CodeType, lasti: int) -> tuple[str, int, int]:
     return dis.opname[ops[i]], arg, i
 
 
-def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
-    """3.9/3.10: whether a call expression compiles to this call instruction."""
+def _fits_instruction(call: _Call, op: str, oparg: int, direct: bool) -> bool:
+    """3.9/3.10: whether a call expression compiles to this call instruction. ``direct``:
+    the code makes calls through ``__recompyle_c__(ID, f, *args, **kwargs)`` (instrumented
+    code while the profiler listens), whose instruction has two more positional arguments
+    than the call it makes; a candidate that fits either way is checked against the real
+    call's arguments later."""
     has_star = call.starred_at is not None or None in call.keywords
     if op == "CALL_FUNCTION_EX":
         return has_star
@@ -337,10 +341,11 @@ def _fits_instruction(call: _Call, op: str, oparg: int) -> bool:
         return False
     if op == "CALL_METHOD":
         return call.callee_kind in ("attr", "super") and not call.keywords and call.npos == oparg
+    counts = (oparg, oparg - 2) if direct else (oparg,)
     if op == "CALL_FUNCTION_KW":
-        return bool(call.keywords) and call.npos + len(call.keywords) == oparg
+        return bool(call.keywords) and call.npos + len(call.keywords) in counts
     if op == "CALL_FUNCTION":
-        return not call.keywords and call.npos == oparg and call.callee_kind != "super"
+        return not call.keywords and call.npos in counts and call.callee_kind != "super"
     return False
 
 
@@ -431,7 +436,8 @@ def _analyse(frame: types.FrameType) -> _Site:
         return site
     calls = [_Call(code, code.co_filename, c) for c in current]
     if positions is None:
-        calls = [c for c in calls if _fits_instruction(c, op, oparg)]
+        direct = _core.CALL_SELECTOR_NAME in code.co_names
+        calls = [c for c in calls if _fits_instruction(c, op, oparg, direct)]
     if not calls:
         site.error = "no call expression in the source matches the running instruction"
         return site
