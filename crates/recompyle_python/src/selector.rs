@@ -252,18 +252,6 @@ unsafe extern "C-unwind" fn select_method(
     }
 }
 
-/// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
-/// reported. A one-line function call whose callee and arguments are cheap to write twice
-/// calls it in the branch taken while only the profiler listens and reported calls may nest
-/// deeper (`__recompyle_c_on__`, see `listeners::publish`):
-/// `(f(a) if not __recompyle_on__ else __recompyle_c__(ID, f, a) if __recompyle_c_on__ else
-/// __recompyle__(ID, f)(a))`. The flags are read before the arguments are evaluated, so the
-/// call is checked again here as the selectors check theirs: one nested as deep as reported
-/// calls may (another thread's calls came between) is counted unreported and made as is,
-/// and so is one made while nothing listens any more or a handler runs; either is one
-/// native frame, as from the next call on the sites take the selector's branch, whose
-/// unreported calls are the interpreter's.
-///
 /// [`select_call`] as the builtin function's `METH_FASTCALL | METH_KEYWORDS` (3.11+).
 ///
 /// # Safety
@@ -279,6 +267,18 @@ unsafe extern "C-unwind" fn select_call_fast(
     unsafe { select_call(null_mut(), args, nargs as usize, kwnames) }
 }
 
+/// `__recompyle_c__(ID, f, *args, **kwargs)`: the call `f(*args, **kwargs)` of site `ID`,
+/// reported. A one-line function call whose callee and arguments are cheap to write twice
+/// calls it in the branch taken while only the profiler listens and reported calls may nest
+/// deeper (`__recompyle_c_on__`, see `listeners::publish`):
+/// `(f(a) if not __recompyle_on__ else __recompyle_c__(ID, f, a) if __recompyle_c_on__ else
+/// __recompyle__(ID, f)(a))`. The flags are read before the arguments are evaluated, so the
+/// call is checked again here as the selectors check theirs: one nested as deep as reported
+/// calls may (another thread's calls came between) is counted unreported and made as is,
+/// and so is one made while nothing listens any more or a handler runs; either is one
+/// native frame, as from the next call on the sites take the selector's branch, whose
+/// unreported calls are the interpreter's.
+///
 /// # Safety
 /// CPython calls it with the GIL held and a valid vector call.
 unsafe extern "C-unwind" fn select_call(
@@ -300,13 +300,14 @@ unsafe extern "C-unwind" fn select_call(
         if !listening(site) {
             return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
         }
+        if ffi::PyLong_CheckExact(site) == 0 {
+            return type_error(c"recompyle: a site id must be an int");
+        }
         let py = Python::assume_attached();
         if ACTIVE.load(Ordering::Relaxed) == HANDLERS && !handlers::wants_selected(py, site, callee)
         {
+            // Filtered out: the call is made as is.
             return unwind::vectorcall(callee, rest, rest_nargsf, kwnames);
-        }
-        if ffi::PyLong_CheckExact(site) == 0 {
-            return type_error(c"recompyle: a site id must be an int");
         }
         let _depth = REPORTED_CALLS.enter(py);
         report(callee, null_mut(), site, rest, rest_nargsf, kwnames)
