@@ -216,28 +216,24 @@ static OWN_BUILTINS: OnceLock<OwnBuiltins> = OnceLock::new();
 /// `__recompyle`-prefixed), which no program defines; the answer is the very object the
 /// builtins hold, as CPython's next lookup would give.
 pub fn remember_own_builtins(py: Python<'_>, items: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<()> {
+    // A new interned str, kept for the process.
+    let intern = |name: &std::ffi::CStr| {
+        // SAFETY: `name` is a valid C string; the GIL is held.
+        let key = unsafe { ffi::PyUnicode_InternFromString(name.as_ptr()) };
+        if key.is_null() {
+            Err(PyErr::fetch(py))
+        } else {
+            Ok(key)
+        }
+    };
+    let flag = intern(names::LISTENING_C)?;
+    let direct_flag = intern(names::DIRECT_CALLS_C)?;
     let mut own = Vec::new();
-    // SAFETY: a new interned str, kept for the process.
-    let flag = unsafe { ffi::PyUnicode_InternFromString(names::LISTENING_C.as_ptr()) };
-    if flag.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: as `flag`.
-    let direct_flag = unsafe { ffi::PyUnicode_InternFromString(names::DIRECT_CALLS_C.as_ptr()) };
-    if direct_flag.is_null() {
-        return Err(PyErr::fetch(py));
-    }
     for (name, obj) in items {
         let name =
             std::ffi::CString::new(*name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
-        // SAFETY: a new interned str, kept for the process, like the object's reference.
-        unsafe {
-            let key = ffi::PyUnicode_InternFromString(name.as_ptr());
-            if key.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            own.push((key, (*obj).clone().into_ptr()));
-        }
+        // The object's reference is kept for the process, as the name is.
+        own.push((intern(&name)?, (*obj).clone().into_ptr()));
     }
     let _ = OWN_BUILTINS.set(OwnBuiltins {
         objects: own,
