@@ -128,6 +128,7 @@ def _give_selectors_to_the_builtins_copy() -> None:
     names = (
         _core.SELECTOR_NAME,
         _core.METHOD_SELECTOR_NAME,
+        _core.CALL_SELECTOR_NAME,
         _core.METHOD_LOOKUP_SELECTOR_NAME,
         _core.WRAP_SELECTOR_NAME,
         _core.AWAIT_SELECTOR_NAME,
