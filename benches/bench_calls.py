@@ -2,8 +2,9 @@
 """Per-call overhead of recompyle's call sites (flag, selector, proxy), measured in one process.
 
 The same loop source is compiled twice: plainly with ``compile()`` and through
-``recompyle.instrument_source`` (every call in a loop becomes
-``(__recompyle__(SITE, f) if __recompyle_on__ else f)(...)``, a method call
+``recompyle.instrument_source`` (every function call in a loop becomes
+``(f(...) if not __recompyle_on__ else __recompyle_c__(SITE, f, ...) if __recompyle_c_on__
+else __recompyle__(SITE, f)(...))``, a method call
 ``(__recompyle_ml__(SITE, obj, 'm')(...) if __recompyle_on__ else obj.m(...))``).
 Each ``run_<workload>(n)`` function is timed with ``time.perf_counter_ns`` under every
 configuration, the configurations interleaved within each repeat so that drift hits

@@ -301,9 +301,10 @@ def test_output_to_devices_fifos_and_symlinks_is_written_through(tmp_path):
     "call",
     [
         "f(n - 1)",  # the flag form: __recompyle__ selects the callee
-        # From 3.13 a call made in each branch of the flag (a call whose arguments can be
-        # written twice); a call made by a native builtin past the reporting limit would
-        # stack a C frame per call (3.11 crashed, 3.12+ raised RecursionError).
+        # A call whose arguments can be written twice, which __recompyle_c__ makes while
+        # reported calls may nest deeper: past the reporting limit the selector's branch
+        # runs, as a call made by the builtin there would stack a C frame per call (3.11
+        # crashed, 3.12+ raised RecursionError).
         "f(m)",
     ],
 )

@@ -321,7 +321,7 @@ def test_method_lookup_selector():
 
 def test_call_selector_makes_the_call():
     """``__recompyle_c__`` makes the call it is given, with positional and keyword
-    arguments, reported or not; a bound method gets its object first."""
+    arguments, reported or not, a bound method's too."""
     call = _core.select_call
     with pytest.raises(TypeError, match="site id, a callee and its arguments"):
         call(1)

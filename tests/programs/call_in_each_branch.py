@@ -1,7 +1,8 @@
 # exit: 1
 """Calls that make their own call in each branch of the listening flag (one line, callee or
-object and arguments cheap to write twice, in code that runs many times): a method looked
-up by ``__recompyle_ml__``, and from 3.13 a function call. Their results,
+object and arguments cheap to write twice, in code that runs many times): a function call
+made by ``__recompyle_c__`` while the profiler alone listens, a method looked up by
+``__recompyle_ml__``. Their results,
 errors and tracebacks (carets included), the order their parts are evaluated in, name
 mangling, lookups that run Python code, and the frame the callee sees."""
 import sys
